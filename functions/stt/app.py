@@ -1,0 +1,25 @@
+"""POST /api/stt/: transcribe an uploaded audio file."""
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from speech_common import service
+from speech_common.http_errors import install_error_handlers
+from speech_common.observability import logger, metrics
+from speech_common.models import SttResponse
+from speech_common.request_parsing import MULTIPART
+
+app = APIGatewayRestResolver(enable_validation=True)
+install_error_handlers(app, expected_media_type=MULTIPART)
+
+
+@app.post("/api/stt")
+def speech_to_text() -> Response[SttResponse]:
+    return service.transcribe(app.current_event, app.lambda_context)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

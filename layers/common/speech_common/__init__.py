@@ -1,0 +1,1 @@
+"""Shared layer of the speech API: everything the two thin handlers call."""

@@ -1,0 +1,56 @@
+"""The engine interface: one per upstream (OpenAI, OpenAI Realtime, Amazon Polly, offline)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import ClassVar
+
+from speech_common.audio import AudioUpload
+from speech_common.deadline import Deadline
+from speech_common.settings import Settings
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    text: str
+    voice: str  # a documented voice: alloy echo fable onyx nova shimmer
+    response_format: str  # mp3 opus aac flac wav pcm
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
+class TranscriptionRequest:
+    audio: AudioUpload
+    language: str | None = None
+
+
+class TextToSpeechEngine(ABC):
+    """Turns text into audio bytes in the requested format.
+
+    Engines raise speech_common.errors.UpstreamFailure on any upstream problem and never
+    import their SDK at module import time (a 400 answer must not pay for it).
+    """
+
+    name: ClassVar[str]
+    max_input_chars: ClassVar[int] = 4096
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes: ...
+
+
+class SpeechToTextEngine(ABC):
+    """Turns an audio upload into its transcript."""
+
+    name: ClassVar[str]
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def transcribe(
+        self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline
+    ) -> str: ...

@@ -1,0 +1,161 @@
+"""The `openai` engine: /v1/audio/transcriptions and /v1/audio/speech through the official SDK."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+
+from speech_common.deadline import Deadline
+from speech_common.engines.base import (
+    SpeechRequest,
+    SpeechToTextEngine,
+    TextToSpeechEngine,
+    TranscriptionRequest,
+)
+from speech_common.errors import InvalidRequest, UpstreamFailure
+from speech_common.openai_client import get_openai_client
+from speech_common.settings import Settings
+
+if TYPE_CHECKING:
+    from openai import OpenAI
+
+T = TypeVar("T")
+
+# An attempt with less time than this left is not worth starting.
+MIN_ATTEMPT_SECONDS = 1.0
+MAX_RETRY_AFTER_SECONDS = 5.0
+_MODEL_GONE_CODES = {"model_not_found", "model_deprecated", "model_retired"}
+
+
+def _error_code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) else None
+
+
+def _is_transient(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, openai.RateLimitError):
+        return _error_code(exc) != "insufficient_quota"  # a billing limit does not pass with time
+    return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError))
+
+
+def _retry_after(exc: BaseException) -> float:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+def call_with_deadline(attempt: Callable[[float], T], *, deadline: Deadline, max_attempts: int) -> T:
+    """Run `attempt(timeout)` with bounded retries on transient errors, never past the deadline."""
+    backoff = wait_exponential_jitter(initial=0.25, max=2.0)
+
+    def wait(state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        return max(backoff(state), _retry_after(failure) if failure else 0.0)
+
+    def stop(state: RetryCallState) -> bool:
+        no_time = deadline.remaining() - state.upcoming_sleep < MIN_ATTEMPT_SECONDS
+        return state.attempt_number >= max_attempts or no_time
+
+    for try_ in Retrying(stop=stop, wait=wait, retry=retry_if_exception(_is_transient), reraise=True):
+        with try_:
+            return attempt(deadline.remaining())
+    raise AssertionError("unreachable: Retrying either returns or re-raises")
+
+
+def to_upstream_failure(exc: Exception) -> UpstreamFailure:
+    """Map an SDK exception to one of our upstream failure codes (no request data in the message)."""
+    import openai
+
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamFailure(UpstreamFailure.TIMEOUT, "the upstream did not answer in time")
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return UpstreamFailure(UpstreamFailure.AUTH, f"the upstream refused the API key ({status})")
+    if isinstance(exc, openai.RateLimitError):
+        return UpstreamFailure(UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({_error_code(exc)})")
+    if isinstance(exc, openai.NotFoundError) or status == 410 or _error_code(exc) in _MODEL_GONE_CODES:
+        return UpstreamFailure(UpstreamFailure.MODEL_UNAVAILABLE, f"the upstream model is unavailable ({status})")
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamFailure(UpstreamFailure.ERROR, "the upstream could not be reached")
+    return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream failed ({type(exc).__name__}, {status})")
+
+
+class _OpenAIEngine:
+    settings: Settings
+
+    def _client(self, timeout: float) -> OpenAI:
+        client = get_openai_client(self.settings)
+        return client.with_options(timeout=timeout, max_retries=0)
+
+    def _call(self, attempt: Callable[[OpenAI], T], deadline: Deadline) -> T:
+        import openai
+
+        if deadline.remaining() < MIN_ATTEMPT_SECONDS:
+            raise UpstreamFailure(UpstreamFailure.TIMEOUT, "no time left for the upstream call")
+        try:
+            return call_with_deadline(
+                lambda timeout: attempt(self._client(timeout)),
+                deadline=deadline,
+                max_attempts=self.settings.upstream_max_attempts,
+            )
+        except openai.OpenAIError as exc:
+            raise self._map_error(exc) from None
+
+    def _map_error(self, exc: Exception) -> Exception:
+        return to_upstream_failure(exc)
+
+
+class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
+    name = "openai"
+
+    def transcribe(self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline) -> str:
+        audio = request.audio
+        extra = {"language": request.language} if request.language else {}
+
+        def attempt(client: OpenAI) -> str:
+            result = client.audio.transcriptions.create(
+                model=upstream_model,
+                file=(audio.filename, audio.data, audio.content_type),
+                response_format="json",  # the only format every transcription model accepts
+                **extra,
+            )
+            return result.text
+
+        return self._call(attempt, deadline)
+
+    def _map_error(self, exc: Exception) -> Exception:
+        import openai
+
+        # The upstream refusing the file itself is the client's problem, not ours.
+        if isinstance(exc, openai.BadRequestError) and any(
+            word in str(exc.message).lower() for word in ("audio", "file format", "decod", "corrupt")
+        ):
+            return InvalidRequest(
+                "The audio file could not be processed; send a valid audio file", code="unsupported_audio"
+            )
+        return to_upstream_failure(exc)
+
+
+class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
+    name = "openai"
+    max_input_chars = 4096
+
+    def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes:
+        def attempt(client: OpenAI) -> bytes:
+            response = client.audio.speech.create(
+                model=upstream_model,
+                voice=request.voice,
+                input=request.text,
+                response_format=request.response_format,  # type: ignore[arg-type]
+                speed=request.speed,
+            )
+            return response.read()
+
+        return self._call(attempt, deadline)

@@ -1,0 +1,52 @@
+"""Typed exceptions. The HTTP mapping lives in speech_common.http_errors."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """An error the client sees: status, a message for a person, a snake_case code."""
+
+    status_code = 400
+    code = "invalid_request"
+
+    def __init__(self, detail: str, *, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+
+
+class InvalidRequest(ApiError):
+    status_code = 400
+
+
+class PayloadTooLarge(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+class OperationFailed(ApiError):
+    """The engine could not do the work; `code` says why (rate limit, timeout, auth, ...)."""
+
+    status_code = 500
+
+
+class UpstreamFailure(Exception):
+    """Raised by engines. `code` is one of the documented upstream codes.
+
+    `model_unavailable` means the upstream model does not exist or is retired: the route
+    chain moves on to its next entry instead of failing the request.
+    """
+
+    RATE_LIMITED = "upstream_rate_limited"
+    TIMEOUT = "upstream_timeout"
+    AUTH = "upstream_auth_failed"
+    ERROR = "upstream_error"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    NOT_CONFIGURED = "engine_not_configured"
+    VERBATIM_MISMATCH = "verbatim_mismatch"
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message

@@ -1,0 +1,63 @@
+"""Request and response models of the two endpoints (the documented contract plus optional extras)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SttModel = Literal["whisper-1"]
+TtsModel = Literal["tts-1", "tts-1-hd"]
+Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
+AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+
+STT_MODELS: tuple[str, ...] = ("whisper-1",)
+TTS_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd")
+VOICES: tuple[str, ...] = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty or blank")
+    return value
+
+
+class TtsRequest(BaseModel):
+    """Body of POST /api/tts/. Unknown fields are refused so that a typo ("voise") is not ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str = Field(description="Text to convert to speech")
+    model: TtsModel = Field(default="tts-1", description="tts-1 (default) or tts-1-hd")
+    voice: Voice = Field(default="alloy", description="One of the six documented voices")
+    response_format: AudioFormat = Field(default="mp3", description="Audio format of audio_base64")
+    speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0")
+
+    _text_not_blank = field_validator("text")(_not_blank)
+
+
+class TtsResponse(BaseModel):
+    audio_base64: str
+    model: str
+    voice: str
+
+
+class SttForm(BaseModel):
+    """Form fields of POST /api/stt/ other than the audio file."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    model: SttModel = "whisper-1"
+    language: str | None = Field(
+        default=None, pattern=r"^[a-z]{2}$", description="ISO-639-1 language of the audio"
+    )
+
+
+class SttResponse(BaseModel):
+    transcript: str
+    model: str
+
+
+class ErrorBody(BaseModel):
+    detail: str
+    code: str

@@ -1,0 +1,138 @@
+"""What the routes call: pick the route chain for the public model, run it, shape the answer."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel
+
+from speech_common.deadline import Deadline
+from speech_common.engines import stt_engine, tts_engine, tts_input_limit
+from speech_common.engines.base import SpeechRequest, TranscriptionRequest
+from speech_common.errors import InvalidRequest, OperationFailed, PayloadTooLarge, UpstreamFailure
+from speech_common.models import SttResponse, TtsRequest, TtsResponse
+from speech_common.observability import logger, metrics
+from speech_common.request_parsing import parse_stt_form
+from speech_common.routes import Route, RouteConfigError, live_routes, parse_routes, run_chain
+from speech_common.settings import Settings, get_settings
+
+SERVED_BY_HEADER = "X-Speech-Engine"
+STT_FAILED = "Transcription failed"
+TTS_FAILED = "Speech synthesis failed"
+
+
+@dataclass(frozen=True)
+class Served:
+    body: BaseModel
+    route: Route
+
+    def response(self) -> Response:
+        return Response(
+            status_code=200,
+            content_type=content_types.APPLICATION_JSON,
+            body=self.body,
+            headers={SERVED_BY_HEADER: str(self.route)},
+        )
+
+
+@lru_cache(maxsize=8)
+def _routes(spec: str) -> dict[str, tuple[Route, ...]]:
+    return parse_routes(spec)
+
+
+def _chain(spec: str, public_model: str, failed: str) -> tuple[Route, ...]:
+    try:
+        chain = _routes(spec).get(public_model)
+    except RouteConfigError as exc:
+        logger.error("bad route configuration", extra={"error": str(exc)})
+        chain = None
+    if not chain:
+        raise OperationFailed(failed, code=UpstreamFailure.NOT_CONFIGURED)
+    return chain
+
+
+def _failed(failure: UpstreamFailure, detail: str, route_kind: str) -> OperationFailed:
+    logger.warning(
+        "upstream failure", extra={"operation": route_kind, "code": failure.code, "reason": failure.message}
+    )
+    metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)
+    return OperationFailed(detail, code=failure.code)
+
+
+def _note_route(chain: tuple[Route, ...], route: Route) -> None:
+    logger.append_keys(served_by=str(route))
+    if route != chain[0]:
+        metrics.add_metric(name="FallbackRouteUsed", unit=MetricUnit.Count, value=1)
+
+
+def transcribe(event: APIGatewayProxyEvent, context: Any) -> Response:
+    """POST /api/stt/: multipart form in, {"transcript", "model"} out."""
+    settings = get_settings()
+    audio, form = parse_stt_form(event, settings)
+    chain = _chain(settings.stt_model_routes, form.model, STT_FAILED)
+    request = TranscriptionRequest(audio=audio, language=form.language)
+    deadline = Deadline.for_invocation(context, settings)
+    try:
+        transcript, route = run_chain(
+            chain,
+            lambda route: stt_engine(route.engine, settings).transcribe(
+                request, upstream_model=route.upstream_model, deadline=deadline
+            ),
+        )
+    except UpstreamFailure as failure:
+        raise _failed(failure, STT_FAILED, "stt") from None
+    _note_route(chain, route)
+    metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(audio.data))
+    return Served(SttResponse(transcript=transcript.strip(), model=form.model), route).response()
+
+
+def synthesize(request: TtsRequest, context: Any) -> Response:
+    """POST /api/tts/: validated JSON in, {"audio_base64", "model", "voice"} out."""
+    settings = get_settings()
+    chain = _chain(settings.tts_model_routes, request.model, TTS_FAILED)
+    _check_text_length(request.text, chain)
+    speech = SpeechRequest(
+        text=request.text, voice=request.voice, response_format=request.response_format, speed=request.speed
+    )
+    deadline = Deadline.for_invocation(context, settings)
+    try:
+        audio, route = run_chain(
+            chain,
+            lambda route: tts_engine(route.engine, settings).synthesize(
+                speech, upstream_model=route.upstream_model, deadline=deadline
+            ),
+        )
+    except UpstreamFailure as failure:
+        raise _failed(failure, TTS_FAILED, "tts") from None
+    _note_route(chain, route)
+    metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
+    encoded = _base64_within_limit(audio, settings)
+    return Served(TtsResponse(audio_base64=encoded, model=request.model, voice=request.voice), route).response()
+
+
+def _check_text_length(text: str, chain: tuple[Route, ...]) -> None:
+    live = live_routes(chain) or chain
+    try:
+        limit = tts_input_limit(live[0].engine)
+    except UpstreamFailure:
+        return  # the engine itself will fail with a documented code
+    if len(text) > limit:
+        raise InvalidRequest(f"text: at most {limit} characters (got {len(text)})", code="text_too_long")
+
+
+def _base64_within_limit(audio: bytes, settings: Settings) -> str:
+    # Lambda refuses responses over 6 MB: say so clearly instead of letting the gateway answer 502.
+    encoded_size = 4 * ((len(audio) + 2) // 3)
+    if encoded_size > settings.max_response_body_bytes:
+        raise PayloadTooLarge(
+            f"The synthesized audio ({len(audio)} bytes) is larger than the API can return; "
+            "send shorter text or ask for response_format opus",
+            code="response_too_large",
+        )
+    return base64.b64encode(audio).decode("ascii")

@@ -1,0 +1,126 @@
+"""Building API Gateway REST events and calling the handlers as Lambda would."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import importlib.util
+import json
+import uuid
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+EVENTS = Path(__file__).resolve().parent / "events"
+BOUNDARY = "------------------------d74496d66958873e"
+
+
+@dataclass
+class FakeLambdaContext:
+    """What Powertools and our deadline read from the Lambda context."""
+
+    remaining_ms: int = 30_000
+    function_name: str = "speech-api-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:speech-api-test"
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@cache
+def load_handler(name: str) -> ModuleType:
+    """functions/<name>/app.py, imported under a unique module name (both files are app.py)."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _event(example: str, path: str | None, headers: dict[str, str] | None) -> dict[str, Any]:
+    event: dict[str, Any] = copy.deepcopy(json.loads((EVENTS / example).read_text()))
+    if path is not None:
+        event["path"] = path
+        event["requestContext"]["path"] = f"/Prod{path}"
+    if headers is not None:
+        event["headers"] = dict(headers)
+    event["multiValueHeaders"] = {key: [value] for key, value in event["headers"].items()}
+    event["requestContext"]["requestId"] = str(uuid.uuid4())
+    return event
+
+
+def tts_event(
+    body: str | dict[str, Any] | None,
+    *,
+    path: str = "/api/tts/",
+    content_type: str | None = "application/json",
+) -> dict[str, Any]:
+    """The docs' TTS curl example as API Gateway delivers it, with another body or content type."""
+    headers = dict(json.loads((EVENTS / "tts_docs_example.json").read_text())["headers"])
+    headers.pop("Content-Type")
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    event = _event("tts_docs_example.json", path, headers)
+    event["body"] = json.dumps(body) if isinstance(body, dict) else body
+    event["isBase64Encoded"] = False
+    return event
+
+
+def multipart_body(
+    fields: dict[str, str] | None = None,
+    files: dict[str, tuple[str, bytes, str]] | None = None,
+    boundary: str = BOUNDARY,
+) -> bytes:
+    """A multipart/form-data body as curl -F writes it."""
+    out = bytearray()
+    for name, value in (fields or {}).items():
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+    for name, (filename, data, content_type) in (files or {}).items():
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+            f"Content-Type: {content_type}\r\n\r\n"
+        ).encode()
+        out += data + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out)
+
+
+def stt_event(
+    body: bytes,
+    *,
+    path: str = "/api/stt/",
+    content_type: str | None = f"multipart/form-data; boundary={BOUNDARY}",
+    base64_encoded: bool = True,
+) -> dict[str, Any]:
+    """The docs' STT curl example as API Gateway delivers it (binary media type: base64 body)."""
+    headers = dict(json.loads((EVENTS / "stt_docs_example.json").read_text())["headers"])
+    headers.pop("Content-Type")
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    event = _event("stt_docs_example.json", path, headers)
+    event["body"] = base64.b64encode(body).decode() if base64_encoded else body.decode("latin-1")
+    event["isBase64Encoded"] = base64_encoded
+    return event
+
+
+def invoke(name: str, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    """Call functions/<name>/app.lambda_handler; returns the proxy response with `json` parsed."""
+    response: dict[str, Any] = load_handler(name).lambda_handler(event, context or FakeLambdaContext())
+    response["json"] = json.loads(response["body"])
+    return response
+
+
+def header(response: dict[str, Any], name: str) -> str | None:
+    for key, values in (response.get("multiValueHeaders") or {}).items():
+        if key.lower() == name.lower():
+            return str(values[0])
+    for key, value in (response.get("headers") or {}).items():
+        if key.lower() == name.lower():
+            return str(value)
+    return None
