@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import date
+
 import pytest
+from aws_lambda_powertools.utilities import parameters
 
 from speech_common import engines, openai_client, routes
 from speech_common.settings import get_settings
+from tests.fakes.openai_server import FakeOpenAI
 
 BASE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "speech-api-tests",
@@ -42,3 +47,29 @@ def _forget_container_state() -> None:
     engines.reset_engines()
     openai_client.reset_openai_client()
     routes.forget_unavailable()
+    parameters.clear_caches()
+
+
+# A date before both of OpenAI's 2027 shutdowns, so that tests do not depend on the real date.
+BEFORE_SHUTDOWNS = date(2026, 11, 25)
+
+
+@pytest.fixture(scope="session")
+def _fake_openai_server() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI(api_key="sk-test-fake") as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake_openai(_fake_openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """The fake OpenAI server, clean, with the functions configured to use it through the real SDK."""
+    fake = _fake_openai_server
+    fake.reset()
+    fake.api_key = "sk-test-fake"
+    fake.today = BEFORE_SHUTDOWNS
+    fake.transcript = "hello from the fake"
+    monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
+    monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
+    get_settings.cache_clear()
+    yield fake
+    fake.reset()

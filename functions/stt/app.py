@@ -1,17 +1,16 @@
 """POST /api/stt/: transcribe an uploaded audio file."""
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from speech_common import service
-from speech_common.http_errors import install_error_handlers
-from speech_common.observability import logger, metrics
 from speech_common.models import SttResponse
+from speech_common.observability import logger, metrics
 from speech_common.request_parsing import MULTIPART
+from speech_common.resolver import create_resolver
 
-app = APIGatewayRestResolver(enable_validation=True)
-install_error_handlers(app, expected_media_type=MULTIPART)
+app = create_resolver(expected_media_type=MULTIPART)
 
 
 @app.post("/api/stt")

@@ -2,19 +2,18 @@
 
 from typing import Annotated
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from speech_common import service
-from speech_common.http_errors import install_error_handlers
 from speech_common.models import TtsRequest, TtsResponse
 from speech_common.observability import logger, metrics
 from speech_common.request_parsing import JSON, require_media_type
+from speech_common.resolver import create_resolver
 
-app = APIGatewayRestResolver(enable_validation=True)
-install_error_handlers(app, expected_media_type=JSON)
+app = create_resolver(expected_media_type=JSON)
 
 
 @app.post("/api/tts", middlewares=[require_media_type(JSON)])

@@ -25,7 +25,7 @@ ACCEPTED_AUDIO = "flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav, webm"
 
 
 def media_type(event: APIGatewayProxyEvent) -> tuple[str, dict[str, str]]:
-    raw = event.get_header_value("content-type", default_value="", case_sensitive=False) or ""
+    raw = event.headers.get("content-type") or ""  # Powertools v3 headers are case-insensitive
     mime, params = multipart.parse_options_header(raw)
     return mime.strip().lower(), params
 
@@ -107,6 +107,12 @@ def parse_stt_form(event: APIGatewayProxyEvent, settings: Settings) -> tuple[Aud
         form = SttForm.model_validate(fields)
     except ValidationError as exc:
         raise invalid_request_from(exc.errors(include_input=False)) from None
+    unexpected_files = sorted(name for name in files if name != AUDIO_FIELD)
+    if unexpected_files:
+        raise InvalidRequest(
+            f"{unexpected_files[0]}: unknown file field; send the audio as '{AUDIO_FIELD}'",
+            code="unknown_field",
+        )
     if AUDIO_FIELD not in files:
         raise InvalidRequest("audio: a file is required (multipart field 'audio')", code="missing_field")
     data = files[AUDIO_FIELD]
@@ -139,7 +145,7 @@ def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str
             name = part.name
             if name in files or name in fields:
                 raise InvalidRequest(f"{name}: the field is sent more than once", code="duplicate_field")
-            if name == AUDIO_FIELD:
+            if name == AUDIO_FIELD or part.filename:
                 files[name] = part.raw
             else:
                 fields[name] = part.value

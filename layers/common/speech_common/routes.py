@@ -11,11 +11,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
 
 from speech_common.errors import UpstreamFailure
-
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ def live_routes(chain: tuple[Route, ...]) -> tuple[Route, ...]:
         return tuple(route for route in chain if route not in _unavailable)
 
 
-def run_chain(chain: tuple[Route, ...], call: Callable[[Route], T]) -> tuple[T, Route]:
+def run_chain[T](chain: tuple[Route, ...], call: Callable[[Route], T]) -> tuple[T, Route]:
     """Call each live route in order until one serves; returns the result and the route used."""
     last_failure: UpstreamFailure | None = None
     for route in live_routes(chain):

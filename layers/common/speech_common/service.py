@@ -113,7 +113,9 @@ def synthesize(request: TtsRequest, context: Any) -> Response:
     _note_route(chain, route)
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
     encoded = _base64_within_limit(audio, settings)
-    return Served(TtsResponse(audio_base64=encoded, model=request.model, voice=request.voice), route).response()
+    return Served(
+        TtsResponse(audio_base64=encoded, model=request.model, voice=request.voice), route
+    ).response()
 
 
 def _check_text_length(text: str, chain: tuple[Route, ...]) -> None:

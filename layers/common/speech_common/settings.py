@@ -25,9 +25,7 @@ class Settings(BaseSettings):
 
     # Documented voice -> upstream voice, "name=voice;..."; unlisted voices pass through.
     realtime_voice_map: str = "fable=ballad;onyx=cedar;nova=marin"
-    polly_voice_map: str = (
-        "alloy=Joanna;echo=Matthew;fable=Arthur;onyx=Gregory;nova=Danielle;shimmer=Ruth"
-    )
+    polly_voice_map: str = "alloy=Joanna;echo=Matthew;fable=Arthur;onyx=Gregory;nova=Danielle;shimmer=Ruth"
 
     # Public model -> ordered chain of "engine:upstream_model" (see speech_common.routes).
     stt_model_routes: str = "whisper-1=openai:whisper-1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
@@ -20,8 +20,6 @@ from speech_common.settings import Settings
 
 if TYPE_CHECKING:
     from openai import OpenAI
-
-T = TypeVar("T")
 
 # An attempt with less time than this left is not worth starting.
 MIN_ATTEMPT_SECONDS = 1.0
@@ -51,9 +49,9 @@ def _retry_after(exc: BaseException) -> float:
         return 0.0
 
 
-def call_with_deadline(attempt: Callable[[float], T], *, deadline: Deadline, max_attempts: int) -> T:
+def call_with_deadline[T](attempt: Callable[[float], T], *, deadline: Deadline, max_attempts: int) -> T:
     """Run `attempt(timeout)` with bounded retries on transient errors, never past the deadline."""
-    backoff = wait_exponential_jitter(initial=0.25, max=2.0)
+    backoff = wait_exponential_jitter(multiplier=0.25, max=2.0, jitter=0.25)
 
     def wait(state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome else None
@@ -79,9 +77,13 @@ def to_upstream_failure(exc: Exception) -> UpstreamFailure:
     if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
         return UpstreamFailure(UpstreamFailure.AUTH, f"the upstream refused the API key ({status})")
     if isinstance(exc, openai.RateLimitError):
-        return UpstreamFailure(UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({_error_code(exc)})")
+        return UpstreamFailure(
+            UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({_error_code(exc)})"
+        )
     if isinstance(exc, openai.NotFoundError) or status == 410 or _error_code(exc) in _MODEL_GONE_CODES:
-        return UpstreamFailure(UpstreamFailure.MODEL_UNAVAILABLE, f"the upstream model is unavailable ({status})")
+        return UpstreamFailure(
+            UpstreamFailure.MODEL_UNAVAILABLE, f"the upstream model is unavailable ({status})"
+        )
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamFailure(UpstreamFailure.ERROR, "the upstream could not be reached")
     return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream failed ({type(exc).__name__}, {status})")
@@ -94,7 +96,7 @@ class _OpenAIEngine:
         client = get_openai_client(self.settings)
         return client.with_options(timeout=timeout, max_retries=0)
 
-    def _call(self, attempt: Callable[[OpenAI], T], deadline: Deadline) -> T:
+    def _call[T](self, attempt: Callable[[OpenAI], T], deadline: Deadline) -> T:
         import openai
 
         if deadline.remaining() < MIN_ATTEMPT_SECONDS:

@@ -1,0 +1,218 @@
+"""POST /api/stt/ through lambda_handler with API Gateway REST events, the fake OpenAI behind it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import BOUNDARY, FakeLambdaContext, header, invoke, multipart_body, stt_event
+from tests.samples import UPLOAD_FORMATS, tone
+
+
+def upload(fmt: str = "mp3", *, filename: str | None = None, model: str | None = "whisper-1") -> bytes:
+    fields = {"model": model} if model is not None else {}
+    data = tone(fmt)
+    return multipart_body(
+        fields, {"audio": (filename or f"audio_file.{fmt}", data, "application/octet-stream")}
+    )
+
+
+@pytest.mark.parametrize("path", ["/api/stt/", "/api/stt"])
+def test_the_docs_curl_example_returns_the_documented_shape(fake_openai: FakeOpenAI, path: str) -> None:
+    # Given an mp3 uploaded as in the docs (-F audio=@audio_file.mp3 -F model=whisper-1)
+    fake_openai.transcript = "Transcribed text from audio"
+    # When it is posted
+    response = invoke("stt", stt_event(upload("mp3"), path=path))
+    # Then 200 with exactly transcript and model
+    assert response["statusCode"] == 200, response["json"]
+    assert response["json"] == {"transcript": "Transcribed text from audio", "model": "whisper-1"}
+    assert header(response, "X-Speech-Engine") == "openai:whisper-1"
+    # And the SDK sent the model and the very bytes, named by their real format
+    sent = fake_openai.last_request
+    assert sent.model == "whisper-1"
+    assert sent.file_bytes == tone("mp3")
+    assert sent.file_name == "audio.mp3" and sent.file_content_type == "audio/mpeg"
+
+
+def test_model_defaults_to_whisper_1(fake_openai: FakeOpenAI) -> None:
+    response = invoke("stt", stt_event(upload(model=None)))
+    assert response["statusCode"] == 200
+    assert response["json"]["model"] == "whisper-1"
+    assert fake_openai.last_request.model == "whisper-1"
+
+
+@pytest.mark.parametrize("fmt", UPLOAD_FORMATS)
+def test_each_upload_format_is_sent_with_a_matching_extension(fake_openai: FakeOpenAI, fmt: str) -> None:
+    # Given a file whose name lies about its format
+    response = invoke("stt", stt_event(upload(fmt, filename="recording.bin")))
+    # Then the upstream still gets the right extension, from the content
+    assert response["statusCode"] == 200, response["json"]
+    assert fake_openai.last_request.file_name == f"audio.{fmt}"
+
+
+def test_optional_language_is_passed_on(fake_openai: FakeOpenAI) -> None:
+    body = multipart_body({"language": "de"}, {"audio": ("a.wav", tone("wav"), "audio/wav")})
+    response = invoke("stt", stt_event(body))
+    assert response["statusCode"] == 200
+    assert fake_openai.last_request.form.get("language") == "de"
+
+
+def test_a_body_api_gateway_did_not_base64_encode_is_never_a_500(fake_openai: FakeOpenAI) -> None:
+    # A deployment without BinaryMediaTypes passes text; a pure-text form must still work or fail clearly.
+    body = multipart_body({"model": "whisper-1"}, {"audio": ("a.wav", tone("wav"), "audio/wav")})
+    response = invoke("stt", stt_event(body, base64_encoded=False))
+    assert response["statusCode"] in (200, 400)
+    assert set(response["json"]) in ({"transcript", "model"}, {"detail", "code"})
+
+
+MALFORMED: list[tuple[bytes, str, str]] = [
+    # (body, content type, expected code)
+    (upload(), "multipart/form-data", "malformed_multipart"),  # no boundary
+    (upload()[:200], f"multipart/form-data; boundary={BOUNDARY}", "malformed_multipart"),  # truncated
+    (b"", f"multipart/form-data; boundary={BOUNDARY}", "malformed_multipart"),
+    (b"just some bytes", f"multipart/form-data; boundary={BOUNDARY}", "malformed_multipart"),
+    (upload(), "multipart/form-data; boundary=not-the-right-one", "malformed_multipart"),
+    (upload(), "application/json", "unsupported_content_type"),
+    (upload(), "audio/mpeg", "unsupported_content_type"),
+    (upload(), "text/plain", "unsupported_content_type"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type", "code"), MALFORMED)
+def test_malformed_bodies_are_a_clear_400(
+    fake_openai: FakeOpenAI, body: bytes, content_type: str, code: str
+) -> None:
+    response = invoke("stt", stt_event(body, content_type=content_type))
+    assert response["statusCode"] == 400, response["json"]
+    assert response["json"]["code"] == code and response["json"]["detail"]
+    assert fake_openai.calls() == 0
+
+
+def test_no_content_type_is_a_clear_400(fake_openai: FakeOpenAI) -> None:
+    response = invoke("stt", stt_event(upload(), content_type=None))
+    assert response["statusCode"] == 400 and response["json"]["code"] == "unsupported_content_type"
+
+
+def _part(disposition: str, content: bytes, content_type: str | None = None) -> bytes:
+    head = f"--{BOUNDARY}\r\nContent-Disposition: {disposition}\r\n".encode("latin-1")
+    if content_type:
+        head += f"Content-Type: {content_type}\r\n".encode()
+    return head + b"\r\n" + content + b"\r\n"
+
+
+def _close() -> bytes:
+    return f"--{BOUNDARY}--\r\n".encode()
+
+
+def test_filename_before_name_parses(fake_openai: FakeOpenAI) -> None:
+    body = _part('form-data; filename="a.mp3"; name="audio"', tone("mp3"), "audio/mpeg") + _close()
+    response = invoke("stt", stt_event(body))
+    assert response["statusCode"] == 200, response["json"]
+
+
+def test_unquoted_name_parses(fake_openai: FakeOpenAI) -> None:
+    body = _part("form-data; name=audio; filename=a.mp3", tone("mp3"), "audio/mpeg") + _close()
+    response = invoke("stt", stt_event(body))
+    assert response["statusCode"] == 200, response["json"]
+
+
+def test_mixed_case_media_type_parses(fake_openai: FakeOpenAI) -> None:
+    response = invoke("stt", stt_event(upload(), content_type=f"Multipart/Form-Data; boundary={BOUNDARY}"))
+    assert response["statusCode"] == 200, response["json"]
+
+
+def test_non_utf8_header_bytes_are_a_400_or_a_correct_parse(fake_openai: FakeOpenAI) -> None:
+    head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="audio"; filename="\xe9t\xe9.mp3"\r\n'
+    body = head.encode("latin-1") + b"Content-Type: audio/mpeg\r\n\r\n" + tone("mp3") + b"\r\n" + _close()
+    response = invoke("stt", stt_event(body))
+    if response["statusCode"] == 200:
+        assert fake_openai.last_request.file_bytes == tone("mp3")
+    else:
+        assert response["statusCode"] == 400 and response["json"]["code"] == "malformed_multipart"
+
+
+def test_empty_file_part_is_a_clear_400(fake_openai: FakeOpenAI) -> None:
+    body = _part('form-data; name="audio"; filename="a.mp3"', b"", "audio/mpeg") + _close()
+    response = invoke("stt", stt_event(body))
+    assert response["statusCode"] == 400 and response["json"]["code"] == "empty_audio"
+
+
+BAD_FORMS: list[tuple[bytes, str]] = [
+    (multipart_body({"model": "whisper-1"}), "missing_field"),
+    (
+        multipart_body({"model": "whisper-2"}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")}),
+        "unsupported_model",
+    ),
+    (multipart_body({"model": ""}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")}), "unsupported_model"),
+    (
+        multipart_body({"language": "english"}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")}),
+        "invalid_field",
+    ),
+    (
+        multipart_body({"modle": "whisper-1"}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")}),
+        "unknown_field",
+    ),
+    (
+        multipart_body({}, {"audio": ("song.mp3", b"this is a text file, not audio", "audio/mpeg")}),
+        "unsupported_audio",
+    ),
+    (multipart_body({}, {"audio": ("a.mp3", b"%PDF-1.7\n" + b"0" * 500, "audio/mpeg")}), "unsupported_audio"),
+    (multipart_body({}, {"file": ("a.mp3", tone("mp3"), "audio/mpeg")}), "unknown_field"),
+    (multipart_body({"model": "whisper-1"}) * 1, "missing_field"),
+    (
+        _part('form-data; name="audio"; filename="a.mp3"', tone("mp3"))
+        + _part('form-data; name="audio"; filename="b.mp3"', tone("mp3"))
+        + _close(),
+        "duplicate_field",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), BAD_FORMS)
+def test_invalid_form_data_is_a_clear_400(fake_openai: FakeOpenAI, body: bytes, code: str) -> None:
+    response = invoke("stt", stt_event(body))
+    assert response["statusCode"] == 400, response["json"]
+    assert response["json"]["code"] == code
+    assert fake_openai.calls() == 0
+
+
+def test_a_body_larger_than_lambda_carries_is_413(fake_openai: FakeOpenAI) -> None:
+    big = tone("wav") + b"\0" * (5 * 1024 * 1024)
+    response = invoke("stt", stt_event(multipart_body({}, {"audio": ("a.wav", big, "audio/wav")})))
+    assert response["statusCode"] == 413 and response["json"]["code"] == "payload_too_large"
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [(429, "upstream_rate_limited"), (500, "upstream_error"), (502, "upstream_error")],
+)
+def test_upstream_failures_are_500_with_a_code(fake_openai: FakeOpenAI, fault: int, code: str) -> None:
+    fake_openai.fail_next(fault, times=10)
+    response = invoke("stt", stt_event(upload()))
+    assert response["json"] == {"detail": "Transcription failed", "code": code}
+    assert response["statusCode"] == 500
+
+
+def test_retries_are_bounded(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail_next(503, times=10)
+    invoke("stt", stt_event(upload()))
+    assert fake_openai.calls("/v1/audio/transcriptions") == 3  # upstream_max_attempts
+
+
+def test_a_rate_limit_with_retry_after_is_retried_and_served(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail_next(429, times=1, retry_after=0.2)
+    response = invoke("stt", stt_event(upload()))
+    assert response["statusCode"] == 200
+    assert fake_openai.calls("/v1/audio/transcriptions") == 2
+
+
+def test_a_slow_upstream_times_out_within_the_lambda_deadline(fake_openai: FakeOpenAI) -> None:
+    fake_openai.delay_seconds = 5.0
+    response = invoke("stt", stt_event(upload()), FakeLambdaContext(remaining_ms=3_000))
+    assert response["json"] == {"detail": "Transcription failed", "code": "upstream_timeout"}
+
+
+def test_a_bad_key_is_an_auth_failure(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    response = invoke("stt", stt_event(upload()))
+    assert response["json"] == {"detail": "Transcription failed", "code": "upstream_auth_failed"}

@@ -1,0 +1,210 @@
+"""POST /api/tts/ through lambda_handler with API Gateway REST events, the fake OpenAI behind it."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import av
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import FakeLambdaContext, header, invoke, tts_event
+
+VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+
+
+def decoded_codec(audio: bytes) -> str:
+    with av.open(io.BytesIO(audio)) as container:
+        return str(container.streams.audio[0].codec_context.name)
+
+
+@pytest.mark.parametrize("path", ["/api/tts/", "/api/tts"])
+def test_the_docs_curl_example_returns_the_documented_shape(fake_openai: FakeOpenAI, path: str) -> None:
+    # Given the docs' example body / When it is posted (with and without the trailing slash)
+    response = invoke(
+        "tts", tts_event({"text": "Hello, world!", "model": "tts-1", "voice": "alloy"}, path=path)
+    )
+
+    # Then 200 with exactly audio_base64, model and voice, the audio being mp3
+    assert response["statusCode"] == 200, response["json"]
+    assert set(response["json"]) == {"audio_base64", "model", "voice"}
+    assert response["json"]["model"] == "tts-1" and response["json"]["voice"] == "alloy"
+    assert decoded_codec(base64.b64decode(response["json"]["audio_base64"])) in ("mp3", "mp3float")
+    # And the SDK sent what was asked
+    sent = fake_openai.last_request.json
+    assert sent is not None
+    assert (sent["model"], sent["voice"], sent["input"]) == ("tts-1", "alloy", "Hello, world!")
+    assert header(response, "X-Speech-Engine") == "openai:tts-1"
+
+
+def test_defaults_are_tts_1_alloy_mp3(fake_openai: FakeOpenAI) -> None:
+    response = invoke("tts", tts_event({"text": "Hi"}))
+    assert response["statusCode"] == 200
+    assert (response["json"]["model"], response["json"]["voice"]) == ("tts-1", "alloy")
+    sent = fake_openai.last_request.json
+    assert sent is not None and sent["response_format"] == "mp3" and sent["speed"] == 1.0
+
+
+@pytest.mark.parametrize("model", ["tts-1", "tts-1-hd"])
+@pytest.mark.parametrize("voice", VOICES)
+def test_every_documented_model_and_voice(fake_openai: FakeOpenAI, model: str, voice: str) -> None:
+    response = invoke("tts", tts_event({"text": "Testing voices.", "model": model, "voice": voice}))
+    assert response["statusCode"] == 200
+    assert (response["json"]["model"], response["json"]["voice"]) == (model, voice)
+    sent = fake_openai.last_request.json
+    assert sent is not None and (sent["model"], sent["voice"]) == (model, voice)
+
+
+@pytest.mark.parametrize(
+    ("response_format", "codec"),
+    [("opus", "opus"), ("aac", "aac"), ("flac", "flac"), ("wav", "pcm_s16le")],
+)
+def test_optional_response_format(fake_openai: FakeOpenAI, response_format: str, codec: str) -> None:
+    response = invoke("tts", tts_event({"text": "Hello", "response_format": response_format, "speed": 1.5}))
+    assert response["statusCode"] == 200
+    assert decoded_codec(base64.b64decode(response["json"]["audio_base64"])) == codec
+    sent = fake_openai.last_request.json
+    assert sent is not None and sent["speed"] == 1.5
+
+
+def test_pcm_format_is_raw_samples(fake_openai: FakeOpenAI) -> None:
+    response = invoke("tts", tts_event({"text": "Hello", "response_format": "pcm"}))
+    audio = base64.b64decode(response["json"]["audio_base64"])
+    assert response["statusCode"] == 200 and len(audio) % 2 == 0 and not audio.startswith(b"RIFF")
+
+
+BAD_BODIES: list[tuple[Any, str]] = [
+    ({}, "missing_field"),
+    ({"model": "tts-1"}, "missing_field"),
+    ({"text": ""}, "empty_field"),
+    ({"text": "   \n\t"}, "empty_field"),
+    ({"text": None}, "invalid_field"),
+    ({"text": 42}, "invalid_field"),
+    ({"text": ["a"]}, "invalid_field"),
+    ({"text": "hi", "model": "tts-2"}, "unsupported_model"),
+    ({"text": "hi", "model": ""}, "unsupported_model"),
+    ({"text": "hi", "model": 1}, "unsupported_model"),
+    ({"text": "hi", "voice": "ash"}, "unsupported_voice"),
+    ({"text": "hi", "voice": "Alloy"}, "unsupported_voice"),
+    ({"text": "hi", "voice": None}, "unsupported_voice"),
+    ({"text": "hi", "voise": "echo"}, "unknown_field"),
+    ({"text": "hi", "speed": 9}, "invalid_field"),
+    ({"text": "hi", "speed": "fast"}, "invalid_field"),
+    ({"text": "hi", "response_format": "ogg"}, "invalid_field"),
+    ({"text": "x" * 4097}, "text_too_long"),
+    ("{not json", "invalid_json"),
+    ('{"text": "hi",}', "invalid_json"),
+    ('["text", "hi"]', "invalid_json"),
+    ('"hi"', "invalid_json"),
+    ("null", "missing_field"),
+    ("", "missing_field"),
+    (None, "missing_field"),
+]
+
+
+@pytest.mark.parametrize(("body", "code"), BAD_BODIES)
+def test_bad_input_is_a_clear_400(fake_openai: FakeOpenAI, body: Any, code: str) -> None:
+    # Given an invalid body / When it is posted
+    response = invoke("tts", tts_event(body))
+    # Then 400 with {"detail", "code"} and nothing reached the upstream
+    assert response["statusCode"] == 400, response["json"]
+    assert set(response["json"]) == {"detail", "code"}
+    assert response["json"]["code"] == code
+    assert response["json"]["detail"]
+    assert fake_openai.calls() == 0
+
+
+def test_error_details_do_not_echo_the_text(fake_openai: FakeOpenAI) -> None:
+    secret_text = "my bank password is hunter2 " * 200
+    response = invoke("tts", tts_event({"text": secret_text}))
+    assert response["statusCode"] == 400
+    assert "hunter2" not in response["body"]
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+    ],
+)
+def test_a_non_json_content_type_is_refused(fake_openai: FakeOpenAI, content_type: str | None) -> None:
+    response = invoke("tts", tts_event({"text": "hi"}, content_type=content_type))
+    assert response["statusCode"] == 400
+    assert response["json"]["code"] == "unsupported_content_type"
+    assert fake_openai.calls() == 0
+
+
+def test_json_content_type_with_charset_and_odd_case_is_accepted(fake_openai: FakeOpenAI) -> None:
+    response = invoke("tts", tts_event({"text": "hi"}, content_type="Application/JSON; charset=utf-8"))
+    assert response["statusCode"] == 200, response["json"]
+
+
+def test_a_body_larger_than_lambda_carries_is_413(fake_openai: FakeOpenAI) -> None:
+    response = invoke("tts", tts_event(json.dumps({"text": "x" * (6 * 1024 * 1024 + 10)})))
+    assert response["statusCode"] == 413
+    assert response["json"]["code"] == "payload_too_large"
+
+
+def test_unicode_text_reaches_the_upstream_intact(fake_openai: FakeOpenAI) -> None:
+    text = "Grüße aus Köln — 東京 👋"
+    response = invoke("tts", tts_event({"text": text}))
+    assert response["statusCode"] == 200
+    sent = fake_openai.last_request.json
+    assert sent is not None and sent["input"] == text
+
+
+@pytest.mark.parametrize(
+    ("fault", "code"),
+    [(429, "upstream_rate_limited"), (500, "upstream_error"), (503, "upstream_error")],
+)
+def test_upstream_failures_are_500_with_a_code(fake_openai: FakeOpenAI, fault: int, code: str) -> None:
+    # Given an upstream failing more times than we retry
+    fake_openai.fail_next(fault, times=10)
+    # When / Then: the documented 500 with the failure's code
+    response = invoke("tts", tts_event({"text": "hi"}))
+    assert response["statusCode"] == 500
+    assert response["json"] == {"detail": "Speech synthesis failed", "code": code}
+
+
+def test_a_transient_failure_is_retried_and_served(fake_openai: FakeOpenAI) -> None:
+    fake_openai.fail_next(503, times=1)
+    response = invoke("tts", tts_event({"text": "hi"}))
+    assert response["statusCode"] == 200
+    assert fake_openai.calls("/v1/audio/speech") == 2
+
+
+def test_a_bad_key_is_an_auth_failure_that_does_not_leak_the_key(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_openai.api_key = "sk-the-right-one"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123456")
+    response = invoke("tts", tts_event({"text": "hi"}))
+    assert response["json"] == {"detail": "Speech synthesis failed", "code": "upstream_auth_failed"}
+    assert "sk-wrong" not in response["body"]
+    assert fake_openai.calls() == 1  # auth failures are not retried
+
+
+def test_a_slow_upstream_times_out_within_the_lambda_deadline(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream slower than the time this invocation has left
+    fake_openai.delay_seconds = 5.0
+    # When the Lambda has 3.5 s left (1 s margin -> 2.5 s for the upstream)
+    response = invoke("tts", tts_event({"text": "hi"}), FakeLambdaContext(remaining_ms=3_500))
+    # Then a timeout answer, not a hung function
+    assert response["json"] == {"detail": "Speech synthesis failed", "code": "upstream_timeout"}
+
+
+def test_no_key_configured_is_a_clear_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    response = invoke("tts", tts_event({"text": "hi"}))
+    assert response["json"] == {"detail": "Speech synthesis failed", "code": "engine_not_configured"}
+
+
+def test_an_unknown_path_is_a_json_404() -> None:
+    response = invoke("tts", tts_event({"text": "hi"}, path="/api/ttsx"))
+    assert response["statusCode"] == 404 and response["json"]["code"] == "not_found"

@@ -1,0 +1,49 @@
+"""Real audio files in every upload format, made with PyAV (cached per process)."""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+from functools import cache
+
+import av
+
+# format -> (container, codec, sample rate)
+_RECIPES = {
+    "mp3": ("mp3", "libmp3lame", 24000),
+    "wav": ("wav", "pcm_s16le", 16000),
+    "flac": ("flac", "flac", 16000),
+    "ogg": ("ogg", "libopus", 48000),  # Ogg Opus (PyAV has no libvorbis encoder)
+    "webm": ("webm", "libopus", 48000),
+    "m4a": ("ipod", "aac", 24000),
+}
+UPLOAD_FORMATS = tuple(_RECIPES)
+
+
+def sine_pcm(seconds: float, rate: int, hz: float = 440.0) -> bytes:
+    """Mono s16le samples of a sine tone."""
+    total = int(seconds * rate)
+    return struct.pack(
+        f"<{total}h", *(int(9000 * math.sin(2 * math.pi * hz * i / rate)) for i in range(total))
+    )
+
+
+@cache
+def tone(fmt: str, seconds: float = 0.5, hz: float = 440.0) -> bytes:
+    container_name, codec, rate = _RECIPES[fmt]
+    pcm = sine_pcm(seconds, rate, hz)
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_name) as container:
+        stream = container.add_stream(codec, rate=rate, layout="mono")
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
+        frame.planes[0].update(pcm)
+        frame.sample_rate = rate
+        frame.pts = 0
+        for converted in resampler.resample(frame):
+            for packet in stream.encode(converted):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    return buffer.getvalue()

@@ -1,0 +1,60 @@
+"""The OpenAI key: environment first, else Secrets Manager (through moto), never leaked."""
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from speech_common.errors import UpstreamFailure
+from speech_common.secrets import has_openai_key, openai_api_key
+from speech_common.settings import Settings
+
+
+@pytest.fixture
+def secrets_manager():
+    with mock_aws():
+        yield boto3.client("secretsmanager", region_name="us-east-1")
+
+
+def test_the_environment_key_wins_over_the_secret(secrets_manager) -> None:
+    secrets_manager.create_secret(Name="speech-api/openai", SecretString="sk-from-secret")
+    settings = Settings(openai_api_key="sk-from-env", openai_secret_name="speech-api/openai")
+    assert openai_api_key(settings) == "sk-from-env"
+
+
+@pytest.mark.parametrize("stored", ["sk-plain", '{"OPENAI_API_KEY": "sk-plain"}', "  sk-plain\n"])
+def test_the_secret_holds_a_bare_key_or_json(secrets_manager, stored: str) -> None:
+    secrets_manager.create_secret(Name="speech-api/openai", SecretString=stored)
+    assert openai_api_key(Settings(openai_secret_name="speech-api/openai")) == "sk-plain"
+
+
+def test_the_secret_is_cached_between_invocations(secrets_manager) -> None:
+    # Given a key read once
+    secrets_manager.create_secret(Name="speech-api/openai", SecretString="sk-first")
+    settings = Settings(openai_secret_name="speech-api/openai", secret_max_age_seconds=300)
+    assert openai_api_key(settings) == "sk-first"
+    # When the secret changes within max_age / Then the cached key is used (no second API call)
+    secrets_manager.put_secret_value(SecretId="speech-api/openai", SecretString="sk-second")
+    assert openai_api_key(settings) == "sk-first"
+
+
+def test_a_missing_secret_is_a_configuration_failure_that_does_not_leak(secrets_manager) -> None:
+    with pytest.raises(UpstreamFailure) as failure:
+        openai_api_key(Settings(openai_secret_name="speech-api/absent"))
+    assert failure.value.code == UpstreamFailure.NOT_CONFIGURED
+    assert "speech-api/absent" not in failure.value.message
+
+
+def test_an_empty_json_secret_is_a_configuration_failure(secrets_manager) -> None:
+    secrets_manager.create_secret(Name="speech-api/openai", SecretString='{"other": "x"}')
+    with pytest.raises(UpstreamFailure) as failure:
+        openai_api_key(Settings(openai_secret_name="speech-api/openai"))
+    assert failure.value.code == UpstreamFailure.NOT_CONFIGURED
+
+
+def test_no_key_at_all_is_reported() -> None:
+    settings = Settings()
+    assert not has_openai_key(settings)
+    with pytest.raises(UpstreamFailure) as failure:
+        openai_api_key(settings)
+    assert failure.value.code == UpstreamFailure.NOT_CONFIGURED
+    assert has_openai_key(Settings(openai_secret_name="x")) and has_openai_key(Settings(openai_api_key="k"))
