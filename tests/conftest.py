@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from datetime import date
+
+# As on Lambda, Powertools reads these when the layer is first imported: set them before that.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "speech-api-tests")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpeechApiTests")
 
 import pytest
 from aws_lambda_powertools.utilities import parameters
@@ -64,12 +69,10 @@ def _fake_openai_server() -> Iterator[FakeOpenAI]:
 def fake_openai(_fake_openai_server: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
     """The fake OpenAI server, clean, with the functions configured to use it through the real SDK."""
     fake = _fake_openai_server
-    fake.reset()
-    fake.api_key = "sk-test-fake"
+    fake.reset(config=True)
     fake.today = BEFORE_SHUTDOWNS
-    fake.transcript = "hello from the fake"
     monkeypatch.setenv("OPENAI_API_KEY", fake.api_key)
     monkeypatch.setenv("OPENAI_BASE_URL", fake.base_url)
     get_settings.cache_clear()
     yield fake
-    fake.reset()
+    fake.reset(config=True)

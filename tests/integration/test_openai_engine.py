@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 import pytest
@@ -99,14 +100,17 @@ def test_one_client_per_container(fake_openai: FakeOpenAI) -> None:
 
 
 def test_logs_never_hold_the_key_or_the_text(
-    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    fake_openai: FakeOpenAI,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given a rejected key and a private text
     monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-key-0042")
-    monkeypatch.setenv("POWERTOOLS_LOG_LEVEL", "DEBUG")
+    caplog.set_level(logging.DEBUG)
     invoke("tts", tts_event({"text": "the launch code is 0000"}))
-    # Then neither appears in anything the function printed
+    # Then neither appears in any log record (with its extra keys) nor in anything printed
     out = capsys.readouterr()
-    logged = out.out + out.err
+    logged = out.out + out.err + "\n".join(repr(record.__dict__) for record in caplog.records)
     assert "upstream_auth_failed" in logged  # the failure itself is logged
     assert "sk-very-secret" not in logged and "launch code" not in logged
