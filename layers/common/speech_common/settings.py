@@ -27,9 +27,13 @@ class Settings(BaseSettings):
     realtime_voice_map: str = "fable=ballad;onyx=cedar;nova=marin"
     polly_voice_map: str = "alloy=Joanna;echo=Matthew;fable=Arthur;onyx=Gregory;nova=Danielle;shimmer=Ruth"
 
-    # Public model -> ordered chain of "engine:upstream_model" (see speech_common.routes).
-    stt_model_routes: str = "whisper-1=openai:whisper-1"
-    tts_model_routes: str = "tts-1=openai:tts-1;tts-1-hd=openai:tts-1-hd"
+    # Public model -> ordered chain of "engine:upstream_model" (see speech_common.routes). The
+    # defaults outlive OpenAI's shutdowns: tts-1/tts-1-hd on 2027-01-06, whisper-1 on 2027-02-26.
+    stt_model_routes: str = "whisper-1=openai:whisper-1,openai:gpt-transcribe"
+    tts_model_routes: str = (
+        "tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;"
+        "tts-1-hd=openai:tts-1-hd,openai-realtime:gpt-realtime-2.1-mini"
+    )
 
     # Time: the gateway answers 504 after 29 s, so nothing upstream may run longer than this.
     upstream_budget_seconds: float = Field(default=27.0, gt=0)
