@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import multipart
@@ -60,7 +60,7 @@ _CODES_BY_TYPE = {
 _CODES_BY_FIELD = {"model": "unsupported_model", "voice": "unsupported_voice"}
 
 
-def invalid_request_from(errors: list[Mapping[str, Any]]) -> InvalidRequest:
+def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
     """One clear 400 from pydantic/Powertools validation errors (the input values are never echoed)."""
     if not errors:
         return InvalidRequest("Invalid request data")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
@@ -17,8 +18,9 @@ class SpeechApiResolver(APIGatewayRestResolver):
     are case-sensitive and left alone.
     """
 
-    def resolve(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
-        _normalise_content_type(event)
+    def resolve(self, event: Mapping[str, Any], context: Any) -> dict[str, Any]:
+        if isinstance(event, dict):
+            _normalise_content_type(event)
         return super().resolve(event, context)
 
 

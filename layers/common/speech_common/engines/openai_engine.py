@@ -119,14 +119,14 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
 
     def transcribe(self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline) -> str:
         audio = request.audio
-        extra = {"language": request.language} if request.language else {}
+        from openai import omit
 
         def attempt(client: OpenAI) -> str:
             result = client.audio.transcriptions.create(
                 model=upstream_model,
                 file=(audio.filename, audio.data, audio.content_type),
                 response_format="json",  # the only format every transcription model accepts
-                **extra,
+                language=request.language or omit,
             )
             return result.text
 
