@@ -42,6 +42,15 @@ format: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# The API on localhost:8000 (samconfig.toml; PORT=... overrides) through SAM's own API Gateway
+# emulation, without Docker: the local engine when no OpenAI key is configured.
+serve: venv
+	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT))
+
+# Cold first request vs warm worker requests, measured in the same run.
+bench: venv
+	$(BIN)/python bench/warm_worker.py
+
 # sam needs python3.13 on PATH to build; the venv provides one.
 validate: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint

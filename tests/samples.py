@@ -29,21 +29,26 @@ def sine_pcm(seconds: float, rate: int, hz: float = 440.0) -> bytes:
     )
 
 
-@cache
-def tone(fmt: str, seconds: float = 0.5, hz: float = 440.0) -> bytes:
-    container_name, codec, rate = _RECIPES[fmt]
-    pcm = sine_pcm(seconds, rate, hz)
+def encode(fmt: str, pcm: bytes, rate: int) -> bytes:
+    """Mono s16le `pcm` at `rate`, as a file of upload format `fmt` (resampled to the codec's rate)."""
+    container_name, codec, codec_rate = _RECIPES[fmt]
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format=container_name) as container:
-        stream = container.add_stream(codec, rate=rate, layout="mono")
-        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=rate)
+        stream = container.add_stream(codec, rate=codec_rate, layout="mono")
+        resampler = av.AudioResampler(format=stream.format.name, layout="mono", rate=codec_rate)
         frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // 2)
         frame.planes[0].update(pcm)
         frame.sample_rate = rate
         frame.pts = 0
-        for converted in resampler.resample(frame):
+        for converted in [*resampler.resample(frame), *resampler.resample(None)]:
             for packet in stream.encode(converted):
                 container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
     return buffer.getvalue()
+
+
+@cache
+def tone(fmt: str, seconds: float = 0.5, hz: float = 440.0) -> bytes:
+    rate = _RECIPES[fmt][2]
+    return encode(fmt, sine_pcm(seconds, rate, hz), rate)

@@ -1,0 +1,252 @@
+"""The seam: a SAM `LambdaRuntime` whose `invoke` runs the handler in a warm worker process, not a container.
+
+SAM's LocalLambdaRunner builds the FunctionConfig (code path, layers, timeout, environment) and calls
+`invoke(config, event, stdout=...)`; like the container runtime, this one writes the function's response,
+or Lambda's error object, to that stdout stream and lets LocalApigwService turn it into HTTP.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from samcli.lib.providers.provider import LayerVersion
+from samcli.lib.utils.codeuri import resolve_code_path
+from samcli.lib.utils.stream_writer import StreamWriter
+from samcli.local.lambdafn.config import FunctionConfig
+from samcli.local.lambdafn.runtime import LambdaRuntime
+
+from local import limits
+from local.pool import WorkerDied, WorkerInitFailed, WorkerPool, WorkerSpec, WorkerTimedOut
+
+LOG = logging.getLogger(__name__)
+
+# Lambda gives an on-demand init phase 10 s of its own before the function timeout applies.
+INIT_TIMEOUT_S = 10.0
+ACCOUNT_ID = "123456789012"
+_MAX_WATCHED_FILES = 5000
+
+
+class ProcessLambdaRuntime(LambdaRuntime):
+    def __init__(self, base_dir: str, user_env: Mapping[str, str], pool: WorkerPool | None = None) -> None:
+        # No container manager and no image builder: nothing here talks to Docker.
+        super().__init__(container_manager=None, image_builder=None)
+        self._base_dir = base_dir
+        # A snapshot: the web server adds its own variables to os.environ later (WERKZEUG_SERVER_FD).
+        self._user_env = dict(user_env)
+        # Per function (full path): variables set on top of everything else (the engine's routes).
+        self.env_overrides: dict[str, dict[str, str]] = {}
+        self.pool = pool or WorkerPool()
+        self._warned: set[str] = set()
+        self._last_versions: dict[str, tuple[int, int]] = {}
+
+    def invoke(  # the parameters of LambdaRuntime.invoke
+        self,
+        function_config: FunctionConfig,
+        event: str,
+        tenant_id: str | None = None,
+        invocation_type: str = "RequestResponse",
+        durable_execution_name: str | None = None,
+        debug_context: Any = None,
+        stdout: StreamWriter | None = None,
+        stderr: StreamWriter | None = None,
+        container_host: str | None = None,
+        container_host_interface: str | None = None,
+        extra_hosts: dict[str, str] | None = None,
+        container_dns: Any = None,
+    ) -> dict[str, str] | None:
+        payload = event.encode()
+        if len(payload) > limits.LAMBDA_MAX_REQUEST_BYTES:
+            raise limits.InvocationRejected(
+                f"Request must be smaller than {limits.LAMBDA_MAX_REQUEST_BYTES} bytes for the InvokeFunction "
+                f"operation (got {len(payload)})"
+            )
+        spec = self.worker_spec(function_config)
+        name = function_config.full_path
+        timeout = float(function_config.timeout)
+        request_id = str(uuid.uuid4())
+        gateway_deadline = limits.integration_deadline.get()
+
+        worker = self.pool.acquire(spec)
+        if worker.pid is None:  # cold start
+            init_deadline = time.monotonic() + INIT_TIMEOUT_S + timeout
+            if gateway_deadline is not None:
+                init_deadline = min(init_deadline, gateway_deadline)
+            LOG.info("Starting a worker for %s (%s)", name, function_config.handler)
+            try:
+                worker.start(init_deadline)
+            except WorkerInitFailed as exc:
+                self.pool.discard(worker)
+                return self._write(stdout, exc.error)
+            except WorkerTimedOut:
+                self.pool.discard(worker)
+                if gateway_deadline is not None and time.monotonic() >= gateway_deadline:
+                    raise limits.IntegrationTimeout(f"{name} was still initialising") from None
+                return self._write(stdout, _lambda_error(request_id, "Runtime.InitTimeout", "init timed out"))
+            except WorkerDied as exc:
+                self.pool.discard(worker)
+                return self._write(
+                    stdout,
+                    _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}"),
+                )
+
+        function_deadline = time.monotonic() + timeout
+        wait_until = (
+            function_deadline if gateway_deadline is None else min(function_deadline, gateway_deadline)
+        )
+        header = {
+            "request_id": request_id,
+            "deadline_ms": int(time.time() * 1000 + timeout * 1000),
+            "invoked_function_arn": _function_arn(function_config.name, dict(spec.env).get("AWS_REGION")),
+        }
+        try:
+            ok, body = worker.invoke(header, payload, wait_until)
+        except WorkerTimedOut:
+            # Lambda would stop the execution environment; a fresh worker takes its place.
+            self.pool.discard(worker)
+            self.pool.start_in_background(spec, INIT_TIMEOUT_S + timeout)
+            if gateway_deadline is not None and gateway_deadline <= function_deadline:
+                LOG.info("API Gateway stopped waiting for %s; its worker %s was stopped", name, worker.pid)
+            else:
+                LOG.info(
+                    "Function '%s' timed out after %g seconds; worker %s was stopped",
+                    name,
+                    timeout,
+                    worker.pid,
+                )
+            # Either way the caller gets the gateway's timeout answer (504): a timed-out request reads
+            # the same locally whether the function's Timeout or the integration timeout came first.
+            raise limits.IntegrationTimeout(name) from None
+        except WorkerDied as exc:
+            LOG.info("Worker %s of %s exited (%s); starting a new one", worker.pid, name, exc)
+            self.pool.discard(worker)
+            self.pool.start_in_background(spec, INIT_TIMEOUT_S + timeout)
+            return self._write(
+                stdout, _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}")
+            )
+
+        self.pool.release(worker)
+        if ok and len(body) > limits.LAMBDA_MAX_RESPONSE_BYTES:
+            LOG.info("Response of %s is %d bytes, over Lambda's limit", name, len(body))
+            message = (
+                "Response payload size exceeded maximum allowed payload size "
+                f"({limits.LAMBDA_MAX_RESPONSE_BYTES} bytes)."
+            )
+            return self._write(
+                stdout, {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
+            )
+        if stdout is not None:
+            stdout.write_str(body.decode())
+        return None
+
+    def worker_spec(self, config: FunctionConfig) -> WorkerSpec:
+        if config.code_abs_path is None or not os.path.isdir(config.code_abs_path):
+            # Zip/Image functions need the container runtime; only source directories run here.
+            raise limits.InvocationRejected(
+                f"{config.full_path}: code path {config.code_abs_path!r} is not a directory"
+            )
+        layer_paths = self.layer_paths(config)
+        spec = WorkerSpec(
+            function=config.full_path,
+            handler=config.handler,
+            code_dir=config.code_abs_path,
+            layer_paths=layer_paths,
+            env=tuple(sorted(self.worker_env(config).items())),
+            code_version=self._code_version((config.code_abs_path, *layer_paths)),
+        )
+        previous = self._last_versions.get(spec.function)
+        if previous is not None and previous != spec.code_version:
+            LOG.info("Code of %s changed: its workers restart", spec.function)
+        self._last_versions[spec.function] = spec.code_version
+        return spec
+
+    def worker_env(self, config: FunctionConfig) -> dict[str, str]:
+        """The user's environment, then what SAM resolves (AWS_*, template variables, shell and --env-vars
+        overrides of those), then the server's overrides, then the runtime's own variables."""
+        env = dict(self._user_env)
+        env.update(config.env_vars.resolve())
+        env.update(self.env_overrides.get(config.full_path, {}))
+        env.update(
+            {
+                "LAMBDA_TASK_ROOT": config.code_abs_path or "",
+                "_HANDLER": config.handler,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+            }
+        )
+        return env
+
+    def layer_paths(self, config: FunctionConfig) -> tuple[str, ...]:
+        paths: list[str] = []
+        # A later layer overwrites an earlier one in /opt, so it comes first on the path.
+        for layer in reversed(config.layers or []):
+            if not isinstance(layer, LayerVersion) or not layer.codeuri:
+                self._warn_once(
+                    f"{config.full_path}: layer {getattr(layer, 'arn', layer)} is not local; skipped"
+                )
+                continue
+            root = resolve_code_path(self._base_dir, layer.codeuri)
+            python = os.path.join(root, "python")
+            if os.path.isdir(python):  # built layout (what /opt holds): python/ and its site-packages
+                site = os.path.join(python, "lib", f"python{_py_version(config.runtime)}", "site-packages")
+                paths += [site, python]
+            else:  # source layout: the package sits at the layer root (`sam build` moves it into python/)
+                paths.append(root)
+        return tuple(paths)
+
+    def _code_version(self, roots: tuple[str, ...]) -> tuple[int, int]:
+        """Newest mtime and number of files under the roots (bytecode caches aside). A few hundred files
+        take well under a millisecond; a tree too big to walk on every request is not watched."""
+        newest, count = 0, 0
+        for root in roots:
+            for dirpath, dirnames, filenames in os.walk(root):
+                dirnames[:] = [d for d in dirnames if d != "__pycache__"]
+                for filename in filenames:
+                    with contextlib.suppress(OSError):
+                        newest = max(newest, os.stat(os.path.join(dirpath, filename)).st_mtime_ns)
+                    count += 1
+                if count > _MAX_WATCHED_FILES:
+                    self._warn_once(
+                        f"{root} has over {_MAX_WATCHED_FILES} files: code changes there need a restart"
+                    )
+                    return (0, 0)
+        return newest, count
+
+    def _warn_once(self, message: str) -> None:
+        if message not in self._warned:
+            self._warned.add(message)
+            LOG.warning(message)
+
+    @staticmethod
+    def _write(stdout: StreamWriter | None, error: Mapping[str, Any]) -> None:
+        # What the Lambda API returns for a failed invocation; SAM recognises it and answers with an error.
+        if stdout is not None:
+            stdout.write_str(json.dumps(error))
+        return None
+
+    def clean_runtime_containers(self) -> None:
+        self.pool.shutdown()
+
+    def clean_running_containers_and_related_resources(self) -> None:
+        self.pool.shutdown()
+
+
+def _lambda_error(request_id: str, error_type: str, detail: str) -> dict[str, str]:
+    return {"errorMessage": f"RequestId: {request_id} Error: {detail}", "errorType": error_type}
+
+
+def _function_arn(name: str, region: str | None) -> str:
+    return f"arn:aws:lambda:{region or 'us-east-1'}:{ACCOUNT_ID}:function:{name}"
+
+
+def _py_version(runtime: str | None) -> str:
+    # "python3.13" -> "3.13"; the interpreter's own version otherwise.
+    if runtime and runtime.startswith("python"):
+        return runtime.removeprefix("python")
+    return f"{sys.version_info.major}.{sys.version_info.minor}"

@@ -1,0 +1,179 @@
+"""`make serve`: the template's API on localhost, as `sam local start-api` wires it, without Docker.
+
+    python -m local.server --template template.yaml [--port N] [--warm-containers EAGER|LAZY]
+
+Options left unset come from samconfig.toml ([<env>.local_start_api.parameters], then [<env>.global.parameters]),
+then SAM's defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tomllib
+from typing import Any
+
+LOG = logging.getLogger("local.server")
+
+DEFAULT_PORT = 3000  # sam local start-api's
+DEFAULT_HOST = "127.0.0.1"
+EAGER_INIT_TIMEOUT_S = 60.0
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.server", description="Serve the template's API locally without Docker."
+    )
+    parser.add_argument("--template", "-t", default="template.yaml")
+    parser.add_argument("--port", "-p", type=int)
+    parser.add_argument("--host")
+    parser.add_argument(
+        "--env-vars", "-n", help="JSON or .env file overriding function environment variables"
+    )
+    parser.add_argument("--parameter-overrides", help='template parameters, "Key=Value Key2=Value2"')
+    parser.add_argument("--warm-containers", choices=["EAGER", "LAZY"], type=str.upper)
+    parser.add_argument("--region")
+    parser.add_argument("--profile")
+    parser.add_argument("--config-file", help="samconfig.toml (default: next to the template)")
+    parser.add_argument("--config-env", default="default")
+    parser.add_argument("--debug", action="store_true", help="debug logging")
+    return parser.parse_args(argv)
+
+
+def samconfig_parameters(path: str, env: str) -> dict[str, Any]:
+    """start-api parameters of samconfig.toml, over its global ones; {} without a file."""
+    try:
+        with open(path, "rb") as handle:
+            config = tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    section = config.get(env, {})
+    return {
+        **section.get("global", {}).get("parameters", {}),
+        **section.get("local_start_api", {}).get("parameters", {}),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    # SAM CLI's telemetry must not try the network from a local dev server.
+    os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
+    _configure_logging(args.debug)
+
+    template = os.path.abspath(args.template)
+    if not os.path.isfile(template):
+        LOG.error("Template not found: %s", template)
+        return 2
+    config_file = args.config_file or os.path.join(os.path.dirname(template), "samconfig.toml")
+    saved = samconfig_parameters(config_file, args.config_env)
+    port = int(args.port or saved.get("port") or DEFAULT_PORT)
+    host = str(args.host or saved.get("host") or DEFAULT_HOST)
+    warm = str(args.warm_containers or saved.get("warm_containers") or "LAZY").upper()
+    env_vars = args.env_vars or saved.get("env_vars")
+    overrides = args.parameter_overrides or saved.get("parameter_overrides")
+    return serve(
+        template=template,
+        host=host,
+        port=port,
+        eager=warm == "EAGER",
+        env_vars_file=env_vars,
+        parameter_overrides=_parse_overrides(overrides),
+        region=args.region or saved.get("region"),
+        profile=args.profile or saved.get("profile"),
+    )
+
+
+def serve(
+    *,
+    template: str,
+    host: str,
+    port: int,
+    eager: bool,
+    env_vars_file: str | None,
+    parameter_overrides: dict[str, str] | None,
+    region: str | None,
+    profile: str | None,
+) -> int:
+    # Imported here: SAM CLI takes a second to import and --help should not wait for it.
+    from samcli.commands.local.lib.local_api_service import LocalApiService
+    from samcli.lib.providers.api_provider import ApiProvider
+    from samcli.local.docker.exceptions import ProcessSigTermException
+
+    from local import engine
+    from local.context import LocalInvokeContext
+    from local.gateway import LocalGatewayService
+    from local.runtime import ProcessLambdaRuntime
+
+    user_env = dict(os.environ)
+    runtime = ProcessLambdaRuntime(base_dir=os.path.dirname(template), user_env=user_env)
+    context = LocalInvokeContext(
+        runtime,
+        template_file=template,
+        env_vars_file=env_vars_file,
+        parameter_overrides=parameter_overrides,
+        aws_region=region,
+        aws_profile=profile,
+    )
+    try:
+        with context:
+            runner = context.local_lambda_runner
+            configs = [
+                runner.get_invoke_config(function)
+                for function in runner.provider.get_all()
+                if function.packagetype == "Zip" and not function.inlinecode
+            ]
+            choices = {}
+            for config in configs:
+                configured = {**user_env, **_strings(config.env_vars.override_values)}
+                choice = engine.choose(configured, runtime.layer_paths(config))
+                runtime.env_overrides[config.full_path] = choice.overrides
+                choices[config.full_path] = choice
+            worker_envs = {config.full_path: runtime.worker_env(config) for config in configs}
+            print(engine.describe(choices, worker_envs), flush=True)
+
+            api = ApiProvider(context.stacks, cwd=context.get_cwd()).api
+            if not api.routes:
+                LOG.error("Template does not have any APIs connected to Lambda functions")
+                return 1
+            service = LocalGatewayService(
+                api=api, lambda_runner=runner, port=port, host=host, stderr=context.stderr
+            )
+            service.create()
+            LocalApiService._print_routes(api.routes, host, port)
+            if eager:
+                for config in configs:
+                    runtime.pool.start_in_background(runtime.worker_spec(config), EAGER_INIT_TIMEOUT_S)
+            LOG.info("Handlers run in local worker processes (no Docker); CTRL+C to quit")
+            service.run()
+    except ProcessSigTermException:
+        LOG.debug("SIGTERM: stopped")
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _parse_overrides(value: Any) -> dict[str, str] | None:
+    if not value:
+        return None
+    from samcli.cli.types import CfnParameterOverridesType
+
+    raw = tuple(value) if isinstance(value, list) else value
+    return dict(CfnParameterOverridesType().convert(raw, None, None))
+
+
+def _strings(values: dict[str, Any] | None) -> dict[str, str]:
+    # --env-vars values as a Lambda would see them (lists and objects are not environment values).
+    return {k: str(v) for k, v in (values or {}).items() if isinstance(v, (str, int, float, bool))}
+
+
+def _configure_logging(debug: bool) -> None:
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    level = logging.DEBUG if debug else logging.INFO
+    for name in ("samcli", "local", "werkzeug"):
+        logging.getLogger(name).setLevel(level)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""The local server's mechanics over real HTTP, against a test-only template (tests/e2e/fixtures).
+
+The speech handlers are not involved: routes, warm workers, crashes, timeouts and size limits are checked with a
+handler whose behaviour is chosen by the path, and which reports its worker's pid, its invocation count and the
+number of imports of its module in response headers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from local import engine
+from tests.e2e.conftest import (
+    MECHANICS_TEMPLATE,
+    REPO,
+    LocalServer,
+    Reply,
+    pid_exists,
+    running_server,
+    server_env,
+    wait_for_exit,
+)
+
+pytestmark = pytest.mark.e2e
+
+INTERNAL_ERROR = {"message": "Internal server error"}
+MiB = 1024 * 1024
+
+
+def worker_pid(reply: Reply) -> int:
+    return int(reply.headers["X-Worker-Pid"])
+
+
+def invocations(reply: Reply) -> int:
+    return int(reply.headers["X-Invocations"])
+
+
+def imports(reply: Reply) -> int:
+    return int(reply.headers["X-Imports"])
+
+
+def ping(server: LocalServer, path: str = "/ping") -> Reply:
+    reply = server.post(path)
+    assert reply.status == 200, reply.body
+    return reply
+
+
+def multipart(size: int) -> tuple[bytes, dict[str, str]]:
+    """A multipart/form-data body (a binary media type of the API) carrying `size` bytes of file."""
+    head = b'--b\r\nContent-Disposition: form-data; name="audio"; filename="a.bin"\r\n\r\n'
+    body = head + b"\x00" * size + b"\r\n--b--\r\n"
+    return body, {"Content-Type": "multipart/form-data; boundary=b"}
+
+
+def test_start_up_line_names_the_local_engine_when_no_key_is_configured(
+    mechanics_server: LocalServer,
+) -> None:
+    # Given a server started without OPENAI_API_KEY or OPENAI_SECRET_NAME
+    # When it has started
+    engine_lines = [line for line in mechanics_server.stdout.splitlines() if line.startswith("Engine:")]
+    # Then it said once, on stdout, that the local engine serves requests
+    assert len(engine_lines) == 1
+    assert engine_lines[0].startswith("Engine: local")
+    assert "STT_MODEL_ROUTES=whisper-1=local:local" in engine_lines[0]
+
+
+@pytest.mark.parametrize("path", ["/ping", "/ping/", "/slashed", "/slashed/"])
+def test_routes_are_served_with_and_without_trailing_slash(mechanics_server: LocalServer, path: str) -> None:
+    # Given /ping defined without and /slashed/ with a trailing slash
+    # When either is called either way
+    reply = mechanics_server.post(path)
+    # Then the function answers, with the path as the client sent it
+    assert reply.status == 200, reply.body
+    assert reply.json()["path"] == path
+
+
+def test_unknown_route_answers_like_api_gateway(mechanics_server: LocalServer) -> None:
+    reply = mechanics_server.post("/nowhere")
+    assert reply.status == 403
+    assert reply.json() == {"message": "Missing Authentication Token"}
+
+
+def test_handler_runs_with_its_layer_environment_and_lambda_context(mechanics_server: LocalServer) -> None:
+    # When the function is called
+    body = ping(mechanics_server).json()
+    # Then its layer was importable, and its environment is the template's plus the user's
+    assert body["layer"] == "from-the-layer"
+    env = body["env"]
+    assert env["FROM_TEMPLATE"] == "template-value"
+    assert (
+        env["OVERRIDDEN_BY_USER"] == "user-value"
+    )  # the shell overrides a template variable, as in sam local
+    assert env["USER_ONLY"] == "user-only"
+    assert env["STT_MODEL_ROUTES"] == "whisper-1=local:local"
+    assert env["TTS_MODEL_ROUTES"] == "tts-1=local:local;tts-1-hd=local:local"
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "MechanicsFunction"
+    assert env["AWS_LAMBDA_FUNCTION_TIMEOUT"] == "2"
+    # And a context like the Python runtime's
+    context = body["context"]
+    assert context["function_name"] == "MechanicsFunction"
+    assert context["memory_limit_in_mb"] == "256"
+    assert context["invoked_function_arn"].endswith(":function:MechanicsFunction")
+    assert context["aws_request_id"]
+    assert 0 < context["remaining_ms"] <= 2000
+
+
+def test_warm_worker_serves_later_requests_without_reimporting(mechanics_server: LocalServer) -> None:
+    # Given a worker that has served one request
+    first = ping(mechanics_server)
+    # When more requests follow, one at a time
+    later = [ping(mechanics_server) for _ in range(3)]
+    # Then the same process serves them, and the handler module is not imported again
+    assert {worker_pid(reply) for reply in later} == {worker_pid(first)}
+    assert [invocations(reply) for reply in later] == [invocations(first) + n for n in (1, 2, 3)]
+    assert {imports(reply) for reply in later} == {imports(first)}
+
+
+def test_handler_exception_answers_502_and_the_worker_stays_warm(mechanics_server: LocalServer) -> None:
+    before = ping(mechanics_server)
+    # When the handler raises
+    reply = mechanics_server.post("/boom")
+    # Then API Gateway's answer to a function error (sam local would say 500)
+    assert reply.status == 502
+    assert reply.json() == INTERNAL_ERROR
+    assert "RuntimeError: boom" in mechanics_server.log
+    # And, as in Lambda, the execution environment survives a handled exception
+    after = ping(mechanics_server)
+    assert worker_pid(after) == worker_pid(before)
+    assert imports(after) == imports(before)
+
+
+def test_crashed_worker_answers_502_and_is_restarted(mechanics_server: LocalServer) -> None:
+    before = ping(mechanics_server)
+    # When the handler kills its process
+    reply = mechanics_server.post("/crash")
+    # Then 502, the process is gone, and a new one (a new import) serves the next request
+    assert reply.status == 502
+    assert reply.json() == INTERNAL_ERROR
+    assert wait_for_exit(worker_pid(before))
+    after = ping(mechanics_server)
+    assert worker_pid(after) != worker_pid(before)
+    assert imports(after) > imports(before)
+
+
+def test_function_timeout_answers_504_and_replaces_the_worker(mechanics_server: LocalServer) -> None:
+    before = ping(mechanics_server)
+    # When the handler runs past the function's Timeout (2 s), well inside the 29 s integration timeout
+    started = time.monotonic()
+    reply = mechanics_server.post("/sleep?seconds=20")
+    elapsed = time.monotonic() - started
+    # Then the request times out with 504, after about the Timeout
+    assert reply.status == 504
+    assert reply.json() == {"message": "Endpoint request timed out"}
+    assert 1.5 < elapsed < 10
+    assert "timed out after 2 seconds" in mechanics_server.log
+    # And the timed-out worker was stopped and another serves the next request
+    assert wait_for_exit(worker_pid(before))
+    assert worker_pid(ping(mechanics_server)) != worker_pid(before)
+
+
+def test_integration_timeout_answers_504_and_replaces_the_worker(mechanics_server: LocalServer) -> None:
+    before = ping(mechanics_server, "/gateway-timeout")
+    # When the handler outlives the route's integration timeout (TimeoutInMillis 1000) but not its function's
+    started = time.monotonic()
+    reply = mechanics_server.post("/gateway-timeout?seconds=20")
+    elapsed = time.monotonic() - started
+    # Then API Gateway gives up with 504
+    assert reply.status == 504
+    assert reply.json() == {"message": "Endpoint request timed out"}
+    assert 0.8 < elapsed < 8
+    # And the worker was replaced
+    assert wait_for_exit(worker_pid(before))
+    assert worker_pid(ping(mechanics_server, "/gateway-timeout")) != worker_pid(before)
+
+
+def test_body_over_10_mb_answers_413_without_invoking(mechanics_server: LocalServer) -> None:
+    before = ping(mechanics_server)
+    body, headers = multipart(10 * MiB)  # a little over 10 MiB with the multipart framing
+    # When the body is over API Gateway's 10 MB, with a Content-Length or chunked
+    for sent in (body, iter([body[: 4 * MiB], body[4 * MiB :]])):
+        reply = mechanics_server.post("/echo", sent, headers=headers)  # type: ignore[arg-type]
+        # Then API Gateway's own plain-text 413
+        assert reply.status == 413
+        assert reply.body == b"HTTP content length exceeded 10485760 bytes."
+    # And the function was not invoked
+    assert invocations(ping(mechanics_server)) == invocations(before) + 1
+
+
+def test_event_over_lambda_6_mb_answers_500_without_invoking(mechanics_server: LocalServer) -> None:
+    before = ping(mechanics_server)
+    # Given 5 MB of binary upload: under API Gateway's 10 MB, but base64 in the event makes it over 6 MB
+    body, headers = multipart(5 * MiB)
+    # When it is sent
+    reply = mechanics_server.post("/echo", body, headers=headers)
+    # Then the Lambda API refuses the invocation and API Gateway answers 500
+    assert reply.status == 500
+    assert reply.json() == INTERNAL_ERROR
+    assert "Request must be smaller than 6291456 bytes" in mechanics_server.log
+    assert invocations(ping(mechanics_server)) == invocations(before) + 1
+
+
+def test_binary_body_under_the_limit_reaches_the_handler_base64(mechanics_server: LocalServer) -> None:
+    body, headers = multipart(4 * MiB)  # 4 MiB of file is about 5.6 MB once base64-encoded
+    reply = mechanics_server.post("/echo", body, headers=headers)
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"bytes": len(body), "isBase64Encoded": True}
+
+
+def test_response_over_lambda_6_mb_answers_502(mechanics_server: LocalServer) -> None:
+    # Given a response just under and one just over Lambda's 6 MB response limit
+    fits = mechanics_server.post("/big?bytes=6200000")
+    too_big = mechanics_server.post("/big?bytes=6300000")
+    # Then the first is delivered and the second is API Gateway's 502
+    assert fits.status == 200
+    assert len(fits.json()["filler"]) == 6200000
+    assert too_big.status == 502
+    assert too_big.json() == INTERNAL_ERROR
+
+
+def test_openai_engine_with_a_key_and_workers_stop_with_the_server(tmp_path: Path) -> None:
+    # Given a user environment with an OpenAI key
+    env = server_env(OPENAI_API_KEY="sk-test-not-a-real-key")
+    with running_server(MECHANICS_TEMPLATE, tmp_path, env, ["--warm-containers", "LAZY"]) as server:
+        # Then the start-up line names the openai engine, never the key
+        assert [line for line in server.stdout.splitlines() if line.startswith("Engine:")] == [
+            "Engine: openai (an OpenAI key is configured: OPENAI_API_KEY or OPENAI_SECRET_NAME)"
+        ]
+        assert "sk-test-not-a-real-key" not in server.stdout + server.log
+        # And the workers keep the template's routes (none here) and see the key
+        reply = ping(server)
+        assert reply.json()["env"]["STT_MODEL_ROUTES"] is None
+        pid = worker_pid(reply)
+        assert pid_exists(pid)
+    # When the server stops, its workers stop with it
+    assert wait_for_exit(pid)
+
+
+def test_user_set_routes_win_over_the_local_defaults(tmp_path: Path) -> None:
+    env = server_env(STT_MODEL_ROUTES="whisper-1=local:custom")
+    with running_server(MECHANICS_TEMPLATE, tmp_path, env, ["--warm-containers", "LAZY"]) as server:
+        routes = ping(server).json()["env"]
+        assert routes["STT_MODEL_ROUTES"] == "whisper-1=local:custom"
+        assert routes["TTS_MODEL_ROUTES"] == "tts-1=local:local;tts-1-hd=local:local"
+
+
+@pytest.mark.parametrize(
+    ("user_env", "expected"),
+    [
+        ({}, "local"),
+        ({"OPENAI_API_KEY": "", "OPENAI_SECRET_NAME": ""}, "local"),
+        ({"OPENAI_API_KEY": "sk-test"}, "openai"),
+        ({"OPENAI_SECRET_NAME": "speech-api/openai"}, "openai"),
+    ],
+)
+def test_engine_choice_follows_the_key_rule(user_env: dict[str, str], expected: str) -> None:
+    # Asked of speech_common.secrets.has_openai_key on the real layer when a key variable is set.
+    layer = str(REPO / "layers" / "common")
+    assert engine.choose({"PATH": "/usr/bin:/bin", **user_env}, (layer,)).engine == expected
+
+
+def test_code_change_restarts_the_worker_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
+    # Given a copy of the test template, served, with a warm worker
+    root = tmp_path / "app"
+    shutil.copytree(MECHANICS_TEMPLATE.parent, root, ignore=shutil.ignore_patterns("__pycache__"))
+    handler = root / "mechanics" / "app.py"
+    with running_server(
+        root / "template.yaml", tmp_path, server_env(), ["--warm-containers", "LAZY"]
+    ) as server:
+        before = worker_pid(ping(server))
+        assert worker_pid(ping(server)) == before
+        # When the handler's code is edited
+        handler.write_text(handler.read_text() + "\nEDITED = True\n")
+        # Then the next request is served by a new worker with the new code
+        after = worker_pid(ping(server))
+        assert after != before
+        assert wait_for_exit(before)
+        # And Ctrl+C stops the server and its workers
+        server.proc.send_signal(signal.SIGINT)
+        assert server.proc.wait(timeout=10) == 0
+    assert wait_for_exit(after)
+
+
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_speech_routes_are_served_with_and_without_trailing_slash(
+    speech_server: LocalServer, slash: str
+) -> None:
+    # Given template.yaml served with no key (so nothing leaves the machine)
+    assert speech_server.stdout.startswith("Engine: local")
+    # When each route is called either way
+    stt = speech_server.post(
+        f"/api/stt{slash}", b"--b--\r\n", headers={"Content-Type": "multipart/form-data; boundary=b"}
+    )
+    tts = speech_server.post(
+        f"/api/tts{slash}", b'{"text": "Hello"}', headers={"Content-Type": "application/json"}
+    )
+    # Then the handlers answer (a 400 for the upload without a file), not the gateway's 403
+    assert stt.status == 400, stt.body
+    assert tts.status == 200, tts.body
+    assert tts.json()["audio_base64"]
