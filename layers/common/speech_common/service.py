@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -57,18 +58,18 @@ def _chain(spec: str, public_model: str, failed: str) -> tuple[Route, ...]:
     return chain
 
 
-def _failed(failure: UpstreamFailure, detail: str, route_kind: str) -> OperationFailed:
-    logger.warning(
-        "upstream failure", extra={"operation": route_kind, "code": failure.code, "reason": failure.message}
-    )
-    metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)
-    return OperationFailed(detail, code=failure.code)
-
-
-def _note_route(chain: tuple[Route, ...], route: Route) -> None:
+def _serve[T](chain: tuple[Route, ...], call: Callable[[Route], T], *, failed: str) -> tuple[T, Route]:
+    """Run the route chain; an upstream failure becomes the documented 500 (`failed` as detail)."""
+    try:
+        result, route = run_chain(chain, call)
+    except UpstreamFailure as failure:
+        logger.warning("upstream failure", extra={"code": failure.code, "reason": failure.message})
+        metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)
+        raise OperationFailed(failed, code=failure.code) from None
     logger.append_keys(served_by=str(route))
     if route != chain[0]:
         metrics.add_metric(name="FallbackRouteUsed", unit=MetricUnit.Count, value=1)
+    return result, route
 
 
 def transcribe(event: APIGatewayProxyEvent, context: Any) -> Response:
@@ -78,16 +79,13 @@ def transcribe(event: APIGatewayProxyEvent, context: Any) -> Response:
     chain = _chain(settings.stt_model_routes, form.model, STT_FAILED)
     request = TranscriptionRequest(audio=audio, language=form.language)
     deadline = Deadline.for_invocation(context, settings)
-    try:
-        transcript, route = run_chain(
-            chain,
-            lambda route: stt_engine(route.engine, settings).transcribe(
-                request, upstream_model=route.upstream_model, deadline=deadline
-            ),
-        )
-    except UpstreamFailure as failure:
-        raise _failed(failure, STT_FAILED, "stt") from None
-    _note_route(chain, route)
+    transcript, route = _serve(
+        chain,
+        lambda route: stt_engine(route.engine, settings).transcribe(
+            request, upstream_model=route.upstream_model, deadline=deadline
+        ),
+        failed=STT_FAILED,
+    )
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(audio.data))
     return Served(SttResponse(transcript=transcript.strip(), model=form.model), route).response()
 
@@ -101,21 +99,17 @@ def synthesize(request: TtsRequest, context: Any) -> Response:
         text=request.text, voice=request.voice, response_format=request.response_format, speed=request.speed
     )
     deadline = Deadline.for_invocation(context, settings)
-    try:
-        audio, route = run_chain(
-            chain,
-            lambda route: tts_engine(route.engine, settings).synthesize(
-                speech, upstream_model=route.upstream_model, deadline=deadline
-            ),
-        )
-    except UpstreamFailure as failure:
-        raise _failed(failure, TTS_FAILED, "tts") from None
-    _note_route(chain, route)
+    audio, route = _serve(
+        chain,
+        lambda route: tts_engine(route.engine, settings).synthesize(
+            speech, upstream_model=route.upstream_model, deadline=deadline
+        ),
+        failed=TTS_FAILED,
+    )
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
     encoded = _base64_within_limit(audio, settings)
-    return Served(
-        TtsResponse(audio_base64=encoded, model=request.model, voice=request.voice), route
-    ).response()
+    response = TtsResponse(audio_base64=encoded, model=request.model, voice=request.voice)
+    return Served(response, route).response()
 
 
 def _check_text_length(text: str, chain: tuple[Route, ...]) -> None:
