@@ -8,5 +8,12 @@ logger = Logger()
 metrics = Metrics()
 
 # At DEBUG these libraries log request bodies and headers (the text, the API key): never below INFO.
-for _library in ("aws_lambda_powertools.event_handler", "openai", "httpx2", "httpcore2", "botocore", "websockets"):
+for _library in (
+    "aws_lambda_powertools.event_handler",
+    "openai",
+    "httpx2",
+    "httpcore2",
+    "botocore",
+    "websockets",
+):
     logging.getLogger(_library).setLevel(logging.INFO)

@@ -1,0 +1,381 @@
+"""The `polly` engine: text to speech through Amazon Polly's SynthesizeSpeech (boto3).
+
+Routes name the Polly engine as the upstream model, e.g.
+    TTS_MODEL_ROUTES="tts-1=polly:neural;tts-1-hd=polly:generative"
+or, as a fallback after OpenAI, `tts-1=openai:tts-1,polly:neural`. Upstream models: `standard`,
+`neural`, `long-form`, `generative` (which voices support which engine: Polly's voice list).
+An engine the voice does not support answers `model_unavailable`, so a route chain moves on.
+
+Voices: settings.polly_voice_map ("alloy=Joanna;echo=Matthew;...", POLLY_VOICE_MAP in the
+environment) maps each documented voice to a Polly VoiceId. A voice missing from the map gets the
+map's default: the entry for `alloy` (the API's default voice), else the first entry, else Joanna.
+
+Length: SynthesizeSpeech takes at most 3,000 billed characters (6,000 in all, SSML tags counted
+there but not billed). Longer text is cut at sentence ends, else between words, into chunks of at
+most MAX_CHUNK_CHARS; with SSML a chunk is measured after XML escaping, so both limits hold. Each
+chunk is one call (sequential, in text order). Chunks are asked for as PCM (s16le mono, 16 kHz,
+valid for every Polly engine), joined and encoded once, so the answer is one valid stream in any
+format. A one-chunk mp3 at normal speed is asked for as mp3 (24 kHz) and returned as is.
+
+Speed: `<prosody rate="NN%">` around the escaped text (TextType ssml) when speed != 1.0. Polly
+accepts 20%-200%; the part of a speed above 2.0 is applied locally to the PCM (tempo, same pitch).
+
+Time: the client's connect and read timeouts come from the deadline (whole seconds, never more
+than what is left), botocore does not retry (total_max_attempts=1): this module retries throttling
+and service failures itself, never starting an attempt with less than MIN_ATTEMPT_SECONDS left.
+One client per engine instance, rebuilt only when its timeouts no longer fit the time left.
+
+IAM: the function needs `polly:SynthesizeSpeech` (Resource "*"; with lexicons, their ARNs
+arn:aws:polly:<region>:<account>:lexicon/<name>). Text and audio are never logged.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+from xml.sax.saxutils import escape
+
+from speech_common.deadline import Deadline
+from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
+from speech_common.errors import UpstreamFailure
+from speech_common.observability import logger
+from speech_common.settings import Settings
+from speech_common.transcode import change_tempo, encode_pcm
+
+if TYPE_CHECKING:
+    from boto3.session import Session
+
+POLLY_ENGINES: Final = frozenset({"standard", "neural", "long-form", "generative"})
+MAX_CHUNK_CHARS: Final = 3000  # Polly's billed-character limit per SynthesizeSpeech call
+PCM_SAMPLE_RATE: Final = 16_000  # the highest PCM rate Polly offers (8000 or 16000), for every engine
+MP3_SAMPLE_RATE: Final = "24000"  # what OpenAI's mp3 answers use; valid for mp3 on every Polly engine
+BYTES_PER_SAMPLE: Final = 2
+FALLBACK_VOICE: Final = "Joanna"
+DEFAULT_API_VOICE: Final = "alloy"
+# Polly's prosody rate range, in percent.
+MIN_RATE_PERCENT: Final = 20
+MAX_RATE_PERCENT: Final = 200
+# An attempt with less time than this left is not worth starting.
+MIN_ATTEMPT_SECONDS: Final = 1.0
+CONNECT_TIMEOUT_SECONDS: Final = 2.0
+RETRY_BASE_SECONDS: Final = 0.25
+RETRY_MAX_SECONDS: Final = 2.0
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;:…。！？])\s+|\s*\n\s*")
+# Characters XML 1.0 forbids: they would make the SSML invalid, and they are not speech anyway.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+
+_RATE_CODES: Final = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+_QUOTA_CODES: Final = {"ServiceQuotaExceededException", "ServiceQuotaExceeded"}
+_AUTH_CODES: Final = {
+    "UnrecognizedClientException",
+    "AccessDeniedException",
+    "AccessDenied",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+    "InvalidClientTokenId",
+    "MissingAuthenticationToken",
+    "ExpiredToken",
+    "ExpiredTokenException",
+}
+# The engine/voice/rate/lexicon combination is not served: another route may be.
+_UNAVAILABLE_CODES: Final = {
+    "EngineNotSupportedException",
+    "InvalidSampleRateException",
+    "LexiconNotFoundException",
+    "LanguageNotSupportedException",
+}
+_TIMEOUT_CODES: Final = {"RequestTimeout", "RequestTimeoutException"}
+_SERVER_CODES: Final = {"ServiceFailureException", "ServiceUnavailable", "InternalFailure"}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers (voices, text, SSML, speed)
+
+
+def parse_voice_map(spec: str) -> dict[str, str]:
+    """ "alloy=Joanna;echo=Matthew" -> {"alloy": "Joanna", "echo": "Matthew"} (malformed entries ignored)."""
+    mapping: dict[str, str] = {}
+    for entry in spec.split(";"):
+        name, sep, voice_id = entry.partition("=")
+        if sep and name.strip() and voice_id.strip():
+            mapping[name.strip().lower()] = voice_id.strip()
+    return mapping
+
+
+def polly_voice(voice: str, voice_map: dict[str, str]) -> str:
+    """The Polly VoiceId for a documented voice; unmapped voices get the map's default."""
+    if voice.lower() in voice_map:
+        return voice_map[voice.lower()]
+    if DEFAULT_API_VOICE in voice_map:
+        return voice_map[DEFAULT_API_VOICE]
+    return next(iter(voice_map.values()), FALLBACK_VOICE)
+
+
+def ssml_size(text: str) -> int:
+    """Characters `text` takes once escaped into SSML (additive: size(a + b) == size(a) + size(b))."""
+    return len(escape(text))
+
+
+def split_text(text: str, limit: int = MAX_CHUNK_CHARS, *, size: Callable[[str], int] = len) -> list[str]:
+    """Chunks of at most `limit` (as `size` counts), cut at sentence ends, else between words.
+
+    Text that fits is returned whole and unchanged; `size` must be additive over concatenation.
+    """
+    if size(text) <= limit:
+        return [text] if text.strip() else []
+    pieces: list[str] = []
+    for sentence in _SENTENCE_BREAK.split(text.strip()):
+        pieces.extend(_fit(sentence.strip(), limit, size))
+    chunks: list[str] = []
+    current, current_size = "", 0
+    for piece in filter(None, pieces):
+        piece_size = size(piece)
+        if current and current_size + 1 + piece_size <= limit:
+            current, current_size = f"{current} {piece}", current_size + 1 + piece_size
+            continue
+        if current:
+            chunks.append(current)
+        current, current_size = piece, piece_size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _fit(sentence: str, limit: int, size: Callable[[str], int]) -> list[str]:
+    """A sentence cut between words into parts within `limit` (an over-long word is cut anywhere)."""
+    if size(sentence) <= limit:
+        return [sentence]
+    parts: list[str] = []
+    current, current_size = "", 0
+    for word in sentence.split():
+        for part in _cut_word(word, limit, size):
+            part_size = size(part)
+            if current and current_size + 1 + part_size <= limit:
+                current, current_size = f"{current} {part}", current_size + 1 + part_size
+                continue
+            if current:
+                parts.append(current)
+            current, current_size = part, part_size
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _cut_word(word: str, limit: int, size: Callable[[str], int]) -> list[str]:
+    if size(word) <= limit:
+        return [word]
+    parts: list[str] = []
+    current, current_size = "", 0
+    for char in word:
+        char_size = size(char)
+        if current and current_size + char_size > limit:
+            parts.append(current)
+            current, current_size = "", 0
+        current, current_size = current + char, current_size + char_size
+    if current:
+        parts.append(current)
+    return parts
+
+
+def clean_for_xml(text: str) -> str:
+    return _XML_ILLEGAL.sub(" ", text)
+
+
+def split_speed(speed: float) -> tuple[int, float]:
+    """(prosody rate in percent, tempo factor still to apply locally); together they make `speed`."""
+    percent = min(max(round(speed * 100), MIN_RATE_PERCENT), MAX_RATE_PERCENT)
+    return percent, speed / (percent / 100)
+
+
+def to_ssml(text: str, rate_percent: int) -> str:
+    return f'<speak><prosody rate="{rate_percent}%">{escape(text)}</prosody></speak>'
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+
+
+def _client_error_failure(code: str, message: str, status: int | None) -> UpstreamFailure:
+    # Polly's own message is not copied (it can quote the input); the code and status are enough.
+    detail = f"({code}, {status})"
+    if code in _RATE_CODES or code in _QUOTA_CODES:
+        return UpstreamFailure(UpstreamFailure.RATE_LIMITED, f"Amazon Polly is rate limiting {detail}")
+    if code in _AUTH_CODES or status in (401, 403):
+        return UpstreamFailure(UpstreamFailure.AUTH, f"Amazon Polly refused the credentials {detail}")
+    voice_engine_mismatch = (
+        code == "ValidationException" and "does not support the selected engine" in message
+    )
+    if code in _UNAVAILABLE_CODES or voice_engine_mismatch:
+        return UpstreamFailure(
+            UpstreamFailure.MODEL_UNAVAILABLE, f"Amazon Polly does not serve this engine and voice {detail}"
+        )
+    if code in _TIMEOUT_CODES:
+        return UpstreamFailure(UpstreamFailure.TIMEOUT, f"Amazon Polly did not answer in time {detail}")
+    return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly failed {detail}")
+
+
+def to_upstream_failure(exc: Exception) -> UpstreamFailure:
+    """Map a botocore exception to one of our upstream failure codes (no request data in the message)."""
+    from botocore import exceptions as boto_errors
+
+    if isinstance(exc, boto_errors.ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return _client_error_failure(str(error.get("Code", "")), str(error.get("Message", "")), status)
+    if isinstance(exc, (boto_errors.ReadTimeoutError, boto_errors.ConnectTimeoutError)):
+        return UpstreamFailure(UpstreamFailure.TIMEOUT, "Amazon Polly did not answer in time")
+    creds_errors = (
+        boto_errors.NoCredentialsError,
+        boto_errors.PartialCredentialsError,
+        boto_errors.CredentialRetrievalError,
+    )
+    if isinstance(exc, creds_errors):
+        return UpstreamFailure(UpstreamFailure.AUTH, f"no usable AWS credentials ({type(exc).__name__})")
+    if isinstance(exc, boto_errors.NoRegionError):
+        return UpstreamFailure(UpstreamFailure.NOT_CONFIGURED, "no AWS region is configured for Amazon Polly")
+    if isinstance(exc, (boto_errors.ConnectionError, boto_errors.HTTPClientError)):
+        return UpstreamFailure(
+            UpstreamFailure.ERROR, f"Amazon Polly could not be reached ({type(exc).__name__})"
+        )
+    return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly failed ({type(exc).__name__})")
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Worth another attempt: throttling (not a quota), service failures, dropped connections."""
+    from botocore import exceptions as boto_errors
+
+    if isinstance(exc, boto_errors.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in _RATE_CODES or code in _SERVER_CODES or status >= 500
+    return isinstance(exc, (boto_errors.ConnectionError, boto_errors.HTTPClientError))
+
+
+# ---------------------------------------------------------------------------------------------
+# The engine
+
+
+@dataclass(frozen=True)
+class _TimedClient:
+    client: Any  # a botocore Polly client
+    read_timeout: float
+
+
+class PollyTextToSpeech(TextToSpeechEngine):
+    name = "polly"
+    max_input_chars = 4096  # the API contract; longer-than-Polly text is cut into several calls
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._voice_map = parse_voice_map(settings.polly_voice_map)
+        self._lock = threading.Lock()
+        self._session: Session | None = None
+        self._timed: _TimedClient | None = None
+
+    def client(self, deadline: Deadline) -> Any:
+        """The engine's Polly client, with timeouts that fit in what is left of `deadline`.
+
+        The cached client is reused while its read timeout is within the time left and at least
+        half of it; otherwise it is replaced (connection pool and all) by one built for now.
+        """
+        remaining = deadline.remaining()
+        if remaining < MIN_ATTEMPT_SECONDS:
+            raise UpstreamFailure(UpstreamFailure.TIMEOUT, "no time left for the Amazon Polly call")
+        with self._lock:
+            timed = self._timed
+            if timed is not None and remaining / 2 <= timed.read_timeout <= remaining:
+                return timed.client
+            read_timeout = float(math.floor(remaining))
+            try:
+                client = self._build_client(read_timeout)
+            except Exception as exc:
+                raise to_upstream_failure(exc) from None
+            self._timed = _TimedClient(client, read_timeout)
+            return client
+
+    def _build_client(self, read_timeout: float) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        if self._session is None:
+            self._session = boto3.session.Session()  # own session: the default one is not thread-safe
+        config = Config(
+            connect_timeout=min(CONNECT_TIMEOUT_SECONDS, read_timeout),
+            read_timeout=read_timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},  # retried here, within the deadline
+        )
+        return self._session.client("polly", config=config)
+
+    def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes:
+        if upstream_model not in POLLY_ENGINES:
+            raise UpstreamFailure(
+                UpstreamFailure.MODEL_UNAVAILABLE,
+                f"{upstream_model!r} is not an Amazon Polly engine ({', '.join(sorted(POLLY_ENGINES))})",
+            )
+        rate_percent, local_tempo = split_speed(request.speed)
+        use_ssml = rate_percent != 100
+        text = clean_for_xml(request.text) if use_ssml else request.text
+        chunks = split_text(text, size=ssml_size if use_ssml else len) or [text]
+        base = {
+            "Engine": upstream_model,
+            "VoiceId": polly_voice(request.voice, self._voice_map),
+            "TextType": "ssml" if use_ssml else "text",
+        }
+
+        def text_of(chunk: str) -> str:
+            return to_ssml(chunk, rate_percent) if use_ssml else chunk
+
+        needs_local_tempo = not math.isclose(local_tempo, 1.0, abs_tol=0.005)
+        if request.response_format == "mp3" and len(chunks) == 1 and not needs_local_tempo:
+            mp3 = {"OutputFormat": "mp3", "SampleRate": MP3_SAMPLE_RATE}
+            return self._call({**base, **mp3, "Text": text_of(chunks[0])}, deadline)
+
+        pcm_params = {"OutputFormat": "pcm", "SampleRate": str(PCM_SAMPLE_RATE)}
+        pcm = b"".join(
+            _whole_samples(self._call({**base, **pcm_params, "Text": text_of(chunk)}, deadline))
+            for chunk in chunks
+        )
+        if needs_local_tempo:
+            pcm = change_tempo(pcm, sample_rate=PCM_SAMPLE_RATE, factor=local_tempo)
+        return encode_pcm(pcm, sample_rate=PCM_SAMPLE_RATE, fmt=request.response_format)
+
+    def _call(self, params: dict[str, str], deadline: Deadline) -> bytes:
+        """One SynthesizeSpeech call and its audio, retried on transient failures within the deadline."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        max_attempts = self.settings.upstream_max_attempts
+        attempt = 0
+        while True:
+            attempt += 1
+            client = self.client(deadline)
+            try:
+                response = client.synthesize_speech(**params)
+                stream = response["AudioStream"]
+                try:
+                    audio: bytes = stream.read()
+                finally:
+                    stream.close()
+                return audio
+            except (ClientError, BotoCoreError) as exc:
+                failure = to_upstream_failure(exc)
+                pause = min(RETRY_BASE_SECONDS * 2 ** (attempt - 1), RETRY_MAX_SECONDS) * (
+                    1 + random.random() / 4  # jitter: retries from many containers spread out
+                )
+                no_time = deadline.remaining() - pause < MIN_ATTEMPT_SECONDS
+                if attempt >= max_attempts or no_time or not _is_transient(exc):
+                    raise failure from None
+                logger.warning("Amazon Polly call failed; retrying", extra={"code": failure.code})
+                time.sleep(pause)
+
+
+def _whole_samples(pcm: bytes) -> bytes:
+    # A truncated stream could end mid-sample; a stray byte would shift every later sample.
+    return pcm[: len(pcm) - len(pcm) % BYTES_PER_SAMPLE]

@@ -1,0 +1,193 @@
+"""Decode uploaded audio to PCM and encode PCM to the speech formats, with PyAV (FFmpeg).
+
+PCM here always means mono signed 16-bit little-endian samples. PyAV is imported inside the
+functions: importing it costs time that a request answered with a 400 should not pay.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Generator
+from contextlib import closing
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Final, cast
+
+if TYPE_CHECKING:
+    from av.audio.frame import AudioFrame
+    from av.audio.stream import AudioStream
+
+# OpenAI's speech endpoint answers at 24 kHz in every format; so do we, whatever the source rate.
+OUTPUT_SAMPLE_RATE: Final = 24_000
+# FFmpeg's atempo filter accepts 0.5-100 per instance; slower tempos chain instances.
+_ATEMPO_MIN: Final = 0.5
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    container: str
+    codec: str
+    bit_rate: int | None  # None: lossless, the codec decides
+
+
+# How each response_format is packaged, matching /v1/audio/speech (opus in Ogg, aac as ADTS).
+_ENCODINGS: Final[dict[str, _Encoding]] = {
+    "mp3": _Encoding(container="mp3", codec="libmp3lame", bit_rate=64_000),
+    "opus": _Encoding(container="ogg", codec="libopus", bit_rate=32_000),
+    "aac": _Encoding(container="adts", codec="aac", bit_rate=64_000),
+    "flac": _Encoding(container="flac", codec="flac", bit_rate=None),
+    "wav": _Encoding(container="wav", codec="pcm_s16le", bit_rate=None),
+}
+OUTPUT_FORMATS: Final[tuple[str, ...]] = (*_ENCODINGS, "pcm")
+
+_BYTES_PER_SAMPLE: Final = 2
+
+
+class AudioDecodeError(ValueError):
+    """The bytes are not audio FFmpeg can decode, or hold no audio stream."""
+
+
+def _pcm_frame(pcm: bytes, sample_rate: int) -> AudioFrame:
+    import av
+
+    frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // _BYTES_PER_SAMPLE)
+    frame.planes[0].update(pcm)
+    frame.sample_rate = sample_rate
+    frame.time_base = Fraction(1, sample_rate)
+    frame.pts = 0
+    return frame
+
+
+def _frame_bytes(frame: AudioFrame) -> bytes:
+    # A plane's buffer may be padded past the last sample.
+    return bytes(frame.planes[0])[: frame.samples * _BYTES_PER_SAMPLE]
+
+
+def _check_pcm(pcm: bytes, sample_rate: int) -> None:
+    if len(pcm) % _BYTES_PER_SAMPLE:
+        raise ValueError("PCM must hold whole 16-bit samples")
+    if sample_rate <= 0:
+        raise ValueError("sample_rate must be positive")
+
+
+def resample_pcm(pcm: bytes, *, from_rate: int, to_rate: int) -> bytes:
+    """The same mono s16le audio at another sample rate."""
+    _check_pcm(pcm, from_rate)
+    if from_rate == to_rate or not pcm:
+        return pcm
+    import av
+
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=to_rate)
+    frames = resampler.resample(_pcm_frame(pcm, from_rate)) + resampler.resample(None)
+    return b"".join(_frame_bytes(frame) for frame in frames)
+
+
+def change_tempo(pcm: bytes, *, sample_rate: int, factor: float) -> bytes:
+    """Play mono s16le audio `factor` times faster (below 1: slower) without changing its pitch."""
+    _check_pcm(pcm, sample_rate)
+    if factor <= 0:
+        raise ValueError("factor must be positive")
+    if factor == 1.0 or not pcm:
+        return pcm
+    import av
+
+    stages: list[float] = []
+    remaining = factor
+    while remaining < _ATEMPO_MIN:
+        stages.append(_ATEMPO_MIN)
+        remaining /= _ATEMPO_MIN
+    stages.append(remaining)
+
+    graph = av.filter.Graph()
+    nodes = [graph.add_abuffer(sample_rate=sample_rate, format="s16", layout="mono")]
+    nodes += [graph.add("atempo", f"{stage:.6f}") for stage in stages]
+    nodes.append(graph.add("abuffersink"))
+    graph.link_nodes(*nodes).configure()
+
+    graph.push(_pcm_frame(pcm, sample_rate))
+    graph.push(None)
+    chunks: list[bytes] = []
+    while True:
+        try:
+            frame = graph.pull()
+        except (av.error.EOFError, av.error.BlockingIOError):
+            break
+        chunks.append(_frame_bytes(frame))  # type: ignore[arg-type]  # an audio graph yields audio frames
+    return b"".join(chunks)
+
+
+def encode_pcm(pcm: bytes, *, sample_rate: int, fmt: str) -> bytes:
+    """Encode mono s16le PCM as `fmt` (mp3 opus aac flac wav pcm), at 24 kHz like OpenAI's answers.
+
+    "pcm" is raw s16le mono at 24 kHz with no header.
+    """
+    if fmt not in OUTPUT_FORMATS:
+        raise ValueError(f"unsupported output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    pcm_24k = resample_pcm(pcm, from_rate=sample_rate, to_rate=OUTPUT_SAMPLE_RATE)
+    if fmt == "pcm":
+        return pcm_24k
+    import av
+
+    encoding = _ENCODINGS[fmt]
+    output = io.BytesIO()
+    with av.open(output, mode="w", format=encoding.container) as container:
+        stream = cast(
+            "AudioStream", container.add_stream(encoding.codec, rate=OUTPUT_SAMPLE_RATE, layout="mono")
+        )
+        if encoding.bit_rate is not None:
+            stream.bit_rate = encoding.bit_rate
+        frames = [_pcm_frame(pcm_24k, OUTPUT_SAMPLE_RATE)] if pcm_24k else []
+        for frame in [*frames, None]:  # None flushes the encoder
+            container.mux(stream.encode(frame))
+    return output.getvalue()
+
+
+def _decoded_frames(data: bytes) -> Generator[AudioFrame]:
+    """The frames of the first audio stream of `data`, as decoded (any rate, layout, format)."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            if not container.streams.audio:
+                raise AudioDecodeError("no audio stream")
+            yield from container.decode(container.streams.audio[0])
+    except av.FFmpegError as error:
+        raise AudioDecodeError(f"undecodable audio ({type(error).__name__})") from error
+
+
+def iter_decoded_pcm(data: bytes, *, sample_rate: int = 16_000) -> Generator[bytes]:
+    """Decode the first audio stream of `data` chunk by chunk as mono s16le at `sample_rate`.
+
+    Lets a caller stop early (a deadline) without holding a whole long recording in memory;
+    close() the generator when stopping early. Raises AudioDecodeError for undecodable bytes.
+    """
+    import av
+
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
+    with closing(_decoded_frames(data)) as frames:
+        for frame in frames:
+            for resampled in resampler.resample(frame):
+                yield _frame_bytes(resampled)
+    for resampled in resampler.resample(None):  # what the resampler still holds
+        yield _frame_bytes(resampled)
+
+
+def decode_to_pcm(data: bytes, *, sample_rate: int = 16_000) -> bytes:
+    """The first audio stream of `data` (mp3 m4a/mp4 ogg webm wav flac ...) as mono s16le PCM.
+
+    Raises AudioDecodeError for bytes that are not decodable audio or hold no audio stream.
+    """
+    return b"".join(iter_decoded_pcm(data, sample_rate=sample_rate))
+
+
+def duration_seconds(data: bytes) -> float:
+    """How long the first audio stream of `data` plays, counted from its decoded samples.
+
+    Decoding is exact where headers are not (ADTS has no duration; mp3 may lack a Xing header).
+    Raises AudioDecodeError for undecodable bytes.
+    """
+    seconds = 0.0
+    with closing(_decoded_frames(data)) as frames:
+        for frame in frames:
+            seconds += frame.samples / frame.sample_rate
+    return seconds

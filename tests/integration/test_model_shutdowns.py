@@ -1,0 +1,107 @@
+"""Time travel: every documented model and voice keeps working through OpenAI's 2027 shutdowns.
+
+The fake OpenAI HTTP server and the fake Realtime server reject each retired model from its
+shutdown date (set by the test clock), exactly as OpenAI answers: the default routes must carry on.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+from datetime import date
+
+import av
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.realtime_server import FakeRealtimeServer
+from tests.helpers import header, invoke, multipart_body, stt_event, tts_event
+from tests.samples import tone
+
+VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+TTS_SHUTDOWN = date(2027, 1, 6)
+STT_SHUTDOWN = date(2027, 2, 26)
+DAYS = [date(2026, 11, 25), date(2027, 1, 5), TTS_SHUTDOWN, date(2027, 2, 25), STT_SHUTDOWN, date(2028, 1, 1)]
+
+
+@pytest.fixture
+def upstreams(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[FakeOpenAI, FakeRealtimeServer]]:
+    """Both fakes, one key; the functions use the default routes (nothing configured)."""
+    with FakeRealtimeServer(api_key=fake_openai.api_key) as realtime:
+        monkeypatch.setenv("OPENAI_REALTIME_BASE_URL", realtime.websocket_base_url)
+        yield fake_openai, realtime
+        assert realtime.protocol_errors == []
+
+
+def set_day(upstreams: tuple[FakeOpenAI, FakeRealtimeServer], day: date) -> None:
+    http, realtime = upstreams
+    http.today = day
+    realtime.today = day
+
+
+def decodes_as_mp3(audio: bytes) -> bool:
+    with av.open(io.BytesIO(audio)) as container:
+        stream = container.streams.audio[0]
+        frames = sum(1 for _ in container.decode(stream))
+        return stream.codec_context.name in ("mp3", "mp3float") and frames > 0
+
+
+@pytest.mark.parametrize("day", DAYS, ids=str)
+def test_tts_every_model_and_voice_on_any_day(
+    upstreams: tuple[FakeOpenAI, FakeRealtimeServer], day: date
+) -> None:
+    # Given the upstreams as they are on that day
+    set_day(upstreams, day)
+    http, _ = upstreams
+    served_by = set()
+    # When every documented model and voice is asked for
+    for model in ("tts-1", "tts-1-hd"):
+        for voice in VOICES:
+            response = invoke(
+                "tts", tts_event({"text": "The quick brown fox.", "model": model, "voice": voice})
+            )
+            # Then each answer is 200, names the public model and voice, and carries real mp3
+            assert response["statusCode"] == 200, (model, voice, response["json"])
+            assert (response["json"]["model"], response["json"]["voice"]) == (model, voice)
+            assert decodes_as_mp3(base64.b64decode(response["json"]["audio_base64"]))
+            served_by.add(header(response, "X-Speech-Engine"))
+    # And the header tells which upstream served it
+    if day < TTS_SHUTDOWN:
+        assert served_by == {"openai:tts-1", "openai:tts-1-hd"}
+    else:
+        assert served_by == {"openai-realtime:gpt-realtime-2.1-mini"}
+        # the retired models were each tried once in this container, not once per request
+        assert http.calls("/v1/audio/speech") == 2
+
+
+@pytest.mark.parametrize("day", DAYS, ids=str)
+def test_stt_whisper_1_on_any_day(upstreams: tuple[FakeOpenAI, FakeRealtimeServer], day: date) -> None:
+    set_day(upstreams, day)
+    http, _ = upstreams
+    http.transcript = "the quick brown fox"
+    body = multipart_body({"model": "whisper-1"}, {"audio": ("clip.mp3", tone("mp3"), "audio/mpeg")})
+    responses = [invoke("stt", stt_event(body)) for _ in range(3)]
+    for response in responses:
+        assert response["statusCode"] == 200, response["json"]
+        assert response["json"] == {"transcript": "the quick brown fox", "model": "whisper-1"}
+    expected = "openai:whisper-1" if day < STT_SHUTDOWN else "openai:gpt-transcribe"
+    assert {header(r, "X-Speech-Engine") for r in responses} == {expected}
+    # one failed whisper-1 call per container after the shutdown, then straight to gpt-transcribe
+    assert http.calls("/v1/audio/transcriptions") == (3 if day < STT_SHUTDOWN else 4)
+
+
+def test_a_shutdown_during_a_containers_life_is_absorbed(
+    upstreams: tuple[FakeOpenAI, FakeRealtimeServer],
+) -> None:
+    # Given a warm container that served tts-1 the day before the shutdown
+    set_day(upstreams, date(2027, 1, 5))
+    assert header(invoke("tts", tts_event({"text": "Before."})), "X-Speech-Engine") == "openai:tts-1"
+    # When the day comes
+    set_day(upstreams, TTS_SHUTDOWN)
+    response = invoke("tts", tts_event({"text": "After."}))
+    # Then the same container moves on without a failed answer
+    assert response["statusCode"] == 200
+    assert header(response, "X-Speech-Engine") == "openai-realtime:gpt-realtime-2.1-mini"

@@ -1,0 +1,74 @@
+"""The realtime engine's pure parts: chunking, the verbatim comparison, voices and speed."""
+
+import pytest
+
+from speech_common.engines.openai_realtime import parse_voice_map, same_words, split_speed, split_text
+
+
+def test_short_text_is_one_chunk() -> None:
+    assert split_text("Hello there. How are you?") == ["Hello there. How are you?"]
+
+
+def test_long_text_is_cut_at_sentence_ends_within_the_limit() -> None:
+    # Given sentences that together exceed the limit
+    text = " ".join(f"Sentence number {i} is here." for i in range(40))
+    # When split
+    chunks = split_text(text, limit=100)
+    # Then every chunk fits, ends a sentence, and nothing is lost or reordered
+    assert all(len(chunk) <= 100 for chunk in chunks)
+    assert all(chunk.endswith(".") for chunk in chunks)
+    assert " ".join(chunks) == text
+
+
+def test_an_overlong_sentence_is_cut_between_words() -> None:
+    text = "word " * 60
+    chunks = split_text(text, limit=50)
+    assert all(len(chunk) <= 50 for chunk in chunks)
+    assert " ".join(chunks).split() == text.split()
+
+
+def test_a_single_overlong_word_is_still_cut() -> None:
+    chunks = split_text("x" * 250, limit=100)
+    assert [len(c) for c in chunks] == [100, 100, 50]
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Hello, world!", "hello world"),
+        ("A well-known fact.", "A well known fact"),
+        ("The U.S. team", "the US team"),
+        ("Grüße aus Köln", "grüße aus köln"),
+    ],
+)
+def test_the_same_words_match_whatever_the_case_and_punctuation(text: str, spoken: str) -> None:
+    assert same_words(text, spoken)
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("Hello, world!", "Hello, world! How can I help you today?"),
+        ("It costs 20 dollars", "It costs twenty dollars"),
+        ("Read this", "Sure! Read this"),
+        ("one two", "two one"),
+    ],
+)
+def test_different_words_do_not_match(text: str, spoken: str) -> None:
+    assert not same_words(text, spoken)
+
+
+def test_voice_map_parses_and_ignores_malformed_entries() -> None:
+    assert parse_voice_map("fable=ballad; Onyx = cedar;broken;=x;nova=") == {
+        "fable": "ballad",
+        "onyx": "cedar",
+    }
+
+
+@pytest.mark.parametrize(
+    ("speed", "upstream"), [(1.0, 1.0), (0.25, 0.25), (1.5, 1.5), (3.0, 1.5), (4.0, 1.5)]
+)
+def test_speed_is_split_between_upstream_and_local(speed: float, upstream: float) -> None:
+    applied, local = split_speed(speed)
+    assert applied == upstream
+    assert applied * local == pytest.approx(speed)
