@@ -1,0 +1,255 @@
+"""The offline `local` engine: espeak-ng for speech, pocketsphinx for transcripts. No key, no network.
+
+For development and tests. Its quality is low (a robotic voice; pocketsphinx often mishears it),
+and it only speaks and understands English. espeak-ng comes from the espeakng-loader wheel
+(libespeak-ng and its data, driven here through ctypes) and pocketsphinx carries its en-US model.
+Both, and PyAV, are imported inside the functions so that importing this module stays cheap.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections.abc import Iterable
+from contextlib import closing
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from speech_common.deadline import Deadline
+from speech_common.engines.base import (
+    SpeechRequest,
+    SpeechToTextEngine,
+    TextToSpeechEngine,
+    TranscriptionRequest,
+)
+from speech_common.errors import InvalidRequest, UpstreamFailure
+from speech_common.transcode import AudioDecodeError, change_tempo, encode_pcm, iter_decoded_pcm
+
+if TYPE_CHECKING:
+    from pocketsphinx import Decoder
+
+
+@dataclass(frozen=True)
+class EspeakVoice:
+    name: str  # an espeak-ng voice, "+" a variant from espeak-ng-data/voices/!v
+    pitch: int  # 0-100, espeak-ng's default 50
+    pitch_range: int  # 0-100: how far the pitch moves; low sounds flat and calm
+
+
+# The six documented voices, each a different espeak-ng voice/variant at its own pitch so that they
+# are told apart by ear, loosely after OpenAI's: alloy neutral, echo a calm man, fable British and
+# expressive, onyx a deep man, nova a bright woman, shimmer a soft woman. Median pitch, lowest first:
+# onyx ~73 Hz, echo ~85, alloy ~97, fable ~125, shimmer ~175, nova ~230. alloy (the default) uses
+# the Klatt synthesiser, the one pocketsphinx recognises best (it is also 7-11 dB quieter than the
+# others; raising its volume made it recognised worse).
+VOICES: Final[dict[str, EspeakVoice]] = {
+    "alloy": EspeakVoice(name="en-us+klatt", pitch=50, pitch_range=50),
+    "echo": EspeakVoice(name="en-us+m1", pitch=45, pitch_range=40),
+    "fable": EspeakVoice(name="en-gb-x-rp+m3", pitch=65, pitch_range=80),
+    "onyx": EspeakVoice(name="en-us+m7", pitch=5, pitch_range=30),
+    "nova": EspeakVoice(name="en-us+f2", pitch=70, pitch_range=60),
+    "shimmer": EspeakVoice(name="en-us+f3", pitch=40, pitch_range=30),
+}
+
+# Speed 1.0 is 150 words per minute, a conversational pace (espeak-ng's own 175 is misheard more by
+# pocketsphinx). 4.0 (600) is within espeak-ng's reach; below its minimum of 80 the rest of the
+# slowing is done on the audio (atempo, pitch kept), so all of 0.25-4.0 change the duration.
+_NORMAL_WPM: Final = 150
+_MIN_WPM: Final = 80
+
+# From espeak-ng's speak_lib.h.
+_AUDIO_OUTPUT_SYNCHRONOUS: Final = 2
+_INITIALIZE_DONT_EXIT: Final = 0x8000  # without it the library calls exit() on a data error
+_CALLBACK_BUFFER_MS: Final = 200
+_CHARS_UTF8: Final = 1
+_ENDPAUSE: Final = 0x1000
+_POS_CHARACTER: Final = 1
+_EE_OK: Final = 0
+_PARAM_RATE, _PARAM_VOLUME, _PARAM_PITCH, _PARAM_RANGE, _PARAM_WORDGAP = 1, 2, 3, 4, 7
+_VOLUME: Final = 100  # espeak-ng's default, of 0-200
+
+_SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+
+# libespeak-ng keeps one global state per process: every use goes through this lock.
+_ESPEAK_LOCK = threading.Lock()
+_espeak: _Espeak | None = None
+
+# pocketsphinx's decoder takes ~0.4 s to load its model: one per process, used by one call at a time.
+_SPHINX_LOCK = threading.Lock()
+_recogniser: _Recogniser | None = None
+_STT_SAMPLE_RATE: Final = 16_000
+
+
+class _Espeak:
+    """libespeak-ng, initialised once, producing PCM through a callback into `_chunks`."""
+
+    def __init__(self) -> None:
+        import espeakng_loader
+
+        lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
+        lib.espeak_Initialize.restype = ctypes.c_int
+        lib.espeak_SetSynthCallback.argtypes = [_SynthCallback]
+        lib.espeak_SetSynthCallback.restype = None
+        lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
+        lib.espeak_SetVoiceByName.restype = ctypes.c_int
+        lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+        lib.espeak_SetParameter.restype = ctypes.c_int
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
+            ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
+        ]  # fmt: skip
+        lib.espeak_Synth.restype = ctypes.c_int
+
+        data_path = espeakng_loader.get_data_path().encode()
+        sample_rate = lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, _CALLBACK_BUFFER_MS, data_path, _INITIALIZE_DONT_EXIT
+        )
+        if sample_rate <= 0:
+            raise UpstreamFailure(UpstreamFailure.ERROR, "espeak-ng could not be initialised")
+        self.sample_rate: int = sample_rate
+        self._lib = lib
+        self._chunks: list[bytes] = []
+        self._deadline: Deadline | None = None
+        # ctypes must keep the callback object alive as long as the library may call it.
+        self._callback = _SynthCallback(self._on_samples)
+        lib.espeak_SetSynthCallback(self._callback)
+
+    def _on_samples(self, samples: Any, count: int, _events: Any) -> int:
+        if count > 0 and samples:
+            self._chunks.append(ctypes.string_at(samples, count * 2))
+        # A non-zero answer makes espeak-ng stop synthesising.
+        return 1 if self._deadline is not None and self._deadline.expired() else 0
+
+    def _check(self, result: int, what: str) -> None:
+        if result != _EE_OK:
+            raise UpstreamFailure(UpstreamFailure.ERROR, f"espeak-ng failed to {what} (error {result})")
+
+    def synthesize(self, text: str, voice: EspeakVoice, wpm: int, deadline: Deadline) -> bytes:
+        """Mono s16le PCM at self.sample_rate. Call with _ESPEAK_LOCK held."""
+        lib = self._lib
+        self._check(lib.espeak_SetVoiceByName(voice.name.encode()), "select its voice")
+        # Set every parameter each time: they are global and would leak from the previous call.
+        for parameter, value in (
+            (_PARAM_RATE, wpm),
+            (_PARAM_PITCH, voice.pitch),
+            (_PARAM_RANGE, voice.pitch_range),
+            (_PARAM_VOLUME, _VOLUME),
+            (_PARAM_WORDGAP, 0),
+        ):
+            self._check(lib.espeak_SetParameter(parameter, value, 0), "set a parameter")
+
+        encoded = text.replace("\0", " ").encode("utf-8") + b"\0"
+        self._chunks, self._deadline = [], deadline
+        try:
+            result = lib.espeak_Synth(
+                encoded, len(encoded), 0, _POS_CHARACTER, 0, _CHARS_UTF8 | _ENDPAUSE, None, None
+            )
+            pcm = b"".join(self._chunks)
+        finally:
+            self._chunks, self._deadline = [], None
+        if deadline.expired():
+            raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
+        self._check(result, "synthesise")
+        return pcm
+
+
+def _espeak_instance() -> _Espeak:
+    """The process's espeak-ng. Call with _ESPEAK_LOCK held."""
+    global _espeak
+    if _espeak is None:
+        try:
+            _espeak = _Espeak()
+        except (ImportError, OSError) as error:
+            raise UpstreamFailure(
+                UpstreamFailure.NOT_CONFIGURED, "The local engine's espeak-ng is not installed"
+            ) from error
+    return _espeak
+
+
+def _words_per_minute(speed: float) -> int:
+    return round(_NORMAL_WPM * speed)
+
+
+class LocalTextToSpeech(TextToSpeechEngine):
+    """espeak-ng, offline, English. Answers at 24 kHz in every response_format, like OpenAI.
+
+    upstream_model (tts-1, tts-1-hd, ...) is ignored: there is one quality.
+    """
+
+    name: ClassVar[str] = "local"
+    max_input_chars: ClassVar[int] = 4096
+
+    def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes:
+        voice = VOICES.get(request.voice)
+        if voice is None:
+            raise InvalidRequest(
+                f"voice: the local engine speaks {', '.join(VOICES)}", code="unsupported_voice"
+            )
+        if deadline.expired():
+            raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
+        wanted_wpm = _words_per_minute(request.speed)
+        with _ESPEAK_LOCK:
+            espeak = _espeak_instance()
+            pcm = espeak.synthesize(request.text, voice, max(wanted_wpm, _MIN_WPM), deadline)
+            sample_rate = espeak.sample_rate
+        if wanted_wpm < _MIN_WPM:
+            pcm = change_tempo(pcm, sample_rate=sample_rate, factor=wanted_wpm / _MIN_WPM)
+        return encode_pcm(pcm, sample_rate=sample_rate, fmt=request.response_format)
+
+
+class _Recogniser:
+    """pocketsphinx with its default config (the en-US model its wheel carries)."""
+
+    def __init__(self) -> None:
+        from pocketsphinx import Decoder
+
+        self._decoder: Decoder = Decoder(loglevel="FATAL")  # INFO lines to stderr on every utterance
+
+    def transcribe(self, chunks: Iterable[bytes], deadline: Deadline) -> str:
+        """The hypothesis for 16 kHz mono s16le chunks. Call with _SPHINX_LOCK held."""
+        decoder = self._decoder
+        # Feature extraction adapts (cepstral mean) to what it heard: start every request afresh
+        # (0.1 ms), so that a transcript does not depend on the requests served before it.
+        decoder.reinit_feat()
+        decoder.start_utt()
+        try:
+            for chunk in chunks:
+                if deadline.expired():
+                    raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
+                decoder.process_raw(chunk, no_search=False, full_utt=False)
+        finally:
+            decoder.end_utt()
+        hypothesis = decoder.hyp()
+        return hypothesis.hypstr if hypothesis is not None else ""
+
+
+def _recogniser_instance() -> _Recogniser:
+    """The process's recogniser. Call with _SPHINX_LOCK held."""
+    global _recogniser
+    if _recogniser is None:
+        try:
+            _recogniser = _Recogniser()
+        except ImportError as error:
+            raise UpstreamFailure(
+                UpstreamFailure.NOT_CONFIGURED, "The local engine's pocketsphinx is not installed"
+            ) from error
+    return _recogniser
+
+
+class LocalSpeechToText(SpeechToTextEngine):
+    """pocketsphinx, offline, English only: `language` and upstream_model (whisper-1, ...) are ignored."""
+
+    name: ClassVar[str] = "local"
+
+    def transcribe(self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline) -> str:
+        if deadline.expired():
+            raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
+        # Decoded chunk by chunk into the recogniser: a long upload neither fills memory nor
+        # outlives the deadline (checked between chunks).
+        chunks = iter_decoded_pcm(request.audio.data, sample_rate=_STT_SAMPLE_RATE)
+        with _SPHINX_LOCK, closing(chunks):
+            try:
+                return _recogniser_instance().transcribe(chunks, deadline)
+            except AudioDecodeError:
+                raise InvalidRequest("The audio could not be decoded", code="unsupported_audio") from None
