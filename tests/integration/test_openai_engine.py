@@ -10,9 +10,11 @@ import pytest
 from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TranscriptionRequest
-from speech_common.engines.openai_engine import OpenAISpeechToText, OpenAITextToSpeech
+from speech_common.engines.common import split_text
+from speech_common.engines.openai_engine import SPEECH_CHUNK_CHARS, OpenAISpeechToText, OpenAITextToSpeech
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import get_settings
+from speech_common.transcode import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import invoke, tts_event
 from tests.samples import tone
@@ -114,3 +116,30 @@ def test_logs_never_hold_the_key_or_the_text(
     logged = out.out + out.err + "\n".join(repr(record.__dict__) for record in caplog.records)
     assert "upstream_auth_failed" in logged  # the failure itself is logged
     assert "sk-very-secret" not in logged and "launch code" not in logged
+
+
+def test_long_text_is_read_in_parallel_chunks_and_joined(fake_openai: FakeOpenAI) -> None:
+    # Given a text too long to be read within the gateway's time in one call
+    text = " ".join(f"This is sentence number {i} of a long text." for i in range(90))
+    assert 3000 < len(text) <= 4096
+    # When it is synthesized
+    audio = tts().synthesize(
+        SpeechRequest(text=text, voice="echo", response_format="mp3"),
+        upstream_model="tts-1",
+        deadline=Deadline(20),
+    )
+    # Then it was asked for in sentence-cut chunks of raw PCM, together covering the whole text
+    sent = [r.json for r in fake_openai.requests if r.json is not None]
+    assert len(sent) == len(split_text(text, SPEECH_CHUNK_CHARS)) >= 4
+    assert all(s["response_format"] == "pcm" and s["voice"] == "echo" for s in sent)
+    assert sorted(s["input"] for s in sent) == sorted(split_text(text, SPEECH_CHUNK_CHARS))
+    # And the answer is one mp3 stream as long as the parts together (the fake reads 1 s per chunk)
+    assert audio.startswith(b"ID3") and duration_seconds(audio) == pytest.approx(len(sent) * 1.0, abs=0.2)
+
+
+def test_a_chunk_that_fails_fails_the_whole_text(fake_openai: FakeOpenAI) -> None:
+    text = " ".join(f"Sentence {i} is here." for i in range(200))
+    fake_openai.fail_next(429, times=50, code="insufficient_quota")
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(SpeechRequest(text, "alloy", "mp3"), upstream_model="tts-1", deadline=Deadline(10))
+    assert failure.value.code == UpstreamFailure.RATE_LIMITED

@@ -13,13 +13,13 @@ from websockets.sync.client import connect
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest
+from speech_common.engines.common import split_text as split_into_chunks
 from speech_common.engines.openai_realtime import (
     BYTES_PER_SAMPLE,
     CHUNK_GAP_SECONDS,
     MAX_CHUNK_CHARS,
     SAMPLE_RATE,
     OpenAIRealtimeTextToSpeech,
-    split_text,
 )
 from speech_common.errors import UpstreamFailure
 from speech_common.openai_client import reset_openai_client
@@ -280,14 +280,14 @@ def test_long_text_is_read_in_sentence_chunks_and_joined_in_order(engine, fake):
     chunks = [spoken.text for spoken in fake.spoken]
     assert len(chunks) >= 3
     assert all(len(chunk) <= MAX_CHUNK_CHARS and chunk.endswith(".") for chunk in chunks)
-    assert sorted(chunks) == sorted(split_text(text))
-    assert " ".join(split_text(text)) == text
+    assert sorted(chunks) == sorted(split_into_chunks(text, MAX_CHUNK_CHARS))
+    assert " ".join(split_into_chunks(text, MAX_CHUNK_CHARS)) == text
     # And each chunk was its own out-of-band response in one session, some of them concurrent
     assert len(fake.connections) == 1
     assert all(event.response.conversation == "none" for event in fake.events_of(ResponseCreateEvent))
     assert fake.max_concurrent_responses > 1
     # And the audio is every chunk's audio in text order, whatever order they finished in
-    assert audio == GAP.join(fake.pcm_for(chunk) for chunk in split_text(text))
+    assert audio == GAP.join(fake.pcm_for(chunk) for chunk in split_into_chunks(text, MAX_CHUNK_CHARS))
 
 
 def test_only_the_reworded_chunk_of_a_long_text_is_asked_again(engine, fake):
@@ -299,8 +299,8 @@ def test_only_the_reworded_chunk_of_a_long_text_is_asked_again(engine, fake):
     audio = speak(engine, text)
 
     # Then one chunk more than the chunk count was spoken, and the audio is all verbatim
-    assert len(fake.spoken) == len(split_text(text)) + 1
-    assert audio == GAP.join(fake.pcm_for(chunk) for chunk in split_text(text))
+    assert len(fake.spoken) == len(split_into_chunks(text, MAX_CHUNK_CHARS)) + 1
+    assert audio == GAP.join(fake.pcm_for(chunk) for chunk in split_into_chunks(text, MAX_CHUNK_CHARS))
 
 
 # --- upstream failures --------------------------------------------------------------------------

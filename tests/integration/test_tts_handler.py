@@ -208,3 +208,13 @@ def test_no_key_configured_is_a_clear_500(monkeypatch: pytest.MonkeyPatch) -> No
 def test_an_unknown_path_is_a_json_404() -> None:
     response = invoke("tts", tts_event({"text": "hi"}, path="/api/ttsx"))
     assert response["statusCode"] == 404 and response["json"]["code"] == "not_found"
+
+
+def test_the_longest_text_is_served_within_the_gateway_limits(fake_openai: FakeOpenAI) -> None:
+    # Given 4,096 characters (one upstream call would take ~50 s, past the gateway's 29 s)
+    text = ("A sentence of moderate length for the test. " * 100)[:4096]
+    response = invoke("tts", tts_event({"text": text}))
+    # Then it is read in parallel chunks and returned as one mp3
+    assert response["statusCode"] == 200, response["json"]
+    assert fake_openai.calls("/v1/audio/speech") >= 4
+    assert decoded_codec(base64.b64decode(response["json"]["audio_base64"])) in ("mp3", "mp3float")

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Final
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import (
@@ -14,17 +13,20 @@ from speech_common.engines.base import (
     TextToSpeechEngine,
     TranscriptionRequest,
 )
+from speech_common.engines.common import MIN_ATTEMPT_SECONDS, retry_within_deadline, split_text
 from speech_common.errors import InvalidRequest, UpstreamFailure
 from speech_common.openai_client import get_openai_client
 from speech_common.settings import Settings
+from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
 
 if TYPE_CHECKING:
     from openai import OpenAI
 
-# An attempt with less time than this left is not worth starting.
-MIN_ATTEMPT_SECONDS = 1.0
-MAX_RETRY_AFTER_SECONDS = 5.0
 _MODEL_GONE_CODES = {"model_not_found", "model_deprecated", "model_retired"}
+# The speech endpoint reads ~80 characters a second: a 4,096-character text takes 44-62 s, past
+# the gateway's 29 s. Longer texts are cut at sentences and read in parallel, then joined.
+SPEECH_CHUNK_CHARS: Final = 1000
+MAX_PARALLEL_SPEECH_CALLS: Final = 4
 
 
 def _error_code(exc: BaseException) -> str | None:
@@ -44,27 +46,9 @@ def _retry_after(exc: BaseException) -> float:
     response = getattr(exc, "response", None)
     value = response.headers.get("retry-after") if response is not None else None
     try:
-        return min(float(value), MAX_RETRY_AFTER_SECONDS) if value else 0.0
+        return float(value) if value else 0.0
     except ValueError:
         return 0.0
-
-
-def call_with_deadline[T](attempt: Callable[[float], T], *, deadline: Deadline, max_attempts: int) -> T:
-    """Run `attempt(timeout)` with bounded retries on transient errors, never past the deadline."""
-    backoff = wait_exponential_jitter(multiplier=0.25, max=2.0, jitter=0.25)
-
-    def wait(state: RetryCallState) -> float:
-        failure = state.outcome.exception() if state.outcome else None
-        return max(backoff(state), _retry_after(failure) if failure else 0.0)
-
-    def stop(state: RetryCallState) -> bool:
-        no_time = deadline.remaining() - state.upcoming_sleep < MIN_ATTEMPT_SECONDS
-        return state.attempt_number >= max_attempts or no_time
-
-    for try_ in Retrying(stop=stop, wait=wait, retry=retry_if_exception(_is_transient), reraise=True):
-        with try_:
-            return attempt(deadline.remaining())
-    raise AssertionError("unreachable: Retrying either returns or re-raises")
 
 
 def to_upstream_failure(exc: Exception) -> UpstreamFailure:
@@ -102,10 +86,12 @@ class _OpenAIEngine:
         if deadline.remaining() < MIN_ATTEMPT_SECONDS:
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "no time left for the upstream call")
         try:
-            return call_with_deadline(
+            return retry_within_deadline(
                 lambda timeout: attempt(self._client(timeout)),
                 deadline=deadline,
                 max_attempts=self.settings.upstream_max_attempts,
+                is_transient=_is_transient,
+                retry_after=_retry_after,
             )
         except openai.OpenAIError as exc:
             raise self._map_error(exc) from None
@@ -150,12 +136,26 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
     max_input_chars = 4096
 
     def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes:
+        chunks = split_text(request.text, SPEECH_CHUNK_CHARS)
+        if len(chunks) <= 1:
+            return self._speak(request.text, request, request.response_format, upstream_model, deadline)
+        # Raw PCM joins cleanly; the whole is encoded once (also smaller than OpenAI's 128 kbps mp3).
+        with ThreadPoolExecutor(max_workers=min(len(chunks), MAX_PARALLEL_SPEECH_CALLS)) as pool:
+            pcm_parts = list(
+                pool.map(lambda chunk: self._speak(chunk, request, "pcm", upstream_model, deadline), chunks)
+            )
+        pcm = b"".join(part[: len(part) - len(part) % 2] for part in pcm_parts)
+        return encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
+
+    def _speak(
+        self, text: str, request: SpeechRequest, response_format: str, upstream_model: str, deadline: Deadline
+    ) -> bytes:
         def attempt(client: OpenAI) -> bytes:
             response = client.audio.speech.create(
                 model=upstream_model,
                 voice=request.voice,
-                input=request.text,
-                response_format=request.response_format,  # type: ignore[arg-type]
+                input=text,
+                response_format=response_format,  # type: ignore[arg-type]
                 speed=request.speed,
             )
             return response.read()

@@ -18,7 +18,6 @@ response.output_audio_transcript.delta/.done, response.done (everything else is 
 from __future__ import annotations
 
 import base64
-import re
 import threading
 import time
 import unicodedata
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
+from speech_common.engines.common import parse_voice_map, split_text
 from speech_common.errors import UpstreamFailure
 from speech_common.openai_client import get_openai_client
 from speech_common.settings import Settings
@@ -75,8 +75,6 @@ _RATE_TYPES: Final = {"rate_limit_error", "tokens", "requests"}
 # A normal close (1000) with work left is also worth one more session.
 _TRANSIENT_CLOSE_CODES: Final = {1000, 1001, 1006, 1011, 1012, 1013, 1014}
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?;:…。！？])\s+|\n\s*")
-
 
 class _TransientFailure(UpstreamFailure):
     """A failure a new session may not repeat (dropped connection, server error)."""
@@ -84,49 +82,6 @@ class _TransientFailure(UpstreamFailure):
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers (text, voices, speed)
-
-
-def split_text(text: str, limit: int = MAX_CHUNK_CHARS) -> list[str]:
-    """Chunks of at most `limit` characters, cut at sentence ends, else between words."""
-    pieces: list[str] = []
-    for sentence in _SENTENCE_BREAK.split(text.strip()):
-        pieces.extend(_fit(sentence.strip(), limit))
-    chunks: list[str] = []
-    current = ""
-    for piece in filter(None, pieces):
-        candidate = f"{current} {piece}" if current else piece
-        if len(candidate) <= limit:
-            current = candidate
-        else:
-            chunks.append(current)
-            current = piece
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _fit(sentence: str, limit: int) -> list[str]:
-    """A sentence longer than `limit`, cut between words (a single over-long word is cut anywhere)."""
-    if len(sentence) <= limit:
-        return [sentence]
-    parts: list[str] = []
-    current = ""
-    for word in sentence.split():
-        while len(word) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(word[:limit])
-            word = word[limit:]
-        candidate = f"{current} {word}" if current else word
-        if len(candidate) <= limit:
-            current = candidate
-        else:
-            parts.append(current)
-            current = word
-    if current:
-        parts.append(current)
-    return parts
 
 
 def normalise_words(text: str) -> str:
@@ -141,16 +96,6 @@ def same_words(expected: str, spoken: str) -> bool:
     Spacing is ignored too, so "well-known" read as "well known" (or "U.S." as "US") still matches.
     """
     return normalise_words(expected).replace(" ", "") == normalise_words(spoken).replace(" ", "")
-
-
-def parse_voice_map(spec: str) -> dict[str, str]:
-    """ "fable=ballad;onyx=cedar" -> {"fable": "ballad", "onyx": "cedar"} (malformed entries ignored)."""
-    mapping: dict[str, str] = {}
-    for entry in spec.split(";"):
-        name, sep, voice = entry.partition("=")
-        if sep and name.strip() and voice.strip():
-            mapping[name.strip().lower()] = voice.strip()
-    return mapping
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -436,7 +381,7 @@ class OpenAIRealtimeTextToSpeech(TextToSpeechEngine):
 
         if deadline.remaining() < MIN_SESSION_SECONDS:
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "no time left for the realtime upstream")
-        chunks = [_Chunk(index, text) for index, text in enumerate(split_text(request.text))]
+        chunks = [_Chunk(index, text) for index, text in enumerate(split_text(request.text, MAX_CHUNK_CHARS))]
         upstream_speed, local_speed = split_speed(request.speed)
         if chunks:
             self._read_all(

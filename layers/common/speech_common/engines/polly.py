@@ -32,19 +32,21 @@ arn:aws:polly:<region>:<account>:lexicon/<name>). Text and audio are never logge
 from __future__ import annotations
 
 import math
-import random
 import re
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from xml.sax.saxutils import escape
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
+from speech_common.engines.common import (
+    MIN_ATTEMPT_SECONDS,
+    parse_voice_map,
+    retry_within_deadline,
+    split_text,
+)
 from speech_common.errors import UpstreamFailure
-from speech_common.observability import logger
 from speech_common.settings import Settings
 from speech_common.transcode import change_tempo, encode_pcm
 
@@ -62,12 +64,8 @@ DEFAULT_API_VOICE: Final = "alloy"
 MIN_RATE_PERCENT: Final = 20
 MAX_RATE_PERCENT: Final = 200
 # An attempt with less time than this left is not worth starting.
-MIN_ATTEMPT_SECONDS: Final = 1.0
 CONNECT_TIMEOUT_SECONDS: Final = 2.0
-RETRY_BASE_SECONDS: Final = 0.25
-RETRY_MAX_SECONDS: Final = 2.0
 
-_SENTENCE_BREAK = re.compile(r"(?<=[.!?;:…。！？])\s+|\s*\n\s*")
 # Characters XML 1.0 forbids: they would make the SSML invalid, and they are not speech anyway.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -100,16 +98,6 @@ _SERVER_CODES: Final = {"ServiceFailureException", "ServiceUnavailable", "Intern
 # Pure helpers (voices, text, SSML, speed)
 
 
-def parse_voice_map(spec: str) -> dict[str, str]:
-    """ "alloy=Joanna;echo=Matthew" -> {"alloy": "Joanna", "echo": "Matthew"} (malformed entries ignored)."""
-    mapping: dict[str, str] = {}
-    for entry in spec.split(";"):
-        name, sep, voice_id = entry.partition("=")
-        if sep and name.strip() and voice_id.strip():
-            mapping[name.strip().lower()] = voice_id.strip()
-    return mapping
-
-
 def polly_voice(voice: str, voice_map: dict[str, str]) -> str:
     """The Polly VoiceId for a documented voice; unmapped voices get the map's default."""
     if voice.lower() in voice_map:
@@ -122,67 +110,6 @@ def polly_voice(voice: str, voice_map: dict[str, str]) -> str:
 def ssml_size(text: str) -> int:
     """Characters `text` takes once escaped into SSML (additive: size(a + b) == size(a) + size(b))."""
     return len(escape(text))
-
-
-def split_text(text: str, limit: int = MAX_CHUNK_CHARS, *, size: Callable[[str], int] = len) -> list[str]:
-    """Chunks of at most `limit` (as `size` counts), cut at sentence ends, else between words.
-
-    Text that fits is returned whole and unchanged; `size` must be additive over concatenation.
-    """
-    if size(text) <= limit:
-        return [text] if text.strip() else []
-    pieces: list[str] = []
-    for sentence in _SENTENCE_BREAK.split(text.strip()):
-        pieces.extend(_fit(sentence.strip(), limit, size))
-    chunks: list[str] = []
-    current, current_size = "", 0
-    for piece in filter(None, pieces):
-        piece_size = size(piece)
-        if current and current_size + 1 + piece_size <= limit:
-            current, current_size = f"{current} {piece}", current_size + 1 + piece_size
-            continue
-        if current:
-            chunks.append(current)
-        current, current_size = piece, piece_size
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _fit(sentence: str, limit: int, size: Callable[[str], int]) -> list[str]:
-    """A sentence cut between words into parts within `limit` (an over-long word is cut anywhere)."""
-    if size(sentence) <= limit:
-        return [sentence]
-    parts: list[str] = []
-    current, current_size = "", 0
-    for word in sentence.split():
-        for part in _cut_word(word, limit, size):
-            part_size = size(part)
-            if current and current_size + 1 + part_size <= limit:
-                current, current_size = f"{current} {part}", current_size + 1 + part_size
-                continue
-            if current:
-                parts.append(current)
-            current, current_size = part, part_size
-    if current:
-        parts.append(current)
-    return parts
-
-
-def _cut_word(word: str, limit: int, size: Callable[[str], int]) -> list[str]:
-    if size(word) <= limit:
-        return [word]
-    parts: list[str] = []
-    current, current_size = "", 0
-    for char in word:
-        char_size = size(char)
-        if current and current_size + char_size > limit:
-            parts.append(current)
-            current, current_size = "", 0
-        current, current_size = current + char, current_size + char_size
-    if current:
-        parts.append(current)
-    return parts
 
 
 def clean_for_xml(text: str) -> str:
@@ -248,7 +175,7 @@ def to_upstream_failure(exc: Exception) -> UpstreamFailure:
     return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly failed ({type(exc).__name__})")
 
 
-def _is_transient(exc: Exception) -> bool:
+def _is_transient(exc: BaseException) -> bool:
     """Worth another attempt: throttling (not a quota), service failures, dropped connections."""
     from botocore import exceptions as boto_errors
 
@@ -323,7 +250,7 @@ class PollyTextToSpeech(TextToSpeechEngine):
         rate_percent, local_tempo = split_speed(request.speed)
         use_ssml = rate_percent != 100
         text = clean_for_xml(request.text) if use_ssml else request.text
-        chunks = split_text(text, size=ssml_size if use_ssml else len) or [text]
+        chunks = split_text(text, MAX_CHUNK_CHARS, size=ssml_size if use_ssml else len) or [text]
         base = {
             "Engine": upstream_model,
             "VoiceId": polly_voice(request.voice, self._voice_map),
@@ -351,29 +278,24 @@ class PollyTextToSpeech(TextToSpeechEngine):
         """One SynthesizeSpeech call and its audio, retried on transient failures within the deadline."""
         from botocore.exceptions import BotoCoreError, ClientError
 
-        max_attempts = self.settings.upstream_max_attempts
-        attempt = 0
-        while True:
-            attempt += 1
-            client = self.client(deadline)
+        def attempt(_seconds_left: float) -> bytes:
+            response = self.client(deadline).synthesize_speech(**params)
+            stream = response["AudioStream"]
             try:
-                response = client.synthesize_speech(**params)
-                stream = response["AudioStream"]
-                try:
-                    audio: bytes = stream.read()
-                finally:
-                    stream.close()
-                return audio
-            except (ClientError, BotoCoreError) as exc:
-                failure = to_upstream_failure(exc)
-                pause = min(RETRY_BASE_SECONDS * 2 ** (attempt - 1), RETRY_MAX_SECONDS) * (
-                    1 + random.random() / 4  # jitter: retries from many containers spread out
-                )
-                no_time = deadline.remaining() - pause < MIN_ATTEMPT_SECONDS
-                if attempt >= max_attempts or no_time or not _is_transient(exc):
-                    raise failure from None
-                logger.warning("Amazon Polly call failed; retrying", extra={"code": failure.code})
-                time.sleep(pause)
+                audio: bytes = stream.read()
+            finally:
+                stream.close()
+            return audio
+
+        try:
+            return retry_within_deadline(
+                attempt,
+                deadline=deadline,
+                max_attempts=self.settings.upstream_max_attempts,
+                is_transient=_is_transient,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise to_upstream_failure(exc) from None
 
 
 def _whole_samples(pcm: bytes) -> bytes:

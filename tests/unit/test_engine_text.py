@@ -1,12 +1,13 @@
-"""The realtime engine's pure parts: chunking, the verbatim comparison, voices and speed."""
+"""Pure parts of the engines: text chunking, voice maps, the verbatim comparison, speed."""
 
 import pytest
 
-from speech_common.engines.openai_realtime import parse_voice_map, same_words, split_speed, split_text
+from speech_common.engines.common import parse_voice_map, split_text
+from speech_common.engines.openai_realtime import same_words, split_speed
 
 
 def test_short_text_is_one_chunk() -> None:
-    assert split_text("Hello there. How are you?") == ["Hello there. How are you?"]
+    assert split_text("Hello there. How are you?", 1000) == ["Hello there. How are you?"]
 
 
 def test_long_text_is_cut_at_sentence_ends_within_the_limit() -> None:
@@ -28,7 +29,7 @@ def test_an_overlong_sentence_is_cut_between_words() -> None:
 
 
 def test_a_single_overlong_word_is_still_cut() -> None:
-    chunks = split_text("x" * 250, limit=100)
+    chunks = split_text("x" * 250, 100)
     assert [len(c) for c in chunks] == [100, 100, 50]
 
 

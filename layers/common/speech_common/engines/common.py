@@ -1,0 +1,118 @@
+"""What more than one engine needs: voice maps, text cut into chunks, retries within a deadline."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Final
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
+
+from speech_common.deadline import Deadline
+
+# An attempt with less time than this left is not worth starting.
+MIN_ATTEMPT_SECONDS: Final = 1.0
+MAX_RETRY_AFTER_SECONDS: Final = 5.0
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;:…。！？])\s+|\s*\n\s*")
+
+
+def parse_voice_map(spec: str) -> dict[str, str]:
+    """ "fable=ballad;onyx=cedar" -> {"fable": "ballad", "onyx": "cedar"} (malformed entries ignored)."""
+    mapping: dict[str, str] = {}
+    for entry in spec.split(";"):
+        name, sep, voice_id = entry.partition("=")
+        if sep and name.strip() and voice_id.strip():
+            mapping[name.strip().lower()] = voice_id.strip()
+    return mapping
+
+
+def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> list[str]:
+    """Chunks of at most `limit` (as `size` counts), cut at sentence ends, else between words.
+
+    Text that fits is returned whole and unchanged; `size` must be additive over concatenation.
+    """
+    if size(text) <= limit:
+        return [text] if text.strip() else []
+    pieces: list[str] = []
+    for sentence in _SENTENCE_BREAK.split(text.strip()):
+        pieces.extend(_fit(sentence.strip(), limit, size))
+    chunks: list[str] = []
+    current, current_size = "", 0
+    for piece in filter(None, pieces):
+        piece_size = size(piece)
+        if current and current_size + 1 + piece_size <= limit:
+            current, current_size = f"{current} {piece}", current_size + 1 + piece_size
+            continue
+        if current:
+            chunks.append(current)
+        current, current_size = piece, piece_size
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _fit(sentence: str, limit: int, size: Callable[[str], int]) -> list[str]:
+    """A sentence cut between words into parts within `limit` (an over-long word is cut anywhere)."""
+    if size(sentence) <= limit:
+        return [sentence]
+    parts: list[str] = []
+    current, current_size = "", 0
+    for word in sentence.split():
+        for part in _cut_word(word, limit, size):
+            part_size = size(part)
+            if current and current_size + 1 + part_size <= limit:
+                current, current_size = f"{current} {part}", current_size + 1 + part_size
+                continue
+            if current:
+                parts.append(current)
+            current, current_size = part, part_size
+    if current:
+        parts.append(current)
+    return parts
+
+
+def _cut_word(word: str, limit: int, size: Callable[[str], int]) -> list[str]:
+    if size(word) <= limit:
+        return [word]
+    parts: list[str] = []
+    current, current_size = "", 0
+    for char in word:
+        char_size = size(char)
+        if current and current_size + char_size > limit:
+            parts.append(current)
+            current, current_size = "", 0
+        current, current_size = current + char, current_size + char_size
+    if current:
+        parts.append(current)
+    return parts
+
+
+def retry_within_deadline[T](
+    attempt: Callable[[float], T],
+    *,
+    deadline: Deadline,
+    max_attempts: int,
+    is_transient: Callable[[BaseException], bool],
+    retry_after: Callable[[BaseException], float] = lambda _: 0.0,
+) -> T:
+    """`attempt(seconds_left)`, retried with jittered backoff on transient errors, never past the deadline.
+
+    A retry waits at least what the upstream asked for (`retry_after`, capped), and none starts
+    with less than MIN_ATTEMPT_SECONDS left: the last error is raised instead.
+    """
+    backoff = wait_exponential_jitter(multiplier=0.25, max=2.0, jitter=0.25)
+
+    def wait(state: RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome else None
+        asked = min(retry_after(failure), MAX_RETRY_AFTER_SECONDS) if failure else 0.0
+        return max(backoff(state), asked)
+
+    def stop(state: RetryCallState) -> bool:
+        no_time = deadline.remaining() - state.upcoming_sleep < MIN_ATTEMPT_SECONDS
+        return state.attempt_number >= max_attempts or no_time
+
+    for try_ in Retrying(stop=stop, wait=wait, retry=retry_if_exception(is_transient), reraise=True):
+        with try_:
+            return attempt(deadline.remaining())
+    raise AssertionError("unreachable: Retrying either returns or re-raises")
