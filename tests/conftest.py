@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities import parameters
 from speech_common import engines, openai_client, routes
 from speech_common.settings import get_settings
 from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import DEVELOPER_ENV
 
 BASE_ENV = {
     "POWERTOOLS_SERVICE_NAME": "speech-api-tests",
@@ -24,21 +25,12 @@ BASE_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
 }
-SCRUBBED = (
-    "OPENAI_API_KEY",
-    "OPENAI_SECRET_NAME",
-    "OPENAI_BASE_URL",
-    "OPENAI_REALTIME_BASE_URL",
-    "STT_MODEL_ROUTES",
-    "TTS_MODEL_ROUTES",
-    "AWS_PROFILE",
-)
 
 
 @pytest.fixture(autouse=True)
 def lambda_environment(monkeypatch: pytest.MonkeyPatch):
     """Every test starts like a new container: no key, no cached client, engines or retired routes."""
-    for name in SCRUBBED:
+    for name in DEVELOPER_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)

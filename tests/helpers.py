@@ -16,6 +16,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = Path(__file__).resolve().parent / "events"
 BOUNDARY = "------------------------d74496d66958873e"
+# A developer's own configuration that must never reach a test (a real key, routes, a profile).
+DEVELOPER_ENV = (
+    "OPENAI_API_KEY",
+    "OPENAI_SECRET_NAME",
+    "OPENAI_BASE_URL",
+    "OPENAI_REALTIME_BASE_URL",
+    "STT_MODEL_ROUTES",
+    "TTS_MODEL_ROUTES",
+    "AWS_PROFILE",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+)
 
 
 @dataclass

@@ -17,25 +17,13 @@ from typing import Any
 
 import pytest
 
+from tests.helpers import DEVELOPER_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 REQUEST_TIMEOUT_S = 30.0
-
-# Nothing of the developer's own configuration may reach the server under test.
-SCRUBBED = (
-    "OPENAI_API_KEY",
-    "OPENAI_SECRET_NAME",
-    "OPENAI_BASE_URL",
-    "OPENAI_REALTIME_BASE_URL",
-    "STT_MODEL_ROUTES",
-    "TTS_MODEL_ROUTES",
-    "AWS_PROFILE",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_SESSION_TOKEN",
-)
 
 
 @dataclass
@@ -86,7 +74,7 @@ class LocalServer:
 
 
 def server_env(**overrides: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in DEVELOPER_ENV}
     env.update(
         {
             # No credential search beyond the environment: no metadata probe, no ~/.aws profile, no STS call.
