@@ -1,0 +1,42 @@
+"""A 400 answer, or a cold start, must not pay for importing the OpenAI SDK, boto3 or PyAV."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.helpers import ROOT
+
+PROBE = """
+import json, sys
+from tests.helpers import invoke, multipart_body, stt_event, tts_event
+bad_tts = invoke("tts", tts_event({"text": "hi", "voice": "nobody"}))
+bad_stt = invoke("stt", stt_event(multipart_body({}, {"audio": ("a.mp3", b"not audio at all", "audio/mpeg")})))
+heavy = [name for name in ("openai", "av", "pocketsphinx", "espeakng_loader", "websockets") if name in sys.modules]
+print(json.dumps({"codes": [bad_tts["statusCode"], bad_stt["statusCode"]], "heavy": heavy}))
+"""
+
+
+def test_bad_requests_are_answered_without_importing_heavy_libraries() -> None:
+    # Given a fresh interpreter, like a new Lambda container
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'common'}",
+        "OPENAI_API_KEY": "sk-x",
+    }
+    # When it answers a bad TTS and a bad STT request
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # Then both are 400s and none of the heavy libraries was imported
+    assert report["codes"] == [400, 400]
+    assert report["heavy"] == []
