@@ -6,6 +6,7 @@ import base64
 import copy
 import importlib.util
 import json
+import time
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
@@ -65,6 +66,7 @@ def _event(example: str, path: str | None, headers: dict[str, str] | None) -> di
         event["headers"] = dict(headers)
     event["multiValueHeaders"] = {key: [value] for key, value in event["headers"].items()}
     event["requestContext"]["requestId"] = str(uuid.uuid4())
+    event["requestContext"]["requestTimeEpoch"] = int(time.time() * 1000)  # received just now
     return event
 
 

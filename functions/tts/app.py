@@ -18,10 +18,10 @@ app = create_resolver(expected_media_type=JSON)
 
 @app.post("/api/tts", middlewares=[require_media_type(JSON)])
 def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsResponse]:
-    return service.synthesize(request, app.lambda_context)
+    return service.synthesize(request, app.current_event, app.lambda_context)
 
 
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)

@@ -81,6 +81,10 @@ BAD_BODIES: list[tuple[Any, str]] = [
     ({"model": "tts-1"}, "missing_field"),
     ({"text": ""}, "empty_field"),
     ({"text": "   \n\t"}, "empty_field"),
+    ({"text": "\u200b\u200d\ufeff"}, "empty_field"),  # zero-width characters only
+    ('{"text": "a\\ud800b"}', "invalid_field"),  # a lone surrogate
+    ('{"text": "hi", "x": ' + "[" * 100_000 + "]" * 100_000 + "}", "invalid_json"),  # deep nesting
+    ('{"text": "hi", "speed": ' + "1" * 5000 + "}", "invalid_json"),  # past Python's int digit limit
     ({"text": None}, "invalid_field"),
     ({"text": 42}, "invalid_field"),
     ({"text": ["a"]}, "invalid_field"),

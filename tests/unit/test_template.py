@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +88,69 @@ def test_polly_permission_exists_only_under_its_condition(template: dict[str, An
     conditional = [p for p in tts_policies if "Fn::If" in p]
     assert len(conditional) == 1 and conditional[0]["Fn::If"][0] == "UsesPolly"
     assert "polly:SynthesizeSpeech" in str(conditional[0]["Fn::If"][1])
+
+
+@pytest.fixture(scope="module")
+def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
+    """template.yaml as CloudFormation receives it, after the SAM transform (no AWS call)."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    source = yaml_parse(TEMPLATE.read_text())
+    # Local code paths are uploaded by `sam deploy`; the transform wants S3 URIs in their place.
+    for name in ("SttFunction", "TtsFunction"):
+        source["Resources"][name]["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    source["Resources"]["CommonLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    result: dict[str, Any] = transform(source, {}, NoManagedPolicies())
+    return result
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def _rest_api_body(transformed: dict[str, Any]) -> dict[str, Any]:
+    (api,) = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
+    body: dict[str, Any] = api["Properties"]["Body"]
+    return body
+
+
+def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(transformed: dict[str, Any]) -> None:
+    paths = _rest_api_body(transformed)["paths"]
+    assert set(paths) == {"/api/stt", "/api/tts"}
+    assert all(paths[p]["post"]["security"] == [{"api_key": []}] for p in paths)
+    plans = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
+    assert len(plans) == 1
+    assert plans[0]["Properties"]["Quota"]["Period"] == "MONTH"
+    assert transformed["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "SpeechApiApiKey"}
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status", "code"),
+    [
+        ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"),
+        ("REQUEST_TOO_LARGE", None, "payload_too_large"),
+        ("THROTTLED", None, "throttled"),
+        ("QUOTA_EXCEEDED", None, "quota_exceeded"),
+        ("INVALID_API_KEY", None, "invalid_api_key"),
+        ("INTEGRATION_TIMEOUT", None, "gateway_timeout"),
+        ("DEFAULT_5XX", None, "gateway_error"),
+    ],
+)
+def test_gateway_errors_keep_the_error_shape(
+    transformed: dict[str, Any], response_type: str, status: str | None, code: str
+) -> None:
+    response = _rest_api_body(transformed)["x-amazon-apigateway-gateway-responses"][response_type]
+    assert response.get("statusCode") == status
+    rendered = response["responseTemplates"]["application/json"].replace(
+        "$context.error.messageString", '"Internal server error"'
+    )
+    assert json.loads(rendered)["code"] == code and json.loads(rendered)["detail"]

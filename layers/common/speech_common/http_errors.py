@@ -46,6 +46,12 @@ def install_error_handlers(app: APIGatewayRestResolver, *, expected_media_type: 
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response:
+        # Powertools' body parsers can fail on a body sent under the wrong content type (say,
+        # multipart without a boundary to a JSON route): that is the client's 400, not our 500.
+        try:
+            check_envelope(app.current_event, expected_media_type, get_settings())
+        except ApiError as envelope_error:
+            return api_error(envelope_error)
         # Type only: an exception message may carry request data.
         logger.error("unexpected error", extra={"error_type": type(exc).__name__})
         return error_response(500, "Internal server error", "internal_error")

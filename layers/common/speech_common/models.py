@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -16,9 +17,14 @@ TTS_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd")
 VOICES: tuple[str, ...] = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
+def _speakable(value: str) -> str:
+    # Zero-width and control characters alone are as empty as spaces.
+    if all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
         raise ValueError("must not be empty or blank")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("is not valid Unicode (it holds a lone surrogate)") from None
     return value
 
 
@@ -33,7 +39,7 @@ class TtsRequest(BaseModel):
     response_format: AudioFormat = Field(default="mp3", description="Audio format of audio_base64")
     speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0")
 
-    _text_not_blank = field_validator("text")(_not_blank)
+    _text_speakable = field_validator("text")(_speakable)
 
 
 class TtsResponse(BaseModel):

@@ -8,6 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
 from speech_common.http_errors import install_error_handlers
+from speech_common.request_parsing import parse_json_body
 
 
 class SpeechApiResolver(APIGatewayRestResolver):
@@ -39,6 +40,6 @@ def _normalise_content_type(event: dict[str, Any]) -> None:
 
 
 def create_resolver(*, expected_media_type: str) -> SpeechApiResolver:
-    app = SpeechApiResolver(enable_validation=True)
+    app = SpeechApiResolver(enable_validation=True, json_body_deserializer=parse_json_body)
     install_error_handlers(app, expected_media_type=expected_media_type)
     return app

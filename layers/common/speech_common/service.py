@@ -78,7 +78,7 @@ def transcribe(event: APIGatewayProxyEvent, context: Any) -> Response:
     audio, form = parse_stt_form(event, settings)
     chain = _chain(settings.stt_model_routes, form.model, STT_FAILED)
     request = TranscriptionRequest(audio=audio, language=form.language)
-    deadline = Deadline.for_invocation(context, settings)
+    deadline = Deadline.for_invocation(context, settings, request_time_epoch_ms=_received_at(event))
     transcript, route = _serve(
         chain,
         lambda route: stt_engine(route.engine, settings).transcribe(
@@ -90,7 +90,7 @@ def transcribe(event: APIGatewayProxyEvent, context: Any) -> Response:
     return Served(SttResponse(transcript=transcript.strip(), model=form.model), route).response()
 
 
-def synthesize(request: TtsRequest, context: Any) -> Response:
+def synthesize(request: TtsRequest, event: APIGatewayProxyEvent, context: Any) -> Response:
     """POST /api/tts/: validated JSON in, {"audio_base64", "model", "voice"} out."""
     settings = get_settings()
     chain = _chain(settings.tts_model_routes, request.model, TTS_FAILED)
@@ -98,7 +98,7 @@ def synthesize(request: TtsRequest, context: Any) -> Response:
     speech = SpeechRequest(
         text=request.text, voice=request.voice, response_format=request.response_format, speed=request.speed
     )
-    deadline = Deadline.for_invocation(context, settings)
+    deadline = Deadline.for_invocation(context, settings, request_time_epoch_ms=_received_at(event))
     audio, route = _serve(
         chain,
         lambda route: tts_engine(route.engine, settings).synthesize(
@@ -110,6 +110,12 @@ def synthesize(request: TtsRequest, context: Any) -> Response:
     encoded = _base64_within_limit(audio, settings)
     response = TtsResponse(audio_base64=encoded, model=request.model, voice=request.voice)
     return Served(response, route).response()
+
+
+def _received_at(event: APIGatewayProxyEvent) -> int | None:
+    """When API Gateway received the request (ms since the epoch), if the event says."""
+    value = event.request_context.raw_event.get("requestTimeEpoch")
+    return value if isinstance(value, int) else None
 
 
 def _check_text_length(text: str, chain: tuple[Route, ...]) -> None:

@@ -35,8 +35,11 @@ class Settings(BaseSettings):
         "tts-1-hd=openai:tts-1-hd,openai-realtime:gpt-realtime-2.1-mini"
     )
 
-    # Time: the gateway answers 504 after 29 s, so nothing upstream may run longer than this.
+    # Time: the gateway answers 504 29 s after it received the request, so nothing upstream may
+    # run past that, less a reserve for encoding and returning the answer.
     upstream_budget_seconds: float = Field(default=27.0, gt=0)
+    gateway_timeout_seconds: float = Field(default=29.0, gt=0)
+    response_reserve_seconds: float = Field(default=2.0, ge=0)
     deadline_margin_seconds: float = Field(default=1.0, ge=0)
     upstream_max_attempts: int = Field(default=3, ge=1, le=5)
 
