@@ -2,14 +2,16 @@
 
 LocalApigwService does routing, events, binary media types and the response mapping. This subclass adds
 what the real REST API does and sam local does not: the 10 MB body limit (413), the integration timeout (504),
-502 (not 500) when the function fails, and 500 when the Lambda API refuses the invocation.
+502 (not 500) when the function fails, 500 when the Lambda API refuses the invocation, and the Api's
+GatewayResponses on all of these and on an unknown route (local/gateway_responses.py).
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
 import logging
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from flask import Response, request
@@ -17,7 +19,8 @@ from samcli.local.apigw.exceptions import LambdaResponseParseException
 from samcli.local.apigw.local_apigw_service import LocalApigwService
 from samcli.local.apigw.route import Route
 
-from local import limits
+from local import gateway_responses, limits
+from local.gateway_responses import ApiKey, Declarations, GatewayError
 
 LOG = logging.getLogger(__name__)
 
@@ -26,24 +29,31 @@ LOG = logging.getLogger(__name__)
 _DRAIN_LIMIT = 64 * 1024 * 1024
 _DRAIN_CHUNK = 1 << 20
 
-RouteKey = tuple[str, str, str]
+RouteKey = tuple[str, str, str]  # (function, path, method) of an Api/HttpApi event
 
 
 class LocalGatewayService(LocalApigwService):
     def create(self) -> None:
         super().create()
         self._integration_timeouts = self._read_integration_timeouts()
+        self._route_apis = self._read_route_apis()
+        self._declarations = gateway_responses.read_declarations(self.lambda_runner.provider.stacks)
         app = self._app
         assert app is not None
         # Flask cuts a chunked body off here (silently): one byte more than allowed tells it was too long.
         app.config["MAX_CONTENT_LENGTH"] = limits.APIGW_MAX_BODY_BYTES + 1
-        app.register_error_handler(413, lambda _exc: _too_large())
+        app.register_error_handler(413, lambda _exc: self._answer(gateway_responses.REQUEST_TOO_LARGE))
+        # No such path (404), or no such method on it (405): API Gateway's 403 Missing Authentication Token.
+        for code in (404, 405):
+            app.register_error_handler(
+                code, lambda _exc: self._answer(gateway_responses.MISSING_AUTHENTICATION_TOKEN)
+            )
 
     def _request_handler(self, **kwargs: Any) -> Response:
-        oversized = self._reject_oversized_body()
+        route = self._get_current_route(request)
+        oversized = self._reject_oversized_body(route)
         if oversized is not None:
             return oversized
-        route = self._get_current_route(request)
         timeout = self._integration_timeout(route, request.method)
         token = limits.integration_deadline.set(time.monotonic() + timeout)
         try:
@@ -51,12 +61,12 @@ class LocalGatewayService(LocalApigwService):
             return response
         except limits.IntegrationTimeout:
             LOG.error("Execution failed due to a timeout error (integration timeout %gs)", timeout)
-            return _json(504, {"message": "Endpoint request timed out"})
+            return self._answer(gateway_responses.INTEGRATION_TIMEOUT, route)
         except limits.FunctionFailed:
-            return _json(502, {"message": "Internal server error"})
+            return self._answer(gateway_responses.FUNCTION_FAILED, route)
         except limits.InvocationRejected as exc:
             LOG.error("Lambda invocation failed: %s", exc)
-            return _json(500, {"message": "Internal server error"})
+            return self._answer(gateway_responses.INVOCATION_REJECTED, route)
         finally:
             limits.integration_deadline.reset(token)
 
@@ -70,7 +80,36 @@ class LocalGatewayService(LocalApigwService):
             # response): sam local answers 500, API Gateway answers 502.
             raise limits.FunctionFailed(lambda_function_name) from exc
 
-    def _reject_oversized_body(self) -> Response | None:
+    @staticmethod
+    def _parse_v1_payload_format_lambda_output(
+        lambda_output: str, binary_types: Any, flask_request: Any, event_type: str
+    ) -> Any:
+        # A malformed proxy response is a 502 too: raised, so that the GatewayResponses apply to it as well.
+        try:
+            return LocalApigwService._parse_v1_payload_format_lambda_output(
+                lambda_output, binary_types, flask_request, event_type
+            )
+        except LambdaResponseParseException as exc:
+            LOG.error("Invalid lambda response received: %s", exc)
+            raise limits.FunctionFailed("malformed response") from exc
+
+    def _answer(self, error: GatewayError, route: Route | None = None) -> Response:
+        """API Gateway's own answer to `error`, customised by the GatewayResponses of the request's Api."""
+        if route is None:
+            with contextlib.suppress(KeyError):  # no route: an unknown path or method
+                route = self._get_current_route(request)
+        return gateway_responses.respond(error, self._declarations_of(route), request, self.api.stage_name)
+
+    def _declarations_of(self, route: Route | None) -> Declarations | None:
+        """GatewayResponses of the route's Api; without a route, of the template's only Api (None: AWS's)."""
+        if route is not None and route.event_type == Route.HTTP:
+            return None  # HTTP APIs have no gateway responses
+        api = None if route is None else _lookup(self._route_apis, route, request.method)
+        if api is not None:
+            return self._declarations.get(api)
+        return next(iter(self._declarations.values())) if len(self._declarations) == 1 else None
+
+    def _reject_oversized_body(self, route: Route) -> Response | None:
         limit = limits.APIGW_MAX_BODY_BYTES
         length = request.content_length
         if length is None:
@@ -90,47 +129,60 @@ class LocalGatewayService(LocalApigwService):
         todo = min(length if length is not None else _DRAIN_LIMIT, _DRAIN_LIMIT)
         while todo > 0 and (chunk := raw.read(min(todo, _DRAIN_CHUNK))):
             todo -= len(chunk)
-        response = _too_large()
+        response = self._answer(gateway_responses.REQUEST_TOO_LARGE, route)
         response.headers["Connection"] = "close"
         return response
 
-    def _read_integration_timeouts(self) -> dict[RouteKey, float]:
-        """TimeoutInMillis of each Api/HttpApi event, by (function, path, method)."""
-        timeouts: dict[RouteKey, float] = {}
+    def _api_events(self) -> Iterator[tuple[RouteKey, str, str, dict[str, Any]]]:
+        """(function, path, method), stack path, type and properties of each Api/HttpApi event."""
         for function in self.lambda_runner.provider.get_all():
             for event in (function.events or {}).values():
                 if not isinstance(event, dict) or event.get("Type") not in ("Api", "HttpApi"):
                     continue
                 props = event.get("Properties") or {}
-                millis = props.get("TimeoutInMillis")
-                if not isinstance(millis, (int, float)) or isinstance(millis, bool):
-                    continue
                 key = (
                     function.full_path,
                     _norm_path(str(props.get("Path", "/"))),
                     str(props.get("Method", "")).upper(),
                 )
+                yield key, function.stack_path, event["Type"], props
+
+    def _read_integration_timeouts(self) -> dict[RouteKey, float]:
+        """TimeoutInMillis of each Api/HttpApi event."""
+        timeouts: dict[RouteKey, float] = {}
+        for key, _stack_path, _type, props in self._api_events():
+            millis = props.get("TimeoutInMillis")
+            if isinstance(millis, (int, float)) and not isinstance(millis, bool):
                 timeouts[key] = millis / 1000.0
         return timeouts
 
+    def _read_route_apis(self) -> dict[RouteKey, ApiKey]:
+        """The Api (AWS::Serverless::Api) of each Api event; SAM fills in ServerlessRestApi for the implicit one."""
+        apis: dict[RouteKey, ApiKey] = {}
+        for key, stack_path, event_type, props in self._api_events():
+            api_id = props.get("RestApiId")
+            if isinstance(api_id, dict):
+                api_id = api_id.get("Ref")
+            if event_type == "Api" and isinstance(api_id, str):
+                apis[key] = (stack_path, api_id)
+        return apis
+
     def _integration_timeout(self, route: Route, method: str) -> float:
-        path = _norm_path(route.path)
-        for key in ((route.function_name, path, method.upper()), (route.function_name, path, "ANY")):
-            if key in self._integration_timeouts:
-                return self._integration_timeouts[key]
+        timeout = _lookup(self._integration_timeouts, route, method)
+        if timeout is not None:
+            return timeout
         if route.event_type == Route.HTTP:
             return limits.HTTP_API_DEFAULT_INTEGRATION_TIMEOUT_S
         return limits.APIGW_DEFAULT_INTEGRATION_TIMEOUT_S
 
 
-def _too_large() -> Response:
-    # What the REST API answers for a body over 10 MB: plain text, not JSON, and no CORS headers.
-    body = f"HTTP content length exceeded {limits.APIGW_MAX_BODY_BYTES} bytes."
-    return Response(body, status=413, content_type="text/plain")
-
-
-def _json(status: int, body: dict[str, str]) -> Response:
-    return Response(json.dumps(body), status=status, content_type="application/json")
+def _lookup[T](table: dict[RouteKey, T], route: Route, method: str) -> T | None:
+    """The route's entry in a table by (function, path, method), the method or ANY."""
+    path = _norm_path(route.path)
+    for key in ((route.function_name, path, method.upper()), (route.function_name, path, "ANY")):
+        if key in table:
+            return table[key]
+    return None
 
 
 def _norm_path(path: str) -> str:

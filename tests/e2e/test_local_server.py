@@ -1,8 +1,8 @@
 """The local server's mechanics over real HTTP, against a test-only template (tests/e2e/fixtures).
 
-The speech handlers are not involved: routes, warm workers, crashes, timeouts and size limits are checked with a
-handler whose behaviour is chosen by the path, and which reports its worker's pid, its invocation count and the
-number of imports of its module in response headers.
+The speech handlers are not involved: routes, warm workers, crashes, timeouts, size limits and the API's
+GatewayResponses are checked with a handler whose behaviour is chosen by the path, and which reports its worker's
+pid, its invocation count and the number of imports of its module in response headers.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from __future__ import annotations
 import shutil
 import signal
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from local import engine
 from tests.e2e.conftest import (
+    FIXTURES,
     MECHANICS_TEMPLATE,
     REPO,
     LocalServer,
@@ -30,6 +33,19 @@ pytestmark = pytest.mark.e2e
 
 INTERNAL_ERROR = {"message": "Internal server error"}
 MiB = 1024 * 1024
+# One API with GatewayResponses (CustomisedApi), one without (PlainApi).
+GATEWAY_RESPONSES_TEMPLATE = FIXTURES / "gateway_responses.yaml"
+
+
+@pytest.fixture(scope="module")
+def customised_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with running_server(
+        GATEWAY_RESPONSES_TEMPLATE,
+        tmp_path_factory.mktemp("customised-server"),
+        server_env(),
+        ["--warm-containers", "LAZY"],
+    ) as server:
+        yield server
 
 
 def worker_pid(reply: Reply) -> int:
@@ -220,6 +236,92 @@ def test_response_over_lambda_6_mb_answers_502(mechanics_server: LocalServer) ->
     assert len(fits.json()["filler"]) == 6200000
     assert too_big.status == 502
     assert too_big.json() == INTERNAL_ERROR
+
+
+def default_5xx(reply: Reply, status: int) -> None:
+    """The fixture's DEFAULT_5XX gateway response, rendered for API Gateway's "Internal server error"."""
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"] == "application/json"
+    body = reply.json()
+    assert uuid.UUID(body.pop("requestId"))
+    assert body == {
+        "detail": "Internal server error",
+        "code": "gateway_error",
+        "type": "DEFAULT_5XX",
+        "stage": "test",
+        "unknown": "",  # a $context variable the local server does not know renders empty
+    }
+    assert reply.headers["X-Gateway"] == "local"  # ResponseParameters: a literal
+
+
+def test_unknown_route_answers_the_apis_missing_authentication_token_response(
+    speech_server: LocalServer,
+) -> None:
+    # Given template.yaml, whose only API declares MISSING_AUTHENTICATION_TOKEN (404, JSON)
+    # When a path, or a method, that no route serves is called
+    for reply in (speech_server.post("/nowhere"), speech_server.request("GET", "/api/tts/")):
+        # Then the declared answer, not API Gateway's default 403
+        assert reply.status == 404, reply.body
+        assert reply.headers["Content-Type"] == "application/json"
+        assert reply.json()["code"] == "not_found"
+        assert reply.json()["detail"]
+
+
+def test_unknown_route_of_several_apis_keeps_the_aws_default(customised_server: LocalServer) -> None:
+    # Given two APIs served together, only one of them customised: an unknown route belongs to neither
+    reply = customised_server.post("/nowhere")
+    assert reply.status == 403
+    assert reply.json() == {"message": "Missing Authentication Token"}
+
+
+@pytest.mark.parametrize("path", ["/boom", "/crash", "/malformed", "/big?bytes=6300000"])
+def test_function_failure_answers_the_default_5xx_template(customised_server: LocalServer, path: str) -> None:
+    # When the handler raises, crashes, returns no proxy response or a response over Lambda's 6 MB
+    reply = customised_server.post(path, headers={"X-Trace": "trace-1"})
+    # Then API Gateway's 502, with the API's DEFAULT_5XX template, headers and $context variables
+    default_5xx(reply, 502)
+    assert reply.headers["X-Trace"] == "trace-1"  # ResponseParameters: from the request's header
+
+
+def test_rejected_invocation_answers_the_default_5xx_template(customised_server: LocalServer) -> None:
+    # Given 5 MB of binary upload, over Lambda's 6 MB once base64-encoded in the event
+    body, headers = multipart(5 * MiB)
+    reply = customised_server.post("/echo", body, headers=headers)
+    # Then the Lambda API's refusal is API Gateway's 500, with the DEFAULT_5XX template
+    default_5xx(reply, 500)
+    assert "X-Trace" not in reply.headers  # a request header the request did not send
+
+
+def test_body_over_10_mb_answers_the_request_too_large_template(customised_server: LocalServer) -> None:
+    body, headers = multipart(10 * MiB)
+    for sent in (body, iter([body[: 4 * MiB], body[4 * MiB :]])):
+        reply = customised_server.post("/echo", sent, headers=headers)  # type: ignore[arg-type]
+        # Then the default status (413) with the declared JSON body, not the plain-text default
+        assert reply.status == 413
+        assert reply.headers["Content-Type"] == "application/json"
+        assert reply.json() == {
+            "detail": "The request body is larger than the API accepts (10 MB)",
+            "code": "payload_too_large",
+        }
+
+
+def test_integration_timeout_answers_the_integration_timeout_template(customised_server: LocalServer) -> None:
+    ping(customised_server)  # a warm worker, so that the timeout is the handler's, not the start-up's
+    reply = customised_server.post("/gateway-timeout?seconds=20")
+    assert reply.status == 504
+    assert reply.json() == {"detail": "Endpoint request timed out", "code": "gateway_timeout"}
+
+
+@pytest.mark.parametrize("path", ["/plain/boom", "/plain/malformed"])
+def test_a_route_of_an_api_without_gateway_responses_keeps_the_aws_defaults(
+    customised_server: LocalServer, path: str
+) -> None:
+    # Given a route of the API that declares no GatewayResponses, next to one that does
+    reply = customised_server.post(path)
+    # Then API Gateway's default answer to a function failure
+    assert reply.status == 502
+    assert reply.json() == INTERNAL_ERROR
+    assert "X-Gateway" not in reply.headers
 
 
 def test_openai_engine_with_a_key_and_workers_stop_with_the_server(tmp_path: Path) -> None:

@@ -141,4 +141,11 @@ def test_bad_stt_inputs_are_400s_over_http(speech_server: LocalServer) -> None:
 
 def test_a_request_over_api_gateways_limit_is_refused(speech_server: LocalServer) -> None:
     reply = post_stt(speech_server, b"\0" * (10 * 1024 * 1024 + 1), "big.wav")
+    # Then API Gateway's 413, in the API's error shape (the template's GatewayResponses)
     assert reply.status == 413
+    assert reply.json()["code"] == "payload_too_large"
+
+
+def test_an_unknown_path_is_a_json_404(speech_server: LocalServer) -> None:
+    reply = speech_server.post("/api/nothing", b"{}", headers=JSON_HEADERS)
+    assert reply.status == 404 and reply.json()["code"] == "not_found"

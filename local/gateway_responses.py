@@ -1,0 +1,189 @@
+"""API Gateway's own answers ("gateway responses"): AWS's defaults, or what the template's Api declares instead.
+
+An AWS::Serverless::Api's GatewayResponses map a response type (MISSING_AUTHENTICATION_TOKEN, REQUEST_TOO_LARGE,
+INTEGRATION_TIMEOUT, ..., DEFAULT_4XX, DEFAULT_5XX) to a StatusCode, ResponseTemplates and ResponseParameters.
+API Gateway answers an error with its type's declaration, else with DEFAULT_4XX's or DEFAULT_5XX's (by the type's
+status class), else with its built-in answer; the status code is the declaration's StatusCode, else the type's.
+
+Templates are rendered for $context references only (no other VTL): $context.error.message,
+$context.error.messageString (the message JSON-quoted), $context.error.responseType, $context.requestId,
+$context.httpMethod, $context.path and $context.stage; other $context references render empty.
+ResponseParameters.Headers set headers from a quoted literal ('value') or from the request's headers or query
+string (method.request.header.X, method.request.querystring.X). SAM's own ApiGatewayResponse turns each
+declaration into what API Gateway is given (statusCode, responseTemplates, "gatewayresponse.header.X" parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Request, Response
+from samtranslator.model.apigateway import ApiGatewayResponse
+from samtranslator.model.exceptions import InvalidResourceException
+
+from local import limits
+
+LOG = logging.getLogger(__name__)
+
+ApiKey = tuple[str, str]  # (stack path, logical id) of an AWS::Serverless::Api
+Declarations = Mapping[str, Mapping[str, Any]]  # one Api's gateway responses: response type -> swagger form
+
+# API Gateway's template for a gateway response declared without ResponseTemplates.
+DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
+JSON = "application/json"
+
+_CONTEXT_REF = re.compile(r"\$!?(?:\{context\.(\w+(?:\.\w+)*)\}|context\.(\w+(?:\.\w+)*))")
+_HEADER_PARAM = "gatewayresponse.header."
+
+
+@dataclass(frozen=True)
+class GatewayError:
+    """An answer API Gateway gives itself, and what it answers when the API does not customise it."""
+
+    response_type: str
+    status: int
+    message: str
+    content_type: str = JSON
+
+    def default_response(self) -> Response:
+        # As API Gateway's default template {"message":$context.error.messageString} renders it.
+        if self.content_type == "text/plain":
+            body = self.message
+        else:
+            body = json.dumps({"message": self.message}, separators=(",", ":"))
+        return Response(body, status=self.status, content_type=self.content_type)
+
+
+MISSING_AUTHENTICATION_TOKEN = GatewayError(
+    "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token"
+)
+# Over 10 MB API Gateway answers in plain text (and without CORS headers).
+REQUEST_TOO_LARGE = GatewayError(
+    "REQUEST_TOO_LARGE",
+    413,
+    f"HTTP content length exceeded {limits.APIGW_MAX_BODY_BYTES} bytes.",
+    "text/plain",
+)
+INTEGRATION_TIMEOUT = GatewayError("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out")
+# A failed function or a malformed or oversized function response (502), and an invocation the Lambda API
+# refused (500), have no response type of their own: DEFAULT_5XX customises them.
+FUNCTION_FAILED = GatewayError("DEFAULT_5XX", 502, "Internal server error")
+INVOCATION_REJECTED = GatewayError("DEFAULT_5XX", 500, "Internal server error")
+
+
+def read_declarations(stacks: Iterable[Any]) -> dict[ApiKey, Declarations]:
+    """GatewayResponses of every AWS::Serverless::Api of SAM's stacks ({} for an Api without them).
+
+    The stacks are SAM's processed templates: parameters resolved, Globals merged, the implicit API
+    (ServerlessRestApi) created.
+    """
+    found: dict[ApiKey, Declarations] = {}
+    for stack in stacks:
+        for logical_id, resource in (stack.resources or {}).items():
+            if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Api":
+                continue
+            declared = (resource.get("Properties") or {}).get("GatewayResponses")
+            found[(stack.stack_path, logical_id)] = _swagger(logical_id, declared)
+    return found
+
+
+def _swagger(api_id: str, declared: Any) -> dict[str, Mapping[str, Any]]:
+    responses: dict[str, Mapping[str, Any]] = {}
+    for response_type, props in (declared or {}).items() if isinstance(declared, dict) else ():
+        if not isinstance(props, dict):
+            continue
+        try:
+            responses[str(response_type)] = ApiGatewayResponse(
+                api_logical_id=api_id,
+                response_parameters=props.get("ResponseParameters"),
+                response_templates=props.get("ResponseTemplates"),
+                status_code=props.get("StatusCode"),
+            ).generate_swagger()
+        except InvalidResourceException as exc:
+            LOG.warning("GatewayResponses %s of %s ignored: %s", response_type, api_id, exc)
+    return responses
+
+
+def respond(
+    error: GatewayError, declarations: Declarations | None, req: Request, stage: str | None = None
+) -> Response:
+    """The answer to `error` for a request to an Api with these GatewayResponses (None: AWS's defaults)."""
+    declared = _declaration(error, declarations or {})
+    if declared is None:
+        return error.default_response()
+    content_type, template = _template(declared.get("responseTemplates"))
+    context = {
+        "error.message": error.message,
+        "error.messageString": json.dumps(error.message),
+        "error.responseType": error.response_type,
+        "requestId": str(uuid.uuid4()),
+        "httpMethod": req.method,
+        "path": req.path,
+        "stage": stage or "",
+    }
+    body = _CONTEXT_REF.sub(lambda m: context.get(m.group(1) or m.group(2), ""), template)
+    status = _status(declared.get("statusCode")) or error.status
+    response = Response(body, status=status, content_type=content_type)
+    for name, value in _headers(declared.get("responseParameters"), req).items():
+        response.headers[name] = value
+    return response
+
+
+def _declaration(error: GatewayError, declarations: Declarations) -> Mapping[str, Any] | None:
+    fallback = "DEFAULT_4XX" if error.status < 500 else "DEFAULT_5XX"
+    for response_type in (error.response_type, fallback):
+        declared = declarations.get(response_type)
+        if declared is not None:
+            return declared
+    return None
+
+
+def _template(templates: Any) -> tuple[str, str]:
+    """(content type, template): application/json's, else the first declared, else API Gateway's default."""
+    if isinstance(templates, dict) and templates:
+        content_type = JSON if JSON in templates else next(iter(templates))
+        template = templates[content_type]
+        if isinstance(template, str):
+            return str(content_type), template
+        LOG.warning("GatewayResponses template for %s is not a string: %r", content_type, template)
+    return JSON, DEFAULT_TEMPLATE
+
+
+def _status(value: Any) -> int | None:
+    try:
+        status = int(value)
+    except (TypeError, ValueError):
+        return None
+    return status if 100 <= status <= 599 else None
+
+
+def _headers(parameters: Any, req: Request) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for key, source in (parameters or {}).items() if isinstance(parameters, dict) else ():
+        if not str(key).startswith(_HEADER_PARAM):
+            continue
+        value = _parameter_value(str(source), req)
+        if value is None:
+            LOG.debug("GatewayResponses parameter %s = %s gives no value locally", key, source)
+            continue
+        headers[str(key)[len(_HEADER_PARAM) :]] = value
+    return headers
+
+
+def _parameter_value(source: str, req: Request) -> str | None:
+    if len(source) >= 2 and source[0] == source[-1] == "'":
+        return source[1:-1]
+    for prefix, values in (
+        ("method.request.header.", req.headers),
+        ("method.request.querystring.", req.args),
+    ):
+        if source.startswith(prefix):
+            found = values.get(source[len(prefix) :])
+            return None if found is None else str(found)
+    return None
