@@ -26,6 +26,8 @@ Example::
 
         fake.fail_next(429, retry_after=1)  # the next request answers 429 with Retry-After: 1
         fake.delay_seconds = 2.0  # every answer waits 2 s (trigger client timeouts)
+        fake.stream_chunk_delay = 0.5  # headers at once, then the body in 20 pieces 0.5 s apart
+        fake.fail_next(404, html=True)  # a proxy's bare HTML 404, no OpenAI error code
         fake.today = date(2027, 1, 6)  # tts-1 is shut down from that day: 404 model_not_found
 
 Faults, delays and recordings apply to every path; ``reset()`` clears them between tests
@@ -36,6 +38,7 @@ Authorization headers are recorded redacted, and the fake never logs anything.
 from __future__ import annotations
 
 import array
+import dataclasses
 import functools
 import io
 import json
@@ -112,6 +115,7 @@ MAX_UPLOAD_BYTES: Final = 26_214_400  # 25 MiB, OpenAI's request size limit for 
 SAMPLE_RATE: Final = 24_000  # OpenAI's speech output rate (pcm is documented as 24 kHz s16le mono)
 _CHARS_PER_SECOND: Final = 15.0  # about the pace of the real voices
 _MAX_SPEECH_SECONDS: Final = 1.0  # keep tests fast whatever the input length
+DEFAULT_STREAM_CHUNKS: Final = 20  # pieces of a slow-streamed body (see FakeOpenAI.stream_chunk_delay)
 
 
 @dataclass(frozen=True)
@@ -146,6 +150,7 @@ class _Fault:
     code: str | None = None
     message: str | None = None
     path: str | None = None  # None: the next request on any path
+    html: bool = False  # an HTML page, as a proxy or an ingress answers, instead of OpenAI's JSON
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,11 @@ class _Response:
     content_type: str
     headers: dict[str, str] = field(default_factory=dict)
     chunked: bool = False  # speech audio is streamed by OpenAI (no Content-Length)
+    # Slow stream: the body goes out in `pieces` pieces, each after `piece_delay` seconds; setting
+    # `wake` (reset or stop) ends the answer early, like a dropped connection.
+    piece_delay: float = 0.0
+    pieces: int = 1
+    wake: threading.Event | None = None
 
 
 class _ApiError(Exception):
@@ -191,6 +201,10 @@ class FakeOpenAI:
     None; a model answers 404 from its shutdown date on), ``custom_voices`` (ids accepted as
     ``voice={"id": ...}``), ``delay_seconds``, ``max_upload_bytes``. ``reset(config=True)`` puts
     the constructor's values back, for a server shared by several tests.
+
+    Slow streams: with ``stream_chunk_delay`` > 0, every successful answer sends its headers at
+    once, then its body in ``stream_chunks`` pieces, each after ``stream_chunk_delay`` seconds (as
+    OpenAI streams speech while it is generated). ``reset()`` turns it off.
     """
 
     def __init__(
@@ -219,6 +233,8 @@ class FakeOpenAI:
         )
         self._apply(self._initial)
         self.delay_seconds = 0.0
+        self.stream_chunk_delay = 0.0
+        self.stream_chunks = DEFAULT_STREAM_CHUNKS
 
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
@@ -302,16 +318,19 @@ class FakeOpenAI:
         *,
         message: str | None = None,
         path: str | None = None,
+        html: bool = False,
     ) -> None:
         """Answer the next ``times`` requests (on ``path``, or any) with ``status`` in OpenAI's shape.
 
         429 gives a rate-limit body (``code="insufficient_quota"`` gives the quota one), 502 an
-        HTML gateway page like Cloudflare's, other 5xx a ``server_error``. ``retry_after`` (seconds)
-        sets the Retry-After header, which the SDK honours between retries.
+        HTML gateway page like Cloudflare's, other 5xx a ``server_error``; other 4xx carry
+        ``code`` (None by default: ``fail_next(404)`` is a bare 404, not ``model_not_found``).
+        ``html=True`` answers an nginx-style HTML page instead, as a proxy or an ingress would.
+        ``retry_after`` (seconds) sets the Retry-After header, which the SDK honours between retries.
         """
         if not 400 <= status <= 599:
             raise ValueError(f"status must be 4xx or 5xx, not {status}")
-        self._queue(_Fault(status, retry_after, code, message, path), times)
+        self._queue(_Fault(status, retry_after, code, message, path, html), times)
 
     def drop_connection_next(self, times: int = 1, *, path: str | None = None) -> None:
         """Close the connection without answering (the SDK raises APIConnectionError)."""
@@ -350,7 +369,7 @@ class FakeOpenAI:
             return self._calls[path] if path is not None else sum(self._calls.values())
 
     def reset(self, *, config: bool = False) -> None:
-        """Forget recordings, counts, queued faults and the delay, and drop answers still delayed.
+        """Forget recordings, counts, queued faults and delays, and drop answers still delayed.
 
         The configuration stays, unless ``config=True``: then the constructor's values come back.
         """
@@ -360,6 +379,8 @@ class FakeOpenAI:
             self._faults.clear()
             self._errors.clear()
             self.delay_seconds = 0.0
+            self.stream_chunk_delay = 0.0
+            self.stream_chunks = DEFAULT_STREAM_CHUNKS
             self._wake.set()
             self._wake = threading.Event()
             if config:
@@ -372,8 +393,17 @@ class FakeOpenAI:
         with self._lock:
             self._calls[path] += 1
             wake, delay = self._wake, self.delay_seconds
+            piece_delay, pieces = self.stream_chunk_delay, self.stream_chunks
         if delay > 0 and wake.wait(delay):
             return None  # reset or stopped meanwhile: neither record nor answer into the next test
+        response = self._answer(method, path, headers, body)
+        if response is not None and response.status == 200 and piece_delay > 0:
+            response = dataclasses.replace(
+                response, piece_delay=piece_delay, pieces=max(1, pieces), wake=wake
+            )
+        return response
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Response | None:
         fault = self._take_fault(path)
         if fault is not None and fault.status is None:
             return None
@@ -660,15 +690,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         if response.chunked:
             self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            for start in range(0, len(response.body), 4096):
-                chunk = response.body[start : start + 4096]
-                self.wfile.write(b"%X\r\n%s\r\n" % (len(chunk), chunk))
-            self.wfile.write(b"0\r\n\r\n")
         else:
             self.send_header("Content-Length", str(len(response.body)))
-            self.end_headers()
-            self.wfile.write(response.body)
+        self.end_headers()
+        for piece in _pieces(response):
+            if response.wake is not None and response.wake.wait(response.piece_delay):
+                # Reset or stopped meanwhile: end the answer unfinished rather than feed the next test.
+                self.close_connection = True
+                return
+            self.wfile.write(b"%X\r\n%s\r\n" % (len(piece), piece) if response.chunked else piece)
+        if response.chunked:
+            self.wfile.write(b"0\r\n\r\n")
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
@@ -684,6 +716,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 # -- helpers -----------------------------------------------------------------------------------------
+
+
+def _pieces(response: _Response) -> list[bytes]:
+    """The body as it goes on the wire: 4 KiB chunks, or `pieces` pieces for a slow stream."""
+    body = response.body
+    size = -(-len(body) // response.pieces) if response.wake is not None else 4096
+    return [body[start : start + size] for start in range(0, len(body), max(size, 1))]
 
 
 def _parse_multipart(
@@ -717,6 +756,16 @@ def _fault_response(fault: _Fault, model: str | None) -> _Response:
     headers = {}
     if fault.retry_after is not None:
         headers["retry-after"] = f"{fault.retry_after:g}"
+    if fault.html or (fault.status == 502 and fault.message is None):
+        # OpenAI's edge answers 502 with an HTML page, not JSON; so do proxies and ingresses.
+        title = f"{fault.status} {HTTPStatus(fault.status).phrase}".encode()
+        server = b"nginx" if fault.html else b"cloudflare"
+        page = (
+            b"<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n"
+            b"<center><h1>%s</h1></center>\r\n"
+            b"<hr><center>%s</center>\r\n</body>\r\n</html>\r\n"
+        ) % (title, title, server)
+        return _Response(fault.status, page, "text/html", headers)
     if fault.status == 429 and fault.code == "insufficient_quota":
         error = _ApiError(
             429,
@@ -736,14 +785,6 @@ def _fault_response(fault: _Fault, model: str | None) -> _Response:
             type_="requests",
             code=fault.code or "rate_limit_exceeded",
         )
-    elif fault.status == 502 and fault.message is None:
-        # OpenAI's edge answers 502 with an HTML page, not JSON.
-        page = (
-            b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
-            b"<center><h1>502 Bad Gateway</h1></center>\r\n"
-            b"<hr><center>cloudflare</center>\r\n</body>\r\n</html>\r\n"
-        )
-        return _Response(502, page, "text/html", headers)
     elif fault.status >= 500:
         error = _server_error(fault.status, fault.message, fault.code)
     else:

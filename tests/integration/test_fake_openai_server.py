@@ -474,6 +474,63 @@ def test_delay_triggers_the_client_timeout_and_does_not_hang_shutdown() -> None:
     assert time.monotonic() - stopping < 2
 
 
+@pytest.mark.parametrize("html", [False, True], ids=["JSON", "HTML page"])
+def test_a_bare_404_carries_no_error_code(fake: FakeOpenAI, client: OpenAI, html: bool) -> None:
+    # Given a 404 queued as a proxy or an ingress would answer it (no OpenAI error code)
+    fake.fail_next(404, html=html)
+
+    # When / Then the SDK raises NotFoundError with no code, unlike a gone model's model_not_found
+    with pytest.raises(openai.NotFoundError) as caught:
+        speak(client)
+    assert caught.value.code is None
+    assert caught.value.response.headers["content-type"] == ("text/html" if html else "application/json")
+    if html:
+        assert "<title>404 Not Found</title>" in caught.value.response.text
+
+
+def test_slow_stream_sends_the_headers_at_once_then_the_body_in_pieces(
+    fake: FakeOpenAI, client: OpenAI
+) -> None:
+    # Given the audio of a normal answer, then a slow stream of 5 pieces 0.2 s apart
+    whole = speak(client, response_format="pcm").content
+    fake.stream_chunk_delay, fake.stream_chunks = 0.2, 5
+
+    # When the SDK streams the same answer
+    started = time.monotonic()
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input="hello there", response_format="pcm"
+    ) as response:
+        headers_after = time.monotonic() - started
+        arrivals: list[tuple[float, bytes]] = [
+            (time.monotonic() - started, part) for part in response.iter_bytes()
+        ]
+
+    # Then the headers came at once, the body piece by piece over about 1 s, and every byte arrived
+    assert headers_after < 0.15
+    assert len(arrivals) == 5
+    assert arrivals[0][0] == pytest.approx(0.2, abs=0.1) and arrivals[-1][0] == pytest.approx(1.0, abs=0.15)
+    assert b"".join(part for _, part in arrivals) == whole
+
+
+def test_reset_ends_a_slow_stream_unfinished(fake: FakeOpenAI, client: OpenAI) -> None:
+    # Given a slow stream of 10 s being read, and a reset of the fake 0.3 s into it
+    fake.stream_chunk_delay = 0.5
+    reset = threading.Timer(0.3, fake.reset)
+    started = time.monotonic()
+
+    # When the answer is read
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1", voice="alloy", input="hello there"
+    ) as response:
+        reset.start()
+        with pytest.raises(httpx2.RemoteProtocolError):
+            response.read()
+    reset.join()
+
+    # Then it was cut short at the reset, not read to its end
+    assert time.monotonic() - started < 1.0
+
+
 def test_dropped_connection_is_a_connection_error(fake: FakeOpenAI, client: OpenAI) -> None:
     # Given a connection that will be closed without an answer
     fake.drop_connection_next()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import date
 
 import pytest
@@ -11,12 +13,17 @@ from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TranscriptionRequest
 from speech_common.engines.common import split_text
-from speech_common.engines.openai_engine import SPEECH_CHUNK_CHARS, OpenAISpeechToText, OpenAITextToSpeech
+from speech_common.engines.openai_engine import (
+    MAX_PARALLEL_SPEECH_CALLS,
+    SPEECH_CHUNK_CHARS,
+    OpenAISpeechToText,
+    OpenAITextToSpeech,
+)
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import get_settings
 from speech_common.transcode import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import invoke, tts_event
+from tests.helpers import header, invoke, multipart_body, stt_event, tts_event
 from tests.samples import tone
 
 SPEECH = SpeechRequest(text="Hello there", voice="nova", response_format="mp3")
@@ -143,3 +150,185 @@ def test_a_chunk_that_fails_fails_the_whole_text(fake_openai: FakeOpenAI) -> Non
     with pytest.raises(UpstreamFailure) as failure:
         tts().synthesize(SpeechRequest(text, "alloy", "mp3"), upstream_model="tts-1", deadline=Deadline(10))
     assert failure.value.code == UpstreamFailure.RATE_LIMITED
+
+
+# -- time: the deadline is wall-clock time, however the answer streams ---------------------------
+
+# 4,069 characters (within the API's 4,096): five chunks, one more than the parallel calls.
+LONG_TEXT = " ".join(f"Sentence {i} is here." for i in range(190))
+
+
+def test_a_slow_speech_stream_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that sends its headers at once, then the audio in 20 pieces 0.5 s apart (10 s)
+    fake_openai.stream_chunk_delay = 0.5
+    started = time.monotonic()
+
+    # When speech is asked for with 2.5 s left
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(2.5))
+
+    # Then it is a timeout, soon after the deadline, and not retried (no time is left for it)
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 3.5
+    assert fake_openai.calls("/v1/audio/speech") == 1
+
+
+def test_a_read_stalled_past_the_deadline_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
+    # Given audio pieces 2 s apart: each wait is shorter than the per-read timeout (the 3 s left
+    # when the call starts), but the second one ends past the deadline
+    fake_openai.stream_chunk_delay = 2.0
+    fake_openai.stream_chunks = 3
+    started = time.monotonic()
+
+    # When speech is asked for with 3 s left
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(3.0))
+
+    # Then the read blocked at the deadline is ended there, not when the next piece comes (at 4 s)
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 3.6
+
+
+def test_a_stream_that_ends_in_time_is_read_whole(fake_openai: FakeOpenAI) -> None:
+    # Given the audio of a normal answer
+    request = SpeechRequest(text="Hello there", voice="nova", response_format="wav")
+    whole = tts().synthesize(request, upstream_model="tts-1", deadline=Deadline(10))
+    # And the same answer streamed in 20 pieces, 0.05 s apart
+    fake_openai.stream_chunk_delay = 0.05
+
+    # When it is asked for again with time enough
+    streamed = tts().synthesize(request, upstream_model="tts-1", deadline=Deadline(10))
+
+    # Then every byte arrived, in order
+    assert streamed == whole and streamed.startswith(b"RIFF")
+
+
+def test_a_stream_cut_before_its_end_is_retried(fake_openai: FakeOpenAI) -> None:
+    # Given an answer streaming slowly, cut off by the server after 0.5 s (reset ends it unfinished)
+    fake_openai.stream_chunk_delay = 0.3
+    cut = threading.Timer(0.5, fake_openai.reset)
+    cut.start()
+
+    # When speech is asked for
+    try:
+        audio = tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
+    finally:
+        cut.cancel()
+
+    # Then the cut is taken for a dropped connection: a second attempt (after the reset) served it
+    assert audio.startswith(b"ID3")
+    assert fake_openai.calls("/v1/audio/speech") == 1
+
+
+def test_long_text_read_in_parallel_chunks_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
+    # Given a text read in more chunks than parallel calls, each answer a 10 s stream
+    assert len(split_text(LONG_TEXT, SPEECH_CHUNK_CHARS)) > MAX_PARALLEL_SPEECH_CALLS
+    fake_openai.stream_chunk_delay = 0.5
+    started = time.monotonic()
+
+    # When it is synthesized with 2.5 s left
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(
+            SpeechRequest(LONG_TEXT, "echo", "mp3"), upstream_model="tts-1", deadline=Deadline(2.5)
+        )
+
+    # Then the whole text fails with a timeout soon after the deadline, and no chunk started late
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 4.0
+    assert fake_openai.calls("/v1/audio/speech") == MAX_PARALLEL_SPEECH_CALLS
+
+
+def test_a_slow_transcription_answer_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that sends the transcript's JSON in 20 pieces 0.5 s apart
+    fake_openai.stream_chunk_delay = 0.5
+    upload = AudioUpload(data=tone("wav"), format="wav")
+    started = time.monotonic()
+
+    # When it is asked for with 2.5 s left
+    with pytest.raises(UpstreamFailure) as failure:
+        stt().transcribe(TranscriptionRequest(upload), upstream_model="whisper-1", deadline=Deadline(2.5))
+
+    # Then it is a timeout, soon after the deadline
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 3.5
+
+
+# -- 404s: only a gone model moves the route chain -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "html", "expected"),
+    [
+        pytest.param(
+            404, "model_not_found", None, False, UpstreamFailure.MODEL_UNAVAILABLE, id="model_not_found"
+        ),
+        pytest.param(
+            404, "model_deprecated", None, False, UpstreamFailure.MODEL_UNAVAILABLE, id="deprecated"
+        ),
+        pytest.param(
+            400, "model_retired", None, False, UpstreamFailure.MODEL_UNAVAILABLE, id="retired (400)"
+        ),
+        pytest.param(410, None, None, False, UpstreamFailure.MODEL_UNAVAILABLE, id="410 gone"),
+        pytest.param(
+            404,
+            None,
+            "The model `tts-1` does not exist.",
+            False,
+            UpstreamFailure.MODEL_UNAVAILABLE,
+            id="no code, says the model does not exist",
+        ),
+        pytest.param(404, None, None, False, UpstreamFailure.ERROR, id="bare JSON 404"),
+        pytest.param(404, None, None, True, UpstreamFailure.ERROR, id="HTML 404"),
+        pytest.param(
+            404,
+            "unknown_url",
+            "Invalid URL (POST /v1/audio/speech)",
+            False,
+            UpstreamFailure.ERROR,
+            id="unknown URL",
+        ),
+    ],
+)
+def test_only_an_answer_about_the_model_makes_it_unavailable(
+    fake_openai: FakeOpenAI, status: int, code: str | None, message: str | None, html: bool, expected: str
+) -> None:
+    # Given one answer of that kind
+    fake_openai.fail_next(status, code=code, message=message, html=html)
+
+    # When speech is asked for
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
+
+    # Then only an answer about the model says the model is unavailable, and nothing is retried
+    assert failure.value.code == expected
+    assert fake_openai.calls() == 1
+
+
+@pytest.mark.parametrize("html", [False, True], ids=["JSON with no code", "HTML page"])
+def test_a_bare_404_fails_one_request_and_keeps_the_route(fake_openai: FakeOpenAI, html: bool) -> None:
+    # Given one 404 that is not about the model (a proxy or an ingress in the way, for a moment)
+    fake_openai.fail_next(404, html=html)
+
+    # When speech is asked for twice
+    first = invoke("tts", tts_event({"text": "hi"}))
+    second = invoke("tts", tts_event({"text": "hi"}))
+
+    # Then the first request fails as an upstream error, and the route was not given up
+    assert (first["statusCode"], first["json"]["code"]) == (500, "upstream_error")
+    assert second["statusCode"] == 200
+    assert header(second, "X-Speech-Engine") == "openai:tts-1"
+
+
+def test_a_model_not_found_moves_the_route_on_for_good(fake_openai: FakeOpenAI) -> None:
+    # Given whisper-1's route (openai:whisper-1, then openai:gpt-transcribe), and one model_not_found
+    fake_openai.fail_next(404, code="model_not_found", path="/v1/audio/transcriptions")
+    body = multipart_body({"model": "whisper-1"}, {"audio": ("a.wav", tone("wav"), "audio/wav")})
+
+    # When two transcriptions are asked for
+    first = invoke("stt", stt_event(body))
+    second = invoke("stt", stt_event(body))
+
+    # Then both are served by the next entry, and the gone model was asked only once
+    assert [first["statusCode"], second["statusCode"]] == [200, 200]
+    assert header(first, "X-Speech-Engine") == header(second, "X-Speech-Engine") == "openai:gpt-transcribe"
+    assert [r.model for r in fake_openai.requests] == ["whisper-1", "gpt-transcribe", "gpt-transcribe"]

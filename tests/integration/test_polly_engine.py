@@ -1,7 +1,8 @@
 """The `polly` engine against botocore's Stubber (moto's Polly answers 8 zero bytes, not audio).
 
 Stubbed answers carry real audio: s16le tones for PCM, PyAV-encoded mp3 for mp3. Transport
-failures go through the real botocore stack (a silent loopback server, a send hook, no credentials).
+failures go through the real botocore stack (a silent loopback server, a send hook, no credentials),
+and so do slow answers (a loopback server that streams its audio piece by piece).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import av
@@ -653,3 +655,146 @@ def test_a_silent_polly_times_out_within_the_deadline(silent_polly: str) -> None
     # Then it is a timeout, raised before the deadline passed
     assert failure.value.code == UpstreamFailure.TIMEOUT
     assert time.monotonic() - started < 2.5
+
+
+# ---------------------------------------------------------------------------------------------
+# Time: the deadline bounds the whole answer, however slowly its audio streams
+
+
+@dataclass
+class StreamingPolly:
+    """A loopback Polly whose SynthesizeSpeech answers 200 at once, then its audio in `pieces`
+    pieces, each `gap` seconds after the one before (as Polly streams audio while it makes it)."""
+
+    audio: bytes = field(default_factory=lambda: tone(1.0))
+    pieces: int = 20
+    gap: float = 0.5
+    calls: int = 0
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture
+def streaming_polly(monkeypatch: pytest.MonkeyPatch) -> Iterator[StreamingPolly]:
+    polly = StreamingPolly()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            polly.calls += 1
+            self.send_response(200)
+            self.send_header("Content-Type", "audio/pcm")
+            self.send_header("x-amzn-RequestCharacters", "12")
+            self.send_header("Content-Length", str(len(polly.audio)))
+            self.end_headers()
+            size = -(-len(polly.audio) // polly.pieces)
+            for start in range(0, len(polly.audio), size):
+                if polly.stop.wait(polly.gap):
+                    return
+                try:
+                    self.wfile.write(polly.audio[start : start + size])
+                except OSError:
+                    return  # the client gave up: expected when its deadline passes
+
+        def log_message(self, format: str, *args: Any) -> None:
+            """Silent."""
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_POLLY", f"http://127.0.0.1:{server.server_address[1]}")
+    yield polly
+    polly.stop.set()
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def speak_over_the_network(deadline: Deadline, response_format: str = "wav") -> bytes:
+    engine = PollyTextToSpeech(get_settings())
+    request = SpeechRequest(text="Hello there.", voice="alloy", response_format=response_format)
+    return engine.synthesize(request, upstream_model="neural", deadline=deadline)
+
+
+def test_a_slow_audio_stream_ends_at_the_deadline(streaming_polly: StreamingPolly) -> None:
+    # Given Polly streams its audio in 20 pieces 0.5 s apart (10 s in all)
+    started = time.monotonic()
+
+    # When speech is asked for with 2.5 s left
+    with pytest.raises(UpstreamFailure) as failure:
+        speak_over_the_network(Deadline(2.5))
+
+    # Then it is a timeout soon after the deadline, and not retried
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 3.5
+    assert streaming_polly.calls == 1
+
+
+def test_a_read_stalled_past_the_deadline_ends_at_the_deadline(streaming_polly: StreamingPolly) -> None:
+    # Given audio pieces 2.5 s apart: each wait is shorter than the client's 3 s read timeout, but
+    # the second one ends past the deadline
+    streaming_polly.pieces, streaming_polly.gap = 3, 2.5
+    started = time.monotonic()
+
+    # When speech is asked for with 3.5 s left
+    with pytest.raises(UpstreamFailure) as failure:
+        speak_over_the_network(Deadline(3.5))
+
+    # Then the read blocked at the deadline is ended there, not when the next piece comes (at 5 s)
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 4.2
+
+
+def test_a_stream_that_ends_in_time_is_read_whole(streaming_polly: StreamingPolly) -> None:
+    # Given Polly streams 1 s of audio in 10 pieces 0.02 s apart
+    streaming_polly.pieces, streaming_polly.gap = 10, 0.02
+
+    # When speech is asked for with time enough
+    audio = speak_over_the_network(Deadline(10), response_format="pcm")
+
+    # Then all of it arrived, in order (resampled from Polly's 16 kHz to 24 kHz)
+    assert decode(audio, "pcm").seconds == pytest.approx(1.0, abs=0.01)
+    assert streaming_polly.calls == 1
+
+
+class TricklingAudio(io.RawIOBase):
+    """A file-like AudioStream that hands out `piece` bytes per read, `gap` seconds apart."""
+
+    def __init__(self, data: bytes, *, piece: int, gap: float) -> None:
+        self._data, self._piece, self._gap = data, piece, gap
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        time.sleep(self._gap)
+        count = self._piece if size < 0 else min(size, self._piece)
+        out, self._data = self._data[:count], self._data[count:]
+        return out
+
+
+def test_a_stubbed_slow_stream_ends_at_the_deadline() -> None:
+    # Given a stubbed Polly (no socket) whose AudioStream gives 1,600 bytes every 0.5 s (10 s in all)
+    engine = PollyTextToSpeech(get_settings())
+    stubber = Stubber(engine.client(Deadline(2.5)))
+    audio = tone(1.0)
+    stubber.add_response(
+        "synthesize_speech",
+        {
+            "AudioStream": StreamingBody(TricklingAudio(audio, piece=1600, gap=0.5), len(audio)),
+            "ContentType": "audio/pcm",
+            "RequestCharacters": 12,
+        },
+    )
+    request = SpeechRequest(text="Hello there.", voice="alloy", response_format="wav")
+    started = time.monotonic()
+
+    # When speech is asked for with 2.5 s left
+    with stubber, pytest.raises(UpstreamFailure) as failure:
+        engine.synthesize(request, upstream_model="neural", deadline=Deadline(2.5))
+
+    # Then the check between chunks ends it soon after the deadline
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 3.5

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import socket
+import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -116,3 +119,36 @@ def retry_within_deadline[T](
         with try_:
             return attempt(deadline.remaining())
     raise AssertionError("unreachable: Retrying either returns or re-raises")
+
+
+class SocketWatchdog:
+    """Shuts a socket down when the deadline passes, so that a blocked or trickling read ends.
+
+    SDK timeouts bound each read, not the whole answer. Closing a response from another thread
+    does not wake a read blocked in recv() (it waits out its per-read timeout); shutting the
+    socket down does. `find_socket` is asked at the deadline: None means there is nothing to shut
+    (a stubbed answer, or a connection already handed back to the pool).
+    """
+
+    def __init__(self, find_socket: Callable[[], socket.socket | None], deadline: Deadline) -> None:
+        self.fired = False
+        self._find_socket = find_socket
+        self._timer = threading.Timer(deadline.remaining(), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> SocketWatchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        sock = self._find_socket()
+        if sock is None:
+            return
+        self.fired = True
+        # The plain socket's shutdown, also for TLS (SSLSocket.shutdown would drop its SSL object
+        # under the reading thread); OSError: already closed, and the read has ended anyway.
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -1,10 +1,19 @@
-"""The `openai` engine: /v1/audio/transcriptions and /v1/audio/speech through the official SDK."""
+"""The `openai` engine: /v1/audio/transcriptions and /v1/audio/speech through the official SDK.
+
+Time: the SDK's timeout is per network operation (connect, each read), not per call, and the
+speech endpoint streams its audio while it is generated: a slow stream would outlive the gateway.
+Both answers are therefore read as streams, checked against the deadline between chunks, and a
+watchdog shuts the socket down at the deadline so that a read stalled in recv() ends then too.
+"""
 
 from __future__ import annotations
 
+import json
+import re
+import socket
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import (
@@ -13,16 +22,27 @@ from speech_common.engines.base import (
     TextToSpeechEngine,
     TranscriptionRequest,
 )
-from speech_common.engines.common import MIN_ATTEMPT_SECONDS, retry_within_deadline, split_text
+from speech_common.engines.common import (
+    MIN_ATTEMPT_SECONDS,
+    SocketWatchdog,
+    retry_within_deadline,
+    split_text,
+)
 from speech_common.errors import InvalidRequest, UpstreamFailure
 from speech_common.openai_client import get_openai_client
 from speech_common.settings import Settings
 from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
 
 if TYPE_CHECKING:
-    from openai import OpenAI
+    import httpx2
+    from openai import APIResponse, OpenAI
 
 _MODEL_GONE_CODES = {"model_not_found", "model_deprecated", "model_retired"}
+# A 404 without those codes still names a gone model in these words (OpenAI-compatible servers).
+_MODEL_GONE_WORDS = re.compile(
+    r"\bmodel\b.{0,120}?\b(?:does not exist|not found|deprecated|retired|decommissioned)\b",
+    re.IGNORECASE | re.DOTALL,
+)
 # The speech endpoint reads ~80 characters a second: a 4,096-character text takes 44-62 s, past
 # the gateway's 29 s. Longer texts are cut at sentences and read in parallel, then joined.
 SPEECH_CHUNK_CHARS: Final = 1000
@@ -51,6 +71,19 @@ def _retry_after(exc: BaseException) -> float:
         return 0.0
 
 
+def _model_is_gone(exc: BaseException) -> bool:
+    """The answer says the model does not exist or is retired (the route chain then moves on for good).
+
+    Any other 404 (a proxy, an ingress, a wrong base URL, an HTML page) says nothing about the
+    model: taking it for one would retire a working route for the container's life.
+    """
+    import openai
+
+    if getattr(exc, "status_code", None) == 410 or _error_code(exc) in _MODEL_GONE_CODES:
+        return True
+    return isinstance(exc, openai.NotFoundError) and bool(_MODEL_GONE_WORDS.search(exc.message))
+
+
 def to_upstream_failure(exc: Exception) -> UpstreamFailure:
     """Map an SDK exception to one of our upstream failure codes (no request data in the message)."""
     import openai
@@ -64,13 +97,51 @@ def to_upstream_failure(exc: Exception) -> UpstreamFailure:
         return UpstreamFailure(
             UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({_error_code(exc)})"
         )
-    if isinstance(exc, openai.NotFoundError) or status == 410 or _error_code(exc) in _MODEL_GONE_CODES:
+    if _model_is_gone(exc):
         return UpstreamFailure(
             UpstreamFailure.MODEL_UNAVAILABLE, f"the upstream model is unavailable ({status})"
         )
     if isinstance(exc, openai.APIConnectionError):
         return UpstreamFailure(UpstreamFailure.ERROR, "the upstream could not be reached")
     return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream failed ({type(exc).__name__}, {status})")
+
+
+def _deadline_passed() -> UpstreamFailure:
+    return UpstreamFailure(UpstreamFailure.TIMEOUT, "the upstream did not finish its answer in time")
+
+
+def _socket_of(http_response: httpx2.Response) -> socket.socket | None:
+    # A response read to its end has handed its connection back to the pool (another call may be
+    # using it): leave it alone. HTTP/2 or a custom transport exposes no socket.
+    stream = http_response.extensions.get("network_stream")
+    sock = stream.get_extra_info("socket") if stream is not None else None
+    if http_response.is_closed or not isinstance(sock, socket.socket):
+        return None
+    return sock
+
+
+def _read_within(response: APIResponse[Any], deadline: Deadline) -> bytes:
+    """The body of a streamed answer, chunk by chunk, never read past the deadline."""
+    import httpx2
+    import openai
+
+    parts: list[bytes] = []
+    with SocketWatchdog(lambda: _socket_of(response.http_response), deadline) as watchdog:
+        try:
+            for part in response.iter_bytes():
+                parts.append(part)
+                if deadline.expired():
+                    raise _deadline_passed()
+        except httpx2.TransportError as exc:
+            if watchdog.fired or deadline.expired():
+                raise _deadline_passed() from None
+            # Errors while reading the body escape the SDK's mapping: map them as it would, so
+            # that they are retried like a dropped connection or a timeout before the answer.
+            request = response.http_response.request
+            if isinstance(exc, httpx2.TimeoutException):
+                raise openai.APITimeoutError(request) from exc
+            raise openai.APIConnectionError(request=request) from exc
+    return b"".join(parts)
 
 
 class _OpenAIEngine:
@@ -108,13 +179,20 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
         from openai import omit
 
         def attempt(client: OpenAI) -> str:
-            result = client.audio.transcriptions.create(
+            with client.audio.transcriptions.with_streaming_response.create(
                 model=upstream_model,
                 file=(audio.filename, audio.data, audio.content_type),
                 response_format="json",  # the only format every transcription model accepts
                 language=request.language or omit,
-            )
-            return result.text
+            ) as response:
+                body = _read_within(response, deadline)
+            try:
+                text = json.loads(body)["text"]
+            except (ValueError, TypeError, KeyError):
+                text = None
+            if not isinstance(text, str):
+                raise UpstreamFailure(UpstreamFailure.ERROR, "the upstream answered without a transcript")
+            return text
 
         return self._call(attempt, deadline)
 
@@ -151,13 +229,14 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
         self, text: str, request: SpeechRequest, response_format: str, upstream_model: str, deadline: Deadline
     ) -> bytes:
         def attempt(client: OpenAI) -> bytes:
-            response = client.audio.speech.create(
+            # Streamed: the audio comes as it is generated, and is read within the deadline.
+            with client.audio.speech.with_streaming_response.create(
                 model=upstream_model,
                 voice=request.voice,
                 input=text,
                 response_format=response_format,  # type: ignore[arg-type]
                 speed=request.speed,
-            )
-            return response.read()
+            ) as response:
+                return _read_within(response, deadline)
 
         return self._call(attempt, deadline)

@@ -24,6 +24,10 @@ Time: the client's connect and read timeouts come from the deadline (whole secon
 than what is left), botocore does not retry (total_max_attempts=1): this module retries throttling
 and service failures itself, never starting an attempt with less than MIN_ATTEMPT_SECONDS left.
 One client per engine instance, rebuilt only when its timeouts no longer fit the time left.
+Those timeouts are per network read, not per call (and a read of n bytes goes on while bytes
+trickle in): the AudioStream is read in chunks, the deadline is checked between them, and a
+watchdog shuts the socket down at the deadline, so a slow or stalled stream ends then
+(`upstream_timeout`, not retried).
 
 IAM: the function needs `polly:SynthesizeSpeech` (Resource "*"; with lexicons, their ARNs
 arn:aws:polly:<region>:<account>:lexicon/<name>). Text and audio are never logged.
@@ -33,6 +37,7 @@ from __future__ import annotations
 
 import math
 import re
+import socket
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -42,6 +47,7 @@ from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
 from speech_common.engines.common import (
     MIN_ATTEMPT_SECONDS,
+    SocketWatchdog,
     parse_voice_map,
     retry_within_deadline,
     split_text,
@@ -65,6 +71,7 @@ MIN_RATE_PERCENT: Final = 20
 MAX_RATE_PERCENT: Final = 200
 # An attempt with less time than this left is not worth starting.
 CONNECT_TIMEOUT_SECONDS: Final = 2.0
+STREAM_CHUNK_BYTES: Final = 16 * 1024  # about 0.5 s of 16 kHz PCM: the deadline is checked that often
 
 # Characters XML 1.0 forbids: they would make the SSML invalid, and they are not speech anyway.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
@@ -282,10 +289,9 @@ class PollyTextToSpeech(TextToSpeechEngine):
             response = self.client(deadline).synthesize_speech(**params)
             stream = response["AudioStream"]
             try:
-                audio: bytes = stream.read()
+                return _read_within(stream, deadline)
             finally:
                 stream.close()
-            return audio
 
         try:
             return retry_within_deadline(
@@ -296,6 +302,37 @@ class PollyTextToSpeech(TextToSpeechEngine):
             )
         except (ClientError, BotoCoreError) as exc:
             raise to_upstream_failure(exc) from None
+
+
+def _read_within(stream: Any, deadline: Deadline) -> bytes:
+    """An AudioStream (botocore StreamingBody) read in chunks, never past the deadline."""
+    from botocore.exceptions import BotoCoreError
+
+    parts: list[bytes] = []
+    with SocketWatchdog(lambda: _socket_of(stream), deadline) as watchdog:
+        try:
+            for part in stream.iter_chunks(STREAM_CHUNK_BYTES):
+                parts.append(part)
+                if deadline.expired():
+                    raise _deadline_passed()
+        except BotoCoreError:
+            if watchdog.fired:  # the read ended because the watchdog shut the socket
+                raise _deadline_passed() from None
+            raise
+    return b"".join(parts)
+
+
+def _deadline_passed() -> UpstreamFailure:
+    return UpstreamFailure(UpstreamFailure.TIMEOUT, "Amazon Polly did not finish its answer in time")
+
+
+def _socket_of(stream: Any) -> socket.socket | None:
+    # The path botocore.compat.set_socket_timeout takes: StreamingBody -> urllib3 -> http.client.
+    try:
+        sock = stream._raw_stream._fp.fp.raw._sock
+    except AttributeError:
+        return None
+    return sock if isinstance(sock, socket.socket) else None
 
 
 def _whole_samples(pcm: bytes) -> bytes:
