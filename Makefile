@@ -47,9 +47,11 @@ typecheck: venv
 serve: venv
 	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT))
 
-# Cold first request vs warm worker requests, measured in the same run.
+# Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
+# request; a 4,096-character TTS text in parallel chunks vs one call.
 bench: venv
 	$(BIN)/python bench/warm_worker.py
+	$(BIN)/python bench/long_text.py
 
 # sam needs python3.13 on PATH to build; the venv provides one.
 validate: venv

@@ -233,6 +233,8 @@ class FakeOpenAI:
         )
         self._apply(self._initial)
         self.delay_seconds = 0.0
+        # Speech takes time in proportion to its input, as OpenAI's does (~0.012 s a character).
+        self.seconds_per_input_char = 0.0
         self.stream_chunk_delay = 0.0
         self.stream_chunks = DEFAULT_STREAM_CHUNKS
 
@@ -379,6 +381,7 @@ class FakeOpenAI:
             self._faults.clear()
             self._errors.clear()
             self.delay_seconds = 0.0
+            self.seconds_per_input_char = 0.0
             self.stream_chunk_delay = 0.0
             self.stream_chunks = DEFAULT_STREAM_CHUNKS
             self._wake.set()
@@ -393,6 +396,7 @@ class FakeOpenAI:
         with self._lock:
             self._calls[path] += 1
             wake, delay = self._wake, self.delay_seconds
+            delay += self.seconds_per_input_char * _speech_input_length(path, body)
             piece_delay, pieces = self.stream_chunk_delay, self.stream_chunks
         if delay > 0 and wake.wait(delay):
             return None  # reset or stopped meanwhile: neither record nor answer into the next test
@@ -749,6 +753,16 @@ def _parse_multipart(
     except (multipart.MultipartError, UnicodeDecodeError) as error:
         raise _ApiError(400, f"Invalid multipart/form-data request: {error}") from None
     return form, file_part
+
+
+def _speech_input_length(path: str, body: bytes) -> int:
+    if not path.endswith("/audio/speech"):
+        return 0
+    try:
+        text = json.loads(body).get("input")
+    except (ValueError, AttributeError):
+        return 0
+    return len(text) if isinstance(text, str) else 0
 
 
 def _fault_response(fault: _Fault, model: str | None) -> _Response:

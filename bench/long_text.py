@@ -1,0 +1,75 @@
+"""Benchmark: a 4,096-character TTS request, read in parallel chunks against one single call.
+
+    .venv/bin/python bench/long_text.py                     # 0.002 s a character (OpenAI: ~0.012)
+    .venv/bin/python bench/long_text.py --seconds-per-char 0.004 --runs 3
+
+The fake OpenAI server (tests/fakes, on loopback) takes time in proportion to the input, as
+OpenAI's speech endpoint does. The baseline, measured in the same run, is the same engine with
+chunking off (one call for the whole text, as a naive client would make). Prints both times, the
+ratio, and what the real endpoint's ~0.012 s a character would mean against the 29 s gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "layers" / "common")]
+
+from speech_common.deadline import Deadline  # noqa: E402
+from speech_common.engines import openai_engine  # noqa: E402
+from speech_common.engines.base import SpeechRequest  # noqa: E402
+from speech_common.settings import Settings  # noqa: E402
+from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
+
+OPENAI_SECONDS_PER_CHAR = 0.012  # 4,096 characters in 44-62 s (design.md)
+GATEWAY_SECONDS = 29.0
+
+
+def timed(engine: openai_engine.OpenAITextToSpeech, request: SpeechRequest, runs: int) -> float:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        engine.synthesize(request, upstream_model="tts-1", deadline=Deadline(600))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--seconds-per-char", type=float, default=0.002)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+
+    text = ("This sentence is part of a long text read aloud by the speech API. " * 70)[:4096]
+    request = SpeechRequest(text=text, voice="alloy", response_format="mp3")
+    with FakeOpenAI(api_key="sk-bench") as fake:
+        fake.seconds_per_input_char = args.seconds_per_char
+        settings = Settings(openai_api_key="sk-bench", openai_base_url=fake.base_url, upstream_max_attempts=1)
+        engine = openai_engine.OpenAITextToSpeech(settings)
+        chunked = timed(engine, request, args.runs)
+        with mock.patch.object(openai_engine, "SPEECH_CHUNK_CHARS", 10_000):  # baseline: one call
+            single = timed(engine, request, args.runs)
+
+    ratio = single / chunked
+    print(
+        f"text: {len(text)} characters, fake upstream {args.seconds_per_char:g} s/char, median of {args.runs}"
+    )
+    print(f"one call (baseline):  {single:6.2f} s")
+    print(f"parallel chunks:      {chunked:6.2f} s")
+    print(f"speed-up:             {ratio:6.2f}x")
+    real_single = len(text) * OPENAI_SECONDS_PER_CHAR
+    print(
+        f"at OpenAI's ~{OPENAI_SECONDS_PER_CHAR} s/char: one call ~{real_single:.0f} s, "
+        f"chunks ~{real_single / ratio:.0f} s (gateway limit {GATEWAY_SECONDS:.0f} s)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
