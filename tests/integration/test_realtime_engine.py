@@ -260,6 +260,71 @@ def test_transcript_differing_only_in_case_and_punctuation_is_accepted(engine, f
     assert len(fake.spoken) == 1
 
 
+def test_transcript_writing_numbers_as_words_is_accepted_without_a_retry(engine, fake):
+    # Given a model whose transcript writes the text's digits, money, time and symbols as words
+    fake.reword_times = 1_000_000
+    fake.rewrite = lambda text: (
+        text.replace("$5.50", "five dollars and fifty cents")
+        .replace("20", "twenty")
+        .replace("3:30", "three thirty")
+        .replace("50%", "fifty percent")
+        .replace("1st", "first")
+        .replace("Dr.", "Doctor")
+        .replace("&", "and")
+    )
+    text = "Dr. Lee & 20 guests pay $5.50 at 3:30 on the 1st, 50% off."
+
+    # When the text is synthesized
+    audio = speak(engine, text)
+
+    # Then the first answer is accepted: one response, its audio returned
+    (spoken,) = fake.spoken
+    assert spoken.transcript == (
+        "Doctor Lee and twenty guests pay five dollars and fifty cents at three thirty on the first, "
+        "fifty percent off."
+    )
+    assert audio == fake.pcm_for(spoken.transcript)
+
+
+def test_transcript_writing_number_words_as_digits_is_accepted_without_a_retry(engine, fake):
+    # Given a model whose transcript writes the text's number words as digits
+    fake.reword_times = 1
+    fake.rewrite = lambda text: text.replace("twenty-four", "24").replace("nineteen ninety-nine", "1999")
+
+    # When such a text is synthesized
+    speak(engine, "It opened twenty-four hours a day in nineteen ninety-nine.")
+
+    # Then the first answer is accepted
+    assert len(fake.spoken) == 1
+
+
+def test_transcript_with_another_number_is_retried(engine, fake):
+    # Given a model that says another number the first time
+    fake.reword_times = 1
+    fake.rewrite = lambda text: text.replace("20", "thirty")
+
+    # When a text with a number is synthesized
+    text = "It costs 20 dollars."
+    audio = speak(engine, text)
+
+    # Then the wrong number was refused and the text asked for again
+    assert [spoken.transcript for spoken in fake.spoken] == ["It costs thirty dollars.", text]
+    assert audio == fake.pcm_for(text)
+
+
+def test_number_words_do_not_hide_a_rewording(engine, fake):
+    # Given a model that spells the number as words but also chats around the text, every time
+    fake.reword = True
+    fake.rewrite = lambda text: f"Sure! {text.replace('20', 'twenty')} Anything else?"
+
+    # When a text with a number is synthesized
+    failure = failure_of(engine, text="It costs 20 dollars.")
+
+    # Then it still fails after two attempts
+    assert failure.code == UpstreamFailure.VERBATIM_MISMATCH
+    assert len(fake.spoken) == 2
+
+
 # --- long text ----------------------------------------------------------------------------------
 
 

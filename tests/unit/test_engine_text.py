@@ -3,7 +3,8 @@
 import pytest
 
 from speech_common.engines.common import parse_voice_map, split_text
-from speech_common.engines.openai_realtime import same_words, split_speed
+from speech_common.engines.openai_realtime import split_speed
+from speech_common.engines.verbatim import same_words
 
 
 def test_short_text_is_one_chunk() -> None:
@@ -50,7 +51,6 @@ def test_the_same_words_match_whatever_the_case_and_punctuation(text: str, spoke
     ("text", "spoken"),
     [
         ("Hello, world!", "Hello, world! How can I help you today?"),
-        ("It costs 20 dollars", "It costs twenty dollars"),
         ("Read this", "Sure! Read this"),
         ("one two", "two one"),
     ],

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import threading
 import time
-import unicodedata
 from collections import deque
 from collections.abc import Iterable
 from contextlib import suppress
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
 from speech_common.engines.common import parse_voice_map, split_text
+from speech_common.engines.verbatim import same_words
 from speech_common.errors import UpstreamFailure
 from speech_common.openai_client import get_openai_client
 from speech_common.settings import Settings
@@ -82,20 +82,6 @@ class _TransientFailure(UpstreamFailure):
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers (text, voices, speed)
-
-
-def normalise_words(text: str) -> str:
-    """Lowercase words without punctuation, single-spaced (numbers stay as written)."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return " ".join("".join(ch if ch.isalnum() else " " for ch in folded).split())
-
-
-def same_words(expected: str, spoken: str) -> bool:
-    """Whether a transcript says the text: compared without case, punctuation or spacing.
-
-    Spacing is ignored too, so "well-known" read as "well known" (or "U.S." as "US") still matches.
-    """
-    return normalise_words(expected).replace(" ", "") == normalise_words(spoken).replace(" ", "")
 
 
 def split_speed(speed: float) -> tuple[float, float]:
