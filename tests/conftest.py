@@ -13,7 +13,8 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpeechApiTests")
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from speech_common import engines, openai_client, routes
+from speech_common import engines, routes
+from speech_common.engines import openai_client
 from speech_common.settings import get_settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import DEVELOPER_ENV

@@ -103,7 +103,7 @@ def test_no_retry_starts_without_time_for_it(fake_openai: FakeOpenAI) -> None:
 
 
 def test_one_client_per_container(fake_openai: FakeOpenAI) -> None:
-    from speech_common.openai_client import get_openai_client
+    from speech_common.engines.openai_client import get_openai_client
 
     assert get_openai_client(get_settings()) is get_openai_client(get_settings())
 

@@ -14,6 +14,7 @@ from websockets.sync.client import connect
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest
 from speech_common.engines.common import split_text as split_into_chunks
+from speech_common.engines.openai_client import reset_openai_client
 from speech_common.engines.openai_realtime import (
     BYTES_PER_SAMPLE,
     CHUNK_GAP_SECONDS,
@@ -22,7 +23,6 @@ from speech_common.engines.openai_realtime import (
     OpenAIRealtimeTextToSpeech,
 )
 from speech_common.errors import UpstreamFailure
-from speech_common.openai_client import reset_openai_client
 from speech_common.settings import Settings
 from speech_common.transcode import decode_to_pcm, duration_seconds
 from tests.fakes.realtime_server import FakeRealtimeServer

@@ -27,7 +27,9 @@ class Deadline:
         if request_time_epoch_ms is not None:
             waited = time.time() - request_time_epoch_ms / 1000
             if 0 <= waited < settings.gateway_timeout_seconds:  # ignore clocks that disagree
-                seconds = min(seconds, settings.gateway_timeout_seconds - waited - settings.response_reserve_seconds)
+                seconds = min(
+                    seconds, settings.gateway_timeout_seconds - waited - settings.response_reserve_seconds
+                )
         remaining_ms = getattr(context, "get_remaining_time_in_millis", None)
         if callable(remaining_ms):
             lambda_left = remaining_ms() / 1000 - settings.deadline_margin_seconds

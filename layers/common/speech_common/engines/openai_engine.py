@@ -28,8 +28,8 @@ from speech_common.engines.common import (
     retry_within_deadline,
     split_text,
 )
+from speech_common.engines.openai_client import get_openai_client
 from speech_common.errors import InvalidRequest, UpstreamFailure
-from speech_common.openai_client import get_openai_client
 from speech_common.settings import Settings
 from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
 

@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
 from speech_common.engines.common import parse_voice_map, split_text
+from speech_common.engines.openai_client import get_openai_client
 from speech_common.engines.verbatim import same_words
 from speech_common.errors import UpstreamFailure
-from speech_common.openai_client import get_openai_client
 from speech_common.settings import Settings
 
 if TYPE_CHECKING:
