@@ -13,7 +13,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpeechApiTests")
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from speech_common import engines, routes
+from speech_common import engines, routes, secrets
 from speech_common.engines import openai_client
 from speech_common.settings import get_settings
 from tests.fakes.openai_server import FakeOpenAI
@@ -46,6 +46,7 @@ def _forget_container_state() -> None:
     openai_client.reset_openai_client()
     routes.forget_unavailable()
     parameters.clear_caches()
+    secrets.secrets_provider.cache_clear()
 
 
 # A date before both of OpenAI's 2027 shutdowns, so that tests do not depend on the real date.

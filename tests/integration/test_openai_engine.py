@@ -204,16 +204,25 @@ def test_a_stream_that_ends_in_time_is_read_whole(fake_openai: FakeOpenAI) -> No
 
 
 def test_a_stream_cut_before_its_end_is_retried(fake_openai: FakeOpenAI) -> None:
-    # Given an answer streaming slowly, cut off by the server after 0.5 s (reset ends it unfinished)
+    # Given an answer streaming slowly, cut off by the server once it has begun (reset ends it)
     fake_openai.stream_chunk_delay = 0.3
-    cut = threading.Timer(0.5, fake_openai.reset)
-    cut.start()
+    stop = threading.Event()
+
+    def cut_after_the_first_call_begins() -> None:
+        while not stop.is_set() and fake_openai.calls("/v1/audio/speech") == 0:
+            time.sleep(0.01)
+        if not stop.wait(0.4):  # a chunk or so into the answer
+            fake_openai.reset()
+
+    cutter = threading.Thread(target=cut_after_the_first_call_begins, daemon=True)
+    cutter.start()
 
     # When speech is asked for
     try:
         audio = tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
     finally:
-        cut.cancel()
+        stop.set()
+        cutter.join(timeout=5)
 
     # Then the cut is taken for a dropped connection: a second attempt (after the reset) served it
     assert audio.startswith(b"ID3")

@@ -3,7 +3,12 @@
 import pytest
 
 from speech_common.engines.common import parse_voice_map, split_text
-from speech_common.engines.openai_realtime import split_speed
+from speech_common.engines.openai_realtime import (
+    LONGEST_CHUNK_CHARS,
+    MAX_CHUNK_CHARS,
+    chunk_limit,
+    split_speed,
+)
 from speech_common.engines.verbatim import same_words
 
 
@@ -73,3 +78,14 @@ def test_speed_is_split_between_upstream_and_local(speed: float, upstream: float
     applied, local = split_speed(speed)
     assert applied == upstream
     assert applied * local == pytest.approx(speed)
+
+
+def test_the_longest_text_is_read_in_one_parallel_round() -> None:
+    # Given the longest text the API takes, with sentences of ordinary length
+    text = ("A sentence of ordinary length, read by the realtime model. " * 80)[:4096]
+    # When cut for 4 parallel responses / Then 4 chunks, all within the longest chunk size
+    chunks = split_text(text, chunk_limit(len(text), parallel=4))
+    assert len(chunks) == 4
+    assert all(len(chunk) <= LONGEST_CHUNK_CHARS for chunk in chunks)
+    # And short texts keep the usual chunk size
+    assert chunk_limit(2500, parallel=4) == MAX_CHUNK_CHARS

@@ -63,3 +63,29 @@ def test_a_chain_with_every_model_gone_fails_as_model_unavailable() -> None:
         with pytest.raises(UpstreamFailure) as failure:
             run_chain(chain, call)
         assert failure.value.code == UpstreamFailure.MODEL_UNAVAILABLE
+
+
+def test_a_voice_one_upstream_cannot_serve_moves_on_for_that_request_only() -> None:
+    # Given a first route that cannot serve one voice (a Polly engine without it, say)
+    chain = (Route("polly", "generative"), Route("polly", "neural"))
+
+    def call(route: Route) -> str:
+        if route.upstream_model == "generative":
+            raise UpstreamFailure(UpstreamFailure.VOICE_UNAVAILABLE, "not this voice")
+        return "audio"
+
+    # When / Then: the next route serves, and the first stays live for other voices
+    assert run_chain(chain, call) == ("audio", chain[1])
+    assert live_routes(chain) == chain
+
+
+def test_a_voice_no_upstream_serves_fails_as_voice_unavailable() -> None:
+    chain = (Route("polly", "generative"),)
+
+    def call(route: Route) -> str:
+        raise UpstreamFailure(UpstreamFailure.VOICE_UNAVAILABLE, "not this voice")
+
+    with pytest.raises(UpstreamFailure) as failure:
+        run_chain(chain, call)
+    assert failure.value.code == UpstreamFailure.VOICE_UNAVAILABLE
+    assert live_routes(chain) == chain

@@ -58,3 +58,12 @@ def test_no_key_at_all_is_reported() -> None:
         openai_api_key(settings)
     assert failure.value.code == UpstreamFailure.NOT_CONFIGURED
     assert has_openai_key(Settings(openai_secret_name="x")) and has_openai_key(Settings(openai_api_key="k"))
+
+
+def test_secrets_manager_calls_are_bounded_in_time() -> None:
+    # A slow Secrets Manager must not hold a request past the gateway's 29 s.
+    from speech_common.secrets import secrets_provider
+
+    config = secrets_provider().client.meta.config
+    assert config.connect_timeout <= 2 and config.read_timeout <= 3
+    assert config.retries["total_max_attempts"] <= 2

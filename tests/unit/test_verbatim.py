@@ -202,3 +202,15 @@ def test_comparison_of_a_long_text_stays_fast(text: str) -> None:
     # Then it is refused, in well under the time a response takes
     assert verdict is False
     assert time.monotonic() - started < 5.0
+
+
+@pytest.mark.parametrize(
+    ("text", "spoken"),
+    [
+        ("OK, let's go.", "Okay, let's go."),
+        ("Due Jan 5th.", "Due January fifth."),
+        ("Sept 1", "September first"),
+    ],
+)
+def test_common_short_forms_match(text: str, spoken: str) -> None:
+    assert same_words(text, spoken) and same_words(spoken, text)

@@ -35,7 +35,9 @@ class UpstreamFailure(Exception):
     """Raised by engines. `code` is one of the documented upstream codes.
 
     `model_unavailable` means the upstream model does not exist or is retired: the route
-    chain moves on to its next entry instead of failing the request.
+    chain moves on to its next entry instead of failing the request, and skips it from then on.
+    `voice_unavailable` means this upstream cannot serve this request's voice (or language):
+    the chain moves on for this request only.
     """
 
     RATE_LIMITED = "upstream_rate_limited"
@@ -43,6 +45,7 @@ class UpstreamFailure(Exception):
     AUTH = "upstream_auth_failed"
     ERROR = "upstream_error"
     MODEL_UNAVAILABLE = "model_unavailable"
+    VOICE_UNAVAILABLE = "voice_unavailable"
     NOT_CONFIGURED = "engine_not_configured"
     VERBATIM_MISMATCH = "verbatim_mismatch"
 

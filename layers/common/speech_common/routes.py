@@ -3,7 +3,8 @@
 Configured per deployment as "public=engine:upstream,engine:upstream;public=...", e.g.
     tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;tts-1-hd=openai:tts-1-hd,...
 When an upstream answers that a model does not exist or is retired, the chain moves on to the
-next entry and skips that entry for the rest of the container's life.
+next entry and skips that entry for the rest of the container's life. When it cannot serve one
+request's voice, the chain moves on for that request only.
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ def run_chain[T](chain: tuple[Route, ...], call: Callable[[Route], T]) -> tuple[
         try:
             return call(route), route
         except UpstreamFailure as failure:
-            if failure.code != UpstreamFailure.MODEL_UNAVAILABLE:
+            if failure.code == UpstreamFailure.MODEL_UNAVAILABLE:
+                mark_unavailable(route)
+            elif failure.code != UpstreamFailure.VOICE_UNAVAILABLE:
                 raise
-            mark_unavailable(route)
             last_failure = failure
     raise last_failure or UpstreamFailure(
         UpstreamFailure.MODEL_UNAVAILABLE, "every upstream model of this route is unavailable"

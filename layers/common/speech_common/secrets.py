@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from functools import cache
+from typing import Any
 
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import Settings
@@ -15,16 +17,28 @@ def openai_api_key(settings: Settings) -> str:
     if not settings.openai_secret_name:
         raise UpstreamFailure(UpstreamFailure.NOT_CONFIGURED, "no OpenAI API key is configured")
 
-    from aws_lambda_powertools.utilities import parameters
-
     try:
-        raw = parameters.get_secret(settings.openai_secret_name, max_age=settings.secret_max_age_seconds)
+        raw = secrets_provider().get(settings.openai_secret_name, max_age=settings.secret_max_age_seconds)
     except Exception as exc:  # GetParameterError, or botocore errors wrapped by Powertools
         # The exception text names the secret, never its value; keep only its class in the message.
         raise UpstreamFailure(
             UpstreamFailure.NOT_CONFIGURED, f"the OpenAI secret could not be read ({type(exc).__name__})"
         ) from None
     return _key_from_secret(str(raw), settings.openai_secret_key_field)
+
+
+@cache
+def secrets_provider() -> Any:
+    """Powertools' Secrets Manager provider (it caches values), with timeouts a request can afford.
+
+    boto3's defaults (60 s to connect and to read, with retries) would outlive the gateway when
+    Secrets Manager is slow, on a cold start or whenever the cached value expires.
+    """
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+    from botocore.config import Config
+
+    config = Config(connect_timeout=2, read_timeout=3, retries={"total_max_attempts": 2, "mode": "standard"})
+    return SecretsProvider(boto_config=config)
 
 
 def _key_from_secret(raw: str, field: str) -> str:

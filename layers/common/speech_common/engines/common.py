@@ -133,6 +133,8 @@ class SocketWatchdog:
     def __init__(self, find_socket: Callable[[], socket.socket | None], deadline: Deadline) -> None:
         self.fired = False
         self._find_socket = find_socket
+        self._lock = threading.Lock()
+        self._done = False
         self._timer = threading.Timer(deadline.remaining(), self._fire)
         self._timer.daemon = True
 
@@ -142,13 +144,20 @@ class SocketWatchdog:
 
     def __exit__(self, *exc_info: object) -> None:
         self._timer.cancel()
+        # cancel() does not wait for a _fire already running: once this returns, none may shut the
+        # socket, which may be back in the pool serving another call.
+        with self._lock:
+            self._done = True
 
     def _fire(self) -> None:
-        sock = self._find_socket()
-        if sock is None:
-            return
-        self.fired = True
-        # The plain socket's shutdown, also for TLS (SSLSocket.shutdown would drop its SSL object
-        # under the reading thread); OSError: already closed, and the read has ended anyway.
-        with contextlib.suppress(OSError):
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        with self._lock:
+            if self._done:
+                return
+            sock = self._find_socket()
+            if sock is None:
+                return
+            self.fired = True
+            # The plain socket's shutdown, also for TLS (SSLSocket.shutdown would drop its SSL object
+            # under the reading thread); OSError: already closed, and the read has ended anyway.
+            with contextlib.suppress(OSError):
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)

@@ -141,6 +141,8 @@ def _read_within(response: APIResponse[Any], deadline: Deadline) -> bytes:
             if isinstance(exc, httpx2.TimeoutException):
                 raise openai.APITimeoutError(request) from exc
             raise openai.APIConnectionError(request=request) from exc
+    if watchdog.fired:  # a shut socket can also end the stream as a clean, early EOF
+        raise _deadline_passed()
     return b"".join(parts)
 
 

@@ -18,6 +18,7 @@ response.output_audio_transcript.delta/.done, response.done (everything else is 
 from __future__ import annotations
 
 import base64
+import math
 import threading
 import time
 from collections import deque
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
 SAMPLE_RATE: Final = 24_000  # the Realtime API's only PCM rate
 BYTES_PER_SAMPLE: Final = 2
 MAX_CHUNK_CHARS: Final = 1000
+# A long text may use longer chunks, so that all of them are read in one parallel round.
+LONGEST_CHUNK_CHARS: Final = 1200
 # Silence between chunks: each chunk ends a sentence, and the model trims its own trailing pause.
 CHUNK_GAP_SECONDS: Final = 0.2
 # The model is asked once more after a reworded answer; a second rewording fails the request.
@@ -82,6 +85,15 @@ class _TransientFailure(UpstreamFailure):
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers (text, voices, speed)
+
+
+def chunk_limit(text_length: int, parallel: int) -> int:
+    """Chunk size: MAX_CHUNK_CHARS, or more (up to LONGEST_CHUNK_CHARS) for one parallel round.
+
+    The slack (15%) leaves room for cutting at sentence ends.
+    """
+    one_round = math.ceil(text_length / parallel * 1.15)
+    return min(max(MAX_CHUNK_CHARS, one_round), LONGEST_CHUNK_CHARS)
 
 
 def split_speed(speed: float) -> tuple[float, float]:
@@ -367,7 +379,8 @@ class OpenAIRealtimeTextToSpeech(TextToSpeechEngine):
 
         if deadline.remaining() < MIN_SESSION_SECONDS:
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "no time left for the realtime upstream")
-        chunks = [_Chunk(index, text) for index, text in enumerate(split_text(request.text, MAX_CHUNK_CHARS))]
+        limit = chunk_limit(len(request.text), self.max_parallel_responses)
+        chunks = [_Chunk(index, text) for index, text in enumerate(split_text(request.text, limit))]
         upstream_speed, local_speed = split_speed(request.speed)
         if chunks:
             self._read_all(
@@ -502,4 +515,5 @@ def _websockets_has_legacy_flag() -> bool:
 
 def _join_pcm(parts: Iterable[bytes]) -> bytes:
     gap = bytes(int(SAMPLE_RATE * CHUNK_GAP_SECONDS) * BYTES_PER_SAMPLE)
-    return gap.join(parts)
+    # An odd trailing byte would shift every later sample by half.
+    return gap.join(part[: len(part) - len(part) % BYTES_PER_SAMPLE] for part in parts)

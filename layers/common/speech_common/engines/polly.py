@@ -1,10 +1,11 @@
 """The `polly` engine: text to speech through Amazon Polly's SynthesizeSpeech (boto3).
 
 Routes name the Polly engine as the upstream model, e.g.
-    TTS_MODEL_ROUTES="tts-1=polly:neural;tts-1-hd=polly:generative"
+    TTS_MODEL_ROUTES="tts-1=polly:neural;tts-1-hd=polly:generative,polly:neural"
 or, as a fallback after OpenAI, `tts-1=openai:tts-1,polly:neural`. Upstream models: `standard`,
 `neural`, `long-form`, `generative` (which voices support which engine: Polly's voice list).
-An engine the voice does not support answers `model_unavailable`, so a route chain moves on.
+An engine the voice does not support answers `voice_unavailable`: the route chain moves on for
+that request only (other voices may well be served by that engine).
 
 Voices: settings.polly_voice_map ("alloy=Joanna;echo=Matthew;...", POLLY_VOICE_MAP in the
 environment) maps each documented voice to a Polly VoiceId. A voice missing from the map gets the
@@ -90,7 +91,7 @@ _AUTH_CODES: Final = {
     "ExpiredToken",
     "ExpiredTokenException",
 }
-# The engine/voice/rate/lexicon combination is not served: another route may be.
+# This request's engine/voice/rate/lexicon/language combination is not served: another route may be.
 _UNAVAILABLE_CODES: Final = {
     "EngineNotSupportedException",
     "InvalidSampleRateException",
@@ -149,7 +150,7 @@ def _client_error_failure(code: str, message: str, status: int | None) -> Upstre
     )
     if code in _UNAVAILABLE_CODES or voice_engine_mismatch:
         return UpstreamFailure(
-            UpstreamFailure.MODEL_UNAVAILABLE, f"Amazon Polly does not serve this engine and voice {detail}"
+            UpstreamFailure.VOICE_UNAVAILABLE, f"Amazon Polly does not serve this engine and voice {detail}"
         )
     if code in _TIMEOUT_CODES:
         return UpstreamFailure(UpstreamFailure.TIMEOUT, f"Amazon Polly did not answer in time {detail}")
@@ -319,6 +320,8 @@ def _read_within(stream: Any, deadline: Deadline) -> bytes:
             if watchdog.fired:  # the read ended because the watchdog shut the socket
                 raise _deadline_passed() from None
             raise
+    if watchdog.fired:  # a shut socket can also end the stream as a clean, early EOF
+        raise _deadline_passed()
     return b"".join(parts)
 
 

@@ -36,6 +36,10 @@ _MONTHS: Final = frozenset(
         *("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"),
     }
 )
+_MONTH_NAMES: Final = (
+    *("january", "february", "march", "april", "may", "june"),
+    *("july", "august", "september", "october", "november", "december"),
+)
 # Abbreviations read in full, wherever they are (after dotted initialisms lose their dots).
 _ABBREVIATIONS: Final[dict[str, tuple[str, ...]]] = {
     "dr": ("doctor", "drive"),
@@ -58,6 +62,9 @@ _ABBREVIATIONS: Final[dict[str, tuple[str, ...]]] = {
     "dept": ("department",),
     "inc": ("incorporated",),
     "ltd": ("limited",),
+    "ok": ("okay",),
+    **{month[:3]: (month,) for month in _MONTH_NAMES if month != "may"},
+    "sept": ("september",),
 }
 # Units and multipliers read in full after a number ("5 km", "10k").
 _UNITS: Final[dict[str, tuple[str, ...]]] = {
