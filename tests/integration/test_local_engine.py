@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import io
 import itertools
-import os
 import statistics
 import struct
-import subprocess
-import sys
 import threading
 import time
 
@@ -36,7 +33,6 @@ from speech_common.transcode import (
     encode_pcm,
     resample_pcm,
 )
-from tests.helpers import ROOT
 
 SENTENCE = "hello world this is a test"
 # The words pocketsphinx must hear back; "is" and "a" are left out, too easily heard in anything.
@@ -294,21 +290,3 @@ def test_two_threads_synthesising_at_once_both_get_their_own_audio(tts: TextToSp
         for output in outputs:
             assert len(output) == pytest.approx(len(alone[voice]), rel=0.03)
             assert voice_traits(output)[0] == pytest.approx(voice_traits(alone[voice])[0], rel=0.1)
-
-
-def test_importing_the_engine_loads_none_of_its_libraries() -> None:
-    # Given a fresh interpreter / When the engine module is imported
-    code = (
-        "import sys, speech_common.engines.local; "
-        "print(sorted(m for m in ('av', 'pocketsphinx', 'espeakng_loader') if m in sys.modules))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    # Then FFmpeg, pocketsphinx and espeak-ng wait until a request needs them
-    assert result.stdout.strip() == "[]"
