@@ -26,24 +26,24 @@ print(json.dumps({"codes": [bad_tts["statusCode"], bad_stt["statusCode"]], "heav
 )
 
 
-def test_bad_requests_are_answered_without_importing_heavy_libraries() -> None:
-    # Given a fresh interpreter, like a new Lambda container
-    env = {
-        **os.environ,
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'common'}",
-        "OPENAI_API_KEY": "sk-x",
-    }
-    # When it answers a bad TTS and a bad STT request
+def fresh_python(code: str, **env: str) -> str:
+    """The last line `code` prints in a new interpreter (like a new Lambda container)."""
+    pythonpath = f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'common'}"
     result = subprocess.run(
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", code],
         cwd=ROOT,
-        env=env,
+        env={**os.environ, "PYTHONPATH": pythonpath, **env},
         capture_output=True,
         text=True,
         timeout=60,
         check=True,
     )
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    return result.stdout.strip().splitlines()[-1]
+
+
+def test_bad_requests_are_answered_without_importing_heavy_libraries() -> None:
+    # Given a fresh interpreter / When it answers a bad TTS and a bad STT request
+    report = json.loads(fresh_python(PROBE, OPENAI_API_KEY="sk-x"))
     # Then both are 400s and none of the heavy libraries was imported
     assert report["codes"] == [400, 400]
     assert report["heavy"] == []
@@ -61,16 +61,6 @@ def test_bad_requests_are_answered_without_importing_heavy_libraries() -> None:
 )
 def test_importing_an_engine_loads_none_of_its_libraries(module: str) -> None:
     # Given a fresh interpreter / When the module is imported
-    code = f"import sys, {module}; print([m for m in {HEAVY!r} if m in sys.modules])"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "layers" / "common")}
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    loaded = fresh_python(f"import sys, {module}; print([m for m in {HEAVY!r} if m in sys.modules])")
     # Then its SDKs and codecs wait until a request needs them
-    assert result.stdout.strip() == "[]"
+    assert loaded == "[]"

@@ -6,7 +6,7 @@ import contextlib
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
@@ -37,58 +37,35 @@ def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> li
     """
     if size(text) <= limit:
         return [text] if text.strip() else []
-    pieces: list[str] = []
-    for sentence in _SENTENCE_BREAK.split(text.strip()):
-        pieces.extend(_fit(sentence.strip(), limit, size))
-    chunks: list[str] = []
-    current, current_size = "", 0
-    for piece in filter(None, pieces):
-        piece_size = size(piece)
-        if current and current_size + 1 + piece_size <= limit:
-            current, current_size = f"{current} {piece}", current_size + 1 + piece_size
-            continue
-        if current:
-            chunks.append(current)
-        current, current_size = piece, piece_size
-    if current:
-        chunks.append(current)
-    return chunks
+    sentences = (sentence.strip() for sentence in _SENTENCE_BREAK.split(text.strip()))
+    pieces = (piece for sentence in sentences for piece in _fit(sentence, limit, size))
+    return _pack(filter(None, pieces), limit, size, " ")
 
 
 def _fit(sentence: str, limit: int, size: Callable[[str], int]) -> list[str]:
     """A sentence cut between words into parts within `limit` (an over-long word is cut anywhere)."""
     if size(sentence) <= limit:
         return [sentence]
-    parts: list[str] = []
-    current, current_size = "", 0
-    for word in sentence.split():
-        for part in _cut_word(word, limit, size):
-            part_size = size(part)
-            if current and current_size + 1 + part_size <= limit:
-                current, current_size = f"{current} {part}", current_size + 1 + part_size
-                continue
-            if current:
-                parts.append(current)
-            current, current_size = part, part_size
-    if current:
-        parts.append(current)
-    return parts
+    words = (part for word in sentence.split() for part in _pack(word, limit, size, ""))
+    return _pack(words, limit, size, " ")
 
 
-def _cut_word(word: str, limit: int, size: Callable[[str], int]) -> list[str]:
-    if size(word) <= limit:
-        return [word]
-    parts: list[str] = []
+def _pack(pieces: Iterable[str], limit: int, size: Callable[[str], int], joiner: str) -> list[str]:
+    """Consecutive pieces joined by `joiner` into as few parts within `limit` as go in order."""
+    packed: list[str] = []
     current, current_size = "", 0
-    for char in word:
-        char_size = size(char)
-        if current and current_size + char_size > limit:
-            parts.append(current)
-            current, current_size = "", 0
-        current, current_size = current + char, current_size + char_size
+    gap = size(joiner)
+    for piece in pieces:
+        piece_size = size(piece)
+        if current and current_size + gap + piece_size <= limit:
+            current, current_size = current + joiner + piece, current_size + gap + piece_size
+            continue
+        if current:
+            packed.append(current)
+        current, current_size = piece, piece_size
     if current:
-        parts.append(current)
-    return parts
+        packed.append(current)
+    return packed
 
 
 def retry_within_deadline[T](
