@@ -224,3 +224,21 @@ def test_the_longest_text_is_served_within_a_deadline_one_call_would_miss(fake_o
     assert response["statusCode"] == 200, response["json"]
     assert fake_openai.calls("/v1/audio/speech") >= 4
     assert decoded_codec(base64.b64decode(response["json"]["audio_base64"])) in ("mp3", "mp3float")
+
+
+@pytest.mark.parametrize("response_format", ["wav", "pcm", "flac"])
+def test_lossless_audio_that_cannot_fit_is_refused_before_the_upstream_is_paid(
+    fake_openai: FakeOpenAI, response_format: str
+) -> None:
+    # Given 4,000 characters asked for as lossless audio (minutes of it: far over 6 MB)
+    response = invoke("tts", tts_event({"text": "Words. " * 570, "response_format": response_format}))
+    # Then a 413 that says what to do, and no upstream call was made
+    assert response["statusCode"] == 413
+    assert response["json"]["code"] == "response_too_large"
+    assert "mp3" in response["json"]["detail"]
+    assert fake_openai.calls() == 0
+
+
+def test_short_lossless_audio_is_served(fake_openai: FakeOpenAI) -> None:
+    response = invoke("tts", tts_event({"text": "Words. " * 100, "response_format": "wav"}))
+    assert response["statusCode"] == 200, response["json"]

@@ -95,6 +95,7 @@ def synthesize(request: TtsRequest, event: APIGatewayProxyEvent, context: Any) -
     settings = get_settings()
     chain = _chain(settings.tts_model_routes, request.model, TTS_FAILED)
     _check_text_length(request.text, chain)
+    _check_audio_can_fit(request, settings)
     speech = SpeechRequest(
         text=request.text, voice=request.voice, response_format=request.response_format, speed=request.speed
     )
@@ -126,6 +127,27 @@ def _check_text_length(text: str, chain: tuple[Route, ...]) -> None:
         return  # the engine itself will fail with a documented code
     if len(text) > limit:
         raise InvalidRequest(f"text: at most {limit} characters (got {len(text)})", code="text_too_long")
+
+
+# Lossless audio is large: bytes a second of speech (24 kHz 16-bit mono; flac about halves it), and a
+# fast speaking pace, so that the estimate errs small and refuses only what surely cannot fit.
+_LOSSLESS_BYTES_PER_SECOND = {"wav": 48_000, "pcm": 48_000, "flac": 24_000}
+_FAST_CHARS_PER_SECOND = 18.0
+
+
+def _check_audio_can_fit(request: TtsRequest, settings: Settings) -> None:
+    """Refuse, before paying the upstream, lossless audio that cannot fit in Lambda's answer."""
+    bytes_per_second = _LOSSLESS_BYTES_PER_SECOND.get(request.response_format)
+    if bytes_per_second is None:
+        return
+    seconds = len(request.text) / _FAST_CHARS_PER_SECOND / request.speed
+    encoded_bytes = seconds * bytes_per_second * 4 / 3
+    if encoded_bytes > settings.max_response_body_bytes:
+        raise PayloadTooLarge(
+            f"{request.response_format} audio of this text (about {seconds:.0f} s) would be larger than "
+            "the API can return; send shorter text or ask for mp3 or opus",
+            code="response_too_large",
+        )
 
 
 def _base64_within_limit(audio: bytes, settings: Settings) -> str:
