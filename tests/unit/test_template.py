@@ -123,13 +123,21 @@ def _rest_api_body(transformed: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(transformed: dict[str, Any]) -> None:
+def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
     paths = _rest_api_body(transformed)["paths"]
     assert set(paths) == {"/api/stt", "/api/tts"}
     assert all(paths[p]["post"]["security"] == [{"api_key": []}] for p in paths)
     plans = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
     assert len(plans) == 1
-    assert plans[0]["Properties"]["Quota"]["Period"] == "MONTH"
+    # (the transform fills in the parameters' defaults)
+    defaults = {name: param.get("Default") for name, param in template["Parameters"].items()}
+    assert plans[0]["Properties"]["Quota"] == {"Limit": defaults["MonthlyRequestQuota"], "Period": "MONTH"}
+    assert plans[0]["Properties"]["Throttle"] == {
+        "RateLimit": defaults["ThrottleRateLimit"],
+        "BurstLimit": defaults["ThrottleBurstLimit"],
+    }
     assert transformed["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "SpeechApiApiKey"}
 
 

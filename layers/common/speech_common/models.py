@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -12,9 +12,7 @@ TtsModel = Literal["tts-1", "tts-1-hd"]
 Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
-STT_MODELS: tuple[str, ...] = ("whisper-1",)
-TTS_MODELS: tuple[str, ...] = ("tts-1", "tts-1-hd")
-VOICES: tuple[str, ...] = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+VOICES: tuple[str, ...] = get_args(Voice)
 
 
 def _speakable(value: str) -> str:
