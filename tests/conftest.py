@@ -13,7 +13,7 @@ os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpeechApiTests")
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
-from speech_common import engines, routes, secrets
+from speech_common import engines, model_routing, secrets
 from speech_common.engines import openai_client
 from speech_common.settings import get_settings
 from tests.fakes.openai_server import FakeOpenAI
@@ -43,8 +43,8 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch):
 def _forget_container_state() -> None:
     get_settings.cache_clear()
     engines.reset_engines()
-    openai_client.reset_openai_client()
-    routes.forget_unavailable()
+    openai_client.client_for.cache_clear()
+    model_routing.forget_unavailable()
     parameters.clear_caches()
     secrets.secrets_provider.cache_clear()
 

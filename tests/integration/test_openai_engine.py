@@ -12,7 +12,6 @@ import pytest
 from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TranscriptionRequest
-from speech_common.engines.common import split_text
 from speech_common.engines.openai_engine import (
     MAX_PARALLEL_SPEECH_CALLS,
     SPEECH_CHUNK_CHARS,
@@ -21,7 +20,8 @@ from speech_common.engines.openai_engine import (
 )
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import get_settings
-from speech_common.transcode import duration_seconds
+from speech_common.text_chunks import split_text
+from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import header, invoke, multipart_body, stt_event, tts_event
 from tests.samples import tone

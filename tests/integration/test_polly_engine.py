@@ -181,7 +181,7 @@ def one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def deployment_voice_map(monkeypatch: pytest.MonkeyPatch) -> None:
     """A deployment mapping echo to Stephen, nova to Kajal, and nothing to alloy."""
-    monkeypatch.setenv("POLLY_VOICE_MAP", "echo=Stephen; nova = Kajal ;broken")
+    monkeypatch.setenv("POLLY_VOICE_MAP", "echo=Stephen; nova = Kajal ;")
     get_settings.cache_clear()
 
 

@@ -13,18 +13,18 @@ from websockets.sync.client import connect
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest
-from speech_common.engines.common import split_text as split_into_chunks
-from speech_common.engines.openai_client import reset_openai_client
+from speech_common.engines.openai_client import client_for
 from speech_common.engines.openai_realtime import (
-    BYTES_PER_SAMPLE,
     CHUNK_GAP_SECONDS,
     MAX_CHUNK_CHARS,
     SAMPLE_RATE,
     OpenAIRealtimeTextToSpeech,
 )
+from speech_common.engines.pcm import BYTES_PER_SAMPLE
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import Settings
-from speech_common.transcode import decode_to_pcm, duration_seconds
+from speech_common.text_chunks import split_text as split_into_chunks
+from tests.audio_helpers import decode_to_pcm, duration_seconds
 from tests.fakes.realtime_server import FakeRealtimeServer
 
 MODEL = "gpt-realtime-2.1-mini"
@@ -34,9 +34,9 @@ GAP = bytes(int(SAMPLE_RATE * CHUNK_GAP_SECONDS) * BYTES_PER_SAMPLE)
 
 @pytest.fixture(autouse=True)
 def _fresh_client() -> Iterator[None]:
-    reset_openai_client()
+    client_for.cache_clear()
     yield
-    reset_openai_client()
+    client_for.cache_clear()
 
 
 @pytest.fixture

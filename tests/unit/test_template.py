@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from speech_common.routes import parse_routes
+from speech_common.model_routing import parse_routes
 from speech_common.settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
@@ -41,11 +41,11 @@ def template() -> dict[str, Any]:
 def test_route_defaults_match_the_code_defaults(template: dict[str, Any]) -> None:
     params = template["Parameters"]
     settings = Settings()
-    assert params["SttModelRoutes"]["Default"] == settings.stt_model_routes
-    assert params["TtsModelRoutes"]["Default"] == settings.tts_model_routes
+    assert parse_routes(params["SttModelRoutes"]["Default"]) == settings.stt_model_routes
+    assert parse_routes(params["TtsModelRoutes"]["Default"]) == settings.tts_model_routes
     # and they parse, naming every documented public model
-    assert set(parse_routes(settings.stt_model_routes)) == {"whisper-1"}
-    assert set(parse_routes(settings.tts_model_routes)) == {"tts-1", "tts-1-hd"}
+    assert set(settings.stt_model_routes) == {"whisper-1"}
+    assert set(settings.tts_model_routes) == {"tts-1", "tts-1-hd"}
 
 
 def test_functions_run_python313_on_arm64_with_the_layer(template: dict[str, Any]) -> None:

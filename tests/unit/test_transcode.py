@@ -15,11 +15,10 @@ from speech_common.transcode import (
     OUTPUT_SAMPLE_RATE,
     AudioDecodeError,
     change_tempo,
-    decode_to_pcm,
-    duration_seconds,
     encode_pcm,
     iter_decoded_pcm,
 )
+from tests.audio_helpers import decode_to_pcm, duration_seconds
 from tests.samples import UPLOAD_FORMATS, sine_pcm, tone
 
 # response_format -> (container FFmpeg reports, decoders that may read it)

@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from speech_common.engines.verbatim import normalise_words, same_words
+from speech_common import verbatim
+from speech_common.verbatim import same_words
 
 # --- the same words, written differently -------------------------------------------------------
 
@@ -160,8 +161,14 @@ def test_different_words_do_not_match(text: str, spoken: str) -> None:
         ("", ""),
     ],
 )
-def test_normalise_words_spells_numbers_and_symbols_in_english(text: str, words: str) -> None:
-    assert normalise_words(text) == words
+def test_the_usual_reading_spells_numbers_and_symbols_in_english(text: str, words: str) -> None:
+    # Given a text with numbers and symbols / When read the usual way / Then they are said in English
+    assert usual_reading(text) == words
+
+
+def usual_reading(text: str) -> str:
+    """The text as words, lowercase, numbers and symbols said in English: the first form of each segment."""
+    return verbatim._usual_reading(verbatim._segments(text))
 
 
 # --- bounds ------------------------------------------------------------------------------------

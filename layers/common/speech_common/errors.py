@@ -1,12 +1,11 @@
-"""Typed exceptions. The HTTP mapping lives in speech_common.http_errors."""
+"""Typed exceptions, free of HTTP: each door maps them to its own answer (speech_common.api.errors)."""
 
 from __future__ import annotations
 
 
-class ApiError(Exception):
-    """An error the client sees: status, a message for a person, a snake_case code."""
+class SpeechError(Exception):
+    """An error the caller sees: a message for a person and a snake_case code."""
 
-    status_code = 400
     code = "invalid_request"
 
     def __init__(self, detail: str, *, code: str | None = None) -> None:
@@ -16,19 +15,18 @@ class ApiError(Exception):
             self.code = code
 
 
-class InvalidRequest(ApiError):
-    status_code = 400
+class InvalidRequest(SpeechError):
+    """The caller's request is wrong (a field, the body, the audio)."""
 
 
-class PayloadTooLarge(ApiError):
-    status_code = 413
+class PayloadTooLarge(SpeechError):
+    """The request, or the answer it asks for, is larger than the service can carry."""
+
     code = "payload_too_large"
 
 
-class OperationFailed(ApiError):
+class OperationFailed(SpeechError):
     """The engine could not do the work; `code` says why (rate limit, timeout, auth, ...)."""
-
-    status_code = 500
 
 
 class UpstreamFailure(Exception):

@@ -13,6 +13,8 @@ Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
 VOICES: tuple[str, ...] = get_args(Voice)
+# What /v1/audio/speech takes in one call; longer texts are cut by the engines, not by callers.
+MAX_TTS_TEXT_CHARS = 4096
 
 
 def _speakable(value: str) -> str:
@@ -31,7 +33,7 @@ class TtsRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    text: str = Field(description="Text to convert to speech")
+    text: str = Field(max_length=MAX_TTS_TEXT_CHARS, description="Text to convert to speech")
     model: TtsModel = Field(default="tts-1", description="tts-1 (default) or tts-1-hd")
     voice: Voice = Field(default="alloy", description="One of the six documented voices")
     response_format: AudioFormat = Field(default="mp3", description="Audio format of audio_base64")

@@ -1,14 +1,62 @@
-"""One settings model, read once per container from the environment."""
+"""One settings model, read once per container from the environment.
+
+Route chains and voice maps are parsed here: a malformed value is a start-up error that names
+its variable (pydantic's ValidationError), not a 500 on every request.
+"""
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Annotated, Any, get_args
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from speech_common.model_routing import RouteTable, parse_routes
+from speech_common.models import SttModel, TtsModel, Voice
 
 # Lambda's synchronous invocation payload limit, each way.
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
+
+# Public model -> ordered chain of "engine:upstream_model" (see speech_common.model_routing). The
+# defaults outlive OpenAI's shutdowns: tts-1/tts-1-hd on 2027-01-06, whisper-1 on 2027-02-26.
+DEFAULT_STT_MODEL_ROUTES = "whisper-1=openai:whisper-1,openai:gpt-transcribe"
+DEFAULT_TTS_MODEL_ROUTES = (
+    "tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;"
+    "tts-1-hd=openai:tts-1-hd,openai-realtime:gpt-realtime-2.1-mini"
+)
+
+type VoiceMap = dict[str, str]
+
+
+def parse_voice_map(spec: str) -> VoiceMap:
+    """ "fable=ballad;onyx=cedar" -> {"fable": "ballad", "onyx": "cedar"}; keys are documented voices."""
+    mapping: VoiceMap = {}
+    for entry in filter(None, (part.strip() for part in spec.split(";"))):
+        name, sep, voice_id = (part.strip() for part in entry.partition("="))
+        if not sep or not name or not voice_id:
+            raise ValueError(f"voice map entry {entry!r} is not 'voice=upstream_voice'")
+        if name.lower() not in get_args(Voice):
+            raise ValueError(f"{name!r} is not a documented voice ({', '.join(get_args(Voice))})")
+        mapping[name.lower()] = voice_id
+    return mapping
+
+
+def _check_chains(table: RouteTable, public_models: tuple[str, ...], kind: str) -> RouteTable:
+    from speech_common.engines import engine_names  # engines import this module
+
+    unknown = sorted(set(table) - set(public_models))
+    if unknown:
+        raise ValueError(f"{unknown[0]!r} is not a documented model ({', '.join(public_models)})")
+    missing = [model for model in public_models if model not in table]
+    if missing:
+        raise ValueError(f"no route for {missing[0]!r}")
+    names = engine_names(kind)
+    for chain in table.values():
+        for route in chain:
+            if route.engine not in names:
+                raise ValueError(f"{route.engine!r} is not a {kind} engine ({', '.join(names)})")
+    return table
 
 
 class Settings(BaseSettings):
@@ -24,16 +72,13 @@ class Settings(BaseSettings):
     openai_realtime_base_url: str | None = None
 
     # Documented voice -> upstream voice, "name=voice;..."; unlisted voices pass through.
-    realtime_voice_map: str = "fable=ballad;onyx=cedar;nova=marin"
-    polly_voice_map: str = "alloy=Joanna;echo=Matthew;fable=Arthur;onyx=Gregory;nova=Danielle;shimmer=Ruth"
-
-    # Public model -> ordered chain of "engine:upstream_model" (see speech_common.routes). The
-    # defaults outlive OpenAI's shutdowns: tts-1/tts-1-hd on 2027-01-06, whisper-1 on 2027-02-26.
-    stt_model_routes: str = "whisper-1=openai:whisper-1,openai:gpt-transcribe"
-    tts_model_routes: str = (
-        "tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;"
-        "tts-1-hd=openai:tts-1-hd,openai-realtime:gpt-realtime-2.1-mini"
+    realtime_voice_map: Annotated[VoiceMap, NoDecode] = parse_voice_map("fable=ballad;onyx=cedar;nova=marin")
+    polly_voice_map: Annotated[VoiceMap, NoDecode] = parse_voice_map(
+        "alloy=Joanna;echo=Matthew;fable=Arthur;onyx=Gregory;nova=Danielle;shimmer=Ruth"
     )
+
+    stt_model_routes: Annotated[RouteTable, NoDecode] = parse_routes(DEFAULT_STT_MODEL_ROUTES)
+    tts_model_routes: Annotated[RouteTable, NoDecode] = parse_routes(DEFAULT_TTS_MODEL_ROUTES)
 
     # Time: the gateway answers 504 29 s after it received the request, so nothing upstream may
     # run past that, less a reserve for encoding and returning the answer.
@@ -48,7 +93,44 @@ class Settings(BaseSettings):
     max_response_body_bytes: int = LAMBDA_PAYLOAD_LIMIT_BYTES - 64 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024
 
+    @field_validator("realtime_voice_map", "polly_voice_map", mode="before")
+    @classmethod
+    def _voice_map(cls, value: Any) -> Any:
+        return parse_voice_map(value) if isinstance(value, str) else value
+
+    @field_validator("stt_model_routes", "tts_model_routes", mode="before")
+    @classmethod
+    def _route_table(cls, value: Any) -> Any:
+        return parse_routes(value) if isinstance(value, str) else value
+
+    @field_validator("stt_model_routes")
+    @classmethod
+    def _stt_chains(cls, table: RouteTable) -> RouteTable:
+        return _check_chains(table, get_args(SttModel), "stt")
+
+    @field_validator("tts_model_routes")
+    @classmethod
+    def _tts_chains(cls, table: RouteTable) -> RouteTable:
+        return _check_chains(table, get_args(TtsModel), "tts")
+
+
+class ConfigurationError(RuntimeError):
+    """The environment holds a setting that cannot be used; the message names each variable."""
+
+
+def describe_configuration_errors(error: ValidationError) -> str:
+    """One line a variable: its name and what is wrong, never its value (it may be a secret)."""
+    lines = []
+    for problem in error.errors(include_input=False, include_url=False):
+        variable = ".".join(str(part) for part in problem["loc"]).upper() or "settings"
+        lines.append(f"{variable}: {problem['msg'].removeprefix('Value error, ')}")
+    return "; ".join(lines)
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The container's settings; a bad value is a start-up error (ConfigurationError) naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(f"bad configuration: {describe_configuration_errors(error)}") from None

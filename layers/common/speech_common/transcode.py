@@ -170,24 +170,3 @@ def iter_decoded_pcm(data: bytes, *, sample_rate: int = 16_000) -> Generator[byt
                 yield _frame_bytes(resampled)
     for resampled in resampler.resample(None):  # what the resampler still holds
         yield _frame_bytes(resampled)
-
-
-def decode_to_pcm(data: bytes, *, sample_rate: int = 16_000) -> bytes:
-    """The first audio stream of `data` (mp3 m4a/mp4 ogg webm wav flac ...) as mono s16le PCM.
-
-    Raises AudioDecodeError for bytes that are not decodable audio or hold no audio stream.
-    """
-    return b"".join(iter_decoded_pcm(data, sample_rate=sample_rate))
-
-
-def duration_seconds(data: bytes) -> float:
-    """How long the first audio stream of `data` plays, counted from its decoded samples.
-
-    Decoding is exact where headers are not (ADTS has no duration; mp3 may lack a Xing header).
-    Raises AudioDecodeError for undecodable bytes.
-    """
-    seconds = 0.0
-    with closing(_decoded_frames(data)) as frames:
-        for frame in frames:
-            seconds += frame.samples / frame.sample_rate
-    return seconds

@@ -33,7 +33,6 @@ class TextToSpeechEngine(ABC):
     """
 
     name: ClassVar[str]
-    max_input_chars: ClassVar[int] = 4096
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

@@ -178,7 +178,6 @@ class LocalTextToSpeech(TextToSpeechEngine):
     """
 
     name: ClassVar[str] = "local"
-    max_input_chars: ClassVar[int] = 4096
 
     def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes:
         voice = VOICES.get(request.voice)

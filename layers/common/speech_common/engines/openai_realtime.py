@@ -22,7 +22,6 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import cache
@@ -30,11 +29,13 @@ from typing import TYPE_CHECKING, Any, Final, NoReturn, cast
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
-from speech_common.engines.common import parse_voice_map, split_text
 from speech_common.engines.openai_client import get_openai_client
-from speech_common.engines.verbatim import same_words
+from speech_common.engines.pcm import join_pcm, split_speed
+from speech_common.engines.upstream_errors import realtime_failure_code
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import Settings
+from speech_common.text_chunks import split_text
+from speech_common.verbatim import same_words
 
 if TYPE_CHECKING:
     from openai import OpenAI
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
     from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 SAMPLE_RATE: Final = 24_000  # the Realtime API's only PCM rate
-BYTES_PER_SAMPLE: Final = 2
 MAX_CHUNK_CHARS: Final = 1000
 # A long text may use longer chunks, so that all of them are read in one parallel round.
 LONGEST_CHUNK_CHARS: Final = 1200
@@ -69,11 +69,6 @@ INSTRUCTIONS: Final = (
     "Say nothing before or after it."
 )
 
-_MODEL_GONE_CODES: Final = {"model_not_found", "model_deprecated", "model_retired", "model_not_available"}
-_AUTH_CODES: Final = {"invalid_api_key", "missing_api_key", "unauthorized", "insufficient_permissions"}
-_AUTH_TYPES: Final = {"authentication_error", "permission_error", "permission_denied"}
-_RATE_CODES: Final = {"rate_limit_exceeded", "insufficient_quota", "too_many_requests"}
-_RATE_TYPES: Final = {"rate_limit_error", "tokens", "requests"}
 # Close codes after which a new session may well succeed (going away, abnormal, server error...).
 # A normal close (1000) with work left is also worth one more session.
 _TRANSIENT_CLOSE_CODES: Final = {1000, 1001, 1006, 1011, 1012, 1013, 1014}
@@ -96,12 +91,6 @@ def chunk_limit(text_length: int, parallel: int) -> int:
     return min(max(MAX_CHUNK_CHARS, one_round), LONGEST_CHUNK_CHARS)
 
 
-def split_speed(speed: float) -> tuple[float, float]:
-    """(speed the upstream applies, factor still to apply locally); their product is `speed`."""
-    upstream = min(max(speed, MIN_UPSTREAM_SPEED), MAX_UPSTREAM_SPEED)
-    return upstream, speed / upstream
-
-
 def _short(value: object) -> str:
     # Upstream codes go into our messages; keep them short and free of request data.
     return str(value)[:64] if value else "no code"
@@ -109,19 +98,15 @@ def _short(value: object) -> str:
 
 def _failure(code: str | None, kind: str | None, what: str) -> UpstreamFailure:
     """Map an upstream error code/type to our codes (the upstream's message is never copied)."""
-    code_l, kind_l = (code or "").lower(), (kind or "").lower()
     detail = f"{what} ({_short(code or kind)})"
-    if code_l in _MODEL_GONE_CODES:
-        return UpstreamFailure(
-            UpstreamFailure.MODEL_UNAVAILABLE, f"the realtime model is unavailable: {detail}"
-        )
-    if code_l in _AUTH_CODES or kind_l in _AUTH_TYPES:
-        return UpstreamFailure(UpstreamFailure.AUTH, f"the realtime upstream refused the API key: {detail}")
-    if code_l in _RATE_CODES or kind_l in _RATE_TYPES:
-        return UpstreamFailure(
-            UpstreamFailure.RATE_LIMITED, f"the realtime upstream is rate limiting: {detail}"
-        )
-    if kind_l == "server_error" or code_l == "server_error":
+    ours = realtime_failure_code(code, kind)
+    if ours == UpstreamFailure.MODEL_UNAVAILABLE:
+        return UpstreamFailure(ours, f"the realtime model is unavailable: {detail}")
+    if ours == UpstreamFailure.AUTH:
+        return UpstreamFailure(ours, f"the realtime upstream refused the API key: {detail}")
+    if ours == UpstreamFailure.RATE_LIMITED:
+        return UpstreamFailure(ours, f"the realtime upstream is rate limiting: {detail}")
+    if "server_error" in ((kind or "").lower(), (code or "").lower()):
         return _TransientFailure(UpstreamFailure.ERROR, f"the realtime upstream failed: {detail}")
     return UpstreamFailure(UpstreamFailure.ERROR, f"the realtime upstream failed: {detail}")
 
@@ -363,13 +348,12 @@ class _Conversation:
 
 class OpenAIRealtimeTextToSpeech(TextToSpeechEngine):
     name = "openai-realtime"
-    max_input_chars = 4096
     # Out-of-band responses may run in parallel in one session; chunks of a long text do.
     max_parallel_responses = 4
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._voice_map = parse_voice_map(settings.realtime_voice_map)
+        self._voice_map = settings.realtime_voice_map
 
     def upstream_voice(self, voice: str) -> str:
         return self._voice_map.get(voice.lower(), voice)
@@ -381,12 +365,16 @@ class OpenAIRealtimeTextToSpeech(TextToSpeechEngine):
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "no time left for the realtime upstream")
         limit = chunk_limit(len(request.text), self.max_parallel_responses)
         chunks = [_Chunk(index, text) for index, text in enumerate(split_text(request.text, limit))]
-        upstream_speed, local_speed = split_speed(request.speed)
+        upstream_speed, local_speed = split_speed(
+            request.speed, lowest=MIN_UPSTREAM_SPEED, highest=MAX_UPSTREAM_SPEED
+        )
         if chunks:
             self._read_all(
                 chunks, upstream_model, self._session_config(request.voice, upstream_speed), deadline
             )
-        pcm = _join_pcm(chunk.pcm or b"" for chunk in chunks)
+        pcm = join_pcm(
+            (chunk.pcm or b"" for chunk in chunks), gap_samples=int(SAMPLE_RATE * CHUNK_GAP_SECONDS)
+        )
         if abs(local_speed - 1.0) > 1e-6:
             pcm = change_tempo(pcm, sample_rate=SAMPLE_RATE, factor=local_speed)
         return encode_pcm(pcm, sample_rate=SAMPLE_RATE, fmt=request.response_format)
@@ -511,9 +499,3 @@ def _websockets_has_legacy_flag() -> bool:
     from websockets.sync.client import connect
 
     return "legacy" in inspect.signature(connect).parameters
-
-
-def _join_pcm(parts: Iterable[bytes]) -> bytes:
-    gap = bytes(int(SAMPLE_RATE * CHUNK_GAP_SECONDS) * BYTES_PER_SAMPLE)
-    # An odd trailing byte would shift every later sample by half.
-    return gap.join(part[: len(part) - len(part) % BYTES_PER_SAMPLE] for part in parts)

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import math
 import re
-import socket
 import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -46,15 +45,13 @@ from xml.sax.saxutils import escape
 
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
-from speech_common.engines.common import (
-    MIN_ATTEMPT_SECONDS,
-    SocketWatchdog,
-    parse_voice_map,
-    retry_within_deadline,
-    split_text,
-)
+from speech_common.engines.pcm import join_pcm, split_speed
+from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, retry_within_deadline
+from speech_common.engines.streaming import botocore_socket, read_within
+from speech_common.engines.upstream_errors import botocore_is_transient, from_botocore
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import Settings
+from speech_common.text_chunks import split_text
 from speech_common.transcode import change_tempo, encode_pcm
 
 if TYPE_CHECKING:
@@ -64,7 +61,6 @@ POLLY_ENGINES: Final = frozenset({"standard", "neural", "long-form", "generative
 MAX_CHUNK_CHARS: Final = 3000  # Polly's billed-character limit per SynthesizeSpeech call
 PCM_SAMPLE_RATE: Final = 16_000  # the highest PCM rate Polly offers (8000 or 16000), for every engine
 MP3_SAMPLE_RATE: Final = "24000"  # what OpenAI's mp3 answers use; valid for mp3 on every Polly engine
-BYTES_PER_SAMPLE: Final = 2
 FALLBACK_VOICE: Final = "Joanna"
 DEFAULT_API_VOICE: Final = "alloy"
 # Polly's prosody rate range, in percent.
@@ -76,31 +72,6 @@ STREAM_CHUNK_BYTES: Final = 16 * 1024  # about 0.5 s of 16 kHz PCM: the deadline
 
 # Characters XML 1.0 forbids: they would make the SSML invalid, and they are not speech anyway.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
-
-_RATE_CODES: Final = {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
-_QUOTA_CODES: Final = {"ServiceQuotaExceededException", "ServiceQuotaExceeded"}
-_AUTH_CODES: Final = {
-    "UnrecognizedClientException",
-    "AccessDeniedException",
-    "AccessDenied",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "InvalidClientTokenId",
-    "MissingAuthenticationToken",
-    "ExpiredToken",
-    "ExpiredTokenException",
-}
-# This request's engine/voice/rate/lexicon/language combination is not served: another route may be.
-_UNAVAILABLE_CODES: Final = {
-    "EngineNotSupportedException",
-    "InvalidSampleRateException",
-    "LexiconNotFoundException",
-    "LanguageNotSupportedException",
-}
-_TIMEOUT_CODES: Final = {"RequestTimeout", "RequestTimeoutException"}
-_SERVER_CODES: Final = {"ServiceFailureException", "ServiceUnavailable", "InternalFailure"}
-
 
 # ---------------------------------------------------------------------------------------------
 # Pure helpers (voices, text, SSML, speed)
@@ -124,74 +95,15 @@ def clean_for_xml(text: str) -> str:
     return _XML_ILLEGAL.sub(" ", text)
 
 
-def split_speed(speed: float) -> tuple[int, float]:
-    """(prosody rate in percent, tempo factor still to apply locally); together they make `speed`."""
-    percent = min(max(round(speed * 100), MIN_RATE_PERCENT), MAX_RATE_PERCENT)
+def polly_rate(speed: float) -> tuple[int, float]:
+    """(prosody rate in whole percent, tempo factor still to apply locally); together they make `speed`."""
+    upstream, _ = split_speed(speed, lowest=MIN_RATE_PERCENT / 100, highest=MAX_RATE_PERCENT / 100)
+    percent = round(upstream * 100)
     return percent, speed / (percent / 100)
 
 
 def to_ssml(text: str, rate_percent: int) -> str:
     return f'<speak><prosody rate="{rate_percent}%">{escape(text)}</prosody></speak>'
-
-
-# ---------------------------------------------------------------------------------------------
-# Errors
-
-
-def _client_error_failure(code: str, message: str, status: int | None) -> UpstreamFailure:
-    # Polly's own message is not copied (it can quote the input); the code and status are enough.
-    detail = f"({code}, {status})"
-    if code in _RATE_CODES or code in _QUOTA_CODES:
-        return UpstreamFailure(UpstreamFailure.RATE_LIMITED, f"Amazon Polly is rate limiting {detail}")
-    if code in _AUTH_CODES or status in (401, 403):
-        return UpstreamFailure(UpstreamFailure.AUTH, f"Amazon Polly refused the credentials {detail}")
-    voice_engine_mismatch = (
-        code == "ValidationException" and "does not support the selected engine" in message
-    )
-    if code in _UNAVAILABLE_CODES or voice_engine_mismatch:
-        return UpstreamFailure(
-            UpstreamFailure.VOICE_UNAVAILABLE, f"Amazon Polly does not serve this engine and voice {detail}"
-        )
-    if code in _TIMEOUT_CODES:
-        return UpstreamFailure(UpstreamFailure.TIMEOUT, f"Amazon Polly did not answer in time {detail}")
-    return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly failed {detail}")
-
-
-def to_upstream_failure(exc: Exception) -> UpstreamFailure:
-    """Map a botocore exception to one of our upstream failure codes (no request data in the message)."""
-    from botocore import exceptions as boto_errors
-
-    if isinstance(exc, boto_errors.ClientError):
-        error = exc.response.get("Error", {})
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        return _client_error_failure(str(error.get("Code", "")), str(error.get("Message", "")), status)
-    if isinstance(exc, (boto_errors.ReadTimeoutError, boto_errors.ConnectTimeoutError)):
-        return UpstreamFailure(UpstreamFailure.TIMEOUT, "Amazon Polly did not answer in time")
-    creds_errors = (
-        boto_errors.NoCredentialsError,
-        boto_errors.PartialCredentialsError,
-        boto_errors.CredentialRetrievalError,
-    )
-    if isinstance(exc, creds_errors):
-        return UpstreamFailure(UpstreamFailure.AUTH, f"no usable AWS credentials ({type(exc).__name__})")
-    if isinstance(exc, boto_errors.NoRegionError):
-        return UpstreamFailure(UpstreamFailure.NOT_CONFIGURED, "no AWS region is configured for Amazon Polly")
-    if isinstance(exc, (boto_errors.ConnectionError, boto_errors.HTTPClientError)):
-        return UpstreamFailure(
-            UpstreamFailure.ERROR, f"Amazon Polly could not be reached ({type(exc).__name__})"
-        )
-    return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly failed ({type(exc).__name__})")
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Worth another attempt: throttling (not a quota), service failures, dropped connections."""
-    from botocore import exceptions as boto_errors
-
-    if isinstance(exc, boto_errors.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
-        return code in _RATE_CODES or code in _SERVER_CODES or status >= 500
-    return isinstance(exc, (boto_errors.ConnectionError, boto_errors.HTTPClientError))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,11 +118,10 @@ class _TimedClient:
 
 class PollyTextToSpeech(TextToSpeechEngine):
     name = "polly"
-    max_input_chars = 4096  # the API contract; longer-than-Polly text is cut into several calls
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings)
-        self._voice_map = parse_voice_map(settings.polly_voice_map)
+        self._voice_map = settings.polly_voice_map
         self._lock = threading.Lock()
         self._session: Session | None = None
         self._timed: _TimedClient | None = None
@@ -232,7 +143,7 @@ class PollyTextToSpeech(TextToSpeechEngine):
             try:
                 client = self._build_client(read_timeout)
             except Exception as exc:
-                raise to_upstream_failure(exc) from None
+                raise from_botocore(exc) from None
             self._timed = _TimedClient(client, read_timeout)
             return client
 
@@ -255,7 +166,7 @@ class PollyTextToSpeech(TextToSpeechEngine):
                 UpstreamFailure.MODEL_UNAVAILABLE,
                 f"{upstream_model!r} is not an Amazon Polly engine ({', '.join(sorted(POLLY_ENGINES))})",
             )
-        rate_percent, local_tempo = split_speed(request.speed)
+        rate_percent, local_tempo = polly_rate(request.speed)
         use_ssml = rate_percent != 100
         text = clean_for_xml(request.text) if use_ssml else request.text
         chunks = split_text(text, MAX_CHUNK_CHARS, size=ssml_size if use_ssml else len) or [text]
@@ -274,9 +185,8 @@ class PollyTextToSpeech(TextToSpeechEngine):
             return self._call({**base, **mp3, "Text": text_of(chunks[0])}, deadline)
 
         pcm_params = {"OutputFormat": "pcm", "SampleRate": str(PCM_SAMPLE_RATE)}
-        pcm = b"".join(
-            _whole_samples(self._call({**base, **pcm_params, "Text": text_of(chunk)}, deadline))
-            for chunk in chunks
+        pcm = join_pcm(
+            self._call({**base, **pcm_params, "Text": text_of(chunk)}, deadline) for chunk in chunks
         )
         if needs_local_tempo:
             pcm = change_tempo(pcm, sample_rate=PCM_SAMPLE_RATE, factor=local_tempo)
@@ -299,45 +209,17 @@ class PollyTextToSpeech(TextToSpeechEngine):
                 attempt,
                 deadline=deadline,
                 max_attempts=self.settings.upstream_max_attempts,
-                is_transient=_is_transient,
+                is_transient=botocore_is_transient,
             )
         except (ClientError, BotoCoreError) as exc:
-            raise to_upstream_failure(exc) from None
+            raise from_botocore(exc) from None
 
 
 def _read_within(stream: Any, deadline: Deadline) -> bytes:
     """An AudioStream (botocore StreamingBody) read in chunks, never past the deadline."""
-    from botocore.exceptions import BotoCoreError
-
-    parts: list[bytes] = []
-    with SocketWatchdog(lambda: _socket_of(stream), deadline) as watchdog:
-        try:
-            for part in stream.iter_chunks(STREAM_CHUNK_BYTES):
-                parts.append(part)
-                if deadline.expired():
-                    raise _deadline_passed()
-        except BotoCoreError:
-            if watchdog.fired:  # the read ended because the watchdog shut the socket
-                raise _deadline_passed() from None
-            raise
-    if watchdog.fired:  # a shut socket can also end the stream as a clean, early EOF
-        raise _deadline_passed()
-    return b"".join(parts)
-
-
-def _deadline_passed() -> UpstreamFailure:
-    return UpstreamFailure(UpstreamFailure.TIMEOUT, "Amazon Polly did not finish its answer in time")
-
-
-def _socket_of(stream: Any) -> socket.socket | None:
-    # The path botocore.compat.set_socket_timeout takes: StreamingBody -> urllib3 -> http.client.
-    try:
-        sock = stream._raw_stream._fp.fp.raw._sock
-    except AttributeError:
-        return None
-    return sock if isinstance(sock, socket.socket) else None
-
-
-def _whole_samples(pcm: bytes) -> bytes:
-    # A truncated stream could end mid-sample; a stray byte would shift every later sample.
-    return pcm[: len(pcm) - len(pcm) % BYTES_PER_SAMPLE]
+    return read_within(
+        stream.iter_chunks(STREAM_CHUNK_BYTES),
+        find_socket=lambda: botocore_socket(stream),
+        deadline=deadline,
+        upstream="Amazon Polly",
+    )

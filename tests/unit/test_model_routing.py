@@ -3,7 +3,7 @@
 import pytest
 
 from speech_common.errors import UpstreamFailure
-from speech_common.routes import Route, RouteConfigError, live_routes, parse_routes, run_chain
+from speech_common.model_routing import Route, RouteConfigError, live_routes, parse_routes, run_chain
 
 
 def test_routes_parse_into_ordered_chains() -> None:

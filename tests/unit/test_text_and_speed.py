@@ -1,14 +1,17 @@
-"""Pure parts of the engines: text chunking, voice maps, speed (the verbatim check: test_verbatim)."""
+"""Pure parts of the engines: text chunking and speed (voice maps: test_settings; verbatim: test_verbatim)."""
 
 import pytest
 
-from speech_common.engines.common import parse_voice_map, split_text
 from speech_common.engines.openai_realtime import (
     LONGEST_CHUNK_CHARS,
     MAX_CHUNK_CHARS,
+    MAX_UPSTREAM_SPEED,
+    MIN_UPSTREAM_SPEED,
     chunk_limit,
-    split_speed,
 )
+from speech_common.engines.pcm import join_pcm, split_speed, whole_samples
+from speech_common.engines.polly import polly_rate
+from speech_common.text_chunks import split_text
 
 
 def test_short_text_is_one_chunk() -> None:
@@ -38,18 +41,12 @@ def test_a_single_overlong_word_is_still_cut() -> None:
     assert [len(c) for c in chunks] == [100, 100, 50]
 
 
-def test_voice_map_parses_and_ignores_malformed_entries() -> None:
-    assert parse_voice_map("fable=ballad; Onyx = cedar;broken;=x;nova=") == {
-        "fable": "ballad",
-        "onyx": "cedar",
-    }
-
-
 @pytest.mark.parametrize(
     ("speed", "upstream"), [(1.0, 1.0), (0.25, 0.25), (1.5, 1.5), (3.0, 1.5), (4.0, 1.5)]
 )
 def test_speed_is_split_between_upstream_and_local(speed: float, upstream: float) -> None:
-    applied, local = split_speed(speed)
+    # Given the realtime API's speed range / When a speed is split / Then the product is the speed
+    applied, local = split_speed(speed, lowest=MIN_UPSTREAM_SPEED, highest=MAX_UPSTREAM_SPEED)
     assert applied == upstream
     assert applied * local == pytest.approx(speed)
 
@@ -63,3 +60,21 @@ def test_the_longest_text_is_read_in_one_parallel_round() -> None:
     assert all(len(chunk) <= LONGEST_CHUNK_CHARS for chunk in chunks)
     # And short texts keep the usual chunk size
     assert chunk_limit(2500, parallel=4) == MAX_CHUNK_CHARS
+
+
+@pytest.mark.parametrize(("speed", "percent"), [(1.0, 100), (0.1, 20), (1.234, 123), (3.0, 200)])
+def test_polly_rate_is_whole_percent_and_the_rest_is_local(speed: float, percent: int) -> None:
+    # Given Polly's 20-200% prosody range / When a speed is split / Then together they make the speed
+    rate, local = polly_rate(speed)
+    assert rate == percent
+    assert rate / 100 * local == pytest.approx(speed)
+
+
+def test_pcm_parts_join_on_whole_samples_with_a_gap() -> None:
+    # Given parts of which one ends mid-sample
+    parts = [b"\x01\x02\x03", b"\x04\x05"]
+    # When joined with one sample of silence between them
+    joined = join_pcm(parts, gap_samples=1)
+    # Then the stray byte is dropped and the gap is silence
+    assert joined == b"\x01\x02" + b"\x00\x00" + b"\x04\x05"
+    assert whole_samples(b"\x01\x02\x03") == b"\x01\x02"

@@ -1,10 +1,11 @@
-"""Public model -> ordered chain of (engine, upstream model), with retired models remembered.
+"""Model routing: each public model is served by an ordered chain of (engine, upstream model).
 
 Configured per deployment as "public=engine:upstream,engine:upstream;public=...", e.g.
     tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;tts-1-hd=openai:tts-1-hd,...
-When an upstream answers that a model does not exist or is retired, the chain moves on to the
-next entry and skips that entry for the rest of the container's life. When it cannot serve one
-request's voice, the chain moves on for that request only.
+and parsed when the settings are read (a malformed chain is a start-up error). When an upstream
+answers that a model does not exist or is retired, the chain moves on to the next entry and skips
+that entry for the rest of the container's life. When it cannot serve one request's voice, the
+chain moves on for that request only.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ class Route:
         return f"{self.engine}:{self.upstream_model}"
 
 
+type RouteTable = dict[str, tuple[Route, ...]]
+
+
 class RouteConfigError(ValueError):
     """The route configuration cannot be parsed (a deployment mistake, not a client one)."""
 
 
-def parse_routes(spec: str) -> dict[str, tuple[Route, ...]]:
-    routes: dict[str, tuple[Route, ...]] = {}
+def parse_routes(spec: str) -> RouteTable:
+    routes: RouteTable = {}
     for entry in filter(None, (part.strip() for part in spec.split(";"))):
         public, sep, chain = entry.partition("=")
         if not sep or not public.strip():
@@ -43,6 +47,8 @@ def parse_routes(spec: str) -> dict[str, tuple[Route, ...]]:
             steps.append(Route(engine.strip(), upstream.strip()))
         if not steps:
             raise RouteConfigError(f"model {public.strip()!r} has an empty route")
+        if public.strip() in routes:
+            raise RouteConfigError(f"model {public.strip()!r} has two routes")
         routes[public.strip()] = tuple(steps)
     return routes
 
@@ -57,7 +63,7 @@ def mark_unavailable(route: Route) -> None:
 
 
 def forget_unavailable() -> None:
-    """Tests only: a new container starts with nothing remembered."""
+    """A new container starts with nothing remembered (tests start each one so)."""
     with _unavailable_lock:
         _unavailable.clear()
 

@@ -381,15 +381,6 @@ def _usual_reading(segments: list[_Segment]) -> str:
     return " ".join(filter(None, (segment.forms[0] for segment in segments)))
 
 
-def normalise_words(text: str) -> str:
-    """The text as words, lowercase and without punctuation, numbers and symbols said in English.
-
-    "It costs $5 & 20%." -> "it costs five dollars and twenty percent". One reading among those
-    that `same_words` accepts.
-    """
-    return _usual_reading(_segments(text))
-
-
 def _spellings(segments: list[_Segment]) -> list[tuple[str, ...]]:
     """Each segment's forms without spaces; runs of plain text (a single form) joined into one."""
     spellings: list[tuple[str, ...]] = []

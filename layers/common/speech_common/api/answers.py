@@ -1,0 +1,69 @@
+"""What a route returns: this invocation's deadline, a served answer, audio that fits in it."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel
+
+from speech_common.deadline import Deadline
+from speech_common.errors import PayloadTooLarge
+from speech_common.model_routing import Route
+from speech_common.models import TtsRequest
+from speech_common.settings import get_settings
+
+SERVED_BY_HEADER = "X-Speech-Engine"
+
+# Lossless audio is large: bytes a second of speech (24 kHz 16-bit mono; flac about halves it), and a
+# fast speaking pace, so that the estimate errs small and refuses only what surely cannot fit.
+_LOSSLESS_BYTES_PER_SECOND = {"wav": 48_000, "pcm": 48_000, "flac": 24_000}
+_FAST_CHARS_PER_SECOND = 18.0
+
+
+def invocation_deadline(event: APIGatewayProxyEvent, context: Any) -> Deadline:
+    """The upstream deadline of this invocation, counted from when API Gateway received the request."""
+    received_at = event.request_context.raw_event.get("requestTimeEpoch")
+    return Deadline.for_invocation(
+        context, get_settings(), request_time_epoch_ms=received_at if isinstance(received_at, int) else None
+    )
+
+
+def served(body: BaseModel, route: Route) -> Response[Any]:
+    """200 with the body, naming what served it."""
+    return Response(
+        status_code=200,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={SERVED_BY_HEADER: str(route)},
+    )
+
+
+def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
+    """Refuse, before paying the upstream, lossless audio that cannot fit in Lambda's answer."""
+    bytes_per_second = _LOSSLESS_BYTES_PER_SECOND.get(request.response_format)
+    if bytes_per_second is None:
+        return
+    seconds = len(request.text) / _FAST_CHARS_PER_SECOND / request.speed
+    encoded_bytes = seconds * bytes_per_second * 4 / 3
+    if encoded_bytes > get_settings().max_response_body_bytes:
+        raise PayloadTooLarge(
+            f"{request.response_format} audio of this text (about {seconds:.0f} s) would be larger than "
+            "the API can return; send shorter text or ask for mp3 or opus",
+            code="response_too_large",
+        )
+
+
+def inline_base64(audio: bytes) -> str:
+    """The audio as base64 for a JSON answer, or 413 when Lambda could not return it."""
+    # Lambda refuses responses over 6 MB: say so clearly instead of letting the gateway answer 502.
+    encoded_size = 4 * ((len(audio) + 2) // 3)
+    if encoded_size > get_settings().max_response_body_bytes:
+        raise PayloadTooLarge(
+            f"The synthesized audio ({len(audio)} bytes) is larger than the API can return; "
+            "send shorter text or ask for response_format opus",
+            code="response_too_large",
+        )
+    return base64.b64encode(audio).decode("ascii")

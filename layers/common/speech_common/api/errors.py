@@ -1,0 +1,79 @@
+"""The error table of the /api door: which exception is which status, rendered as {"detail", "code"}.
+
+The table and the handlers are the door's; the exceptions are the core's (speech_common.errors).
+Another door (say an OpenAI-shaped /v1) installs the same handlers with its own renderer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+
+from speech_common.api.validation import invalid_request_from
+from speech_common.errors import InvalidRequest, OperationFailed, PayloadTooLarge, SpeechError
+from speech_common.models import ErrorBody
+from speech_common.observability import logger
+
+STATUS_BY_ERROR: dict[type[SpeechError], int] = {
+    InvalidRequest: 400,
+    PayloadTooLarge: 413,
+    OperationFailed: 500,
+}
+ENVELOPE_PROBLEM = "envelope_problem"  # the resolver's context key for a failed envelope check
+
+type ErrorRenderer = Callable[[int, str, str], Response]
+
+
+def status_of(error: SpeechError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS_BY_ERROR:
+            return STATUS_BY_ERROR[cls]
+    return 400
+
+
+def detail_and_code(status_code: int, detail: str, code: str) -> Response:
+    """The /api door's error body."""
+    body = ErrorBody(detail=detail, code=code).model_dump_json()
+    return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=body)
+
+
+def install_error_handlers(app: APIGatewayRestResolver, render: ErrorRenderer = detail_and_code) -> None:
+    """Map every exception to a rendered error; nothing escapes as a stack trace."""
+
+    def envelope_problem() -> SpeechError | None:
+        problem = app.context.get(ENVELOPE_PROBLEM)
+        return problem if isinstance(problem, SpeechError) else None
+
+    @app.exception_handler(SpeechError)
+    def speech_error(exc: SpeechError) -> Response:
+        status = status_of(exc)
+        if status >= 500:
+            logger.warning("request failed", extra={"code": exc.code, "status": status})
+        else:
+            logger.info("request refused", extra={"code": exc.code, "status": status})
+        return render(status, exc.detail, exc.code)
+
+    @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
+    def validation_error(exc: RequestValidationError | RequestUnsupportedContentType) -> Response:
+        # Powertools validates the body before any middleware: a bad envelope explains the failure.
+        return speech_error(envelope_problem() or invalid_request_from(list(exc.errors())))
+
+    @app.not_found
+    def not_found(_: Exception) -> Response:
+        return render(404, "No such route; use POST /api/stt/ or POST /api/tts/", "not_found")
+
+    @app.exception_handler(Exception)
+    def unexpected(exc: Exception) -> Response:
+        # Powertools' body parsers can fail on a body sent under the wrong content type (say,
+        # multipart without a boundary to a JSON route): that is the client's 400, not our 500.
+        problem = envelope_problem()
+        if problem is not None:
+            return speech_error(problem)
+        # Type only: an exception message may carry request data.
+        logger.error("unexpected error", extra={"error_type": type(exc).__name__})
+        return render(500, "Internal server error", "internal_error")

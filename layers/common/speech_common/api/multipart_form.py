@@ -1,0 +1,108 @@
+"""The multipart form of POST /api/stt/: the audio file (recognised by content) and its fields."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+
+import multipart
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import ValidationError
+
+from speech_common.api.envelope import media_type
+from speech_common.api.validation import invalid_request_from
+from speech_common.audio import AudioUpload, sniff_audio_format
+from speech_common.core import TranscriptionJob
+from speech_common.errors import InvalidRequest, PayloadTooLarge
+from speech_common.models import SttForm
+from speech_common.settings import Settings, get_settings
+
+AUDIO_FIELD = "audio"
+ACCEPTED_AUDIO = "flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav, webm"
+MAX_FORM_PARTS = 16
+
+
+def _body_bytes(event: APIGatewayProxyEvent) -> bytes:
+    body = event.body or ""
+    if event.is_base64_encoded:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequest("The request body is not valid base64", code="malformed_body") from None
+    return body.encode("utf-8", errors="surrogateescape")
+
+
+def read_stt_form(event: APIGatewayProxyEvent) -> TranscriptionJob:
+    """The audio file (recognised by content) and the validated form fields of POST /api/stt/.
+
+    The envelope (size, content type) was checked by the resolver before the route ran.
+    """
+    settings = get_settings()
+    _, params = media_type(event)
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise InvalidRequest("The multipart Content-Type has no boundary", code="malformed_multipart")
+    files, fields = _read_parts(_body_bytes(event), boundary, settings)
+
+    try:
+        form = SttForm.model_validate(fields)
+    except ValidationError as exc:
+        raise invalid_request_from(exc.errors(include_input=False)) from None
+    unexpected_files = sorted(name for name in files if name != AUDIO_FIELD)
+    if unexpected_files:
+        raise InvalidRequest(
+            f"{unexpected_files[0]}: unknown file field; send the audio as '{AUDIO_FIELD}'",
+            code="unknown_field",
+        )
+    if AUDIO_FIELD not in files:
+        raise InvalidRequest("audio: a file is required (multipart field 'audio')", code="missing_field")
+    data = files[AUDIO_FIELD]
+    if not data:
+        raise InvalidRequest("audio: the file is empty", code="empty_audio")
+    fmt = sniff_audio_format(data)
+    if fmt is None:
+        raise InvalidRequest(
+            f"audio: the file is not audio in a supported format ({ACCEPTED_AUDIO})", code="unsupported_audio"
+        )
+    return TranscriptionJob(
+        audio=AudioUpload(data=data, format=fmt), model=form.model, language=form.language
+    )
+
+
+def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str, bytes], dict[str, str]]:
+    files: dict[str, bytes] = {}
+    fields: dict[str, str] = {}
+    parser = multipart.MultipartParser(
+        io.BytesIO(raw),
+        boundary,
+        content_length=len(raw),
+        strict=True,
+        part_limit=MAX_FORM_PARTS,
+        partsize_limit=settings.max_upload_bytes,
+        spool_limit=settings.max_upload_bytes + 1,
+        memory_limit=settings.max_upload_bytes + 1024 * 1024,
+        disk_limit=0,  # never spool to disk: a Lambda's /tmp is not for request bodies
+    )
+    try:
+        for part in parser:
+            name = part.name
+            if name in files or name in fields:
+                raise InvalidRequest(f"{name}: the field is sent more than once", code="duplicate_field")
+            if name == AUDIO_FIELD or part.filename:
+                files[name] = part.raw
+            else:
+                fields[name] = part.value
+    except InvalidRequest:
+        raise
+    except multipart.ParserLimitReached as exc:
+        if "count" in str(exc).lower():  # "Maximum segment count exceeded"
+            raise InvalidRequest(
+                f"The form has too many fields (at most {MAX_FORM_PARTS})", code="too_many_fields"
+            ) from None
+        raise PayloadTooLarge("The multipart body exceeds the API's size limits") from None
+    except Exception:  # the parser's own errors and any decoding error on hostile bytes
+        raise InvalidRequest(
+            "The multipart/form-data body is malformed or truncated", code="malformed_multipart"
+        ) from None
+    return files, fields

@@ -1,0 +1,70 @@
+"""JSON bodies and validation errors: every way a body can be wrong becomes one clear 400."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from speech_common.errors import InvalidRequest
+
+
+def parse_json_body(body: str) -> Any:
+    """json.loads for Powertools: every way a body can fail to parse becomes a JSON error (a 400).
+
+    Deep nesting (RecursionError) and integers past Python's digit limit (ValueError) would
+    otherwise escape as 500s.
+    """
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError:
+        raise
+    except (ValueError, RecursionError):
+        raise json.JSONDecodeError("unparseable JSON", "", 0) from None
+
+
+def _field_name(loc: Iterable[Any]) -> str:
+    parts = [str(part) for part in loc if part not in ("body",) and not isinstance(part, int)]
+    return ".".join(parts)
+
+
+_CODES_BY_TYPE = {
+    "missing": "missing_field",
+    "json_invalid": "invalid_json",
+    "extra_forbidden": "unknown_field",
+    "model_attributes_type": "invalid_json",
+    "dict_type": "invalid_json",
+}
+_CODES_BY_FIELD = {"model": "unsupported_model", "voice": "unsupported_voice"}
+_CODES_BY_FIELD_AND_TYPE = {("text", "string_too_long"): "text_too_long"}
+
+
+def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
+    """One clear 400 from pydantic/Powertools validation errors (the input values are never echoed)."""
+    if not errors:
+        return InvalidRequest("Invalid request data")
+    first = errors[0]
+    error_type = str(first.get("type", ""))
+    field = _field_name(first.get("loc", ()))
+    if error_type == "json_invalid":
+        return InvalidRequest("The request body is not valid JSON", code="invalid_json")
+    if error_type in ("model_attributes_type", "dict_type") and not field:
+        return InvalidRequest("The request body must be a JSON object", code="invalid_json")
+    if error_type == "missing" and not field:
+        return InvalidRequest("The request body is empty; send a JSON object", code="missing_field")
+    message = str(first.get("msg", "Invalid value"))
+    if error_type == "extra_forbidden":
+        message = "Unknown field"
+    elif error_type == "string_too_long":
+        message = f"at most {(first.get('ctx') or {}).get('max_length')} characters"
+    code = (
+        _CODES_BY_FIELD_AND_TYPE.get((field, error_type))
+        or _CODES_BY_TYPE.get(error_type)
+        or _CODES_BY_FIELD.get(field)
+        or "invalid_field"
+    )
+    if error_type == "value_error" and "blank" in message:
+        code = "empty_field"
+    message = message.removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return InvalidRequest(f"{field}: {message}{more}" if field else f"{message}{more}", code=code)

@@ -1,0 +1,197 @@
+"""What an upstream's error means: each SDK's exceptions and codes mapped to our failure codes.
+
+One place for every upstream (OpenAI over HTTP and over the Realtime WebSocket, Amazon Polly), so
+that "the model is gone", "the key is refused" and "try again" are decided the same way everywhere.
+Messages carry codes and statuses only: an upstream's own message can quote the request.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+from speech_common.errors import UpstreamFailure
+
+# OpenAI's codes (HTTP and Realtime) for a model that does not exist or is retired.
+MODEL_GONE_CODES: Final = frozenset(
+    {"model_not_found", "model_deprecated", "model_retired", "model_not_available"}
+)
+# A 404 without those codes still names a gone model in these words (OpenAI-compatible servers).
+_MODEL_GONE_WORDS = re.compile(
+    r"\bmodel\b.{0,120}?\b(?:does not exist|not found|deprecated|retired|decommissioned)\b",
+    re.IGNORECASE | re.DOTALL,
+)
+# Realtime error events carry a code and a type, not an HTTP status.
+REALTIME_AUTH_CODES: Final = frozenset(
+    {"invalid_api_key", "missing_api_key", "unauthorized", "insufficient_permissions"}
+)
+REALTIME_AUTH_TYPES: Final = frozenset({"authentication_error", "permission_error", "permission_denied"})
+REALTIME_RATE_CODES: Final = frozenset({"rate_limit_exceeded", "insufficient_quota", "too_many_requests"})
+REALTIME_RATE_TYPES: Final = frozenset({"rate_limit_error", "tokens", "requests"})
+
+# Amazon Polly (botocore ClientError codes).
+_POLLY_RATE_CODES: Final = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+_POLLY_QUOTA_CODES: Final = frozenset({"ServiceQuotaExceededException", "ServiceQuotaExceeded"})
+_POLLY_AUTH_CODES: Final = frozenset(
+    {
+        "UnrecognizedClientException",
+        "AccessDeniedException",
+        "AccessDenied",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "InvalidClientTokenId",
+        "MissingAuthenticationToken",
+        "ExpiredToken",
+        "ExpiredTokenException",
+    }
+)
+# This request's engine/voice/rate/lexicon/language combination is not served: another route may be.
+_POLLY_UNAVAILABLE_CODES: Final = frozenset(
+    {
+        "EngineNotSupportedException",
+        "InvalidSampleRateException",
+        "LexiconNotFoundException",
+        "LanguageNotSupportedException",
+    }
+)
+_POLLY_TIMEOUT_CODES: Final = frozenset({"RequestTimeout", "RequestTimeoutException"})
+_POLLY_SERVER_CODES: Final = frozenset({"ServiceFailureException", "ServiceUnavailable", "InternalFailure"})
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI over HTTP (the official SDK's exceptions)
+
+
+def _openai_code(exc: BaseException) -> str | None:
+    code = getattr(exc, "code", None)
+    return code if isinstance(code, str) else None
+
+
+def openai_is_transient(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, openai.RateLimitError):
+        return _openai_code(exc) != "insufficient_quota"  # a billing limit does not pass with time
+    return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError))
+
+
+def openai_retry_after(exc: BaseException) -> float:
+    response = getattr(exc, "response", None)
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return float(value) if value else 0.0
+    except ValueError:
+        return 0.0
+
+
+def _openai_model_is_gone(exc: BaseException) -> bool:
+    """The answer says the model does not exist or is retired (the route chain then moves on for good).
+
+    Any other 404 (a proxy, an ingress, a wrong base URL, an HTML page) says nothing about the
+    model: taking it for one would retire a working route for the container's life.
+    """
+    import openai
+
+    if getattr(exc, "status_code", None) == 410 or _openai_code(exc) in MODEL_GONE_CODES:
+        return True
+    return isinstance(exc, openai.NotFoundError) and bool(_MODEL_GONE_WORDS.search(exc.message))
+
+
+def from_openai(exc: Exception) -> UpstreamFailure:
+    """Map an SDK exception to one of our upstream failure codes."""
+    import openai
+
+    status = getattr(exc, "status_code", None)
+    if isinstance(exc, openai.APITimeoutError):
+        return UpstreamFailure(UpstreamFailure.TIMEOUT, "the upstream did not answer in time")
+    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+        return UpstreamFailure(UpstreamFailure.AUTH, f"the upstream refused the API key ({status})")
+    if isinstance(exc, openai.RateLimitError):
+        return UpstreamFailure(
+            UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({_openai_code(exc)})"
+        )
+    if _openai_model_is_gone(exc):
+        return UpstreamFailure(
+            UpstreamFailure.MODEL_UNAVAILABLE, f"the upstream model is unavailable ({status})"
+        )
+    if isinstance(exc, openai.APIConnectionError):
+        return UpstreamFailure(UpstreamFailure.ERROR, "the upstream could not be reached")
+    return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream failed ({type(exc).__name__}, {status})")
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI Realtime (error events, close reasons and refused upgrades name a code and a type)
+
+
+def realtime_failure_code(code: str | None, kind: str | None) -> str | None:
+    """Our code for a realtime error code/type; None when it is a plain failure (server error or other)."""
+    code_l, kind_l = (code or "").lower(), (kind or "").lower()
+    if code_l in MODEL_GONE_CODES:
+        return UpstreamFailure.MODEL_UNAVAILABLE
+    if code_l in REALTIME_AUTH_CODES or kind_l in REALTIME_AUTH_TYPES:
+        return UpstreamFailure.AUTH
+    if code_l in REALTIME_RATE_CODES or kind_l in REALTIME_RATE_TYPES:
+        return UpstreamFailure.RATE_LIMITED
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Amazon Polly (botocore)
+
+
+def _polly_client_error(code: str, message: str, status: int | None) -> UpstreamFailure:
+    detail = f"({code}, {status})"
+    if code in _POLLY_RATE_CODES or code in _POLLY_QUOTA_CODES:
+        return UpstreamFailure(UpstreamFailure.RATE_LIMITED, f"Amazon Polly is rate limiting {detail}")
+    if code in _POLLY_AUTH_CODES or status in (401, 403):
+        return UpstreamFailure(UpstreamFailure.AUTH, f"Amazon Polly refused the credentials {detail}")
+    voice_engine_mismatch = (
+        code == "ValidationException" and "does not support the selected engine" in message
+    )
+    if code in _POLLY_UNAVAILABLE_CODES or voice_engine_mismatch:
+        return UpstreamFailure(
+            UpstreamFailure.VOICE_UNAVAILABLE, f"Amazon Polly does not serve this engine and voice {detail}"
+        )
+    if code in _POLLY_TIMEOUT_CODES:
+        return UpstreamFailure(UpstreamFailure.TIMEOUT, f"Amazon Polly did not answer in time {detail}")
+    return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly failed {detail}")
+
+
+def from_botocore(exc: Exception) -> UpstreamFailure:
+    """Map a botocore exception to one of our upstream failure codes."""
+    from botocore import exceptions as boto_errors
+
+    if isinstance(exc, boto_errors.ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        return _polly_client_error(str(error.get("Code", "")), str(error.get("Message", "")), status)
+    if isinstance(exc, (boto_errors.ReadTimeoutError, boto_errors.ConnectTimeoutError)):
+        return UpstreamFailure(UpstreamFailure.TIMEOUT, "Amazon Polly did not answer in time")
+    creds_errors = (
+        boto_errors.NoCredentialsError,
+        boto_errors.PartialCredentialsError,
+        boto_errors.CredentialRetrievalError,
+    )
+    if isinstance(exc, creds_errors):
+        return UpstreamFailure(UpstreamFailure.AUTH, f"no usable AWS credentials ({type(exc).__name__})")
+    if isinstance(exc, boto_errors.NoRegionError):
+        return UpstreamFailure(UpstreamFailure.NOT_CONFIGURED, "no AWS region is configured for Amazon Polly")
+    if isinstance(exc, (boto_errors.ConnectionError, boto_errors.HTTPClientError)):
+        return UpstreamFailure(
+            UpstreamFailure.ERROR, f"Amazon Polly could not be reached ({type(exc).__name__})"
+        )
+    return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly failed ({type(exc).__name__})")
+
+
+def botocore_is_transient(exc: BaseException) -> bool:
+    """Worth another attempt: throttling (not a quota), service failures, dropped connections."""
+    from botocore import exceptions as boto_errors
+
+    if isinstance(exc, boto_errors.ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return code in _POLLY_RATE_CODES or code in _POLLY_SERVER_CODES or status >= 500
+    return isinstance(exc, (boto_errors.ConnectionError, boto_errors.HTTPClientError))

@@ -1,0 +1,46 @@
+"""Long text cut into chunks at sentence ends (else between words), for upstreams with a length limit."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+
+_SENTENCE_BREAK = re.compile(r"(?<=[.!?;:…。！？])\s+|\s*\n\s*")
+
+
+def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> list[str]:
+    """Chunks of at most `limit` (as `size` counts), cut at sentence ends, else between words.
+
+    Text that fits is returned whole and unchanged; `size` must be additive over concatenation.
+    """
+    if size(text) <= limit:
+        return [text] if text.strip() else []
+    sentences = (sentence.strip() for sentence in _SENTENCE_BREAK.split(text.strip()))
+    pieces = (piece for sentence in sentences for piece in _fit(sentence, limit, size))
+    return _pack(filter(None, pieces), limit, size, " ")
+
+
+def _fit(sentence: str, limit: int, size: Callable[[str], int]) -> list[str]:
+    """A sentence cut between words into parts within `limit` (an over-long word is cut anywhere)."""
+    if size(sentence) <= limit:
+        return [sentence]
+    words = (part for word in sentence.split() for part in _pack(word, limit, size, ""))
+    return _pack(words, limit, size, " ")
+
+
+def _pack(pieces: Iterable[str], limit: int, size: Callable[[str], int], joiner: str) -> list[str]:
+    """Consecutive pieces joined by `joiner` into as few parts within `limit` as go in order."""
+    packed: list[str] = []
+    current, current_size = "", 0
+    gap = size(joiner)
+    for piece in pieces:
+        piece_size = size(piece)
+        if current and current_size + gap + piece_size <= limit:
+            current, current_size = current + joiner + piece, current_size + gap + piece_size
+            continue
+        if current:
+            packed.append(current)
+        current, current_size = piece, piece_size
+    if current:
+        packed.append(current)
+    return packed
