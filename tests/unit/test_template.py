@@ -57,6 +57,15 @@ def test_functions_run_python313_on_arm64_with_the_layer(template: dict[str, Any
     assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
 
 
+def test_functions_and_the_api_are_traced_with_x_ray(template: dict[str, Any]) -> None:
+    # Given the template / Then every function and the REST API send traces to X-Ray
+    assert template["Globals"]["Function"]["Tracing"] == "Active"
+    assert template["Resources"]["SpeechApi"]["Properties"]["TracingEnabled"] is True
+    # And the layer ships the SDK the Tracer needs, with a boto3 that matches its botocore
+    layer_requirements = (TEMPLATE.parent / "layers" / "common" / "requirements.txt").read_text()
+    assert "aws-xray-sdk==" in layer_requirements and "boto3==" in layer_requirements
+
+
 def test_each_function_has_its_service_name_route_and_secret_policy(template: dict[str, Any]) -> None:
     for name, path, service in (
         ("SttFunction", "/api/stt", "speech-stt"),

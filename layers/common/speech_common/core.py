@@ -20,7 +20,7 @@ from speech_common.engines.base import SpeechRequest, TranscriptionRequest
 from speech_common.errors import OperationFailed, UpstreamFailure
 from speech_common.model_routing import Route, RouteTable, run_chain
 from speech_common.models import TtsRequest
-from speech_common.observability import logger, metrics
+from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.settings import get_settings
 
 STT_FAILED = "Transcription failed"
@@ -56,7 +56,7 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
         lambda route: stt_engine(route.engine, settings).transcribe(
             request, upstream_model=route.upstream_model, deadline=deadline
         ),
-        failed=STT_FAILED,
+        failure_detail=STT_FAILED,
     )
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
     return Transcript(text=text.strip(), model=job.model), route
@@ -72,27 +72,34 @@ def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
         lambda route: tts_engine(route.engine, settings).synthesize(
             speech, upstream_model=route.upstream_model, deadline=deadline
         ),
-        failed=TTS_FAILED,
+        failure_detail=TTS_FAILED,
     )
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
     return Speech(audio, request.model, request.voice, request.response_format), route
 
 
-def _chain(table: RouteTable, public_model: str, failed: str) -> tuple[Route, ...]:
+def _chain(table: RouteTable, public_model: str, failure_detail: str) -> tuple[Route, ...]:
     chain = table.get(public_model)
     if not chain:  # settings refuse a table without every documented model; kept for hand-built ones
-        raise OperationFailed(failed, code=UpstreamFailure.NOT_CONFIGURED)
+        raise OperationFailed(failure_detail, code=UpstreamFailure.NOT_CONFIGURED)
     return chain
 
 
-def _serve[T](chain: tuple[Route, ...], call: Callable[[Route], T], *, failed: str) -> tuple[T, Route]:
-    """Run the route chain; an upstream failure becomes OperationFailed (`failed` as its detail)."""
+def _serve[T](
+    chain: tuple[Route, ...], call: Callable[[Route], T], *, failure_detail: str
+) -> tuple[T, Route]:
+    """Run the route chain; an upstream failure becomes OperationFailed (`failure_detail` as its detail)."""
+
+    def traced(route: Route) -> T:
+        with upstream_subsegment(route.engine, route.upstream_model):
+            return call(route)
+
     try:
-        result, route = run_chain(chain, call)
+        result, route = run_chain(chain, traced)
     except UpstreamFailure as failure:
         logger.warning("upstream failure", extra={"code": failure.code, "reason": failure.message})
         metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)
-        raise OperationFailed(failed, code=failure.code) from None
+        raise OperationFailed(failure_detail, code=failure.code) from None
     logger.append_keys(served_by=str(route))
     if route != chain[0]:
         metrics.add_metric(name="FallbackRouteUsed", unit=MetricUnit.Count, value=1)

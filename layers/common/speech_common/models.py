@@ -12,7 +12,7 @@ TtsModel = Literal["tts-1", "tts-1-hd"]
 Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 
-VOICES: tuple[str, ...] = get_args(Voice)
+DOCUMENTED_VOICES: tuple[str, ...] = get_args(Voice)
 # What /v1/audio/speech takes in one call; longer texts are cut by the engines, not by callers.
 MAX_TTS_TEXT_CHARS = 4096
 

@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from speech_common.model_routing import RouteTable, parse_routes
-from speech_common.models import SttModel, TtsModel, Voice
+from speech_common.models import DOCUMENTED_VOICES, SttModel, TtsModel
 
 # Lambda's synchronous invocation payload limit, each way.
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
@@ -36,8 +36,8 @@ def parse_voice_map(spec: str) -> VoiceMap:
         name, sep, voice_id = (part.strip() for part in entry.partition("="))
         if not sep or not name or not voice_id:
             raise ValueError(f"voice map entry {entry!r} is not 'voice=upstream_voice'")
-        if name.lower() not in get_args(Voice):
-            raise ValueError(f"{name!r} is not a documented voice ({', '.join(get_args(Voice))})")
+        if name.lower() not in DOCUMENTED_VOICES:
+            raise ValueError(f"{name!r} is not a documented voice ({', '.join(DOCUMENTED_VOICES)})")
         mapping[name.lower()] = voice_id
     return mapping
 

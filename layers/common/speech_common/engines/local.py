@@ -42,7 +42,7 @@ class EspeakVoice:
 # onyx ~73 Hz, echo ~85, alloy ~97, fable ~125, shimmer ~175, nova ~230. alloy (the default) uses
 # the Klatt synthesiser, the one pocketsphinx recognises best (it is also 7-11 dB quieter than the
 # others; raising its volume made it recognised worse).
-VOICES: Final[dict[str, EspeakVoice]] = {
+ESPEAK_VOICES: Final[dict[str, EspeakVoice]] = {
     "alloy": EspeakVoice(name="en-us+klatt", pitch=50, pitch_range=50),
     "echo": EspeakVoice(name="en-us+m1", pitch=45, pitch_range=40),
     "fable": EspeakVoice(name="en-gb-x-rp+m3", pitch=65, pitch_range=80),
@@ -180,10 +180,10 @@ class LocalTextToSpeech(TextToSpeechEngine):
     name: ClassVar[str] = "local"
 
     def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes:
-        voice = VOICES.get(request.voice)
+        voice = ESPEAK_VOICES.get(request.voice)
         if voice is None:
             raise InvalidRequest(
-                f"voice: the local engine speaks {', '.join(VOICES)}", code="unsupported_voice"
+                f"voice: the local engine speaks {', '.join(ESPEAK_VOICES)}", code="unsupported_voice"
             )
         if deadline.expired():
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
