@@ -424,14 +424,8 @@ class FakeRealtimeServer:
             self._active_responses -= 1
 
     async def _respond(self, ws: ServerConnection, state: Connection, event: ResponseCreateEvent) -> None:
-        params = event.response
-        text = " ".join(
-            part.text or ""
-            for item in (params.input if params and params.input else [])
-            if getattr(item, "role", None) == "user"
-            for part in getattr(item, "content", [])
-            if part.type == "input_text"
-        )
+        asked = _Asked.of(event.response, state)
+        text, metadata, out_of_band = asked.text, asked.metadata, asked.out_of_band
         with self._lock:
             number = self._responses
             self._responses += 1
@@ -447,16 +441,14 @@ class FakeRealtimeServer:
 
         transcript = self.rewrite(text) if number < self.reword_times else text
         pcm = self.pcm_for(transcript, speed=state.speed)
-        metadata = dict(params.metadata) if params and params.metadata else None
-        instructions = params.instructions if params and params.instructions else state.instructions
         self.spoken.append(
             Spoken(
                 text=text,
                 transcript=transcript,
                 voice=state.voice,
                 speed=state.speed,
-                instructions=instructions,
-                conversation=params.conversation if params else None,
+                instructions=asked.instructions,
+                conversation=asked.conversation,
                 metadata=metadata,
                 pcm=pcm,
             )
@@ -465,7 +457,6 @@ class FakeRealtimeServer:
         audio = ResponseAudio(
             output=ResponseAudioOutput(format=AudioPCM(type="audio/pcm", rate=24000), voice=state.voice)
         )
-        out_of_band = params is not None and params.conversation == "none"
 
         def response(status: Any, output: list[Any], details: RealtimeResponseStatus | None = None) -> Any:
             return RealtimeResponse(
@@ -529,35 +520,8 @@ class FakeRealtimeServer:
                 **where,
             ),
         )
-        words = _words(transcript)
-        frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-        drop = number < self.drop_times
-        for index in range(max(len(frames), len(words))):
-            if drop and index >= max(len(frames), len(words)) // 2:
-                assert ws.transport is not None
-                ws.transport.abort()  # lost connection: no close frame
-                return
-            if index < len(words):
-                await self._send(
-                    ws,
-                    ResponseAudioTranscriptDeltaEvent(
-                        type="response.output_audio_transcript.delta",
-                        event_id=self._id("event"),
-                        delta=words[index],
-                        **where,
-                    ),
-                )
-            if index < len(frames):
-                await self._send(
-                    ws,
-                    ResponseAudioDeltaEvent(
-                        type="response.output_audio.delta",
-                        event_id=self._id("event"),
-                        delta=base64.b64encode(frames[index]).decode(),
-                        **where,
-                    ),
-                )
-            await asyncio.sleep(0)  # let concurrent responses interleave
+        if not await self._stream_deltas(ws, where, transcript, pcm, drop=number < self.drop_times):
+            return
         await self._send(
             ws, ResponseAudioDoneEvent(type="response.output_audio.done", event_id=self._id("event"), **where)
         )
@@ -596,6 +560,40 @@ class FakeRealtimeServer:
                 type="response.done", event_id=self._id("event"), response=response("completed", [done_item])
             ),
         )
+
+    async def _stream_deltas(
+        self, ws: ServerConnection, where: dict[str, Any], transcript: str, pcm: bytes, *, drop: bool
+    ) -> bool:
+        """Transcript and audio deltas, interleaved; False when the connection was dropped halfway."""
+        words = _words(transcript)
+        frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
+        for index in range(max(len(frames), len(words))):
+            if drop and index >= max(len(frames), len(words)) // 2:
+                assert ws.transport is not None
+                ws.transport.abort()  # lost connection: no close frame
+                return False
+            if index < len(words):
+                await self._send(
+                    ws,
+                    ResponseAudioTranscriptDeltaEvent(
+                        type="response.output_audio_transcript.delta",
+                        event_id=self._id("event"),
+                        delta=words[index],
+                        **where,
+                    ),
+                )
+            if index < len(frames):
+                await self._send(
+                    ws,
+                    ResponseAudioDeltaEvent(
+                        type="response.output_audio.delta",
+                        event_id=self._id("event"),
+                        delta=base64.b64encode(frames[index]).decode(),
+                        **where,
+                    ),
+                )
+            await asyncio.sleep(0)  # let concurrent responses interleave
+        return True
 
     def _session(self, state: Connection, model: str) -> RealtimeSessionCreateRequest:
         return RealtimeSessionCreateRequest(
@@ -662,3 +660,35 @@ def running(**kwargs: Any) -> Iterator[FakeRealtimeServer]:
         yield fake
     finally:
         fake.stop()
+
+
+@dataclass(frozen=True)
+class _Asked:
+    """What a response.create asked for, with the session's values where it names none."""
+
+    text: str
+    metadata: dict[str, str] | None
+    instructions: str | None
+    conversation: str | None
+    out_of_band: bool
+
+    @classmethod
+    def of(cls, params: Any, state: Connection) -> _Asked:
+        if params is None:
+            return cls(
+                text="", metadata=None, instructions=state.instructions, conversation=None, out_of_band=False
+            )
+        text = " ".join(
+            part.text or ""
+            for item in params.input or []
+            if getattr(item, "role", None) == "user"
+            for part in getattr(item, "content", [])
+            if part.type == "input_text"
+        )
+        return cls(
+            text=text,
+            metadata=dict(params.metadata) if params.metadata else None,
+            instructions=params.instructions or state.instructions,
+            conversation=params.conversation,
+            out_of_band=params.conversation == "none",
+        )
