@@ -216,3 +216,19 @@ def test_a_bad_key_is_an_auth_failure(fake_openai: FakeOpenAI, monkeypatch: pyte
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
     response = invoke("stt", stt_event(upload()))
     assert response["json"] == {"detail": "Transcription failed", "code": "upstream_auth_failed"}
+
+
+def test_a_field_name_of_several_kilobytes_is_a_400_not_a_413() -> None:
+    # Given a small form whose one field name is 200 KB long
+    body = multipart_body({"n" * 200_000: "x"}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    # When it is sent / Then it is a client error about the field, not "too large"
+    response = invoke("stt", stt_event(body))
+    assert response["statusCode"] == 400 and response["json"]["code"] == "invalid_field"
+
+
+def test_an_unknown_form_field_is_echoed_only_as_a_short_prefix() -> None:
+    # Given an unknown form field with a 2 KB name
+    body = multipart_body({"n" * 2_000: "x"}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    # When it is sent / Then the detail shows a short prefix of the name
+    response = invoke("stt", stt_event(body))
+    assert response["json"] == {"detail": "n" * 40 + "…: Unknown field", "code": "unknown_field"}

@@ -242,3 +242,23 @@ def test_lossless_audio_that_cannot_fit_is_refused_before_the_upstream_is_paid(
 def test_short_lossless_audio_is_served(fake_openai: FakeOpenAI) -> None:
     response = invoke("tts", tts_event({"text": "Words. " * 100, "response_format": "wav"}))
     assert response["statusCode"] == 200, response["json"]
+
+
+@pytest.mark.parametrize("body", ['[{"text": "hi"}, {"voice": "zzz"}]', '"hi"', "3", "true", "[]"])
+def test_a_body_that_is_not_a_json_object_is_invalid_json(fake_openai: FakeOpenAI, body: str) -> None:
+    # Given valid JSON that is not an object (a list's first element would otherwise be taken as the body)
+    # When it is sent
+    response = invoke("tts", tts_event(body))
+    # Then it is refused before any upstream call
+    assert response["statusCode"] == 400
+    assert response["json"] == {"detail": "The request body must be a JSON object", "code": "invalid_json"}
+    assert fake_openai.calls("/v1/audio/speech") == 0
+
+
+def test_an_unknown_field_name_is_echoed_only_as_a_short_prefix() -> None:
+    # Given an unknown field whose name is 100 KB long
+    response = invoke("tts", tts_event({"text": "hi", "k" * 100_000: 1}))
+    # When refused / Then the answer names the field by a short prefix, not whole
+    assert response["statusCode"] == 400 and response["json"]["code"] == "unknown_field"
+    assert response["json"]["detail"] == "k" * 40 + "…: Unknown field"
+    assert len(response["body"]) < 200

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import ValidationError
 
 from speech_common.api.envelope import media_type
-from speech_common.api.validation import invalid_request_from
+from speech_common.api.validation import invalid_request_from, shown
 from speech_common.audio import AudioUpload, sniff_audio_format
 from speech_common.core import TranscriptionJob
 from speech_common.errors import InvalidRequest, PayloadTooLarge
@@ -52,7 +52,7 @@ def read_stt_form(event: APIGatewayProxyEvent) -> TranscriptionJob:
     unexpected_files = sorted(name for name in files if name != AUDIO_FIELD)
     if unexpected_files:
         raise InvalidRequest(
-            f"{unexpected_files[0]}: unknown file field; send the audio as '{AUDIO_FIELD}'",
+            f"{shown(unexpected_files[0])}: unknown file field; send the audio as '{AUDIO_FIELD}'",
             code="unknown_field",
         )
     if AUDIO_FIELD not in files:
@@ -88,7 +88,9 @@ def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str
         for part in parser:
             name = part.name
             if name in files or name in fields:
-                raise InvalidRequest(f"{name}: the field is sent more than once", code="duplicate_field")
+                raise InvalidRequest(
+                    f"{shown(name)}: the field is sent more than once", code="duplicate_field"
+                )
             if name == AUDIO_FIELD or part.filename:
                 files[name] = part.raw
             else:
@@ -96,9 +98,15 @@ def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str
     except InvalidRequest:
         raise
     except multipart.ParserLimitReached as exc:
-        if "count" in str(exc).lower():  # "Maximum segment count exceeded"
+        reason = str(exc).lower()
+        if "segment count" in reason:  # "Maximum segment count exceeded"
             raise InvalidRequest(
                 f"The form has too many fields (at most {MAX_FORM_PARTS})", code="too_many_fields"
+            ) from None
+        if "header" in reason:  # "Maximum segment header length/count exceeded": a huge field name
+            raise InvalidRequest(
+                "A form part's headers are too long (a field or file name of several KB)",
+                code="invalid_field",
             ) from None
         raise PayloadTooLarge("The multipart body exceeds the API's size limits") from None
     except Exception:  # the parser's own errors and any decoding error on hostile bytes

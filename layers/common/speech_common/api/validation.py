@@ -10,22 +10,35 @@ from speech_common.errors import InvalidRequest
 
 
 def parse_json_body(body: str) -> Any:
-    """json.loads for Powertools: every way a body can fail to parse becomes a JSON error (a 400).
+    """json.loads for Powertools: every way a body can fail to parse, or be other than an object, is a 400.
 
     Deep nesting (RecursionError) and integers past Python's digit limit (ValueError) would
     otherwise escape as 500s.
     """
     try:
-        return json.loads(body)
+        value = json.loads(body)
     except json.JSONDecodeError:
         raise
     except (ValueError, RecursionError):
         raise json.JSONDecodeError("unparseable JSON", "", 0) from None
+    if value is not None and not isinstance(value, dict):  # null reads as no body: missing_field
+        # Powertools would validate the first element of a list as the body.
+        raise InvalidRequest("The request body must be a JSON object", code="invalid_json")
+    return value
+
+
+# A field name is echoed to help a person find a typo; a longer one is cut (a 100 KB name is no typo).
+MAX_ECHOED_CHARS = 40
+
+
+def shown(name: str) -> str:
+    """A client-sent name as it may appear in an error detail: at most MAX_ECHOED_CHARS characters."""
+    return name if len(name) <= MAX_ECHOED_CHARS else name[:MAX_ECHOED_CHARS] + "…"
 
 
 def _field_name(loc: Iterable[Any]) -> str:
     parts = [str(part) for part in loc if part not in ("body",) and not isinstance(part, int)]
-    return ".".join(parts)
+    return shown(".".join(parts))
 
 
 _CODES_BY_TYPE = {
