@@ -30,11 +30,13 @@ BASE_ENV = {
 
 @pytest.fixture(autouse=True)
 def lambda_environment(monkeypatch: pytest.MonkeyPatch):
-    """Every test starts like a new container: no key, no cached client, engines or retired routes."""
+    """Every test starts like a new container: no key, no cached client, engines or skipped routes,
+    on a day before OpenAI's 2027 shutdowns (whatever the real date)."""
     for name in DEVELOPER_ENV:
         monkeypatch.delenv(name, raising=False)
     for name, value in BASE_ENV.items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setattr(model_routing, "utc_today", lambda: BEFORE_SHUTDOWNS)
     _forget_container_state()
     yield
     _forget_container_state()

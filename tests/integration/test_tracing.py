@@ -54,6 +54,7 @@ def test_an_upstream_call_is_a_subsegment_without_request_data(
         "_X_AMZN_TRACE_ID": f"Root={TRACE_ID};Parent={PARENT_ID};Sampled=1",
         "OPENAI_API_KEY": fake_openai.api_key,
         "OPENAI_BASE_URL": fake_openai.base_url,
+        "MODEL_SHUTDOWN_DATES": "",  # the real date must not decide which route serves
     }
     # When it serves a TTS request
     status = fresh_python(INVOKE, **env)
@@ -86,6 +87,7 @@ print(invoke("stt", stt_event(multipart_body({}, {"audio": ("a.mp3", tone("mp3")
         "_X_AMZN_TRACE_ID": f"Root={TRACE_ID};Parent={PARENT_ID};Sampled=1",
         "OPENAI_API_KEY": fake_openai.api_key,
         "OPENAI_BASE_URL": fake_openai.base_url,
+        "MODEL_SHUTDOWN_DATES": "",  # the real date must not decide which route serves
     }
     # When a transcription is asked for
     status = fresh_python(code, **env)

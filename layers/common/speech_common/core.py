@@ -18,7 +18,7 @@ from speech_common.deadline import Deadline
 from speech_common.engines import stt_engine, tts_engine
 from speech_common.engines.base import SpeechRequest, TranscriptionRequest
 from speech_common.errors import OperationFailed, UpstreamFailure
-from speech_common.model_routing import Route, RouteTable, run_chain
+from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.models import TtsRequest
 from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.settings import get_settings
@@ -53,6 +53,7 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     request = TranscriptionRequest(audio=job.audio, language=job.language)
     text, route = _serve(
         _chain(settings.stt_model_routes, job.model, STT_FAILED),
+        settings.route_policy,
         lambda route: stt_engine(route.engine, settings).transcribe(
             request, upstream_model=route.upstream_model, deadline=deadline
         ),
@@ -69,6 +70,7 @@ def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
     )
     audio, route = _serve(
         _chain(settings.tts_model_routes, request.model, TTS_FAILED),
+        settings.route_policy,
         lambda route: tts_engine(route.engine, settings).synthesize(
             speech, upstream_model=route.upstream_model, deadline=deadline
         ),
@@ -86,7 +88,7 @@ def _chain(table: RouteTable, public_model: str, failure_detail: str) -> tuple[R
 
 
 def _serve[T](
-    chain: tuple[Route, ...], call: Callable[[Route], T], *, failure_detail: str
+    chain: tuple[Route, ...], policy: RoutePolicy, call: Callable[[Route], T], *, failure_detail: str
 ) -> tuple[T, Route]:
     """Run the route chain; an upstream failure becomes OperationFailed (`failure_detail` as its detail)."""
 
@@ -95,11 +97,12 @@ def _serve[T](
             return call(route)
 
     try:
-        result, route = run_chain(chain, traced)
+        result, route = run_chain(chain, traced, policy)
     except UpstreamFailure as failure:
         logger.warning("upstream failure", extra={"code": failure.code, "reason": failure.message})
         metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)
-        raise OperationFailed(failure_detail, code=failure.code) from None
+        detail = f"{failure_detail}: {failure.client_hint}" if failure.client_hint else failure_detail
+        raise OperationFailed(detail, code=failure.code) from None
     logger.append_keys(served_by=str(route))
     if route != chain[0]:
         metrics.add_metric(name="FallbackRouteUsed", unit=MetricUnit.Count, value=1)

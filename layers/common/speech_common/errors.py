@@ -32,8 +32,9 @@ class OperationFailed(SpeechError):
 class UpstreamFailure(Exception):
     """Raised by engines. `code` is one of the documented upstream codes.
 
-    `model_unavailable` means the upstream model does not exist or is retired: the route
-    chain moves on to its next entry instead of failing the request, and skips it from then on.
+    `model_unavailable` means the upstream model does not exist, is retired, or is not available
+    to the key: the route chain moves on to its next entry instead of failing the request, and skips
+    it for a while. `client_hint`, when set, is safe to show the caller (it says what to check).
     `voice_unavailable` means this upstream cannot serve this request's voice (or language):
     the chain moves on for this request only.
     """
@@ -47,7 +48,8 @@ class UpstreamFailure(Exception):
     NOT_CONFIGURED = "engine_not_configured"
     VERBATIM_MISMATCH = "verbatim_mismatch"
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, client_hint: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.client_hint = client_hint

@@ -2,17 +2,23 @@
 
 Configured per deployment as "public=engine:upstream,engine:upstream;public=...", e.g.
     tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;tts-1-hd=openai:tts-1-hd,...
-and parsed when the settings are read (a malformed chain is a start-up error). When an upstream
-answers that a model does not exist or is retired, the chain moves on to the next entry and skips
-that entry for the rest of the container's life. When it cannot serve one request's voice, the
+and parsed when the settings are read (a malformed chain is a start-up error).
+
+An entry whose upstream model is past its known shutdown date (MODEL_SHUTDOWN_DATES) is skipped
+without a call. When an upstream answers that a model does not exist or is retired before that,
+the chain moves on and skips the entry for a while (MODEL_GONE_RETRY_SECONDS), after which one
+request tries it again: OpenAI gives the same answer for "no access to this model", which an owner
+can fix. The last entry is always tried. When an upstream cannot serve one request's voice, the
 chain moves on for that request only.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 
 from speech_common.errors import UpstreamFailure
 
@@ -53,38 +59,73 @@ def parse_routes(spec: str) -> RouteTable:
     return routes
 
 
-_unavailable: set[Route] = set()
-_unavailable_lock = threading.Lock()
+@dataclass(frozen=True)
+class RoutePolicy:
+    """What the chain knows of upstream models: their known shutdown dates, and how long to skip one
+    that answered "gone" before its date (it may be a permission problem an owner fixes, or a blip)."""
+
+    shutdown_dates: Mapping[str, date] = field(default_factory=dict)  # upstream model -> first day gone
+    gone_skip_seconds: float = 600.0
 
 
-def mark_unavailable(route: Route) -> None:
-    with _unavailable_lock:
-        _unavailable.add(route)
+def utc_today() -> date:
+    return datetime.now(UTC).date()
+
+
+# Route -> monotonic time until which it is skipped, after a "model gone" answer.
+_skipped_until: dict[Route, float] = {}
+_skipped_lock = threading.Lock()
 
 
 def forget_unavailable() -> None:
     """A new container starts with nothing remembered (tests start each one so)."""
-    with _unavailable_lock:
-        _unavailable.clear()
+    with _skipped_lock:
+        _skipped_until.clear()
 
 
-def live_routes(chain: tuple[Route, ...]) -> tuple[Route, ...]:
-    with _unavailable_lock:
-        return tuple(route for route in chain if route not in _unavailable)
+def _retired(route: Route, policy: RoutePolicy, today: date) -> bool:
+    gone_from = policy.shutdown_dates.get(route.upstream_model)
+    return gone_from is not None and today >= gone_from
 
 
-def run_chain[T](chain: tuple[Route, ...], call: Callable[[Route], T]) -> tuple[T, Route]:
+def _skip_now(route: Route, policy: RoutePolicy, now: float) -> bool:
+    """Whether to skip a route that answered "gone"; once its time is up, one request claims the retry."""
+    with _skipped_lock:
+        until = _skipped_until.get(route)
+        if until is None:
+            return False
+        if until > now:
+            return True
+        _skipped_until[route] = now + policy.gone_skip_seconds  # the others keep skipping meanwhile
+        return False
+
+
+def routes_to_try(chain: tuple[Route, ...], policy: RoutePolicy) -> tuple[Route, ...]:
+    """The entries this request tries, in order (claiming the retry of a skipped entry whose time
+    is up). The last one is always tried: remembered state alone never fails a request."""
+    today, now = utc_today(), time.monotonic()
+    *head, last = chain
+    return (*(r for r in head if not _retired(r, policy, today) and not _skip_now(r, policy, now)), last)
+
+
+def run_chain[T](
+    chain: tuple[Route, ...], call: Callable[[Route], T], policy: RoutePolicy
+) -> tuple[T, Route]:
     """Call each live route in order until one serves; returns the result and the route used."""
     last_failure: UpstreamFailure | None = None
-    for route in live_routes(chain):
+    for route in routes_to_try(chain, policy):
         try:
-            return call(route), route
+            result = call(route)
         except UpstreamFailure as failure:
             if failure.code == UpstreamFailure.MODEL_UNAVAILABLE:
-                mark_unavailable(route)
+                with _skipped_lock:
+                    _skipped_until[route] = time.monotonic() + policy.gone_skip_seconds
             elif failure.code != UpstreamFailure.VOICE_UNAVAILABLE:
                 raise
             last_failure = failure
-    raise last_failure or UpstreamFailure(
-        UpstreamFailure.MODEL_UNAVAILABLE, "every upstream model of this route is unavailable"
-    )
+            continue
+        with _skipped_lock:
+            _skipped_until.pop(route, None)  # it answered: it is back
+        return result, route
+    assert last_failure is not None  # the chain is never empty: its last entry is always tried
+    raise last_failure

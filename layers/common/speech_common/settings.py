@@ -6,13 +6,14 @@ its variable (pydantic's ValidationError), not a 500 on every request.
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from typing import Annotated, Any, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from speech_common.model_routing import RouteTable, parse_routes
+from speech_common.model_routing import RoutePolicy, RouteTable, parse_routes
 from speech_common.models import DOCUMENTED_VOICES, SttModel, TtsModel
 
 # Lambda's synchronous invocation payload limit, each way.
@@ -26,7 +27,30 @@ DEFAULT_TTS_MODEL_ROUTES = (
     "tts-1-hd=openai:tts-1-hd,openai-realtime:gpt-realtime-2.1-mini"
 )
 
+# Upstream model -> the day OpenAI shuts it down: from then on a route entry naming it is skipped
+# without paying a failed call (the last entry of a chain is still always tried).
+DEFAULT_MODEL_SHUTDOWN_DATES = (
+    "tts-1=2027-01-06;tts-1-hd=2027-01-06;gpt-4o-mini-tts=2027-01-06;"
+    "whisper-1=2027-02-26;gpt-4o-transcribe=2027-02-26;gpt-4o-mini-transcribe=2027-02-26;"
+    "gpt-4o-transcribe-diarize=2027-02-26"
+)
+
 type VoiceMap = dict[str, str]
+type ShutdownDates = dict[str, date]
+
+
+def parse_shutdown_dates(spec: str) -> ShutdownDates:
+    """ "tts-1=2027-01-06;whisper-1=2027-02-26" -> {"tts-1": date(2027, 1, 6), ...}; "" -> {}."""
+    dates: ShutdownDates = {}
+    for entry in filter(None, (part.strip() for part in spec.split(";"))):
+        model, sep, day = (part.strip() for part in entry.partition("="))
+        try:
+            dates[model] = date.fromisoformat(day)
+        except ValueError:
+            raise ValueError(f"shutdown date entry {entry!r} is not 'model=YYYY-MM-DD'") from None
+        if not sep or not model:
+            raise ValueError(f"shutdown date entry {entry!r} is not 'model=YYYY-MM-DD'")
+    return dates
 
 
 def parse_voice_map(spec: str) -> VoiceMap:
@@ -79,6 +103,11 @@ class Settings(BaseSettings):
 
     stt_model_routes: Annotated[RouteTable, NoDecode] = parse_routes(DEFAULT_STT_MODEL_ROUTES)
     tts_model_routes: Annotated[RouteTable, NoDecode] = parse_routes(DEFAULT_TTS_MODEL_ROUTES)
+    model_shutdown_dates: Annotated[ShutdownDates, NoDecode] = parse_shutdown_dates(
+        DEFAULT_MODEL_SHUTDOWN_DATES
+    )
+    # How long an entry that answered "model gone" before its date is skipped before one request retries it.
+    model_gone_retry_seconds: float = Field(default=600.0, ge=0)
 
     # Time: the gateway answers 504 29 s after it received the request, so nothing upstream may
     # run past that, less a reserve for encoding and returning the answer.
@@ -97,6 +126,15 @@ class Settings(BaseSettings):
     @classmethod
     def _voice_map(cls, value: Any) -> Any:
         return parse_voice_map(value) if isinstance(value, str) else value
+
+    @field_validator("model_shutdown_dates", mode="before")
+    @classmethod
+    def _shutdown_dates(cls, value: Any) -> Any:
+        return parse_shutdown_dates(value) if isinstance(value, str) else value
+
+    @property
+    def route_policy(self) -> RoutePolicy:
+        return RoutePolicy(self.model_shutdown_dates, self.model_gone_retry_seconds)
 
     @field_validator("stt_model_routes", "tts_model_routes", mode="before")
     @classmethod

@@ -21,6 +21,12 @@ _MODEL_GONE_WORDS = re.compile(
     r"\bmodel\b.{0,120}?\b(?:does not exist|not found|deprecated|retired|decommissioned)\b",
     re.IGNORECASE | re.DOTALL,
 )
+# OpenAI's wording when the key may simply lack access ("does not exist or you do not have access to it").
+_NO_ACCESS_WORDS = re.compile(r"\b(?:do|does) not have access\b", re.IGNORECASE)
+NO_ACCESS_HINT = (
+    "the upstream model does not exist or the API key has no access to it; "
+    "check the key's project and model permissions"
+)
 # Realtime error events carry a code and a type, not an HTTP status.
 REALTIME_AUTH_CODES: Final = frozenset(
     {"invalid_api_key", "missing_api_key", "unauthorized", "insufficient_permissions"}
@@ -114,6 +120,12 @@ def from_openai(exc: Exception) -> UpstreamFailure:
             UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({_openai_code(exc)})"
         )
     if _openai_model_is_gone(exc):
+        if _NO_ACCESS_WORDS.search(str(getattr(exc, "message", ""))):
+            return UpstreamFailure(
+                UpstreamFailure.MODEL_UNAVAILABLE,
+                f"the upstream model does not exist or the key has no access to it ({status})",
+                client_hint=NO_ACCESS_HINT,
+            )
         return UpstreamFailure(
             UpstreamFailure.MODEL_UNAVAILABLE, f"the upstream model is unavailable ({status})"
         )
