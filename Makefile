@@ -31,11 +31,13 @@ integration: venv
 e2e: venv
 	$(BIN)/python -m pytest tests/e2e
 
-# ruff, then the complexity gate: no function above radon's rank C but the few .ci/complexity_gate.py lists.
+# ruff, then the complexity gate: no function above radon's rank C but the few .ci/complexity_gate.py lists;
+# then every test function carries Given/When/Then comments (.ci/given_when_then.py).
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python .ci/complexity_gate.py
+	$(BIN)/python .ci/given_when_then.py
 
 format: venv
 	$(BIN)/ruff format .

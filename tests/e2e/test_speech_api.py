@@ -111,12 +111,16 @@ BAD_TTS = [
 
 @pytest.mark.parametrize(("body", "code"), BAD_TTS)
 def test_bad_tts_input_is_a_400_over_http(speech_server: LocalServer, body: bytes, code: str) -> None:
+    # Given an invalid TTS body / When it is posted over HTTP
     reply = post_tts(speech_server, body)
+    # Then a 400 with the expected code and a detail
     assert reply.status == 400, reply.body
     assert reply.json()["code"] == code and reply.json()["detail"]
 
 
 def test_bad_stt_inputs_are_400s_over_http(speech_server: LocalServer) -> None:
+    # Given / When five bad uploads are posted over HTTP: text named .mp3, no file, no boundary,
+    # a JSON content type, and an unknown model
     not_audio = post_stt(speech_server, b"this is just text pretending to be an mp3", "fake.mp3")
     no_file = speech_server.post(
         "/api/stt/",
@@ -128,6 +132,7 @@ def test_bad_stt_inputs_are_400s_over_http(speech_server: LocalServer) -> None:
     )
     wrong_type = speech_server.post("/api/stt/", b'{"audio": "x"}', headers=JSON_HEADERS)
     bad_model = post_stt(speech_server, encode("wav", b"\0\0" * 16000, 16000), "a.wav", model="whisper-9")
+    # Then each is a 400 with its own code
     codes = [r.json()["code"] for r in (not_audio, no_file, no_boundary, wrong_type, bad_model)]
     assert [r.status for r in (not_audio, no_file, no_boundary, wrong_type, bad_model)] == [400] * 5
     assert codes == [
@@ -140,6 +145,7 @@ def test_bad_stt_inputs_are_400s_over_http(speech_server: LocalServer) -> None:
 
 
 def test_a_request_over_api_gateways_limit_is_refused(speech_server: LocalServer) -> None:
+    # Given an upload just over API Gateway's 10 MB limit / When it is posted over HTTP
     reply = post_stt(speech_server, b"\0" * (10 * 1024 * 1024 + 1), "big.wav")
     # Then API Gateway's 413, in the API's error shape (the template's GatewayResponses)
     assert reply.status == 413
@@ -147,5 +153,6 @@ def test_a_request_over_api_gateways_limit_is_refused(speech_server: LocalServer
 
 
 def test_an_unknown_path_is_a_json_404(speech_server: LocalServer) -> None:
+    # Given a path the API does not have / When posted to over HTTP / Then a JSON 404 with not_found
     reply = speech_server.post("/api/nothing", b"{}", headers=JSON_HEADERS)
     assert reply.status == 404 and reply.json()["code"] == "not_found"

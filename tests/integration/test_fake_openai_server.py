@@ -451,6 +451,7 @@ def test_fault_can_target_one_path(fake: FakeOpenAI, client: OpenAI) -> None:
     fake.fail_next(500, path="/v1/audio/speech")
 
     # When transcription then speech are called
+    # Then transcription is unaffected and speech gets the 500
     assert transcribe(client).text == fake.transcript
     with pytest.raises(openai.InternalServerError):
         speak(client)

@@ -94,7 +94,9 @@ def transcribe(stt: SpeechToTextEngine, data: bytes, deadline: Deadline | None =
 def test_the_local_engine_is_registered_under_its_name(
     tts: TextToSpeechEngine, stt: SpeechToTextEngine
 ) -> None:
+    # Given the registry's local engines / When their names are read / Then both are "local"
     assert (tts.name, stt.name) == ("local", "local")
+    # And espeak-ng has a voice for each documented voice, and no other
     assert set(ESPEAK_VOICES) == set(DOCUMENTED_VOICES)
 
 

@@ -83,14 +83,18 @@ def test_tts_every_model_and_voice_on_any_day(
 
 @pytest.mark.parametrize("day", DAYS, ids=str)
 def test_stt_whisper_1_on_any_day(upstreams: tuple[FakeOpenAI, FakeRealtimeServer], day: date) -> None:
+    # Given the upstreams as they are on that day, and an mp3 upload for whisper-1
     set_day(upstreams, day)
     http, _ = upstreams
     http.transcript = "the quick brown fox"
     body = multipart_body({"model": "whisper-1"}, {"audio": ("clip.mp3", tone("mp3"), "audio/mpeg")})
+    # When it is transcribed three times in one container
     responses = [invoke("stt", stt_event(body)) for _ in range(3)]
+    # Then each answer is 200 with the transcript under the public model's name
     for response in responses:
         assert response["statusCode"] == 200, response["json"]
         assert response["json"] == {"transcript": "the quick brown fox", "model": "whisper-1"}
+    # And whisper-1 served them before its shutdown, gpt-transcribe from that day on
     expected = "openai:whisper-1" if day < STT_SHUTDOWN else "openai:gpt-transcribe"
     assert {header(r, "X-Speech-Engine") for r in responses} == {expected}
     # After the known date whisper-1 is not even tried: one call per request

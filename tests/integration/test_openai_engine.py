@@ -38,9 +38,13 @@ def stt() -> OpenAISpeechToText:
 
 
 def test_speech_sends_model_voice_text_format_and_speed(fake_openai: FakeOpenAI) -> None:
+    # Given a flac request at half speed in the onyx voice
     request = SpeechRequest(text="Read me", voice="onyx", response_format="flac", speed=0.5)
+    # When the engine synthesizes it with tts-1-hd
     audio = tts().synthesize(request, upstream_model="tts-1-hd", deadline=Deadline(10))
+    # Then flac comes back
     assert audio.startswith(b"fLaC")
+    # And the upstream got the model, voice, text, format and speed as asked
     sent = fake_openai.last_request.json
     assert sent == {
         "model": "tts-1-hd",
@@ -52,12 +56,16 @@ def test_speech_sends_model_voice_text_format_and_speed(fake_openai: FakeOpenAI)
 
 
 def test_transcription_sends_the_bytes_with_a_matching_name_and_json_format(fake_openai: FakeOpenAI) -> None:
+    # Given an ogg upload and an upstream that answers "one two three"
     fake_openai.transcript = "one two three"
     upload = AudioUpload(data=tone("ogg"), format="ogg")
+    # When the engine transcribes it in English with gpt-transcribe
     text = stt().transcribe(
         TranscriptionRequest(upload, language="en"), upstream_model="gpt-transcribe", deadline=Deadline(10)
     )
+    # Then the transcript comes back
     assert text == "one two three"
+    # And the upstream got the same bytes as audio.ogg, asked for json, with the language
     sent = fake_openai.last_request
     assert (sent.model, sent.file_name, sent.file_content_type) == (
         "gpt-transcribe",
@@ -79,13 +87,17 @@ def test_a_retired_model_is_reported_as_unavailable_without_retries(fake_openai:
 
 
 def test_a_dropped_connection_is_retried(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that drops the next connection without answering
     fake_openai.drop_connection_next()
+    # When speech is asked for / Then it is served, on the second call
     assert tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
     assert fake_openai.calls("/v1/audio/speech") == 2
 
 
 def test_an_exhausted_quota_is_not_retried(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream answering 429 insufficient_quota
     fake_openai.fail_next(429, times=5, code="insufficient_quota")
+    # When speech is asked for / Then it fails as rate limited, after a single call
     with pytest.raises(UpstreamFailure) as failure:
         tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
     assert failure.value.code == UpstreamFailure.RATE_LIMITED
@@ -95,6 +107,7 @@ def test_an_exhausted_quota_is_not_retried(fake_openai: FakeOpenAI) -> None:
 def test_no_retry_starts_without_time_for_it(fake_openai: FakeOpenAI) -> None:
     # Given a server error with a long Retry-After and little time left
     fake_openai.fail_next(503, times=5, retry_after=30)
+    # When speech is asked for with 2.5 s left
     with pytest.raises(UpstreamFailure) as failure:
         tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(2.5))
     # Then one attempt only (a retry would start past the deadline)
@@ -103,8 +116,10 @@ def test_no_retry_starts_without_time_for_it(fake_openai: FakeOpenAI) -> None:
 
 
 def test_one_client_per_container(fake_openai: FakeOpenAI) -> None:
+    # Given a configured key
     from speech_common.engines.openai_client import get_openai_client
 
+    # When the client is asked for twice / Then it is the same object
     assert get_openai_client(get_settings()) is get_openai_client(get_settings())
 
 
@@ -117,6 +132,7 @@ def test_logs_never_hold_the_key_or_the_text(
     # Given a rejected key and a private text
     monkeypatch.setenv("OPENAI_API_KEY", "sk-very-secret-key-0042")
     caplog.set_level(logging.DEBUG)
+    # When speech is asked for, at DEBUG level
     invoke("tts", tts_event({"text": "the launch code is 0000"}))
     # Then neither appears in any log record (with its extra keys) nor in anything printed
     out = capsys.readouterr()
@@ -145,8 +161,10 @@ def test_long_text_is_read_in_parallel_chunks_and_joined(fake_openai: FakeOpenAI
 
 
 def test_a_chunk_that_fails_fails_the_whole_text(fake_openai: FakeOpenAI) -> None:
+    # Given a text read in several chunks, and an upstream whose quota is exhausted
     text = " ".join(f"Sentence {i} is here." for i in range(200))
     fake_openai.fail_next(429, times=50, code="insufficient_quota")
+    # When it is synthesized / Then the whole text fails as rate limited
     with pytest.raises(UpstreamFailure) as failure:
         tts().synthesize(SpeechRequest(text, "alloy", "mp3"), upstream_model="tts-1", deadline=Deadline(10))
     assert failure.value.code == UpstreamFailure.RATE_LIMITED

@@ -213,8 +213,11 @@ def test_speed_above_the_realtime_range_is_completed_locally(engine, fake):
 
 
 def test_normal_speed_leaves_the_session_default(engine, fake):
+    # Given a live realtime model
+    # When the text is asked for at 1x
     speak(engine, speed=1.0)
 
+    # Then the session update sets no speed, leaving the session's default
     (update,) = fake.events_of(SessionUpdateEvent)
     assert update.session.audio.output.speed is None
 
@@ -384,14 +387,18 @@ def test_retired_model_is_unavailable(engine, fake):
 
 
 def test_model_before_its_shutdown_date_still_serves(engine, fake):
+    # Given the day before gpt-realtime-mini shuts down
     fake.today = date(2027, 1, 19)
 
+    # When it is asked for / Then it still serves the text's audio
     assert speak(engine, model="gpt-realtime-mini") == fake.pcm_for(TEXT)
 
 
 def test_unknown_model_is_unavailable(engine, fake):
+    # Given a model the upstream does not know / When it is asked for
     failure = failure_of(engine, model="gpt-realtime-9")
 
+    # Then the engine reports the model unavailable
     assert failure.code == UpstreamFailure.MODEL_UNAVAILABLE
 
 
@@ -399,8 +406,10 @@ def test_response_failing_with_model_not_found_is_unavailable(engine, fake):
     # Given a session that opens but whose response fails with model_not_found (seen in the wild)
     fake.response_failure = ("model_not_found", "invalid_request_error")
 
+    # When a text is synthesized
     failure = failure_of(engine)
 
+    # Then the engine reports the model unavailable
     assert failure.code == UpstreamFailure.MODEL_UNAVAILABLE
 
 
@@ -420,16 +429,21 @@ def test_bad_key_is_an_auth_failure(fake, how):
 
 
 def test_rate_limited_response_is_rate_limited(engine, fake):
+    # Given a response that fails with rate_limit_exceeded
     fake.response_failure = ("rate_limit_exceeded", "tokens")
 
+    # When a text is synthesized / Then the failure is a rate limit
     assert failure_of(engine).code == UpstreamFailure.RATE_LIMITED
 
 
 def test_error_event_on_the_response_fails_the_request(engine, fake):
+    # Given an upstream that answers the response with an invalid_value error event
     fake.error_code = ("invalid_value", "invalid_request_error")
 
+    # When a text is synthesized
     failure = failure_of(engine)
 
+    # Then the request fails as an upstream error naming the code
     assert failure.code == UpstreamFailure.ERROR
     assert "invalid_value" in failure.message
 
@@ -466,17 +480,21 @@ def test_stalled_handshake_times_out_at_the_deadline(engine, fake):
     # Given a server that accepts TCP but never completes the upgrade
     fake.stall = "handshake"
 
+    # When a text is synthesized with 1.5 s left
     started = time.monotonic()
     failure = failure_of(engine, seconds=1.5)
 
+    # Then it times out soon after the deadline, after one handshake attempt
     assert failure.code == UpstreamFailure.TIMEOUT
     assert time.monotonic() - started < 3.0
     assert fake.handshakes == 1
 
 
 def test_no_session_is_opened_without_time_left(engine, fake):
+    # Given 0.3 s left, under the second a session needs / When a text is synthesized
     failure = failure_of(engine, seconds=0.3)
 
+    # Then it times out without a handshake
     assert failure.code == UpstreamFailure.TIMEOUT
     assert fake.handshakes == 0
 
@@ -489,6 +507,7 @@ def test_fake_refuses_client_events_the_sdk_does_not_define(fake):
     url = f"{fake.websocket_base_url}/realtime?model={MODEL}"
     with connect(url, additional_headers={"Authorization": "Bearer sk-test"}, open_timeout=5) as ws:
         assert json.loads(ws.recv(timeout=5))["type"] == "session.created"
+        # When it sends that event
         ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime", "voices": "alloy"}}))
 
         # Then the fake answers with an error event and records the protocol error

@@ -35,7 +35,9 @@ def test_the_docs_curl_example_returns_the_documented_shape(fake_openai: FakeOpe
 
 
 def test_model_defaults_to_whisper_1(fake_openai: FakeOpenAI) -> None:
+    # Given an upload with no model field / When it is posted
     response = invoke("stt", stt_event(upload(model=None)))
+    # Then it is served as whisper-1, and whisper-1 is what the upstream was asked for
     assert response["statusCode"] == 200
     assert response["json"]["model"] == "whisper-1"
     assert fake_openai.last_request.model == "whisper-1"
@@ -43,7 +45,7 @@ def test_model_defaults_to_whisper_1(fake_openai: FakeOpenAI) -> None:
 
 @pytest.mark.parametrize("fmt", UPLOAD_FORMATS)
 def test_each_upload_format_is_sent_with_a_matching_extension(fake_openai: FakeOpenAI, fmt: str) -> None:
-    # Given a file whose name lies about its format
+    # Given a file whose name lies about its format / When it is posted
     response = invoke("stt", stt_event(upload(fmt, filename="recording.bin")))
     # Then the upstream still gets the right extension, from the content
     assert response["statusCode"] == 200, response["json"]
@@ -51,16 +53,22 @@ def test_each_upload_format_is_sent_with_a_matching_extension(fake_openai: FakeO
 
 
 def test_optional_language_is_passed_on(fake_openai: FakeOpenAI) -> None:
+    # Given a wav upload with language=de
     body = multipart_body({"language": "de"}, {"audio": ("a.wav", tone("wav"), "audio/wav")})
+    # When it is posted
     response = invoke("stt", stt_event(body))
+    # Then it is served and the upstream got the language
     assert response["statusCode"] == 200
     assert fake_openai.last_request.form.get("language") == "de"
 
 
 def test_a_body_api_gateway_did_not_base64_encode_is_never_a_500(fake_openai: FakeOpenAI) -> None:
     # A deployment without BinaryMediaTypes passes text; a pure-text form must still work or fail clearly.
+    # Given a wav upload in an event whose body is not base64-encoded
     body = multipart_body({"model": "whisper-1"}, {"audio": ("a.wav", tone("wav"), "audio/wav")})
+    # When it is posted
     response = invoke("stt", stt_event(body, base64_encoded=False))
+    # Then it is served or refused as a 400, in the documented shape either way
     assert response["statusCode"] in (200, 400)
     assert set(response["json"]) in ({"transcript", "model"}, {"detail", "code"})
 
@@ -82,13 +90,17 @@ MALFORMED: list[tuple[bytes, str, str]] = [
 def test_malformed_bodies_are_a_clear_400(
     fake_openai: FakeOpenAI, body: bytes, content_type: str, code: str
 ) -> None:
+    # Given a body that is truncated, empty or garbage, a missing or wrong boundary, or another media type
+    # When it is posted
     response = invoke("stt", stt_event(body, content_type=content_type))
+    # Then it is a 400 with the expected code and a detail, and the upstream was never called
     assert response["statusCode"] == 400, response["json"]
     assert response["json"]["code"] == code and response["json"]["detail"]
     assert fake_openai.calls() == 0
 
 
 def test_no_content_type_is_a_clear_400(fake_openai: FakeOpenAI) -> None:
+    # Given an upload without a Content-Type / When it is posted / Then it is a 400 naming the content type
     response = invoke("stt", stt_event(upload(), content_type=None))
     assert response["statusCode"] == 400 and response["json"]["code"] == "unsupported_content_type"
 
@@ -105,26 +117,33 @@ def _close() -> bytes:
 
 
 def test_filename_before_name_parses(fake_openai: FakeOpenAI) -> None:
+    # Given a file part whose Content-Disposition gives filename before name
+    # When it is posted / Then it is served
     body = _part('form-data; filename="a.mp3"; name="audio"', tone("mp3"), "audio/mpeg") + _close()
     response = invoke("stt", stt_event(body))
     assert response["statusCode"] == 200, response["json"]
 
 
 def test_unquoted_name_parses(fake_openai: FakeOpenAI) -> None:
+    # Given a file part whose name and filename are not quoted / When it is posted / Then it is served
     body = _part("form-data; name=audio; filename=a.mp3", tone("mp3"), "audio/mpeg") + _close()
     response = invoke("stt", stt_event(body))
     assert response["statusCode"] == 200, response["json"]
 
 
 def test_mixed_case_media_type_parses(fake_openai: FakeOpenAI) -> None:
+    # Given a Content-Type of Multipart/Form-Data / When the upload is posted / Then it is served
     response = invoke("stt", stt_event(upload(), content_type=f"Multipart/Form-Data; boundary={BOUNDARY}"))
     assert response["statusCode"] == 200, response["json"]
 
 
 def test_non_utf8_header_bytes_are_a_400_or_a_correct_parse(fake_openai: FakeOpenAI) -> None:
+    # Given a file part whose filename is Latin-1, not UTF-8
     head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="audio"; filename="\xe9t\xe9.mp3"\r\n'
     body = head.encode("latin-1") + b"Content-Type: audio/mpeg\r\n\r\n" + tone("mp3") + b"\r\n" + _close()
+    # When it is posted
     response = invoke("stt", stt_event(body))
+    # Then either the upstream got the very bytes, or it is a 400 for malformed multipart
     if response["statusCode"] == 200:
         assert fake_openai.last_request.file_bytes == tone("mp3")
     else:
@@ -132,6 +151,7 @@ def test_non_utf8_header_bytes_are_a_400_or_a_correct_parse(fake_openai: FakeOpe
 
 
 def test_empty_file_part_is_a_clear_400(fake_openai: FakeOpenAI) -> None:
+    # Given an audio part with no bytes / When it is posted / Then it is a 400 for empty audio
     body = _part('form-data; name="audio"; filename="a.mp3"', b"", "audio/mpeg") + _close()
     response = invoke("stt", stt_event(body))
     assert response["statusCode"] == 400 and response["json"]["code"] == "empty_audio"
@@ -170,15 +190,21 @@ BAD_FORMS: list[tuple[bytes, str]] = [
 
 @pytest.mark.parametrize(("body", "code"), BAD_FORMS)
 def test_invalid_form_data_is_a_clear_400(fake_openai: FakeOpenAI, body: bytes, code: str) -> None:
+    # Given a well-formed multipart body with a missing, unknown, duplicate or invalid field, or no audio
+    # When it is posted
     response = invoke("stt", stt_event(body))
+    # Then it is a 400 with the expected code, and the upstream was never called
     assert response["statusCode"] == 400, response["json"]
     assert response["json"]["code"] == code
     assert fake_openai.calls() == 0
 
 
 def test_a_body_larger_than_lambda_carries_is_413(fake_openai: FakeOpenAI) -> None:
+    # Given a wav of over 5 MB, more than the function accepts once base64-encoded
     big = tone("wav") + b"\0" * (5 * 1024 * 1024)
+    # When it is posted
     response = invoke("stt", stt_event(multipart_body({}, {"audio": ("a.wav", big, "audio/wav")})))
+    # Then it is a 413
     assert response["statusCode"] == 413 and response["json"]["code"] == "payload_too_large"
 
 
@@ -187,34 +213,48 @@ def test_a_body_larger_than_lambda_carries_is_413(fake_openai: FakeOpenAI) -> No
     [(429, "upstream_rate_limited"), (500, "upstream_error"), (502, "upstream_error")],
 )
 def test_upstream_failures_are_500_with_a_code(fake_openai: FakeOpenAI, fault: int, code: str) -> None:
+    # Given an upstream that keeps answering 429, 500 or 502
     fake_openai.fail_next(fault, times=10)
+    # When an upload is posted
     response = invoke("stt", stt_event(upload()))
+    # Then it is a 500 saying transcription failed, with a code for the kind of failure
     assert response["json"] == {"detail": "Transcription failed", "code": code}
     assert response["statusCode"] == 500
 
 
 def test_retries_are_bounded(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that keeps answering 503 / When an upload is posted
     fake_openai.fail_next(503, times=10)
     invoke("stt", stt_event(upload()))
+    # Then the upstream was called the configured number of times, no more
     assert fake_openai.calls("/v1/audio/transcriptions") == 3  # upstream_max_attempts
 
 
 def test_a_rate_limit_with_retry_after_is_retried_and_served(fake_openai: FakeOpenAI) -> None:
+    # Given one 429 with a Retry-After of 0.2 s
     fake_openai.fail_next(429, times=1, retry_after=0.2)
+    # When an upload is posted
     response = invoke("stt", stt_event(upload()))
+    # Then it is served, on the second call
     assert response["statusCode"] == 200
     assert fake_openai.calls("/v1/audio/transcriptions") == 2
 
 
 def test_a_slow_upstream_times_out_within_the_lambda_deadline(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that answers after 5 s, and a Lambda with 3 s left
     fake_openai.delay_seconds = 5.0
+    # When an upload is posted
     response = invoke("stt", stt_event(upload()), FakeLambdaContext(remaining_ms=3_000))
+    # Then transcription fails as an upstream timeout
     assert response["json"] == {"detail": "Transcription failed", "code": "upstream_timeout"}
 
 
 def test_a_bad_key_is_an_auth_failure(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a key the upstream refuses
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    # When an upload is posted
     response = invoke("stt", stt_event(upload()))
+    # Then transcription fails as an upstream auth failure
     assert response["json"] == {"detail": "Transcription failed", "code": "upstream_auth_failed"}
 
 

@@ -41,9 +41,12 @@ def test_the_docs_curl_example_returns_the_documented_shape(fake_openai: FakeOpe
 
 
 def test_defaults_are_tts_1_alloy_mp3(fake_openai: FakeOpenAI) -> None:
+    # Given a body with only a text / When it is posted
     response = invoke("tts", tts_event({"text": "Hi"}))
+    # Then it is served as tts-1 in the alloy voice
     assert response["statusCode"] == 200
     assert (response["json"]["model"], response["json"]["voice"]) == ("tts-1", "alloy")
+    # And the upstream was asked for mp3 at normal speed
     sent = fake_openai.last_request.json
     assert sent is not None and sent["response_format"] == "mp3" and sent["speed"] == 1.0
 
@@ -51,9 +54,12 @@ def test_defaults_are_tts_1_alloy_mp3(fake_openai: FakeOpenAI) -> None:
 @pytest.mark.parametrize("model", ["tts-1", "tts-1-hd"])
 @pytest.mark.parametrize("voice", VOICES)
 def test_every_documented_model_and_voice(fake_openai: FakeOpenAI, model: str, voice: str) -> None:
+    # Given a documented model and voice / When speech is asked for with them
     response = invoke("tts", tts_event({"text": "Testing voices.", "model": model, "voice": voice}))
+    # Then it is served under that model and voice
     assert response["statusCode"] == 200
     assert (response["json"]["model"], response["json"]["voice"]) == (model, voice)
+    # And the upstream was asked for the same model and voice
     sent = fake_openai.last_request.json
     assert sent is not None and (sent["model"], sent["voice"]) == (model, voice)
 
@@ -63,16 +69,21 @@ def test_every_documented_model_and_voice(fake_openai: FakeOpenAI, model: str, v
     [("opus", "opus"), ("aac", "aac"), ("flac", "flac"), ("wav", "pcm_s16le")],
 )
 def test_optional_response_format(fake_openai: FakeOpenAI, response_format: str, codec: str) -> None:
+    # Given a response_format other than mp3, and a speed of 1.5 / When speech is asked for
     response = invoke("tts", tts_event({"text": "Hello", "response_format": response_format, "speed": 1.5}))
+    # Then the audio decodes with that format's codec
     assert response["statusCode"] == 200
     assert decoded_codec(base64.b64decode(response["json"]["audio_base64"])) == codec
+    # And the speed was passed on to the upstream
     sent = fake_openai.last_request.json
     assert sent is not None and sent["speed"] == 1.5
 
 
 def test_pcm_format_is_raw_samples(fake_openai: FakeOpenAI) -> None:
+    # Given response_format pcm / When speech is asked for
     response = invoke("tts", tts_event({"text": "Hello", "response_format": "pcm"}))
     audio = base64.b64decode(response["json"]["audio_base64"])
+    # Then the audio is whole 16-bit samples with no WAV header
     assert response["statusCode"] == 200 and len(audio) % 2 == 0 and not audio.startswith(b"RIFF")
 
 
@@ -122,8 +133,11 @@ def test_bad_input_is_a_clear_400(fake_openai: FakeOpenAI, body: Any, code: str)
 
 
 def test_error_details_do_not_echo_the_text(fake_openai: FakeOpenAI) -> None:
+    # Given a private text too long to be accepted (5,600 characters)
     secret_text = "my bank password is hunter2 " * 200
+    # When it is posted
     response = invoke("tts", tts_event({"text": secret_text}))
+    # Then it is a 400 whose body does not repeat the text
     assert response["statusCode"] == 400
     assert "hunter2" not in response["body"]
 
@@ -139,26 +153,34 @@ def test_error_details_do_not_echo_the_text(fake_openai: FakeOpenAI) -> None:
     ],
 )
 def test_a_non_json_content_type_is_refused(fake_openai: FakeOpenAI, content_type: str | None) -> None:
+    # Given a JSON body sent with no Content-Type or a non-JSON one / When it is posted
     response = invoke("tts", tts_event({"text": "hi"}, content_type=content_type))
+    # Then it is a 400 for the content type, and the upstream was never called
     assert response["statusCode"] == 400
     assert response["json"]["code"] == "unsupported_content_type"
     assert fake_openai.calls() == 0
 
 
 def test_json_content_type_with_charset_and_odd_case_is_accepted(fake_openai: FakeOpenAI) -> None:
+    # Given a Content-Type of Application/JSON; charset=utf-8 / When posted / Then it is served
     response = invoke("tts", tts_event({"text": "hi"}, content_type="Application/JSON; charset=utf-8"))
     assert response["statusCode"] == 200, response["json"]
 
 
 def test_a_body_larger_than_lambda_carries_is_413(fake_openai: FakeOpenAI) -> None:
+    # Given a JSON body of over 6 MB, Lambda's payload limit / When it is posted
     response = invoke("tts", tts_event(json.dumps({"text": "x" * (6 * 1024 * 1024 + 10)})))
+    # Then it is a 413
     assert response["statusCode"] == 413
     assert response["json"]["code"] == "payload_too_large"
 
 
 def test_unicode_text_reaches_the_upstream_intact(fake_openai: FakeOpenAI) -> None:
+    # Given a text with accents, a dash, CJK and an emoji
     text = "Grüße aus Köln — 東京 👋"
+    # When speech is asked for
     response = invoke("tts", tts_event({"text": text}))
+    # Then it is served and the upstream got the text unchanged
     assert response["statusCode"] == 200
     sent = fake_openai.last_request.json
     assert sent is not None and sent["input"] == text
@@ -178,8 +200,10 @@ def test_upstream_failures_are_500_with_a_code(fake_openai: FakeOpenAI, fault: i
 
 
 def test_a_transient_failure_is_retried_and_served(fake_openai: FakeOpenAI) -> None:
+    # Given one 503 from the upstream / When speech is asked for
     fake_openai.fail_next(503, times=1)
     response = invoke("tts", tts_event({"text": "hi"}))
+    # Then it is served, on the second call
     assert response["statusCode"] == 200
     assert fake_openai.calls("/v1/audio/speech") == 2
 
@@ -187,9 +211,12 @@ def test_a_transient_failure_is_retried_and_served(fake_openai: FakeOpenAI) -> N
 def test_a_bad_key_is_an_auth_failure_that_does_not_leak_the_key(
     fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Given a function configured with a key the upstream refuses
     fake_openai.api_key = "sk-the-right-one"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key-123456")
+    # When speech is asked for
     response = invoke("tts", tts_event({"text": "hi"}))
+    # Then it fails as an upstream auth failure, with the key nowhere in the answer
     assert response["json"] == {"detail": "Speech synthesis failed", "code": "upstream_auth_failed"}
     assert "sk-wrong" not in response["body"]
     assert fake_openai.calls() == 1  # auth failures are not retried
@@ -205,11 +232,14 @@ def test_a_slow_upstream_times_out_within_the_lambda_deadline(fake_openai: FakeO
 
 
 def test_no_key_configured_is_a_clear_500(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no OpenAI key or secret configured (the fake upstream is not used)
+    # When speech is asked for / Then it fails saying the engine is not configured
     response = invoke("tts", tts_event({"text": "hi"}))
     assert response["json"] == {"detail": "Speech synthesis failed", "code": "engine_not_configured"}
 
 
 def test_an_unknown_path_is_a_json_404() -> None:
+    # Given a path next to /api/tts / When posted to / Then a JSON 404 with the not_found code
     response = invoke("tts", tts_event({"text": "hi"}, path="/api/ttsx"))
     assert response["statusCode"] == 404 and response["json"]["code"] == "not_found"
 
@@ -231,6 +261,7 @@ def test_lossless_audio_that_cannot_fit_is_refused_before_the_upstream_is_paid(
     fake_openai: FakeOpenAI, response_format: str
 ) -> None:
     # Given 4,000 characters asked for as lossless audio (minutes of it: far over 6 MB)
+    # When speech is asked for
     response = invoke("tts", tts_event({"text": "Words. " * 570, "response_format": response_format}))
     # Then a 413 that says what to do, and no upstream call was made
     assert response["statusCode"] == 413
@@ -240,6 +271,7 @@ def test_lossless_audio_that_cannot_fit_is_refused_before_the_upstream_is_paid(
 
 
 def test_short_lossless_audio_is_served(fake_openai: FakeOpenAI) -> None:
+    # Given 700 characters asked for as wav, small enough to fit / When posted / Then it is served
     response = invoke("tts", tts_event({"text": "Words. " * 100, "response_format": "wav"}))
     assert response["statusCode"] == 200, response["json"]
 

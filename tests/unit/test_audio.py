@@ -25,6 +25,8 @@ def test_each_upload_format_is_recognised_from_its_content(fmt: str) -> None:
     ],
 )
 def test_non_audio_is_not_recognised(data: bytes) -> None:
+    # Given bytes that are empty, text, another file type or a bare ID3 tag
+    # When they are sniffed / Then no audio format is named
     assert sniff_audio_format(data) is None
 
 
@@ -39,6 +41,7 @@ def test_mp3_without_id3_tag_is_recognised_by_its_frame_header() -> None:
 
 
 def test_upload_file_name_and_type_match_the_content() -> None:
+    # Given an m4a upload / When its file name and type are asked for / Then both say m4a
     upload = AudioUpload(data=tone("m4a"), format="m4a")
     assert upload.filename == "audio.m4a"
     assert upload.content_type == "audio/mp4"

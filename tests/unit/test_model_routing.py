@@ -14,8 +14,8 @@ from speech_common.model_routing import (
     Route,
     RouteConfigError,
     RoutePolicy,
-    routes_to_try,
     parse_routes,
+    routes_to_try,
     run_chain,
 )
 

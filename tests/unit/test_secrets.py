@@ -16,14 +16,18 @@ def secrets_manager():
 
 
 def test_the_environment_key_wins_over_the_secret(secrets_manager) -> None:
+    # Given a key in Secrets Manager and another in the environment
     secrets_manager.create_secret(Name="speech-api/openai", SecretString="sk-from-secret")
     settings = Settings(openai_api_key="sk-from-env", openai_secret_name="speech-api/openai")
+    # When the key is read / Then it is the environment's
     assert openai_api_key(settings) == "sk-from-env"
 
 
 @pytest.mark.parametrize("stored", ["sk-plain", '{"OPENAI_API_KEY": "sk-plain"}', "  sk-plain\n"])
 def test_the_secret_holds_a_bare_key_or_json(secrets_manager, stored: str) -> None:
+    # Given a secret holding the key bare, as JSON, or with whitespace around it
     secrets_manager.create_secret(Name="speech-api/openai", SecretString=stored)
+    # When the key is read / Then it is the bare key
     assert openai_api_key(Settings(openai_secret_name="speech-api/openai")) == "sk-plain"
 
 
@@ -38,32 +42,44 @@ def test_the_secret_is_cached_between_invocations(secrets_manager) -> None:
 
 
 def test_a_missing_secret_is_a_configuration_failure_that_does_not_leak(secrets_manager) -> None:
+    # Given a secret name that Secrets Manager does not hold
+    # When the key is read / Then it is a not-configured failure
     with pytest.raises(UpstreamFailure) as failure:
         openai_api_key(Settings(openai_secret_name="speech-api/absent"))
     assert failure.value.code == UpstreamFailure.NOT_CONFIGURED
+    # And the message does not name the secret
     assert "speech-api/absent" not in failure.value.message
 
 
 def test_an_empty_json_secret_is_a_configuration_failure(secrets_manager) -> None:
+    # Given a JSON secret without the key's field
     secrets_manager.create_secret(Name="speech-api/openai", SecretString='{"other": "x"}')
+    # When the key is read / Then it is a not-configured failure
     with pytest.raises(UpstreamFailure) as failure:
         openai_api_key(Settings(openai_secret_name="speech-api/openai"))
     assert failure.value.code == UpstreamFailure.NOT_CONFIGURED
 
 
 def test_no_key_at_all_is_reported() -> None:
+    # Given settings with neither a key nor a secret name
     settings = Settings()
+    # When asked whether there is a key / Then there is none
     assert not has_openai_key(settings)
+    # And reading the key is a not-configured failure
     with pytest.raises(UpstreamFailure) as failure:
         openai_api_key(settings)
     assert failure.value.code == UpstreamFailure.NOT_CONFIGURED
+    # And a secret name alone or a key alone counts as having one
     assert has_openai_key(Settings(openai_secret_name="x")) and has_openai_key(Settings(openai_api_key="k"))
 
 
 def test_secrets_manager_calls_are_bounded_in_time() -> None:
     # A slow Secrets Manager must not hold a request past the gateway's 29 s.
+    # Given the Secrets Manager provider
     from speech_common.secrets import secrets_provider
 
+    # When its client's configuration is read
     config = secrets_provider().client.meta.config
+    # Then connecting, reading and retrying are all bounded
     assert config.connect_timeout <= 2 and config.read_timeout <= 3
     assert config.retries["total_max_attempts"] <= 2

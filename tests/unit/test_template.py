@@ -39,26 +39,32 @@ def template() -> dict[str, Any]:
 
 
 def test_route_defaults_match_the_code_defaults(template: dict[str, Any]) -> None:
+    # Given the template's parameters and the code's default settings
     params = template["Parameters"]
     settings = Settings()
+    # When the template's default routes are parsed / Then they are the code's
     assert parse_routes(params["SttModelRoutes"]["Default"]) == settings.stt_model_routes
     assert parse_routes(params["TtsModelRoutes"]["Default"]) == settings.tts_model_routes
-    # and they parse, naming every documented public model
+    # And they parse, naming every documented public model
     assert set(settings.stt_model_routes) == {"whisper-1"}
     assert set(settings.tts_model_routes) == {"tts-1", "tts-1-hd"}
 
 
 def test_functions_run_python313_on_arm64_with_the_layer(template: dict[str, Any]) -> None:
+    # Given the template / When its function globals are read
     function_globals = template["Globals"]["Function"]
+    # Then functions run Python 3.13 on arm64 with the common layer
     assert function_globals["Runtime"] == "python3.13"
     assert function_globals["Architectures"] == ["arm64"]
     assert function_globals["Layers"] == [{"Ref": "CommonLayer"}]
+    # And the layer is built for the same runtime and architecture
     layer = template["Resources"]["CommonLayer"]
     assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
 
 
 def test_functions_and_the_api_are_traced_with_x_ray(template: dict[str, Any]) -> None:
-    # Given the template / Then every function and the REST API send traces to X-Ray
+    # Given the template / When its tracing settings are read
+    # Then every function and the REST API send traces to X-Ray
     assert template["Globals"]["Function"]["Tracing"] == "Active"
     assert template["Resources"]["SpeechApi"]["Properties"]["TracingEnabled"] is True
     # And the layer ships the SDK the Tracer needs, with a boto3 that matches its botocore
@@ -67,12 +73,16 @@ def test_functions_and_the_api_are_traced_with_x_ray(template: dict[str, Any]) -
 
 
 def test_each_function_has_its_service_name_route_and_secret_policy(template: dict[str, Any]) -> None:
+    # Given the STT and TTS functions, each with its path and service name
     for name, path, service in (
         ("SttFunction", "/api/stt", "speech-stt"),
         ("TtsFunction", "/api/tts", "speech-tts"),
     ):
+        # When its properties are read
         function = template["Resources"][name]["Properties"]
+        # Then it logs under its service name
         assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
+        # And its one event is a POST on its path of the SpeechApi
         (event,) = function["Events"].values()
         assert (event["Type"], event["Properties"]["Path"], event["Properties"]["Method"]) == (
             "Api",
@@ -80,19 +90,24 @@ def test_each_function_has_its_service_name_route_and_secret_policy(template: di
             "post",
         )
         assert event["Properties"]["RestApiId"] == {"Ref": "SpeechApi"}
+        # And it may read the OpenAI secret
         secret_policy = function["Policies"][0]["AWSSecretsManagerGetSecretValuePolicy"]
         assert "${OpenAISecretName}-*" in secret_policy["SecretArn"]["Fn::Sub"]
 
 
 def test_multipart_is_a_binary_media_type(template: dict[str, Any]) -> None:
+    # Given the template / When its REST API is read
     api = template["Resources"]["SpeechApi"]
+    # Then multipart/form-data is among its binary media types (so uploads arrive base64-encoded)
     assert api["Type"] == "AWS::Serverless::Api"
     assert "multipart~1form-data" in api["Properties"]["BinaryMediaTypes"]
 
 
 def test_polly_permission_exists_only_under_its_condition(template: dict[str, Any]) -> None:
+    # Given the template / When the STT function's policies are read / Then none mentions Polly
     stt_policies = template["Resources"]["SttFunction"]["Properties"]["Policies"]
     assert "polly" not in str(stt_policies).lower()
+    # And the TTS function has exactly one conditional policy, under UsesPolly, allowing SynthesizeSpeech
     tts_policies = template["Resources"]["TtsFunction"]["Properties"]["Policies"]
     conditional = [p for p in tts_policies if "Fn::If" in p]
     assert len(conditional) == 1 and conditional[0]["Fn::If"][0] == "UsesPolly"
@@ -135,9 +150,12 @@ def _rest_api_body(transformed: dict[str, Any]) -> dict[str, Any]:
 def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
     template: dict[str, Any], transformed: dict[str, Any]
 ) -> None:
+    # Given the template after the SAM transform / When its REST API paths are read
     paths = _rest_api_body(transformed)["paths"]
+    # Then there are the two routes, each requiring an API key
     assert set(paths) == {"/api/stt", "/api/tts"}
     assert all(paths[p]["post"]["security"] == [{"api_key": []}] for p in paths)
+    # And one usage plan holds the quota and throttle the parameters default to
     plans = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
     assert len(plans) == 1
     # (the transform fills in the parameters' defaults)
@@ -147,6 +165,7 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
         "RateLimit": defaults["ThrottleRateLimit"],
         "BurstLimit": defaults["ThrottleBurstLimit"],
     }
+    # And the API key's id is an output
     assert transformed["Outputs"]["ApiKeyId"]["Value"] == {"Ref": "SpeechApiApiKey"}
 
 
@@ -165,8 +184,12 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
 def test_gateway_errors_keep_the_error_shape(
     transformed: dict[str, Any], response_type: str, status: str | None, code: str
 ) -> None:
+    # Given the template after the SAM transform
+    # When the gateway's own response of this type is read
     response = _rest_api_body(transformed)["x-amazon-apigateway-gateway-responses"][response_type]
+    # Then its status is overridden only where listed (404 for a missing token)
     assert response.get("statusCode") == status
+    # And its body, with the gateway's message filled in, is JSON with our code and a detail
     rendered = response["responseTemplates"]["application/json"].replace(
         "$context.error.messageString", '"Internal server error"'
     )

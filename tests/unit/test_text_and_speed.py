@@ -15,6 +15,7 @@ from speech_common.text_chunks import split_text
 
 
 def test_short_text_is_one_chunk() -> None:
+    # Given two sentences well within the limit / When split / Then they stay one chunk
     assert split_text("Hello there. How are you?", 1000) == ["Hello there. How are you?"]
 
 
@@ -30,13 +31,17 @@ def test_long_text_is_cut_at_sentence_ends_within_the_limit() -> None:
 
 
 def test_an_overlong_sentence_is_cut_between_words() -> None:
+    # Given 300 characters of words with no sentence end
     text = "word " * 60
+    # When split at 50 characters
     chunks = split_text(text, limit=50)
+    # Then every chunk fits and the words come back whole, in order
     assert all(len(chunk) <= 50 for chunk in chunks)
     assert " ".join(chunks).split() == text.split()
 
 
 def test_a_single_overlong_word_is_still_cut() -> None:
+    # Given one 250-character word / When split at 100 / Then it is cut into 100, 100 and 50
     chunks = split_text("x" * 250, 100)
     assert [len(c) for c in chunks] == [100, 100, 50]
 

@@ -110,8 +110,10 @@ def test_pcm_output_is_raw_s16le_mono_at_24khz(input_rate: int) -> None:
 
 
 def test_unknown_output_format_and_odd_pcm_are_refused() -> None:
+    # Given a format the encoder does not know / When encoding / Then it is refused by name
     with pytest.raises(ValueError, match="unsupported output format"):
         encode_pcm(sine_pcm(0.1, 16_000), sample_rate=16_000, fmt="ogg_vorbis")
+    # And PCM of an odd number of bytes is refused as not 16-bit
     with pytest.raises(ValueError, match="16-bit"):
         encode_pcm(b"\x00\x01\x02", sample_rate=16_000, fmt="wav")
 
@@ -152,7 +154,9 @@ def test_stereo_ogg_vorbis_is_mixed_down_to_mono() -> None:
 
 
 def test_decoding_in_chunks_gives_the_same_pcm() -> None:
+    # Given an mp3 tone / When decoded chunk by chunk
     chunks = list(iter_decoded_pcm(tone("mp3"), sample_rate=16_000))
+    # Then there is more than one chunk, and together they are the whole decoded PCM
     assert len(chunks) > 1
     assert b"".join(chunks) == decode_to_pcm(tone("mp3"), sample_rate=16_000)
 

@@ -82,6 +82,8 @@ from speech_common.verbatim import same_words
     ],
 )
 def test_the_same_words_written_differently_match(text: str, spoken: str) -> None:
+    # Given a text and a transcript saying the same words in another way (digits, symbols, short forms)
+    # When compared either way round / Then they match
     assert same_words(text, spoken)
     assert same_words(spoken, text)  # whichever side writes the digits
 
@@ -97,6 +99,8 @@ def test_the_same_words_written_differently_match(text: str, spoken: str) -> Non
     ],
 )
 def test_text_in_other_languages_compares_as_before(text: str, spoken: str) -> None:
+    # Given a non-English text and a transcript differing only in case and punctuation
+    # When compared / Then they match
     assert same_words(text, spoken)
 
 
@@ -109,6 +113,8 @@ def test_text_in_other_languages_compares_as_before(text: str, spoken: str) -> N
     ],
 )
 def test_whole_numbers_may_be_said_in_the_texts_language(text: str, spoken: str) -> None:
+    # Given a German, French or Spanish text with a digit, and a transcript saying it in that language
+    # When compared / Then they match
     assert same_words(text, spoken)
 
 
@@ -145,6 +151,8 @@ def test_whole_numbers_may_be_said_in_the_texts_language(text: str, spoken: str)
     ],
 )
 def test_different_words_do_not_match(text: str, spoken: str) -> None:
+    # Given a transcript with another number or unit, a rewording, or a word dropped, added or moved
+    # When compared either way round / Then they do not match
     assert not same_words(text, spoken)
     assert not same_words(spoken, text)
 
@@ -178,6 +186,7 @@ def test_long_runs_of_digits_compare_without_failing() -> None:
     # Given digit runs longer than int() accepts (4,300 digits)
     digits = "9" * 5000
 
+    # When such runs are compared: with themselves, spelled digit by digit, or with a digit fewer
     # Then they compare as digits or digit by digit, and never raise
     assert same_words(f"code {digits}", f"code {digits}")
     assert same_words(
@@ -220,4 +229,6 @@ def test_comparison_of_a_long_text_stays_fast(text: str) -> None:
     ],
 )
 def test_common_short_forms_match(text: str, spoken: str) -> None:
+    # Given a text with "OK" or a short month name and a transcript with the long form
+    # When compared either way round / Then they match
     assert same_words(text, spoken) and same_words(spoken, text)
