@@ -1,7 +1,9 @@
 """Benchmark: a 4,096-character TTS request, read in parallel chunks against one single call.
 
-    .venv/bin/python bench/long_text.py                     # 0.002 s a character (OpenAI: ~0.012)
-    .venv/bin/python bench/long_text.py --seconds-per-char 0.004 --runs 3
+    .venv/bin/python bench/long_text.py                     # 0.004 s a character (OpenAI: ~0.012)
+    .venv/bin/python bench/long_text.py --seconds-per-char 0.002 --runs 3 --parallel 4
+
+Goal: the chunked read takes at most 0.2x the single call's time (TTS_PARALLEL_CALLS=8, one round).
 
 The fake OpenAI server (tests/fakes, on loopback) takes time in proportion to the input, as
 OpenAI's speech endpoint does. The baseline, measured in the same run, is the same engine with
@@ -42,26 +44,36 @@ def timed(engine: openai_engine.OpenAITextToSpeech, request: SpeechRequest, runs
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--seconds-per-char", type=float, default=0.002)
+    parser.add_argument("--seconds-per-char", type=float, default=0.004)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--parallel", type=int, default=Settings().tts_parallel_calls, help="TTS_PARALLEL_CALLS"
+    )
     args = parser.parse_args()
 
     text = ("This sentence is part of a long text read aloud by the speech API. " * 70)[:4096]
     request = SpeechRequest(text=text, voice="alloy", response_format="mp3")
     with FakeOpenAI(api_key="sk-bench") as fake:
         fake.seconds_per_input_char = args.seconds_per_char
-        settings = Settings(openai_api_key="sk-bench", openai_base_url=fake.base_url, upstream_max_attempts=1)
+        settings = Settings(
+            openai_api_key="sk-bench",
+            openai_base_url=fake.base_url,
+            upstream_max_attempts=1,
+            tts_parallel_calls=args.parallel,
+        )
         engine = openai_engine.OpenAITextToSpeech(settings)
         chunked = timed(engine, request, args.runs)
         with mock.patch.object(openai_engine, "SPEECH_CHUNK_CHARS", 10_000):  # baseline: one call
             single = timed(engine, request, args.runs)
 
     ratio = single / chunked
+    chunks = len(openai_engine.speech_chunks(text, args.parallel))
     print(
         f"text: {len(text)} characters, fake upstream {args.seconds_per_char:g} s/char, median of {args.runs}"
     )
     print(f"one call (baseline):  {single:6.2f} s")
-    print(f"parallel chunks:      {chunked:6.2f} s")
+    print(f"parallel chunks:      {chunked:6.2f} s  ({chunks} chunks, {args.parallel} parallel calls)")
+    print(f"time ratio:           {chunked / single:6.2f}x of one call (goal: <= 0.20x)")
     print(f"speed-up:             {ratio:6.2f}x")
     real_single = len(text) * OPENAI_SECONDS_PER_CHAR
     print(

@@ -151,6 +151,8 @@ class _Fault:
     message: str | None = None
     path: str | None = None  # None: the next request on any path
     html: bool = False  # an HTML page, as a proxy or an ingress answers, instead of OpenAI's JSON
+    body: bytes | None = None  # with status 200: this body instead of the real answer
+    content_type: str = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -333,6 +335,13 @@ class FakeOpenAI:
         if not 400 <= status <= 599:
             raise ValueError(f"status must be 4xx or 5xx, not {status}")
         self._queue(_Fault(status, retry_after, code, message, path, html), times)
+
+    def answer_next_with(
+        self, body: bytes, content_type: str, times: int = 1, *, path: str | None = None
+    ) -> None:
+        """Answer the next ``times`` requests ``200`` with ``body``: an HTML page a proxy serves with a
+        200, an empty body, or audio of another format, where the real answer was expected."""
+        self._queue(_Fault(200, path=path, body=body, content_type=content_type), times)
 
     def drop_connection_next(self, times: int = 1, *, path: str | None = None) -> None:
         """Close the connection without answering (the SDK raises APIConnectionError)."""
@@ -767,6 +776,8 @@ def _speech_input_length(path: str, body: bytes) -> int:
 
 def _fault_response(fault: _Fault, model: str | None) -> _Response:
     assert fault.status is not None
+    if fault.body is not None:
+        return _Response(fault.status, fault.body, fault.content_type)
     headers = {}
     if fault.retry_after is not None:
         headers["retry-after"] = f"{fault.retry_after:g}"

@@ -13,14 +13,12 @@ from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TranscriptionRequest
 from speech_common.engines.openai_engine import (
-    MAX_PARALLEL_SPEECH_CALLS,
-    SPEECH_CHUNK_CHARS,
     OpenAISpeechToText,
     OpenAITextToSpeech,
+    speech_chunks,
 )
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import get_settings
-from speech_common.text_chunks import split_text
 from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import header, invoke, multipart_body, stt_event, tts_event
@@ -153,9 +151,11 @@ def test_long_text_is_read_in_parallel_chunks_and_joined(fake_openai: FakeOpenAI
     )
     # Then it was asked for in sentence-cut chunks of raw PCM, together covering the whole text
     sent = [r.json for r in fake_openai.requests if r.json is not None]
-    assert len(sent) == len(split_text(text, SPEECH_CHUNK_CHARS)) >= 4
+    chunks = speech_chunks(text, get_settings().tts_parallel_calls)
+    assert len(sent) == len(chunks) >= 4
     assert all(s["response_format"] == "pcm" and s["voice"] == "echo" for s in sent)
-    assert sorted(s["input"] for s in sent) == sorted(split_text(text, SPEECH_CHUNK_CHARS))
+    assert sorted(s["input"] for s in sent) == sorted(chunks)
+    assert " ".join(chunks) == text
     # And the answer is one mp3 stream as long as the parts together (the fake reads 1 s per chunk)
     assert audio.startswith(b"ID3") and duration_seconds(audio) == pytest.approx(len(sent) * 1.0, abs=0.2)
 
@@ -248,8 +248,9 @@ def test_a_stream_cut_before_its_end_is_retried(fake_openai: FakeOpenAI) -> None
 
 
 def test_long_text_read_in_parallel_chunks_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
-    # Given a text read in more chunks than parallel calls, each answer a 10 s stream
-    assert len(split_text(LONG_TEXT, SPEECH_CHUNK_CHARS)) > MAX_PARALLEL_SPEECH_CALLS
+    # Given a long text read in one round of parallel calls, each answer a 10 s stream
+    chunks = speech_chunks(LONG_TEXT, get_settings().tts_parallel_calls)
+    assert len(chunks) > 4
     fake_openai.stream_chunk_delay = 0.5
     started = time.monotonic()
 
@@ -259,10 +260,10 @@ def test_long_text_read_in_parallel_chunks_ends_at_the_deadline(fake_openai: Fak
             SpeechRequest(LONG_TEXT, "echo", "mp3"), upstream_model="tts-1", deadline=Deadline(2.5)
         )
 
-    # Then the whole text fails with a timeout soon after the deadline, and no chunk started late
+    # Then the whole text fails with a timeout soon after the deadline, each chunk asked for once
     assert failure.value.code == UpstreamFailure.TIMEOUT
     assert time.monotonic() - started < 4.0
-    assert fake_openai.calls("/v1/audio/speech") == MAX_PARALLEL_SPEECH_CALLS
+    assert fake_openai.calls("/v1/audio/speech") == len(chunks)
 
 
 def test_a_slow_transcription_answer_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
@@ -359,3 +360,96 @@ def test_a_model_not_found_moves_the_route_on_for_good(fake_openai: FakeOpenAI) 
     assert [first["statusCode"], second["statusCode"]] == [200, 200]
     assert header(first, "X-Speech-Engine") == header(second, "X-Speech-Engine") == "openai:gpt-transcribe"
     assert [r.model for r in fake_openai.requests] == ["whisper-1", "gpt-transcribe", "gpt-transcribe"]
+
+
+# -- long texts: one round of calls, one retry budget, and the first failure stops the rest --------
+
+
+@pytest.mark.parametrize("parallel", [2, 4, 8])
+def test_a_long_text_is_cut_for_one_round_of_the_configured_parallel_calls(parallel: int) -> None:
+    # Given the longest text / When cut for `parallel` calls
+    chunks = speech_chunks(LONG_TEXT, parallel)
+    # Then the chunks cover it in order, within the endpoint's chunk size, in one round when they can
+    assert " ".join(chunks) == LONG_TEXT
+    assert all(len(chunk) <= 1000 for chunk in chunks)
+    assert len(chunks) == parallel if parallel >= 5 else len(chunks) == 5
+
+
+def test_a_rate_limited_upstream_gets_one_retry_budget_for_the_whole_text(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that rate-limits every call, and a text read in 8 parallel chunks
+    fake_openai.fail_next(429, times=100, retry_after=0.05)
+    chunks = speech_chunks(LONG_TEXT, get_settings().tts_parallel_calls)
+    # When it is synthesized
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(
+            SpeechRequest(LONG_TEXT, "alloy", "mp3"), upstream_model="tts-1", deadline=Deadline(10)
+        )
+    # Then it fails as rate limited after one call per chunk and the request's 2 retries, not 3 per chunk
+    assert failure.value.code == UpstreamFailure.RATE_LIMITED
+    assert len(chunks) <= fake_openai.calls("/v1/audio/speech") <= len(chunks) + 2
+
+
+def test_the_first_chunk_that_fails_for_good_stops_the_chunks_not_yet_asked(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given 2 parallel calls for a text of 5 chunks, and an upstream whose first answer is a final 400
+    monkeypatch.setenv("TTS_PARALLEL_CALLS", "2")
+    get_settings.cache_clear()
+    fake_openai.seconds_per_input_char = 0.0005  # the sibling call is still running when the 400 comes
+    fake_openai.fail_next(400, times=1, message="Invalid input")
+    # When it is synthesized
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(
+            SpeechRequest(LONG_TEXT, "alloy", "mp3"), upstream_model="tts-1", deadline=Deadline(10)
+        )
+    # Then the failure is the 400's, and the three chunks not yet started were never asked for
+    assert failure.value.code == UpstreamFailure.ERROR
+    assert fake_openai.calls("/v1/audio/speech") == 2
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"<html><body><h1>Welcome to nginx!</h1></body></html>", "text/html"),
+        (b"", "audio/mpeg"),
+        (b'{"status": "ok"}', "application/json"),
+        (b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(64), "audio/wav"),  # audio, but not the mp3 asked for
+    ],
+    ids=["html", "empty", "json", "other-format"],
+)
+def test_a_200_that_is_not_the_asked_audio_is_retried_then_an_upstream_error(
+    fake_openai: FakeOpenAI, body: bytes, content_type: str
+) -> None:
+    # Given an upstream whose 200s carry something other than mp3 audio
+    fake_openai.answer_next_with(body, content_type, times=10)
+    # When speech is asked for
+    with pytest.raises(UpstreamFailure) as failure:
+        tts().synthesize(
+            SpeechRequest("Hello.", "alloy", "mp3"), upstream_model="tts-1", deadline=Deadline(10)
+        )
+    # Then it is retried like a transient failure, then fails as upstream_error (never returned as audio)
+    assert failure.value.code == UpstreamFailure.ERROR
+    assert fake_openai.calls("/v1/audio/speech") == 3
+
+
+def test_one_bad_200_then_real_audio_is_served(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream whose first answer is a proxy's HTML page with status 200
+    fake_openai.answer_next_with(b"<html>maintenance</html>", "text/html", times=1)
+    # When a long text's chunks (pcm) are asked for / Then the retry serves real audio
+    audio = tts().synthesize(
+        SpeechRequest(LONG_TEXT, "alloy", "wav"), upstream_model="tts-1", deadline=Deadline(10)
+    )
+    assert audio.startswith(b"RIFF") and duration_seconds(audio) > 4
+
+
+def test_a_transcription_200_without_a_transcript_is_retried(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream whose first 200 is an HTML page
+    fake_openai.answer_next_with(b"<html>hello</html>", "text/html", times=1)
+    # When audio is transcribed / Then the second attempt's transcript is returned
+    text = stt().transcribe(
+        TranscriptionRequest(AudioUpload(tone("mp3"), "mp3")),
+        upstream_model="whisper-1",
+        deadline=Deadline(10),
+    )
+    assert text == fake_openai.transcript
+    assert fake_openai.calls("/v1/audio/transcriptions") == 2

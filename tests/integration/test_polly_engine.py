@@ -798,3 +798,27 @@ def test_a_stubbed_slow_stream_ends_at_the_deadline() -> None:
     # Then the check between chunks ends it soon after the deadline
     assert failure.value.code == UpstreamFailure.TIMEOUT
     assert time.monotonic() - started < 3.5
+
+
+@pytest.mark.parametrize(
+    "answer", [b"", b"<html><body>Service Unavailable</body></html>"], ids=["empty", "html"]
+)
+def test_a_polly_answer_that_is_not_audio_is_retried_then_an_upstream_error(
+    polly: StubbedPolly, answer: bytes
+) -> None:
+    # Given Polly answers three times with something that is not pcm audio
+    for _ in range(3):
+        polly.answer(answer)
+    # When speech is asked for / Then the answer is never passed on as audio: upstream_error after 3 tries
+    with pytest.raises(UpstreamFailure) as failure:
+        polly.speak(response_format="wav")
+    assert failure.value.code == UpstreamFailure.ERROR
+    polly.stubber.assert_no_pending_responses()
+
+
+def test_one_polly_answer_that_is_not_audio_then_real_audio_is_served(polly: StubbedPolly) -> None:
+    # Given Polly's first answer is empty and its second real pcm
+    polly.answer(b"")
+    polly.answer(tone(0.5))
+    # When speech is asked for / Then the retry's audio is served
+    assert decode(polly.speak(response_format="wav"), "wav").seconds == pytest.approx(0.5, abs=0.05)

@@ -194,3 +194,32 @@ def test_gateway_errors_keep_the_error_shape(
         "$context.error.messageString", '"Internal server error"'
     )
     assert json.loads(rendered)["code"] == code and json.loads(rendered)["detail"]
+
+
+def test_each_function_reserves_concurrency_unless_told_not_to(template: dict[str, Any]) -> None:
+    # Given the template / When its functions are read
+    # Then both cap their concurrency by a parameter, which 0 turns off
+    for name in ("SttFunction", "TtsFunction"):
+        reserved = template["Resources"][name]["Properties"]["ReservedConcurrentExecutions"]
+        assert reserved == {
+            "Fn::If": ["ReservesConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
+        }
+    assert template["Parameters"]["ReservedConcurrency"]["Default"] > 0
+    assert template["Conditions"]["ReservesConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "ReservedConcurrency"}, 0]}]
+    }
+
+
+def test_api_access_logs_name_the_key_and_status_and_expire(template: dict[str, Any]) -> None:
+    # Given the template / When the API's access log setting is read
+    api = template["Resources"]["SpeechApi"]["Properties"]
+    setting = api["AccessLogSetting"]
+    # Then each line is JSON naming the API key id and the status, written to a log group with retention
+    fields = json.loads(setting["Format"].replace("\n", ""))
+    assert fields["apiKeyId"] == "$context.identity.apiKeyId" and fields["status"] == "$context.status"
+    assert setting["DestinationArn"] == {"Fn::GetAtt": "ApiAccessLogGroup.Arn"}
+    group = template["Resources"]["ApiAccessLogGroup"]["Properties"]
+    assert group["RetentionInDays"] == {"Ref": "LogRetentionInDays"}
+    # And the account's log role, when this stack sets it, outlives the stack
+    for name in ("ApiGatewayCloudWatchRole", "ApiGatewayAccount"):
+        assert template["Resources"][name]["DeletionPolicy"] == "Retain"

@@ -84,3 +84,34 @@ def sniff_audio_format(data: bytes) -> str | None:
             return "mp3"
         index = window.find(b"\xff", index + 1)
     return None
+
+
+def _is_adts(data: bytes) -> bool:
+    # ADTS frame header: 12-bit sync, layer 00 (what OpenAI's aac and our encoder write).
+    return len(data) >= 7 and data[0] == 0xFF and (data[1] & 0xF6) == 0xF0
+
+
+def _looks_like_text(data: bytes) -> bool:
+    """An HTML page, a JSON error or a plain message where audio was expected."""
+    head = data[:256]
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return decoded.strip()[:1] in ("<", "{", "[") or all(ch.isprintable() or ch.isspace() for ch in decoded)
+
+
+def is_audio_of(fmt: str, data: bytes) -> bool:
+    """Whether `data` is audio in the speech format `fmt` (mp3 opus aac flac wav pcm), from its bytes.
+
+    Raw pcm has no header: it is accepted when it is whole 16-bit samples and does not read as text.
+    """
+    if not data:
+        return False
+    if fmt == "pcm":
+        return len(data) % 2 == 0 and not _looks_like_text(data)
+    if fmt == "opus":
+        return data[:4] == b"OggS" and b"OpusHead" in data[:128]
+    if fmt == "aac":
+        return _is_adts(data) or data[4:8] == b"ftyp"
+    return sniff_audio_format(data) == fmt

@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     response_reserve_seconds: float = Field(default=2.0, ge=0)
     deadline_margin_seconds: float = Field(default=1.0, ge=0)
     upstream_max_attempts: int = Field(default=3, ge=1, le=5)
+    # Calls one long text is read in, at once (chunks are sized for one round of them). Each counts
+    # against the OpenAI account's requests-per-minute limit: lower it on a low usage tier.
+    tts_parallel_calls: int = Field(default=8, ge=1, le=16)
 
     # Size: Lambda carries 6 MB each way; API Gateway base64-encodes binary bodies.
     max_event_body_bytes: int = LAMBDA_PAYLOAD_LIMIT_BYTES

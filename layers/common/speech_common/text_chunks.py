@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Iterable
 
@@ -18,6 +19,14 @@ def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> li
     sentences = (sentence.strip() for sentence in _SENTENCE_BREAK.split(text.strip()))
     pieces = (piece for sentence in sentences for piece in _fit(sentence, limit, size))
     return _pack(filter(None, pieces), limit, size, " ")
+
+
+def one_round_chunk_chars(text_length: int, parallel: int, *, slack: float = 1.15) -> int:
+    """A chunk size that lets a text of `text_length` be read in one round of `parallel` calls.
+
+    The slack (15%) leaves room for cutting at sentence ends rather than mid-sentence.
+    """
+    return math.ceil(text_length / max(parallel, 1) * slack)
 
 
 def _fit(sentence: str, limit: int, size: Callable[[str], int]) -> list[str]:

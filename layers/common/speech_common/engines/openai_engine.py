@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Final
 
+from speech_common.audio import is_audio_of
 from speech_common.deadline import Deadline
 from speech_common.engines.base import (
     SpeechRequest,
@@ -22,21 +23,36 @@ from speech_common.engines.base import (
 )
 from speech_common.engines.openai_client import get_openai_client
 from speech_common.engines.pcm import join_pcm
-from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, retry_within_deadline
+from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, Cancelled, RetryBudget, retry_within_deadline
 from speech_common.engines.streaming import httpx_socket, read_within
-from speech_common.engines.upstream_errors import from_openai, openai_is_transient, openai_retry_after
+from speech_common.engines.upstream_errors import (
+    UnexpectedAnswer,
+    from_openai,
+    openai_is_transient,
+    openai_retry_after,
+)
 from speech_common.errors import InvalidRequest, UpstreamFailure
 from speech_common.settings import Settings
-from speech_common.text_chunks import split_text
+from speech_common.text_chunks import one_round_chunk_chars, split_text
 from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
 
 if TYPE_CHECKING:
     from openai import APIResponse, OpenAI
 
 # The speech endpoint reads ~80 characters a second: a 4,096-character text takes 44-62 s, past
-# the gateway's 29 s. Longer texts are cut at sentences and read in parallel, then joined.
+# the gateway's 29 s. Texts longer than SPEECH_CHUNK_CHARS are cut at sentences into chunks sized
+# so that all are read in one round of settings.tts_parallel_calls calls, then joined.
 SPEECH_CHUNK_CHARS: Final = 1000
-MAX_PARALLEL_SPEECH_CALLS: Final = 4
+# Shorter chunks cost more calls than they save time, and read less naturally at the joins.
+MIN_SPEECH_CHUNK_CHARS: Final = 250
+
+
+def speech_chunks(text: str, parallel: int) -> list[str]:
+    """The calls a text is read in: whole when short, else sentence-cut chunks for one round of `parallel`."""
+    if len(text) <= SPEECH_CHUNK_CHARS:
+        return [text]
+    size = one_round_chunk_chars(len(text), parallel)
+    return split_text(text, min(max(size, MIN_SPEECH_CHUNK_CHARS), SPEECH_CHUNK_CHARS))
 
 
 def _read_within(response: APIResponse[Any], deadline: Deadline) -> bytes:
@@ -67,7 +83,9 @@ class _OpenAIEngine:
         client = get_openai_client(self.settings)
         return client.with_options(timeout=timeout, max_retries=0)
 
-    def _call[T](self, attempt: Callable[[OpenAI], T], deadline: Deadline) -> T:
+    def _call[T](
+        self, attempt: Callable[[OpenAI], T], deadline: Deadline, budget: RetryBudget | None = None
+    ) -> T:
         import openai
 
         if deadline.remaining() < MIN_ATTEMPT_SECONDS:
@@ -79,8 +97,9 @@ class _OpenAIEngine:
                 max_attempts=self.settings.upstream_max_attempts,
                 is_transient=openai_is_transient,
                 retry_after=openai_retry_after,
+                budget=budget,
             )
-        except openai.OpenAIError as exc:
+        except (openai.OpenAIError, UnexpectedAnswer) as exc:
             raise self._map_error(exc) from None
 
     def _map_error(self, exc: Exception) -> Exception:
@@ -107,7 +126,7 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
             except (ValueError, TypeError, KeyError):
                 text = None
             if not isinstance(text, str):
-                raise UpstreamFailure(UpstreamFailure.ERROR, "the upstream answered without a transcript")
+                raise UnexpectedAnswer("a transcript")
             return text
 
         return self._call(attempt, deadline)
@@ -129,18 +148,40 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
     name = "openai"
 
     def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes:
-        chunks = split_text(request.text, SPEECH_CHUNK_CHARS)
+        chunks = speech_chunks(request.text, self.settings.tts_parallel_calls)
         if len(chunks) <= 1:
             return self._speak(request.text, request, request.response_format, upstream_model, deadline)
+        # One retry budget for the whole text, and the first chunk that fails for good stops the rest.
+        budget = RetryBudget(retries=self.settings.upstream_max_attempts - 1)
+
+        def speak(chunk: str) -> bytes:
+            try:
+                return self._speak(chunk, request, "pcm", upstream_model, deadline, budget)
+            except BaseException:
+                budget.cancel()  # before this thread takes the next chunk
+                raise
+
+        with ThreadPoolExecutor(max_workers=min(len(chunks), self.settings.tts_parallel_calls)) as pool:
+            futures = [pool.submit(speak, chunk) for chunk in chunks]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                budget.cancel()
+                for future in futures:
+                    future.cancel()
+                raise _first_failure(futures, failed)
         # Raw PCM joins cleanly; the whole is encoded once (also smaller than OpenAI's 128 kbps mp3).
-        with ThreadPoolExecutor(max_workers=min(len(chunks), MAX_PARALLEL_SPEECH_CALLS)) as pool:
-            pcm_parts = list(
-                pool.map(lambda chunk: self._speak(chunk, request, "pcm", upstream_model, deadline), chunks)
-            )
-        return encode_pcm(join_pcm(pcm_parts), sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
+        pcm = join_pcm(future.result() for future in futures)
+        return encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
 
     def _speak(
-        self, text: str, request: SpeechRequest, response_format: str, upstream_model: str, deadline: Deadline
+        self,
+        text: str,
+        request: SpeechRequest,
+        response_format: str,
+        upstream_model: str,
+        deadline: Deadline,
+        budget: RetryBudget | None = None,
     ) -> bytes:
         def attempt(client: OpenAI) -> bytes:
             # Streamed: the audio comes as it is generated, and is read within the deadline.
@@ -151,6 +192,19 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
                 response_format=response_format,  # type: ignore[arg-type]
                 speed=request.speed,
             ) as response:
-                return _read_within(response, deadline)
+                audio = _read_within(response, deadline)
+            if not is_audio_of(response_format, audio):
+                raise UnexpectedAnswer(f"{response_format} audio")
+            return audio
 
-        return self._call(attempt, deadline)
+        return self._call(attempt, deadline, budget)
+
+
+def _first_failure(futures: list[Future[bytes]], failed: Future[bytes]) -> BaseException:
+    """The failure to report: the first chunk's that failed for good, not a sibling's cancellation."""
+    error = failed.exception()
+    assert error is not None
+    if isinstance(error, Cancelled):
+        real = (f.exception() for f in futures if f.done() and not f.cancelled())
+        error = next((e for e in real if e is not None and not isinstance(e, Cancelled)), error)
+    return error

@@ -18,7 +18,6 @@ response.output_audio_transcript.delta/.done, response.done (everything else is 
 from __future__ import annotations
 
 import base64
-import math
 import threading
 import time
 from collections import deque
@@ -34,7 +33,7 @@ from speech_common.engines.pcm import join_pcm, split_speed
 from speech_common.engines.upstream_errors import realtime_failure_code
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import Settings
-from speech_common.text_chunks import split_text
+from speech_common.text_chunks import one_round_chunk_chars, split_text
 from speech_common.verbatim import same_words
 
 if TYPE_CHECKING:
@@ -83,12 +82,8 @@ class _TransientFailure(UpstreamFailure):
 
 
 def chunk_limit(text_length: int, parallel: int) -> int:
-    """Chunk size: MAX_CHUNK_CHARS, or more (up to LONGEST_CHUNK_CHARS) for one parallel round.
-
-    The slack (15%) leaves room for cutting at sentence ends.
-    """
-    one_round = math.ceil(text_length / parallel * 1.15)
-    return min(max(MAX_CHUNK_CHARS, one_round), LONGEST_CHUNK_CHARS)
+    """Chunk size: MAX_CHUNK_CHARS, or more (up to LONGEST_CHUNK_CHARS) for one parallel round."""
+    return min(max(MAX_CHUNK_CHARS, one_round_chunk_chars(text_length, parallel)), LONGEST_CHUNK_CHARS)
 
 
 def _short(value: object) -> str:

@@ -43,12 +43,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from xml.sax.saxutils import escape
 
+from speech_common.audio import is_audio_of
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest, TextToSpeechEngine
 from speech_common.engines.pcm import join_pcm, split_speed
 from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, retry_within_deadline
 from speech_common.engines.streaming import botocore_socket, read_within
-from speech_common.engines.upstream_errors import botocore_is_transient, from_botocore
+from speech_common.engines.upstream_errors import UnexpectedAnswer, botocore_is_transient, from_botocore
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import Settings
 from speech_common.text_chunks import split_text
@@ -200,9 +201,12 @@ class PollyTextToSpeech(TextToSpeechEngine):
             response = self.client(deadline).synthesize_speech(**params)
             stream = response["AudioStream"]
             try:
-                return _read_within(stream, deadline)
+                audio = _read_within(stream, deadline)
             finally:
                 stream.close()
+            if not is_audio_of(params["OutputFormat"], audio):
+                raise UnexpectedAnswer(f"{params['OutputFormat']} audio")
+            return audio
 
         try:
             return retry_within_deadline(
@@ -211,7 +215,7 @@ class PollyTextToSpeech(TextToSpeechEngine):
                 max_attempts=self.settings.upstream_max_attempts,
                 is_transient=botocore_is_transient,
             )
-        except (ClientError, BotoCoreError) as exc:
+        except (ClientError, BotoCoreError, UnexpectedAnswer) as exc:
             raise from_botocore(exc) from None
 
 

@@ -67,6 +67,11 @@ _POLLY_TIMEOUT_CODES: Final = frozenset({"RequestTimeout", "RequestTimeoutExcept
 _POLLY_SERVER_CODES: Final = frozenset({"ServiceFailureException", "ServiceUnavailable", "InternalFailure"})
 
 
+class UnexpectedAnswer(Exception):
+    """A 200 whose body is not what was asked for (an HTML page, nothing, other audio): retried,
+    then `upstream_error`. The message names what was expected, never the body."""
+
+
 # ---------------------------------------------------------------------------------------------
 # OpenAI over HTTP (the official SDK's exceptions)
 
@@ -79,6 +84,8 @@ def _openai_code(exc: BaseException) -> str | None:
 def openai_is_transient(exc: BaseException) -> bool:
     import openai
 
+    if isinstance(exc, UnexpectedAnswer):
+        return True
     if isinstance(exc, openai.RateLimitError):
         return _openai_code(exc) != "insufficient_quota"  # a billing limit does not pass with time
     return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError))
@@ -110,6 +117,8 @@ def from_openai(exc: Exception) -> UpstreamFailure:
     """Map an SDK exception to one of our upstream failure codes."""
     import openai
 
+    if isinstance(exc, UnexpectedAnswer):
+        return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream answered 200 without {exc}")
     status = getattr(exc, "status_code", None)
     if isinstance(exc, openai.APITimeoutError):
         return UpstreamFailure(UpstreamFailure.TIMEOUT, "the upstream did not answer in time")
@@ -176,6 +185,8 @@ def from_botocore(exc: Exception) -> UpstreamFailure:
     """Map a botocore exception to one of our upstream failure codes."""
     from botocore import exceptions as boto_errors
 
+    if isinstance(exc, UnexpectedAnswer):
+        return UpstreamFailure(UpstreamFailure.ERROR, f"Amazon Polly answered without {exc}")
     if isinstance(exc, boto_errors.ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -202,6 +213,8 @@ def botocore_is_transient(exc: BaseException) -> bool:
     """Worth another attempt: throttling (not a quota), service failures, dropped connections."""
     from botocore import exceptions as boto_errors
 
+    if isinstance(exc, UnexpectedAnswer):
+        return True
     if isinstance(exc, boto_errors.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
