@@ -231,10 +231,11 @@ def test_a_slow_upstream_times_out_within_the_lambda_deadline(fake_openai: FakeO
     assert response["json"] == {"detail": "Speech synthesis failed", "code": "upstream_timeout"}
 
 
-def test_no_key_configured_is_a_clear_500(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_key_configured_is_a_clear_500() -> None:
     # Given no OpenAI key or secret configured (the fake upstream is not used)
     # When speech is asked for / Then it fails saying the engine is not configured
     response = invoke("tts", tts_event({"text": "hi"}))
+    assert response["statusCode"] == 500
     assert response["json"] == {"detail": "Speech synthesis failed", "code": "engine_not_configured"}
 
 
