@@ -101,7 +101,7 @@ def serve(
     from samcli.lib.providers.api_provider import ApiProvider
     from samcli.local.docker.exceptions import ProcessSigTermException
 
-    from local import engine
+    from local import engine_choice
     from local.context import LocalInvokeContext
     from local.gateway import LocalGatewayService
     from local.runtime import ProcessLambdaRuntime
@@ -127,11 +127,11 @@ def serve(
             choices = {}
             for config in configs:
                 configured = {**user_env, **_strings(config.env_vars.override_values)}
-                choice = engine.choose(configured, runtime.layer_paths(config))
+                choice = engine_choice.choose(configured, runtime.layer_paths(config))
                 runtime.env_overrides[config.full_path] = choice.overrides
                 choices[config.full_path] = choice
             worker_envs = {config.full_path: runtime.worker_env(config) for config in configs}
-            print(engine.describe(choices, worker_envs), flush=True)
+            print(engine_choice.describe(choices, worker_envs), flush=True)
 
             api = ApiProvider(context.stacks, cwd=context.get_cwd()).api
             if not api.routes:
