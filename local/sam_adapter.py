@@ -48,8 +48,6 @@ from local import limits
 
 LOG = logging.getLogger(__name__)
 
-PINNED_SAM_CLI = "1.170.0"
-
 # Raised by SAM's service loop when the process gets SIGTERM.
 SigtermReceived = ProcessSigTermException
 
