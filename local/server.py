@@ -21,6 +21,7 @@ LOG = logging.getLogger("local.server")
 DEFAULT_PORT = 3000  # sam local start-api's
 DEFAULT_HOST = "127.0.0.1"
 EAGER_INIT_TIMEOUT_S = 60.0
+INVALID_CONFIGURATION = 2  # exit status: a setting the layer refuses (or no template)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     template = os.path.abspath(args.template)
     if not os.path.isfile(template):
         LOG.error("Template not found: %s", template)
-        return 2
+        return INVALID_CONFIGURATION
     config_file = args.config_file or os.path.join(os.path.dirname(template), "samconfig.toml")
     saved = samconfig_parameters(config_file, args.config_env)
     port = int(args.port or saved.get("port") or DEFAULT_PORT)
@@ -122,6 +123,12 @@ def serve(
                 runtime.env_overrides[function.full_path] = choice.overrides
                 choices[function.full_path] = choice
             worker_envs = {function.full_path: runtime.worker_env(function) for function in functions}
+            invalid = engine_choice.invalid_settings(
+                {f.full_path: (worker_envs[f.full_path], runtime.layer_paths(f)) for f in functions}
+            )
+            if invalid:
+                LOG.error(engine_choice.explain(invalid))
+                return INVALID_CONFIGURATION
             print(engine_choice.describe(choices, worker_envs), flush=True)
 
             api = context.api()
