@@ -196,7 +196,8 @@ def _ask_layer(env: Mapping[str, str], layer_paths: tuple[str, ...]) -> LayerAns
 
 def _problem(reported: Mapping[str, str | None]) -> SettingsProblem:
     variable = reported.get("variable") or None
-    message = str(reported.get("message") or "")
+    # The validator's own words, without pydantic's prefix.
+    message = str(reported.get("message") or "").removeprefix("Value error, ")
     if variable is not None and any(marker in variable for marker in _SECRET_MARKERS):
         message = f"invalid ({reported.get('type')}; the message is withheld, it may quote a secret)"
     return SettingsProblem(variable, message)
