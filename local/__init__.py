@@ -1,4 +1,21 @@
 """Docker-free `sam local start-api`: SAM CLI's API Gateway emulation with handlers in warm worker processes.
 
-Entry point: `python -m local.server --template template.yaml [--port N]`.
+Entry point: `python -m local.server --template template.yaml [--port N]` (what `make serve` runs).
+
+How a request flows through `make serve` (SAM is reached only through sam_adapter.py):
+1. At start-up server.py has SAM read the template, engine_choice.py pick each function's engine and check
+   its settings, and Flask (werkzeug) listen on the port.
+2. The HTTP request reaches Flask, which routes it to SAM's LocalApigwService (sam_adapter.ApiGatewayEmulation).
+3. gateway.py (handle_request) answers 413 to a body over 10 MB and starts the integration timeout
+   (the route's TimeoutInMillis, else 29 s).
+4. LocalApigwService builds the API Gateway proxy event (binary media types base64-encoded).
+5. SAM's LocalLambdaRunner resolves the function (code, layers, timeout, environment) and calls the runtime.
+6. sam_adapter.SamLambdaRuntime passes it to runtime.ProcessLambdaRuntime.invoke (an event over 6 MB: 500).
+7. pool.py lends a warm worker process for the function, or starts one (a code change replaces it).
+8. worker.py, in that process, calls the handler with the event and a Lambda context, and sends the result back.
+9. The runtime returns the response, or Lambda's error object (exception, crash, response over 6 MB);
+   a timeout stops the worker and becomes a 504.
+10. LocalApigwService turns the proxy response into HTTP; an error object or a malformed response is a 502.
+11. gateway_responses.py renders API Gateway's own answers (unknown route, 413, 500, 502, 504) with the
+    template's GatewayResponses, as the deployed API does.
 """

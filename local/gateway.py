@@ -1,6 +1,7 @@
 """SAM's API Gateway emulation, corrected where `sam local` answers differently from API Gateway.
 
-LocalApigwService does routing, events, binary media types and the response mapping. This subclass adds
+SAM's LocalApigwService (reached through local.sam_adapter.ApiGatewayEmulation) does routing, events, binary
+media types and the response mapping. This subclass adds
 what the real REST API does and sam local does not: the 10 MB body limit (413), the integration timeout (504),
 502 (not 500) when the function fails, 500 when the Lambda API refuses the invocation, and the Api's
 GatewayResponses on all of these and on an unknown route (local/gateway_responses.py).
@@ -8,19 +9,16 @@ GatewayResponses on all of these and on an unknown route (local/gateway_response
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
-from flask import Response, request
-from samcli.local.apigw.exceptions import LambdaResponseParseException
-from samcli.local.apigw.local_apigw_service import LocalApigwService
-from samcli.local.apigw.route import Route
+from flask import Flask, Response, request
 
 from local import gateway_responses, limits
 from local.gateway_responses import ApiKey, Declarations, GatewayError
+from local.sam_adapter import ApiGatewayEmulation, ApiRoute
 
 LOG = logging.getLogger(__name__)
 
@@ -32,14 +30,11 @@ _DRAIN_CHUNK = 1 << 20
 RouteKey = tuple[str, str, str]  # (function, path, method) of an Api/HttpApi event
 
 
-class LocalGatewayService(LocalApigwService):
-    def create(self) -> None:
-        super().create()
+class LocalGatewayService(ApiGatewayEmulation):
+    def configure_app(self, app: Flask) -> None:
         self._integration_timeouts = self._read_integration_timeouts()
         self._route_apis = self._read_route_apis()
-        self._declarations = gateway_responses.read_declarations(self.lambda_runner.provider.stacks)
-        app = self._app
-        assert app is not None
+        self._declarations = gateway_responses.read_declarations(self.serverless_apis())
         # Flask cuts a chunked body off here (silently): one byte more than allowed tells it was too long.
         app.config["MAX_CONTENT_LENGTH"] = limits.APIGW_MAX_BODY_BYTES + 1
         app.register_error_handler(413, lambda _exc: self._answer(gateway_responses.REQUEST_TOO_LARGE))
@@ -49,16 +44,14 @@ class LocalGatewayService(LocalApigwService):
                 code, lambda _exc: self._answer(gateway_responses.MISSING_AUTHENTICATION_TOKEN)
             )
 
-    def _request_handler(self, **kwargs: Any) -> Response:
-        route = self._get_current_route(request)
+    def handle_request(self, route: ApiRoute, forward: Callable[[], Response]) -> Response:
         oversized = self._reject_oversized_body(route)
         if oversized is not None:
             return oversized
         timeout = self._integration_timeout(route, request.method)
         token = limits.integration_deadline.set(time.monotonic() + timeout)
         try:
-            response: Response = super()._request_handler(**kwargs)
-            return response
+            return forward()
         except limits.IntegrationTimeout:
             LOG.error("Execution failed due to a timeout error (integration timeout %gs)", timeout)
             return self._answer(gateway_responses.INTEGRATION_TIMEOUT, route)
@@ -70,46 +63,22 @@ class LocalGatewayService(LocalApigwService):
         finally:
             limits.integration_deadline.reset(token)
 
-    def _invoke_lambda_function(
-        self, lambda_function_name: str, event: dict, tenant_id: str | None = None
-    ) -> Any:
-        try:
-            return super()._invoke_lambda_function(lambda_function_name, event, tenant_id)
-        except LambdaResponseParseException as exc:
-            # Raised here only for a Lambda error object (unhandled exception, timeout, crash, oversized
-            # response): sam local answers 500, API Gateway answers 502.
-            raise limits.FunctionFailed(lambda_function_name) from exc
-
-    @staticmethod
-    def _parse_v1_payload_format_lambda_output(
-        lambda_output: str, binary_types: Any, flask_request: Any, event_type: str
-    ) -> Any:
-        # A malformed proxy response is a 502 too: raised, so that the GatewayResponses apply to it as well.
-        try:
-            return LocalApigwService._parse_v1_payload_format_lambda_output(
-                lambda_output, binary_types, flask_request, event_type
-            )
-        except LambdaResponseParseException as exc:
-            LOG.error("Invalid lambda response received: %s", exc)
-            raise limits.FunctionFailed("malformed response") from exc
-
-    def _answer(self, error: GatewayError, route: Route | None = None) -> Response:
+    def _answer(self, error: GatewayError, route: ApiRoute | None = None) -> Response:
         """API Gateway's own answer to `error`, customised by the GatewayResponses of the request's Api."""
         if route is None:
-            with contextlib.suppress(KeyError):  # no route: an unknown path or method
-                route = self._get_current_route(request)
-        return gateway_responses.respond(error, self._declarations_of(route), request, self.api.stage_name)
+            route = self.current_route()  # None: an unknown path or method
+        return gateway_responses.respond(error, self._declarations_of(route), request, self.stage_name)
 
-    def _declarations_of(self, route: Route | None) -> Declarations | None:
+    def _declarations_of(self, route: ApiRoute | None) -> Declarations | None:
         """GatewayResponses of the route's Api; without a route, of the template's only Api (None: AWS's)."""
-        if route is not None and route.event_type == Route.HTTP:
+        if route is not None and route.http_api:
             return None  # HTTP APIs have no gateway responses
         api = None if route is None else _lookup(self._route_apis, route, request.method)
         if api is not None:
             return self._declarations.get(api)
         return next(iter(self._declarations.values())) if len(self._declarations) == 1 else None
 
-    def _reject_oversized_body(self, route: Route) -> Response | None:
+    def _reject_oversized_body(self, route: ApiRoute) -> Response | None:
         limit = limits.APIGW_MAX_BODY_BYTES
         length = request.content_length
         if length is None:
@@ -135,8 +104,8 @@ class LocalGatewayService(LocalApigwService):
 
     def _api_events(self) -> Iterator[tuple[RouteKey, str, str, dict[str, Any]]]:
         """(function, path, method), stack path, type and properties of each Api/HttpApi event."""
-        for function in self.lambda_runner.provider.get_all():
-            for event in (function.events or {}).values():
+        for function in self.function_events():
+            for event in function.events.values():
                 if not isinstance(event, dict) or event.get("Type") not in ("Api", "HttpApi"):
                     continue
                 props = event.get("Properties") or {}
@@ -167,16 +136,16 @@ class LocalGatewayService(LocalApigwService):
                 apis[key] = (stack_path, api_id)
         return apis
 
-    def _integration_timeout(self, route: Route, method: str) -> float:
+    def _integration_timeout(self, route: ApiRoute, method: str) -> float:
         timeout = _lookup(self._integration_timeouts, route, method)
         if timeout is not None:
             return timeout
-        if route.event_type == Route.HTTP:
+        if route.http_api:
             return limits.HTTP_API_DEFAULT_INTEGRATION_TIMEOUT_S
         return limits.APIGW_DEFAULT_INTEGRATION_TIMEOUT_S
 
 
-def _lookup[T](table: dict[RouteKey, T], route: Route, method: str) -> T | None:
+def _lookup[T](table: dict[RouteKey, T], route: ApiRoute, method: str) -> T | None:
     """The route's entry in a table by (function, path, method), the method or ANY."""
     path = _norm_path(route.path)
     for key in ((route.function_name, path, method.upper()), (route.function_name, path, "ANY")):

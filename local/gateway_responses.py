@@ -9,8 +9,9 @@ Templates are rendered for $context references only (no other VTL): $context.err
 $context.error.messageString (the message JSON-quoted), $context.error.responseType, $context.requestId,
 $context.httpMethod, $context.path and $context.stage; other $context references render empty.
 ResponseParameters.Headers set headers from a quoted literal ('value') or from the request's headers or query
-string (method.request.header.X, method.request.querystring.X). SAM's own ApiGatewayResponse turns each
-declaration into what API Gateway is given (statusCode, responseTemplates, "gatewayresponse.header.X" parameters).
+string (method.request.header.X, method.request.querystring.X). SAM's own translator turns each declaration into
+what API Gateway is given (statusCode, responseTemplates, "gatewayresponse.header.X" parameters): see
+local.sam_adapter.gateway_response_swagger.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import Request, Response
-from samtranslator.model.apigateway import ApiGatewayResponse
-from samtranslator.model.exceptions import InvalidResourceException
 
 from local import limits
+from local.sam_adapter import InvalidGatewayResponse, ServerlessApi, gateway_response_swagger
 
 LOG = logging.getLogger(__name__)
 
@@ -77,20 +77,12 @@ FUNCTION_FAILED = GatewayError("DEFAULT_5XX", 502, "Internal server error")
 INVOCATION_REJECTED = GatewayError("DEFAULT_5XX", 500, "Internal server error")
 
 
-def read_declarations(stacks: Iterable[Any]) -> dict[ApiKey, Declarations]:
-    """GatewayResponses of every AWS::Serverless::Api of SAM's stacks ({} for an Api without them).
-
-    The stacks are SAM's processed templates: parameters resolved, Globals merged, the implicit API
-    (ServerlessRestApi) created.
-    """
-    found: dict[ApiKey, Declarations] = {}
-    for stack in stacks:
-        for logical_id, resource in (stack.resources or {}).items():
-            if not isinstance(resource, dict) or resource.get("Type") != "AWS::Serverless::Api":
-                continue
-            declared = (resource.get("Properties") or {}).get("GatewayResponses")
-            found[(stack.stack_path, logical_id)] = _swagger(logical_id, declared)
-    return found
+def read_declarations(apis: Iterable[ServerlessApi]) -> dict[ApiKey, Declarations]:
+    """GatewayResponses of each AWS::Serverless::Api ({} for an Api without them)."""
+    return {
+        (api.stack_path, api.logical_id): _swagger(api.logical_id, api.properties.get("GatewayResponses"))
+        for api in apis
+    }
 
 
 def _swagger(api_id: str, declared: Any) -> dict[str, Mapping[str, Any]]:
@@ -99,13 +91,8 @@ def _swagger(api_id: str, declared: Any) -> dict[str, Mapping[str, Any]]:
         if not isinstance(props, dict):
             continue
         try:
-            responses[str(response_type)] = ApiGatewayResponse(
-                api_logical_id=api_id,
-                response_parameters=props.get("ResponseParameters"),
-                response_templates=props.get("ResponseTemplates"),
-                status_code=props.get("StatusCode"),
-            ).generate_swagger()
-        except InvalidResourceException as exc:
+            responses[str(response_type)] = gateway_response_swagger(api_id, props)
+        except InvalidGatewayResponse as exc:
             LOG.warning("GatewayResponses %s of %s ignored: %s", response_type, api_id, exc)
     return responses
 

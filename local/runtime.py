@@ -1,8 +1,8 @@
-"""The seam: a SAM `LambdaRuntime` whose `invoke` runs the handler in a warm worker process, not a container.
+"""Runs a function's handler in a warm worker process, not a container: the runtime behind SAM's runtime seam.
 
-SAM's LocalLambdaRunner builds the FunctionConfig (code path, layers, timeout, environment) and calls
-`invoke(config, event, stdout=...)`; like the container runtime, this one writes the function's response,
-or Lambda's error object, to that stdout stream and lets LocalApigwService turn it into HTTP.
+SAM's LocalLambdaRunner resolves the function (code path, layers, timeout, environment) and calls the runtime's
+`invoke`; local.sam_adapter.SamLambdaRuntime hands that to ProcessLambdaRuntime.invoke as a LambdaFunction and
+writes what it returns (the function's response, or Lambda's error object) where LocalApigwService reads it.
 """
 
 from __future__ import annotations
@@ -15,16 +15,10 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from typing import Any
-
-from samcli.lib.providers.provider import LayerVersion
-from samcli.lib.utils.codeuri import resolve_code_path
-from samcli.lib.utils.stream_writer import StreamWriter
-from samcli.local.lambdafn.config import FunctionConfig
-from samcli.local.lambdafn.runtime import LambdaRuntime
 
 from local import limits
 from local.pool import WorkerDied, WorkerInitFailed, WorkerPool, WorkerSpec, WorkerTimedOut
+from local.sam_adapter import LambdaFunction
 
 LOG = logging.getLogger(__name__)
 
@@ -34,11 +28,8 @@ ACCOUNT_ID = "123456789012"
 _MAX_WATCHED_FILES = 5000
 
 
-class ProcessLambdaRuntime(LambdaRuntime):
-    def __init__(self, base_dir: str, user_env: Mapping[str, str], pool: WorkerPool | None = None) -> None:
-        # No container manager and no image builder: nothing here talks to Docker.
-        super().__init__(container_manager=None, image_builder=None)
-        self._base_dir = base_dir
+class ProcessLambdaRuntime:
+    def __init__(self, user_env: Mapping[str, str], pool: WorkerPool | None = None) -> None:
         # A snapshot: the web server adds its own variables to os.environ later (WERKZEUG_SERVER_FD).
         self._user_env = dict(user_env)
         # Per function (full path): variables set on top of everything else (the engine's routes).
@@ -47,30 +38,20 @@ class ProcessLambdaRuntime(LambdaRuntime):
         self._warned: set[str] = set()
         self._last_versions: dict[str, tuple[int, int]] = {}
 
-    def invoke(  # the parameters of LambdaRuntime.invoke
-        self,
-        function_config: FunctionConfig,
-        event: str,
-        tenant_id: str | None = None,
-        invocation_type: str = "RequestResponse",
-        durable_execution_name: str | None = None,
-        debug_context: Any = None,
-        stdout: StreamWriter | None = None,
-        stderr: StreamWriter | None = None,
-        container_host: str | None = None,
-        container_host_interface: str | None = None,
-        extra_hosts: dict[str, str] | None = None,
-        container_dns: Any = None,
-    ) -> dict[str, str] | None:
+    def invoke(self, function: LambdaFunction, event: str) -> str:
+        """The function's response, or Lambda's error object, as JSON (what the Lambda API answers).
+
+        Raises limits.InvocationRejected (the Lambda API refused the event) and limits.IntegrationTimeout.
+        """
         payload = event.encode()
         if len(payload) > limits.LAMBDA_MAX_REQUEST_BYTES:
             raise limits.InvocationRejected(
                 f"Request must be smaller than {limits.LAMBDA_MAX_REQUEST_BYTES} bytes for the InvokeFunction "
                 f"operation (got {len(payload)})"
             )
-        spec = self.worker_spec(function_config)
-        name = function_config.full_path
-        timeout = float(function_config.timeout)
+        spec = self.worker_spec(function)
+        name = function.full_path
+        timeout = function.timeout
         request_id = str(uuid.uuid4())
         gateway_deadline = limits.integration_deadline.get()
 
@@ -79,22 +60,21 @@ class ProcessLambdaRuntime(LambdaRuntime):
             init_deadline = time.monotonic() + INIT_TIMEOUT_S + timeout
             if gateway_deadline is not None:
                 init_deadline = min(init_deadline, gateway_deadline)
-            LOG.info("Starting a worker for %s (%s)", name, function_config.handler)
+            LOG.info("Starting a worker for %s (%s)", name, function.handler)
             try:
                 worker.start(init_deadline)
             except WorkerInitFailed as exc:
                 self.pool.discard(worker)
-                return self._write(stdout, exc.error)
+                return json.dumps(exc.error)
             except WorkerTimedOut:
                 self.pool.discard(worker)
                 if gateway_deadline is not None and time.monotonic() >= gateway_deadline:
                     raise limits.IntegrationTimeout(f"{name} was still initialising") from None
-                return self._write(stdout, _lambda_error(request_id, "Runtime.InitTimeout", "init timed out"))
+                return json.dumps(_lambda_error(request_id, "Runtime.InitTimeout", "init timed out"))
             except WorkerDied as exc:
                 self.pool.discard(worker)
-                return self._write(
-                    stdout,
-                    _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}"),
+                return json.dumps(
+                    _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}")
                 )
 
         function_deadline = time.monotonic() + timeout
@@ -104,7 +84,7 @@ class ProcessLambdaRuntime(LambdaRuntime):
         header = {
             "request_id": request_id,
             "deadline_ms": int(time.time() * 1000 + timeout * 1000),
-            "invoked_function_arn": _function_arn(function_config.name, dict(spec.env).get("AWS_REGION")),
+            "invoked_function_arn": _function_arn(function.name, dict(spec.env).get("AWS_REGION")),
         }
         try:
             ok, body = worker.invoke(header, payload, wait_until)
@@ -128,8 +108,8 @@ class ProcessLambdaRuntime(LambdaRuntime):
             LOG.info("Worker %s of %s exited (%s); starting a new one", worker.pid, name, exc)
             self.pool.discard(worker)
             self.pool.start_in_background(spec, INIT_TIMEOUT_S + timeout)
-            return self._write(
-                stdout, _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}")
+            return json.dumps(
+                _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}")
             )
 
         self.pool.release(worker)
@@ -139,27 +119,23 @@ class ProcessLambdaRuntime(LambdaRuntime):
                 "Response payload size exceeded maximum allowed payload size "
                 f"({limits.LAMBDA_MAX_RESPONSE_BYTES} bytes)."
             )
-            return self._write(
-                stdout, {"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"}
-            )
-        if stdout is not None:
-            stdout.write_str(body.decode())
-        return None
+            return json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"})
+        return body.decode()
 
-    def worker_spec(self, config: FunctionConfig) -> WorkerSpec:
-        if config.code_abs_path is None or not os.path.isdir(config.code_abs_path):
+    def worker_spec(self, function: LambdaFunction) -> WorkerSpec:
+        if function.code_dir is None or not os.path.isdir(function.code_dir):
             # Zip/Image functions need the container runtime; only source directories run here.
             raise limits.InvocationRejected(
-                f"{config.full_path}: code path {config.code_abs_path!r} is not a directory"
+                f"{function.full_path}: code path {function.code_dir!r} is not a directory"
             )
-        layer_paths = self.layer_paths(config)
+        layer_paths = self.layer_paths(function)
         spec = WorkerSpec(
-            function=config.full_path,
-            handler=config.handler,
-            code_dir=config.code_abs_path,
+            function=function.full_path,
+            handler=function.handler,
+            code_dir=function.code_dir,
             layer_paths=layer_paths,
-            env=tuple(sorted(self.worker_env(config).items())),
-            code_version=self._code_version((config.code_abs_path, *layer_paths)),
+            env=tuple(sorted(self.worker_env(function).items())),
+            code_version=self._code_version((function.code_dir, *layer_paths)),
         )
         previous = self._last_versions.get(spec.function)
         if previous is not None and previous != spec.code_version:
@@ -167,34 +143,32 @@ class ProcessLambdaRuntime(LambdaRuntime):
         self._last_versions[spec.function] = spec.code_version
         return spec
 
-    def worker_env(self, config: FunctionConfig) -> dict[str, str]:
+    def worker_env(self, function: LambdaFunction) -> dict[str, str]:
         """The user's environment, then what SAM resolves (AWS_*, template variables, shell and --env-vars
         overrides of those), then the server's overrides, then the runtime's own variables."""
         env = dict(self._user_env)
-        env.update(config.env_vars.resolve())
-        env.update(self.env_overrides.get(config.full_path, {}))
+        env.update(function.env)
+        env.update(self.env_overrides.get(function.full_path, {}))
         env.update(
             {
-                "LAMBDA_TASK_ROOT": config.code_abs_path or "",
-                "_HANDLER": config.handler,
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+                "LAMBDA_TASK_ROOT": function.code_dir or "",
+                "_HANDLER": function.handler,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{function.runtime}",
             }
         )
         return env
 
-    def layer_paths(self, config: FunctionConfig) -> tuple[str, ...]:
+    def layer_paths(self, function: LambdaFunction) -> tuple[str, ...]:
         paths: list[str] = []
         # A later layer overwrites an earlier one in /opt, so it comes first on the path.
-        for layer in reversed(config.layers or []):
-            if not isinstance(layer, LayerVersion) or not layer.codeuri:
-                self._warn_once(
-                    f"{config.full_path}: layer {getattr(layer, 'arn', layer)} is not local; skipped"
-                )
+        for layer in reversed(function.layers):
+            if layer.local_dir is None:
+                self._warn_once(f"{function.full_path}: layer {layer.arn} is not local; skipped")
                 continue
-            root = resolve_code_path(self._base_dir, layer.codeuri)
+            root = layer.local_dir
             python = os.path.join(root, "python")
             if os.path.isdir(python):  # built layout (what /opt holds): python/ and its site-packages
-                site = os.path.join(python, "lib", f"python{_py_version(config.runtime)}", "site-packages")
+                site = os.path.join(python, "lib", f"python{_py_version(function.runtime)}", "site-packages")
                 paths += [site, python]
             else:  # source layout: the package sits at the layer root (`sam build` moves it into python/)
                 paths.append(root)
@@ -223,17 +197,7 @@ class ProcessLambdaRuntime(LambdaRuntime):
             self._warned.add(message)
             LOG.warning(message)
 
-    @staticmethod
-    def _write(stdout: StreamWriter | None, error: Mapping[str, Any]) -> None:
-        # What the Lambda API returns for a failed invocation; SAM recognises it and answers with an error.
-        if stdout is not None:
-            stdout.write_str(json.dumps(error))
-        return None
-
-    def clean_runtime_containers(self) -> None:
-        self.pool.shutdown()
-
-    def clean_running_containers_and_related_resources(self) -> None:
+    def shutdown(self) -> None:
         self.pool.shutdown()
 
 

@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import tomllib
+from collections.abc import Mapping
 from typing import Any
 
 LOG = logging.getLogger("local.server")
@@ -20,6 +21,7 @@ LOG = logging.getLogger("local.server")
 DEFAULT_PORT = 3000  # sam local start-api's
 DEFAULT_HOST = "127.0.0.1"
 EAGER_INIT_TIMEOUT_S = 60.0
+INVALID_CONFIGURATION = 2  # exit status: a setting the layer refuses (or no template)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     template = os.path.abspath(args.template)
     if not os.path.isfile(template):
         LOG.error("Template not found: %s", template)
-        return 2
+        return INVALID_CONFIGURATION
     config_file = args.config_file or os.path.join(os.path.dirname(template), "samconfig.toml")
     saved = samconfig_parameters(config_file, args.config_env)
     port = int(args.port or saved.get("port") or DEFAULT_PORT)
@@ -97,18 +99,13 @@ def serve(
     profile: str | None,
 ) -> int:
     # Imported here: SAM CLI takes a second to import and --help should not wait for it.
-    from samcli.commands.local.lib.local_api_service import LocalApiService
-    from samcli.lib.providers.api_provider import ApiProvider
-    from samcli.local.docker.exceptions import ProcessSigTermException
-
-    from local import engine
-    from local.context import LocalInvokeContext
+    from local import engine_choice, sam_adapter
     from local.gateway import LocalGatewayService
     from local.runtime import ProcessLambdaRuntime
 
     user_env = dict(os.environ)
-    runtime = ProcessLambdaRuntime(base_dir=os.path.dirname(template), user_env=user_env)
-    context = LocalInvokeContext(
+    runtime = ProcessLambdaRuntime(user_env=user_env)
+    context = sam_adapter.LocalInvokeContext(
         runtime,
         template_file=template,
         env_vars_file=env_vars_file,
@@ -118,36 +115,35 @@ def serve(
     )
     try:
         with context:
-            runner = context.local_lambda_runner
-            configs = [
-                runner.get_invoke_config(function)
-                for function in runner.provider.get_all()
-                if function.packagetype == "Zip" and not function.inlinecode
-            ]
+            functions = context.zip_functions()
             choices = {}
-            for config in configs:
-                configured = {**user_env, **_strings(config.env_vars.override_values)}
-                choice = engine.choose(configured, runtime.layer_paths(config))
-                runtime.env_overrides[config.full_path] = choice.overrides
-                choices[config.full_path] = choice
-            worker_envs = {config.full_path: runtime.worker_env(config) for config in configs}
-            print(engine.describe(choices, worker_envs), flush=True)
+            for function in functions:
+                configured = {**user_env, **_strings(function.env_file_values)}
+                choice = engine_choice.choose(configured, runtime.layer_paths(function))
+                runtime.env_overrides[function.full_path] = choice.overrides
+                choices[function.full_path] = choice
+            worker_envs = {function.full_path: runtime.worker_env(function) for function in functions}
+            invalid = engine_choice.invalid_settings(
+                {f.full_path: (worker_envs[f.full_path], runtime.layer_paths(f)) for f in functions}
+            )
+            if invalid:
+                LOG.error(engine_choice.explain(invalid))
+                return INVALID_CONFIGURATION
+            print(engine_choice.describe(choices, worker_envs), flush=True)
 
-            api = ApiProvider(context.stacks, cwd=context.get_cwd()).api
-            if not api.routes:
+            api = context.api()
+            if api is None:
                 LOG.error("Template does not have any APIs connected to Lambda functions")
                 return 1
-            service = LocalGatewayService(
-                api=api, lambda_runner=runner, port=port, host=host, stderr=context.stderr
-            )
+            service = LocalGatewayService(context, api, host=host, port=port)
             service.create()
-            LocalApiService._print_routes(api.routes, host, port)
+            sam_adapter.print_routes(api, host, port)
             if eager:
-                for config in configs:
-                    runtime.pool.start_in_background(runtime.worker_spec(config), EAGER_INIT_TIMEOUT_S)
+                for function in functions:
+                    runtime.pool.start_in_background(runtime.worker_spec(function), EAGER_INIT_TIMEOUT_S)
             LOG.info("Handlers run in local worker processes (no Docker); CTRL+C to quit")
-            service.run()
-    except ProcessSigTermException:
+            service.serve_forever()
+    except sam_adapter.SigtermReceived:
         LOG.debug("SIGTERM: stopped")
     except KeyboardInterrupt:
         pass
@@ -157,15 +153,14 @@ def serve(
 def _parse_overrides(value: Any) -> dict[str, str] | None:
     if not value:
         return None
-    from samcli.cli.types import CfnParameterOverridesType
+    from local import sam_adapter
 
-    raw = tuple(value) if isinstance(value, list) else value
-    return dict(CfnParameterOverridesType().convert(raw, None, None))
+    return sam_adapter.parse_parameter_overrides(value)
 
 
-def _strings(values: dict[str, Any] | None) -> dict[str, str]:
+def _strings(values: Mapping[str, Any]) -> dict[str, str]:
     # --env-vars values as a Lambda would see them (lists and objects are not environment values).
-    return {k: str(v) for k, v in (values or {}).items() if isinstance(v, (str, int, float, bool))}
+    return {k: str(v) for k, v in values.items() if isinstance(v, (str, int, float, bool))}
 
 
 def _configure_logging(debug: bool) -> None:

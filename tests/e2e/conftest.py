@@ -95,6 +95,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def server_command(template: Path, port: int, args: Iterable[str] = ()) -> list[str]:
+    return [sys.executable, "-m", "local.server", "--template", str(template), "--port", str(port), *args]
+
+
 @contextlib.contextmanager
 def running_server(
     template: Path, log_dir: Path, env: Mapping[str, str], args: Iterable[str] = ()
@@ -104,7 +108,7 @@ def running_server(
     stdout_path, stderr_path = log_dir / "server.out", log_dir / "server.err"
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "local.server", "--template", str(template), "--port", str(port), *args],
+            server_command(template, port, args),
             cwd=REPO,
             env=dict(env),
             stdout=out,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from local import engine
+from local import engine_choice
 from tests.e2e.conftest import (
     FIXTURES,
     MECHANICS_TEMPLATE,
@@ -362,7 +362,7 @@ def test_user_set_routes_win_over_the_local_defaults(tmp_path: Path) -> None:
 def test_engine_choice_follows_the_key_rule(user_env: dict[str, str], expected: str) -> None:
     # Asked of speech_common.secrets.has_openai_key on the real layer when a key variable is set.
     layer = str(REPO / "layers" / "common")
-    assert engine.choose({"PATH": "/usr/bin:/bin", **user_env}, (layer,)).engine == expected
+    assert engine_choice.choose({"PATH": "/usr/bin:/bin", **user_env}, (layer,)).engine == expected
 
 
 def test_code_change_restarts_the_worker_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
