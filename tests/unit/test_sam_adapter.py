@@ -404,6 +404,7 @@ def test_sam_attributes_the_adapter_reads_are_still_defined(owner: str, attribut
 @pytest.mark.parametrize(("owner", "method", "call"), CALLED_THROUGH_SELF)
 def test_sam_still_calls_the_overridden_members_through_self(owner: str, method: str, call: str) -> None:
     # Given a SAM method whose call of an overridden member is what makes our override run
+    # When its source is read
     source = inspect.getsource(getattr(sam(owner), method))
     # Then it still makes that call through self (whitespace aside)
     assert re.sub(r"\s", "", call) in re.sub(r"\s", "", source), changed(
@@ -480,15 +481,29 @@ def test_no_other_module_of_local_imports_sam(path: Path) -> None:
     assert not sam_imports, f"local/{path.name} imports {sam_imports}: go through local/sam_adapter.py"
 
 
-def test_subclasses_outside_the_adapter_use_only_its_hooks() -> None:
-    # Given the classes of local/ that extend an adapter class (and so, through it, a SAM class)
-    adapter_module = adapter()
-    subclasses = [
+def _local_subclasses() -> list[type]:
+    """Classes of local/, outside the adapter, that extend an adapter class."""
+    return [
         cls
         for path in sorted(LOCAL.glob("*.py"))
         if path != ADAPTER and path.name != "__init__.py"
         for cls in _sam_subclasses(importlib.import_module(f"local.{path.stem}"))
     ]
+
+
+def _attributes_used_on_self(cls: type) -> set[str]:
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    return {
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "self"
+    }
+
+
+def test_subclasses_outside_the_adapter_use_only_its_hooks() -> None:
+    # Given the classes of local/ that extend an adapter class (and so, through it, a SAM class)
+    adapter_module = adapter()
+    subclasses = _local_subclasses()
     assert subclasses, "no class of local/ extends the adapter: this test checks nothing"
     for cls in subclasses:
         adapter_names = set().union(
@@ -497,13 +512,7 @@ def test_subclasses_outside_the_adapter_use_only_its_hooks() -> None:
         own = set(vars(cls)) | assigned_on_self(cls)
         sam_names = sam_members(cls)
         # When the members it defines and the attributes it uses are compared with SAM's
-        used = {
-            node.attr
-            for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(cls))))
-            if isinstance(node, ast.Attribute)
-            and isinstance(node.value, ast.Name)
-            and node.value.id == "self"
-        }
+        used = _attributes_used_on_self(cls)
         # Then it overrides only the adapter's hooks, and reads SAM only through the adapter
         shadowing = {n for n in own if n in sam_names and n not in adapter_names and overridable(n)}
         assert not shadowing, (
