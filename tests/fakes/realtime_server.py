@@ -64,6 +64,7 @@ from openai.types.realtime import (
     SessionUpdatedEvent,
     SessionUpdateEvent,
 )
+from openai.types.realtime.rate_limits_updated_event import RateLimit, RateLimitsUpdatedEvent
 from openai.types.realtime.realtime_audio_formats import AudioPCM
 from openai.types.realtime.realtime_conversation_item_assistant_message import Content as AssistantContent
 from openai.types.realtime.realtime_response import Audio as ResponseAudio
@@ -107,9 +108,13 @@ def _unknown_fields(model: Any, path: str = "") -> list[str]:
     return found
 
 
-def pcm_for(text: str, *, speed: float = 1.0, seconds_per_char: float = 0.004) -> bytes:
-    """The fake's "speech" for a transcript: a tone whose pitch depends on the text."""
-    duration = max(0.2, len(text) * seconds_per_char) / speed
+def pcm_for(text: str, *, speed: float = 1.0, seconds_per_char: float = 0.025, min_chars: int = 0) -> bytes:
+    """The fake's "speech" for a transcript: a tone whose pitch depends on the text.
+
+    As long as the transcript takes to say, or `min_chars` (what was read: "24" takes as long to say
+    as "twenty-four"), at `seconds_per_char` (0.025: 40 characters a second, quick but plausible).
+    """
+    duration = max(0.2, max(len(text), min_chars) * seconds_per_char) / speed
     period = 24 + zlib.crc32(text.encode()) % 96  # samples per cycle: 250 Hz - 1 kHz
     cycle = bytearray()
     for n in range(period):
@@ -160,7 +165,7 @@ class FakeRealtimeServer:
         api_key: str = "sk-test",
         models: dict[str, date | None] | None = None,
         today: date = date(2026, 11, 15),
-        seconds_per_char: float = 0.004,
+        seconds_per_char: float = 0.025,
     ) -> None:
         self.api_key = api_key
         # Model -> shutdown date (None: no date announced). The SDK's docs announce 2027-01-20
@@ -180,6 +185,12 @@ class FakeRealtimeServer:
         self.response_failure: tuple[str, str] | None = None  # (code, type) of a failed response.done
         self.error_code: tuple[str, str] | None = None  # (code, type) of an error event on response.create
         self.interleave = True
+        self.event_names: Literal["ga", "beta"] = "ga"  # "beta": Azure's names (response.audio.delta, ...)
+        self.silent_times = 0  # the first n responses complete with their transcript but no audio
+        self.preamble: str | None = None  # each response first speaks this as a commentary item
+        self.max_active_responses: int | None = None  # more at once: an error tied to the response.create
+        self.refused_responses = 0
+        self.refuse_reasoning = False  # a session.update with `reasoning` is refused (a non-reasoning model)
 
         self.received: list[Any] = []  # every client event, parsed into the SDK's models
         self.connections: list[Connection] = []
@@ -226,8 +237,8 @@ class FakeRealtimeServer:
     def events_of(self, kind: type[BaseModel]) -> list[Any]:
         return [event for event in self.received if isinstance(event, kind)]
 
-    def pcm_for(self, text: str, *, speed: float = 1.0) -> bytes:
-        return pcm_for(text, speed=speed, seconds_per_char=self.seconds_per_char)
+    def pcm_for(self, text: str, *, speed: float = 1.0, min_chars: int = 0) -> bytes:
+        return pcm_for(text, speed=speed, seconds_per_char=self.seconds_per_char, min_chars=min_chars)
 
     def start(self) -> FakeRealtimeServer:
         self._thread = threading.Thread(target=self._run, name="fake-realtime", daemon=True)
@@ -401,6 +412,16 @@ class FakeRealtimeServer:
                     )
                     return
                 state.speed = output.speed
+        if self.refuse_reasoning and session.reasoning is not None:
+            await self._error(
+                ws,
+                "invalid_request_error",
+                "unknown_parameter",
+                "Unknown parameter: 'session.reasoning'.",
+                param="session.reasoning",
+                event_id=event.event_id,
+            )
+            return
         if session.instructions is not None:
             state.instructions = session.instructions
         if session.output_modalities is not None:
@@ -433,6 +454,17 @@ class FakeRealtimeServer:
             code, kind = self.error_code
             await self._error(ws, kind, code, "Request failed.", event_id=event.event_id)
             return
+        if self.max_active_responses is not None and self._active_responses > self.max_active_responses:
+            with self._lock:
+                self.refused_responses += 1
+            await self._error(
+                ws,
+                "invalid_request_error",
+                "conversation_already_has_active_response",
+                "Too many active responses.",
+                event_id=event.event_id,
+            )
+            return
         if self.stall == "response":
             # Say nothing: the client must give up on its own (bounded, ends when the socket does).
             with contextlib.suppress(TimeoutError):
@@ -440,7 +472,7 @@ class FakeRealtimeServer:
             return
 
         transcript = self.rewrite(text) if number < self.reword_times else text
-        pcm = self.pcm_for(transcript, speed=state.speed)
+        pcm = self.pcm_for(transcript, speed=state.speed, min_chars=len(text))
         self.spoken.append(
             Spoken(
                 text=text,
@@ -453,7 +485,7 @@ class FakeRealtimeServer:
                 pcm=pcm,
             )
         )
-        response_id, item_id = self._id("resp"), self._id("item")
+        response_id = self._id("resp")
         audio = ResponseAudio(
             output=ResponseAudioOutput(format=AudioPCM(type="audio/pcm", rate=24000), voice=state.voice)
         )
@@ -472,23 +504,13 @@ class FakeRealtimeServer:
                 max_output_tokens="inf",
             )
 
-        def item(status: Any, content: list[AssistantContent]) -> RealtimeConversationItemAssistantMessage:
-            return RealtimeConversationItemAssistantMessage(
-                id=item_id,
-                type="message",
-                role="assistant",
-                object="realtime.item",
-                status=status,
-                content=content,
-            )
-
-        where = {"response_id": response_id, "item_id": item_id, "output_index": 0, "content_index": 0}
         await self._send(
             ws,
             ResponseCreatedEvent(
                 type="response.created", event_id=self._id("event"), response=response("in_progress", [])
             ),
         )
+        await self._send(ws, _rate_limits(self._id("event")))  # the real service interleaves these
         if self.response_failure is not None:
             code, kind = self.response_failure
             details = RealtimeResponseStatus(
@@ -501,13 +523,71 @@ class FakeRealtimeServer:
                 ),
             )
             return
+        items = []
+        if self.preamble is not None:  # a reasoning model's "One moment...", as its own item
+            preamble_pcm = self.pcm_for(self.preamble, speed=state.speed)
+            items.append(
+                await self._speak_item(ws, response_id, 0, self.preamble, preamble_pcm, phase="commentary")
+            )
+        silent = number < self.silent_times
+        spoken = await self._speak_item(
+            ws,
+            response_id,
+            len(items),
+            transcript,
+            b"" if silent else pcm,
+            phase="final_answer" if self.preamble is not None else None,
+            drop=number < self.drop_times,
+        )
+        if spoken is None:
+            return  # the connection was dropped halfway
+        items.append(spoken)
+        await self._send(
+            ws,
+            ResponseDoneEvent(
+                type="response.done", event_id=self._id("event"), response=response("completed", items)
+            ),
+        )
+
+    async def _speak_item(
+        self,
+        ws: ServerConnection,
+        response_id: str,
+        output_index: int,
+        transcript: str,
+        pcm: bytes,
+        *,
+        phase: str | None,
+        drop: bool = False,
+    ) -> Any:
+        """One assistant message item: its events from added to done; None when dropped halfway."""
+        item_id = self._id("item")
+        extra = {"phase": phase} if phase is not None else {}  # Azure's realtime-2 field, not in the SDK yet
+
+        def item(status: Any, content: list[AssistantContent]) -> RealtimeConversationItemAssistantMessage:
+            return RealtimeConversationItemAssistantMessage(
+                id=item_id,
+                type="message",
+                role="assistant",
+                object="realtime.item",
+                status=status,
+                content=content,
+                **extra,
+            )
+
+        where = {
+            "response_id": response_id,
+            "item_id": item_id,
+            "output_index": output_index,
+            "content_index": 0,
+        }
         await self._send(
             ws,
             ResponseOutputItemAddedEvent(
                 type="response.output_item.added",
                 event_id=self._id("event"),
                 response_id=response_id,
-                output_index=0,
+                output_index=output_index,
                 item=item("in_progress", []),
             ),
         )
@@ -520,8 +600,8 @@ class FakeRealtimeServer:
                 **where,
             ),
         )
-        if not await self._stream_deltas(ws, where, transcript, pcm, drop=number < self.drop_times):
-            return
+        if not await self._stream_deltas(ws, where, transcript, pcm, drop=drop):
+            return None
         await self._send(
             ws, ResponseAudioDoneEvent(type="response.output_audio.done", event_id=self._id("event"), **where)
         )
@@ -550,16 +630,11 @@ class FakeRealtimeServer:
                 type="response.output_item.done",
                 event_id=self._id("event"),
                 response_id=response_id,
-                output_index=0,
+                output_index=output_index,
                 item=done_item,
             ),
         )
-        await self._send(
-            ws,
-            ResponseDoneEvent(
-                type="response.done", event_id=self._id("event"), response=response("completed", [done_item])
-            ),
-        )
+        return done_item
 
     async def _stream_deltas(
         self, ws: ServerConnection, where: dict[str, Any], transcript: str, pcm: bytes, *, drop: bool
@@ -628,7 +703,10 @@ class FakeRealtimeServer:
         )
 
     async def _send(self, ws: ServerConnection, event: BaseModel) -> None:
-        await ws.send(event.model_dump_json(exclude_none=True))
+        data = event.model_dump(mode="json", exclude_none=True)
+        if self.event_names == "beta":
+            data["type"] = _BETA_NAMES.get(data["type"], data["type"])
+        await ws.send(json.dumps(data))
 
     def _id(self, prefix: str) -> str:
         return f"{prefix}_{next(self._ids):06d}"
@@ -692,3 +770,23 @@ class _Asked:
             conversation=params.conversation,
             out_of_band=params.conversation == "none",
         )
+
+
+# GA event name -> the beta name Azure's realtime service still sends.
+_BETA_NAMES = {
+    "response.output_audio.delta": "response.audio.delta",
+    "response.output_audio.done": "response.audio.done",
+    "response.output_audio_transcript.delta": "response.audio_transcript.delta",
+    "response.output_audio_transcript.done": "response.audio_transcript.done",
+}
+
+
+def _rate_limits(event_id: str) -> RateLimitsUpdatedEvent:
+    return RateLimitsUpdatedEvent(
+        type="rate_limits.updated",
+        event_id=event_id,
+        rate_limits=[
+            RateLimit(name="requests", limit=1000, remaining=999, reset_seconds=0.06),
+            RateLimit(name="tokens", limit=50000, remaining=49000, reset_seconds=1.2),
+        ],
+    )

@@ -515,3 +515,109 @@ def test_fake_refuses_client_events_the_sdk_does_not_define(fake):
     assert answer["type"] == "error"
     assert any("voices" in problem for problem in fake.protocol_errors)
     fake.protocol_errors.clear()
+
+
+# --- the real service's ways (issue: the realtime route as the real service speaks it) ----------
+
+
+def test_a_completed_response_without_audio_is_asked_again(engine, fake):
+    # Given a model whose first answer has the right transcript but no audio at all
+    fake.silent_times = 1
+    # When a text is synthesized
+    pcm = speak(engine)
+    # Then the silent take was not accepted: the second one's audio is returned
+    assert len(fake.spoken) == 2
+    assert pcm == fake.pcm_for(TEXT)
+
+
+def test_audio_far_shorter_than_the_text_fails_as_upstream_error(engine, fake):
+    # Given a model that answers every time with a transcript but 0.2 s of audio for a long sentence
+    fake.seconds_per_char = 0.0001
+    text = "This sentence takes a person several seconds to say aloud, whatever the voice."
+    # When it is synthesized / Then after one more try the request fails, and no silence is returned
+    failure = failure_of(engine, text=text)
+    assert failure.code == UpstreamFailure.ERROR and "too short" in failure.message
+    assert len(fake.spoken) == 2
+
+
+def test_beta_event_names_are_read_like_the_ga_ones(engine, fake):
+    # Given a service that sends the beta names (response.audio.delta, response.audio_transcript.*)
+    fake.event_names = "beta"
+    # When a text is synthesized / Then its audio is returned, as with the GA names
+    assert speak(engine) == fake.pcm_for(TEXT)
+
+
+def test_a_spoken_preamble_is_dropped_and_the_answer_checked_alone(engine, fake):
+    # Given a reasoning model that says "One moment." as a commentary item before reading the text
+    fake.preamble = "One moment, let me read that for you."
+    # When a text is synthesized
+    pcm = speak(engine)
+    # Then only the final answer's audio is returned, checked against the text (no retry)
+    assert pcm == fake.pcm_for(TEXT)
+    assert len(fake.spoken) == 1
+    # And the session told the model to say nothing before the text
+    (update,) = fake.events_of(SessionUpdateEvent)
+    assert "no preamble" in update.session.instructions
+
+
+def test_a_second_spoken_item_without_a_phase_is_checked_with_the_rest(engine, fake, monkeypatch):
+    # Given a model that speaks an extra item not marked as commentary (so it counts as answer)
+    fake.preamble = "Sure!"
+    monkeypatch.setattr(fake, "_phase_of_preamble", None, raising=False)
+    original = fake._speak_item
+
+    async def unmarked(ws, response_id, output_index, transcript, pcm, *, phase, drop=False):
+        return await original(ws, response_id, output_index, transcript, pcm, phase=None, drop=drop)
+
+    monkeypatch.setattr(fake, "_speak_item", unmarked)
+    # When a text is synthesized / Then "Sure!" plus the text is not the text: asked again, then refused
+    assert failure_of(engine).code == UpstreamFailure.VERBATIM_MISMATCH
+
+
+def test_a_refused_response_create_is_asked_again_with_fewer_at_once(engine, fake):
+    # Given a service that refuses more than 2 active responses, and a text of 3 chunks
+    fake.max_active_responses = 2
+    text = long_text()
+    # When it is synthesized
+    pcm = speak(engine, text=text, seconds=20)
+    # Then every chunk was read once, the refused ones asked again, and the audio is whole and in order
+    chunks = split_into_chunks(text, MAX_CHUNK_CHARS)
+    assert fake.refused_responses >= 1
+    assert sorted(s.text for s in fake.spoken) == sorted(chunks)
+    assert pcm == GAP.join(fake.pcm_for(chunk) for chunk in chunks)
+
+
+def test_a_service_that_refuses_every_response_fails_within_the_budget(engine, fake):
+    # Given a service that refuses every response.create (an error tied to each)
+    fake.max_active_responses = 0
+    # When a text is synthesized / Then it fails after a bounded number of asks
+    failure = failure_of(engine)
+    assert failure.code == UpstreamFailure.ERROR
+    assert fake.refused_responses == 3  # the first ask and the request's 2 retries
+
+
+def test_the_session_asks_for_the_least_reasoning(engine, fake):
+    # Given a reasoning model / When a text is synthesized
+    speak(engine)
+    # Then the session asks for minimal reasoning effort (the least delay before it speaks)
+    (update,) = fake.events_of(SessionUpdateEvent)
+    assert update.session.reasoning.effort == "minimal"
+
+
+def test_a_model_that_refuses_the_reasoning_setting_is_asked_without_it(engine, fake):
+    # Given a model that refuses `reasoning` in session.update
+    fake.refuse_reasoning = True
+    # When two texts are synthesized
+    assert speak(engine) == fake.pcm_for(TEXT)
+    speak(engine)
+    # Then the first session retried its update without it, and the second did not send it at all
+    updates = fake.events_of(SessionUpdateEvent)
+    assert [u.session.reasoning is not None for u in updates] == [True, False, False]
+
+
+def test_no_reasoning_setting_is_sent_when_configured_off(fake):
+    # Given REALTIME_REASONING_EFFORT="" / When a text is synthesized
+    speak(OpenAIRealtimeTextToSpeech(make_settings(fake, realtime_reasoning_effort="")))
+    # Then the session names no reasoning effort
+    (update,) = fake.events_of(SessionUpdateEvent)
+    assert update.session.reasoning is None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from functools import lru_cache
-from typing import Annotated, Any, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -116,6 +116,8 @@ class Settings(BaseSettings):
     response_reserve_seconds: float = Field(default=2.0, ge=0)
     deadline_margin_seconds: float = Field(default=1.0, ge=0)
     upstream_max_attempts: int = Field(default=3, ge=1, le=5)
+    # Reasoning effort the realtime TTS session asks for ("" sends none): the least reads soonest.
+    realtime_reasoning_effort: Literal["", "minimal", "low", "medium", "high", "xhigh"] = "minimal"
     # Calls one long text is read in, at once (chunks are sized for one round of them). Each counts
     # against the OpenAI account's requests-per-minute limit: lower it on a low usage tier.
     tts_parallel_calls: int = Field(default=8, ge=1, le=16)
