@@ -54,7 +54,7 @@ from datetime import date
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import av
 import multipart
@@ -237,6 +237,9 @@ class FakeOpenAI:
         self.delay_seconds = 0.0
         # Speech takes time in proportion to its input, as OpenAI's does (~0.012 s a character).
         self.seconds_per_input_char = 0.0
+        # Azure OpenAI mode: the API version its deployment paths must name (None: plain OpenAI only).
+        self.azure_api_version: str | None = None
+        self.azure_requests: list[tuple[str, str | None]] = []  # (deployment, api-version) as received
         self.stream_chunk_delay = 0.0
         self.stream_chunks = DEFAULT_STREAM_CHUNKS
 
@@ -399,6 +402,27 @@ class FakeOpenAI:
                 self._apply(self._initial)
 
     # -- request handling (called from the server's threads) ----------------------------------
+
+    def _as_openai_request(self, raw_path: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+        """An Azure OpenAI request (``azure_api_version`` set) as the OpenAI request it stands for.
+
+        Azure serves ``/openai/deployments/{deployment}/audio/speech?api-version=...`` and takes the
+        key in an ``api-key`` header (a ``Bearer`` key is refused). Any other path is taken as it is.
+        """
+        url = urlsplit(raw_path)
+        prefix = "/openai/deployments/"
+        if self.azure_api_version is None or not url.path.startswith(prefix):
+            return url.path, headers
+        deployment, _, rest = url.path.removeprefix(prefix).partition("/")
+        version = parse_qs(url.query).get("api-version", [None])[0]
+        with self._lock:
+            self.azure_requests.append((deployment, version))
+        translated = {
+            name: value for name, value in headers.items() if name not in ("authorization", "api-key")
+        }
+        if "api-key" in headers and version == self.azure_api_version:
+            translated["authorization"] = f"Bearer {headers['api-key']}"
+        return f"/v1/{rest}", translated
 
     def _respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Response | None:
         """The answer to one request, or None to drop the connection."""
@@ -690,7 +714,8 @@ class _Handler(BaseHTTPRequestHandler):
         fake = cast(_Server, self.server).fake
         body = self._read_body()
         headers = {name.lower(): value for name, value in self.headers.items()}
-        response = fake._respond(self.command, urlsplit(self.path).path, headers, body)
+        path, headers = fake._as_openai_request(self.path, headers)
+        response = fake._respond(self.command, path, headers, body)
         if response is None:
             self.close_connection = True
             return
@@ -886,6 +911,7 @@ def _mask_key(key: str) -> str:
 
 
 def _redact(headers: dict[str, str]) -> dict[str, str]:
+    headers = {**headers, "api-key": _mask_key(headers["api-key"])} if "api-key" in headers else headers
     if "authorization" not in headers:
         return dict(headers)
     scheme, _, token = headers["authorization"].partition(" ")

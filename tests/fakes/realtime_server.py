@@ -190,7 +190,10 @@ class FakeRealtimeServer:
         self.preamble: str | None = None  # each response first speaks this as a commentary item
         self.max_active_responses: int | None = None  # more at once: an error tied to the response.create
         self.refused_responses = 0
-        self.refuse_reasoning = False  # a session.update with `reasoning` is refused (a non-reasoning model)
+        self.refuse_reasoning = False
+        self.azure_api_version: str | None = (
+            None  # Azure mode: /openai/realtime?api-version=&deployment=  # a session.update with `reasoning` is refused (a non-reasoning model)
+        )
 
         self.received: list[Any] = []  # every client event, parsed into the SDK's models
         self.connections: list[Connection] = []
@@ -303,9 +306,19 @@ class FakeRealtimeServer:
                 await asyncio.wait_for(self._stopping.wait(), MAX_WAIT_SECONDS)
             return connection.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "stalled\n")
         url = urlsplit(request.path)
+        query = parse_qs(url.query)
+        if self.azure_api_version is not None and url.path.rstrip("/") == "/openai/realtime":
+            # Azure: the deployment and the API version in the query, the key in `api-key`.
+            if query.get("api-version") != [self.azure_api_version] or not query.get("deployment"):
+                return _json_response(connection, 404, "Resource not found", "invalid_request_error", "404")
+            if not self._authorized(request.headers):
+                return _json_response(
+                    connection, 401, "Access denied due to invalid subscription key.", "", "401"
+                )
+            return None
         if url.path.rstrip("/") != "/v1/realtime":
             return _json_response(connection, 404, "Invalid URL", "invalid_request_error", None)
-        if not parse_qs(url.query).get("model"):
+        if not query.get("model"):
             return _json_response(connection, 400, "Missing model", "invalid_request_error", "missing_model")
         if self.auth_failure == "handshake" and not self._authorized(request.headers):
             return _json_response(
@@ -314,11 +327,14 @@ class FakeRealtimeServer:
         return None
 
     def _authorized(self, headers: Headers) -> bool:
+        if self.azure_api_version is not None and "api-key" in headers:
+            return headers.get("api-key") == self.api_key
         return headers.get("Authorization") == f"Bearer {self.api_key}"
 
     async def _handle(self, ws: ServerConnection) -> None:
         assert ws.request is not None
-        model = parse_qs(urlsplit(ws.request.path).query)["model"][0]
+        query = parse_qs(urlsplit(ws.request.path).query)
+        model = (query.get("model") or query.get("deployment") or [""])[0]
         state = Connection(model=model, authorized=self._authorized(ws.request.headers))
         with self._lock:
             self.connections.append(state)

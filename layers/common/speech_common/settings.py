@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import date
 from functools import lru_cache
 from typing import Annotated, Any, Literal, get_args
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from speech_common.model_routing import RoutePolicy, RouteTable, parse_routes
@@ -34,6 +35,9 @@ DEFAULT_MODEL_SHUTDOWN_DATES = (
     "whisper-1=2027-02-26;gpt-4o-transcribe=2027-02-26;gpt-4o-mini-transcribe=2027-02-26;"
     "gpt-4o-transcribe-diarize=2027-02-26"
 )
+
+# Hosts of Azure OpenAI resources: keys go in an `api-key` header, models are deployments.
+AZURE_OPENAI_HOST_SUFFIXES = (".openai.azure.com", ".cognitiveservices.azure.com", ".services.ai.azure.com")
 
 type VoiceMap = dict[str, str]
 type ShutdownDates = dict[str, date]
@@ -83,6 +87,14 @@ def _check_chains(table: RouteTable, public_models: tuple[str, ...], kind: str) 
     return table
 
 
+def _azure_endpoint_of(base_url: object) -> str | None:
+    if not isinstance(base_url, str) or not base_url:
+        return None
+    parts = urlsplit(base_url)
+    host = (parts.hostname or "").lower()
+    return f"{parts.scheme}://{parts.netloc}" if host.endswith(AZURE_OPENAI_HOST_SUFFIXES) else None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", frozen=True)
 
@@ -94,6 +106,10 @@ class Settings(BaseSettings):
     openai_base_url: str | None = None
     # Realtime API (WebSocket); derived from openai_base_url when unset.
     openai_realtime_base_url: str | None = None
+    # Azure OpenAI: the resource's endpoint (an Azure host in OPENAI_BASE_URL counts as one) and the
+    # API version its REST and realtime calls name. Routes then name deployments as upstream models.
+    azure_openai_endpoint: str | None = None
+    azure_openai_api_version: str | None = Field(default=None, validate_default=True)
 
     # Documented voice -> upstream voice, "name=voice;..."; unlisted voices pass through.
     realtime_voice_map: Annotated[VoiceMap, NoDecode] = parse_voice_map("fable=ballad;onyx=cedar;nova=marin")
@@ -136,6 +152,22 @@ class Settings(BaseSettings):
     @classmethod
     def _shutdown_dates(cls, value: Any) -> Any:
         return parse_shutdown_dates(value) if isinstance(value, str) else value
+
+    @field_validator("azure_openai_api_version")
+    @classmethod
+    def _azure_needs_a_version(cls, value: str | None, info: ValidationInfo) -> str | None:
+        azure = info.data.get("azure_openai_endpoint") or _azure_endpoint_of(info.data.get("openai_base_url"))
+        if azure and not value:
+            raise ValueError(
+                "required with an Azure OpenAI endpoint (e.g. 2025-04-01-preview): Azure names the API "
+                "version in every REST and realtime call"
+            )
+        return value
+
+    @property
+    def azure_endpoint(self) -> str | None:
+        """The Azure OpenAI endpoint in use, if any (set, or the host of an Azure OPENAI_BASE_URL)."""
+        return self.azure_openai_endpoint or _azure_endpoint_of(self.openai_base_url)
 
     @property
     def route_policy(self) -> RoutePolicy:
