@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	[ -x "$$(command -v $$p 2>/dev/null)" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: venv test unit integration e2e lint format typecheck validate build serve bench clean
+.PHONY: venv test unit integration e2e lint format typecheck validate build serve bench smoke clean
 
 venv: $(STAMP)
 
@@ -56,6 +56,11 @@ serve: venv
 bench: venv
 	$(BIN)/python bench/warm_worker.py
 	$(BIN)/python bench/long_text.py
+
+# One short request through every configured route entry, straight to the real upstreams (needs
+# OPENAI_API_KEY; costs a few cents, printed first). Never part of `make test` or CI.
+smoke: venv
+	$(BIN)/python -m smoke
 
 # sam needs python3.13 on PATH to build; the venv provides one.
 validate: venv

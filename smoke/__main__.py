@@ -1,0 +1,5 @@
+import sys
+
+from smoke.check import main
+
+sys.exit(main())
