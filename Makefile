@@ -52,10 +52,12 @@ serve: venv
 	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT))
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
-# request; a 4,096-character TTS text in parallel chunks vs one call.
+# request; a 4,096-character TTS text in parallel chunks vs one call; a 30-minute recording in
+# parallel pieces vs one call at a time.
 bench: venv
 	$(BIN)/python bench/warm_worker.py
 	$(BIN)/python bench/long_text.py
+	$(BIN)/python bench/long_audio.py
 
 # One short request through every configured route entry, straight to the real upstreams (needs
 # OPENAI_API_KEY; costs a few cents, printed first). Never part of `make test` or CI.

@@ -4,7 +4,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.api.answers import invocation_deadline, served
+from speech_common.api.answers import invocation_deadline, refuse_audio_too_long_to_answer, served
 from speech_common.api.envelope import MULTIPART
 from speech_common.api.multipart_form import read_stt_form
 from speech_common.api.resolver import create_resolver
@@ -18,6 +18,7 @@ app = create_resolver(expected_media_type=MULTIPART)
 @app.post("/api/stt")
 def speech_to_text() -> Response[SttResponse]:
     job = read_stt_form(app.current_event)
+    refuse_audio_too_long_to_answer(job)
     transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
     return served(SttResponse(transcript=transcript.text, model=transcript.model), route)
 

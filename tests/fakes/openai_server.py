@@ -46,6 +46,7 @@ import math
 import secrets
 import sys
 import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -237,6 +238,10 @@ class FakeOpenAI:
         self.delay_seconds = 0.0
         # Speech takes time in proportion to its input, as OpenAI's does (~0.012 s a character).
         self.seconds_per_input_char = 0.0
+        # Transcriptions: a function of the uploaded file instead of the fixed `transcript`, and time
+        # taken in proportion to the audio's duration.
+        self.transcriber: Callable[[bytes], str] | None = None
+        self.seconds_per_audio_second = 0.0
         # Azure OpenAI mode: the API version its deployment paths must name (None: plain OpenAI only).
         self.azure_api_version: str | None = None
         self.azure_requests: list[tuple[str, str | None]] = []  # (deployment, api-version) as received
@@ -394,6 +399,10 @@ class FakeOpenAI:
             self._errors.clear()
             self.delay_seconds = 0.0
             self.seconds_per_input_char = 0.0
+            self.seconds_per_audio_second = 0.0
+            self.transcriber = None
+            self.azure_api_version = None
+            self.azure_requests.clear()
             self.stream_chunk_delay = 0.0
             self.stream_chunks = DEFAULT_STREAM_CHUNKS
             self._wake.set()
@@ -584,8 +593,10 @@ class FakeOpenAI:
         if form.get("stream") == "true" and model != "whisper-1":  # whisper-1 ignores stream
             raise _ApiError(400, "The fake OpenAI server does not implement streamed transcriptions.")
 
-        text = self.transcript
         seconds = _audio_seconds(recorded.file_bytes)
+        if self.seconds_per_audio_second and seconds:
+            time.sleep(seconds * self.seconds_per_audio_second)  # OpenAI hears ~30-60 audio seconds a second
+        text = self.transcriber(recorded.file_bytes) if self.transcriber is not None else self.transcript
         usage = {"type": "duration", "seconds": math.ceil(seconds)} if seconds is not None else None
         duration = seconds or 0.0
         if response_format == "text":

@@ -17,13 +17,16 @@ from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines import stt_engine, tts_engine
 from speech_common.engines.base import SpeechRequest, TranscriptionRequest
-from speech_common.errors import OperationFailed, UpstreamFailure
+from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailure
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.models import TtsRequest
 from speech_common.observability import logger, metrics, upstream_subsegment
+from speech_common.parallel import run_all
 from speech_common.settings import get_settings
 
 STT_FAILED = "Transcription failed"
+# Below this size an upload is not read for its duration (PyAV): under 5 minutes even at 5 kbps.
+LONG_AUDIO_MIN_BYTES = 192 * 1024
 TTS_FAILED = "Speech synthesis failed"
 
 
@@ -49,18 +52,86 @@ class Speech:
 
 
 def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:
+    """One upstream call for a short recording; a long one is cut at silences and its pieces
+    transcribed in parallel (each through the whole route chain), joined in order."""
     settings = get_settings()
-    request = TranscriptionRequest(audio=job.audio, language=job.language)
-    text, route = _serve(
-        _chain(settings.stt_model_routes, job.model, STT_FAILED),
+    chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
+    seconds = audio_seconds(job.audio)
+    if seconds is not None and seconds > settings.stt_split_above_seconds:
+        text, route = _transcribe_in_pieces(job, chain, seconds, deadline)
+    else:
+        text, route = _transcribe_once(job.audio, job.language, chain, deadline)
+    metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
+    return Transcript(text=text.strip(), model=job.model), route
+
+
+def audio_seconds(audio: AudioUpload) -> float | None:
+    """How long an upload plays, when it may be long enough to matter (None: short, or unknown).
+
+    Reading the headers needs PyAV; below LONG_AUDIO_MIN_BYTES even a 5 kbps file is under 5 minutes.
+    """
+    if len(audio.data) < LONG_AUDIO_MIN_BYTES:
+        return None
+    from speech_common.long_audio import duration_seconds
+
+    return duration_seconds(audio.data)
+
+
+def _transcribe_once(
+    audio: AudioUpload, language: str | None, chain: tuple[Route, ...], deadline: Deadline
+) -> tuple[str, Route]:
+    settings = get_settings()
+    request = TranscriptionRequest(audio=audio, language=language)
+    return _serve(
+        chain,
         settings.route_policy,
         lambda route: stt_engine(route.engine, settings).transcribe(
             request, upstream_model=route.upstream_model, deadline=deadline
         ),
         failure_detail=STT_FAILED,
     )
-    metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
-    return Transcript(text=text.strip(), model=job.model), route
+
+
+def _transcribe_in_pieces(
+    job: TranscriptionJob, chain: tuple[Route, ...], seconds: float, deadline: Deadline
+) -> tuple[str, Route]:
+    from speech_common import long_audio
+    from speech_common.transcode import AudioDecodeError, encode_pcm, iter_decoded_pcm
+
+    settings = get_settings()
+    try:
+        pcm = b"".join(iter_decoded_pcm(job.audio.data, sample_rate=long_audio.PIECE_SAMPLE_RATE))
+    except AudioDecodeError:
+        raise InvalidRequest("audio: the file could not be decoded", code="unsupported_audio") from None
+    total = len(pcm) / long_audio.BYTES_PER_SAMPLE / long_audio.PIECE_SAMPLE_RATE or seconds
+    pieces = long_audio.plan_pieces(
+        total, long_audio.silences(pcm), long_audio.piece_seconds_for(total, settings.stt_parallel_calls)
+    )
+
+    # FLAC at 16 kHz: lossless (nothing lost for the recogniser), about half of WAV (a ten-minute
+    # piece of speech is about 10 MB, under every upstream's 25 MB), and fast to encode. Encoded here,
+    # one after the other (a fraction of a second for an hour): encoders in parallel threads were
+    # several times slower than that, and the round of calls starts at once afterwards.
+    uploads = [
+        AudioUpload(
+            data=encode_pcm(
+                long_audio.piece_pcm(pcm, piece),
+                sample_rate=long_audio.PIECE_SAMPLE_RATE,
+                fmt="flac",
+                output_rate=long_audio.PIECE_SAMPLE_RATE,
+            ),
+            format="flac",
+        )
+        for piece in pieces
+    ]
+    del pcm  # the pieces hold what is needed now
+
+    def one(upload: AudioUpload) -> tuple[str, Route]:
+        return _transcribe_once(upload, job.language, chain, deadline)
+
+    results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
+    metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
+    return long_audio.join_transcripts((text for text, _ in results), pieces), results[0][1]
 
 
 def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:

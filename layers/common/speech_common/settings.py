@@ -134,6 +134,13 @@ class Settings(BaseSettings):
     upstream_max_attempts: int = Field(default=3, ge=1, le=5)
     # Reasoning effort the realtime TTS session asks for ("" sends none): the least reads soonest.
     realtime_reasoning_effort: Literal["", "minimal", "low", "medium", "high", "xhigh"] = "minimal"
+    # Long recordings: longer than this is cut at silences and transcribed in up to stt_parallel_calls
+    # pieces at once (each counts against the account's requests-per-minute limit).
+    stt_split_above_seconds: float = Field(default=300.0, gt=0)
+    stt_parallel_calls: int = Field(default=16, ge=1, le=32)
+    # The longest recording POST /api/stt/ takes (bench/long_audio.py: about 60 min fit in 27 s on a
+    # 512 MB function with 16 parallel calls at 30 audio seconds a second; half of that, for margin).
+    sync_max_audio_seconds: float = Field(default=1800.0, gt=0)
     # Calls one long text is read in, at once (chunks are sized for one round of them). Each counts
     # against the OpenAI account's requests-per-minute limit: lower it on a low usage tier.
     tts_parallel_calls: int = Field(default=8, ge=1, le=16)

@@ -116,27 +116,26 @@ def change_tempo(pcm: bytes, *, sample_rate: int, factor: float) -> bytes:
     return b"".join(chunks)
 
 
-def encode_pcm(pcm: bytes, *, sample_rate: int, fmt: str) -> bytes:
-    """Encode mono s16le PCM as `fmt` (mp3 opus aac flac wav pcm), at 24 kHz like OpenAI's answers.
+def encode_pcm(pcm: bytes, *, sample_rate: int, fmt: str, output_rate: int = OUTPUT_SAMPLE_RATE) -> bytes:
+    """Encode mono s16le PCM as `fmt` (mp3 opus aac flac wav pcm), at 24 kHz like OpenAI's answers
+    (or `output_rate`: 16 kHz is enough for a recogniser).
 
-    "pcm" is raw s16le mono at 24 kHz with no header.
+    "pcm" is raw s16le mono with no header.
     """
     if fmt not in OUTPUT_FORMATS:
         raise ValueError(f"unsupported output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
-    pcm_24k = resample_pcm(pcm, from_rate=sample_rate, to_rate=OUTPUT_SAMPLE_RATE)
+    resampled = resample_pcm(pcm, from_rate=sample_rate, to_rate=output_rate)
     if fmt == "pcm":
-        return pcm_24k
+        return resampled
     import av
 
     encoding = _ENCODINGS[fmt]
     output = io.BytesIO()
     with av.open(output, mode="w", format=encoding.container) as container:
-        stream = cast(
-            "AudioStream", container.add_stream(encoding.codec, rate=OUTPUT_SAMPLE_RATE, layout="mono")
-        )
+        stream = cast("AudioStream", container.add_stream(encoding.codec, rate=output_rate, layout="mono"))
         if encoding.bit_rate is not None:
             stream.bit_rate = encoding.bit_rate
-        frames = [_pcm_frame(pcm_24k, OUTPUT_SAMPLE_RATE)] if pcm_24k else []
+        frames = [_pcm_frame(resampled, output_rate)] if resampled else []
         for frame in [*frames, None]:  # None flushes the encoder
             container.mux(stream.encode(frame))
     return output.getvalue()

@@ -9,8 +9,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
+from speech_common.core import TranscriptionJob, audio_seconds
 from speech_common.deadline import Deadline
-from speech_common.errors import PayloadTooLarge
+from speech_common.errors import InvalidRequest, PayloadTooLarge
 from speech_common.model_routing import Route
 from speech_common.models import TtsRequest
 from speech_common.settings import get_settings
@@ -39,6 +40,18 @@ def served(body: BaseModel, route: Route) -> Response[Any]:
         body=body,
         headers={SERVED_BY_HEADER: str(route)},
     )
+
+
+def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
+    """Refuse, before any upstream call, a recording longer than one request can transcribe in time."""
+    limit = get_settings().sync_max_audio_seconds
+    seconds = audio_seconds(job.audio)
+    if seconds is not None and seconds > limit:
+        raise InvalidRequest(
+            f"audio: the recording lasts {seconds / 60:.0f} min, longer than one request can transcribe "
+            f"in time ({limit / 60:.0f} min); send it in parts of at most {limit / 60:.0f} min",
+            code="audio_too_long",
+        )
 
 
 def refuse_audio_too_large_to_return(request: TtsRequest) -> None:

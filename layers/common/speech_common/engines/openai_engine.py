@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any, Final
 
 from speech_common.audio import is_audio_of
@@ -23,7 +22,7 @@ from speech_common.engines.base import (
 )
 from speech_common.engines.openai_client import get_openai_client
 from speech_common.engines.pcm import join_pcm
-from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, Cancelled, RetryBudget, retry_within_deadline
+from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, RetryBudget, retry_within_deadline
 from speech_common.engines.streaming import httpx_socket, read_within
 from speech_common.engines.upstream_errors import (
     UnexpectedAnswer,
@@ -32,6 +31,7 @@ from speech_common.engines.upstream_errors import (
     openai_retry_after,
 )
 from speech_common.errors import InvalidRequest, UpstreamFailure
+from speech_common.parallel import run_all
 from speech_common.settings import Settings
 from speech_common.text_chunks import one_round_chunk_chars, split_text
 from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
@@ -153,25 +153,14 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
             return self._speak(request.text, request, request.response_format, upstream_model, deadline)
         # One retry budget for the whole text, and the first chunk that fails for good stops the rest.
         budget = RetryBudget(retries=self.settings.upstream_max_attempts - 1)
-
-        def speak(chunk: str) -> bytes:
-            try:
-                return self._speak(chunk, request, "pcm", upstream_model, deadline, budget)
-            except BaseException:
-                budget.cancel()  # before this thread takes the next chunk
-                raise
-
-        with ThreadPoolExecutor(max_workers=min(len(chunks), self.settings.tts_parallel_calls)) as pool:
-            futures = [pool.submit(speak, chunk) for chunk in chunks]
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = next((f for f in futures if f in done and f.exception() is not None), None)
-            if failed is not None:
-                budget.cancel()
-                for future in futures:
-                    future.cancel()
-                raise _first_failure(futures, failed)
+        pcm_parts = run_all(
+            chunks,
+            lambda chunk: self._speak(chunk, request, "pcm", upstream_model, deadline, budget),
+            parallel=self.settings.tts_parallel_calls,
+            stop=budget.cancelled,
+        )
         # Raw PCM joins cleanly; the whole is encoded once (also smaller than OpenAI's 128 kbps mp3).
-        pcm = join_pcm(future.result() for future in futures)
+        pcm = join_pcm(pcm_parts)
         return encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
 
     def _speak(
@@ -198,13 +187,3 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
             return audio
 
         return self._call(attempt, deadline, budget)
-
-
-def _first_failure(futures: list[Future[bytes]], failed: Future[bytes]) -> BaseException:
-    """The failure to report: the first chunk's that failed for good, not a sibling's cancellation."""
-    error = failed.exception()
-    assert error is not None
-    if isinstance(error, Cancelled):
-        real = (f.exception() for f in futures if f.done() and not f.cancelled())
-        error = next((e for e in real if e is not None and not isinstance(e, Cancelled)), error)
-    return error

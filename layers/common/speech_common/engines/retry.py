@@ -9,14 +9,11 @@ from typing import Final
 from tenacity import RetryCallState, Retrying, retry_if_exception, wait_exponential_jitter
 
 from speech_common.deadline import Deadline
+from speech_common.parallel import Stopped
 
 # An attempt with less time than this left is not worth starting.
 MIN_ATTEMPT_SECONDS: Final = 1.0
 MAX_RETRY_AFTER_SECONDS: Final = 5.0
-
-
-class Cancelled(Exception):
-    """Another part of the same request failed for good: this part's work is no longer wanted."""
 
 
 class RetryBudget:
@@ -57,7 +54,7 @@ def retry_within_deadline[T](
     A retry waits at least what the upstream asked for (`retry_after`, capped), and none starts
     with less than MIN_ATTEMPT_SECONDS left: the last error is raised instead. With a `budget`,
     retries come out of it (shared with the request's other calls), and a cancelled budget stops
-    this call before its next attempt (Cancelled).
+    this call before its next attempt (Stopped).
     """
     backoff = wait_exponential_jitter(multiplier=0.25, max=2.0, jitter=0.25)
 
@@ -75,6 +72,6 @@ def retry_within_deadline[T](
     for try_ in Retrying(stop=stop, wait=wait, retry=retry_if_exception(is_transient), reraise=True):
         with try_:
             if budget is not None and budget.cancelled.is_set():
-                raise Cancelled()
+                raise Stopped()
             return attempt(deadline.remaining())
     raise AssertionError("unreachable: Retrying either returns or re-raises")

@@ -1,0 +1,51 @@
+"""Calls run at once with a bound, results in order, and the first failure stopping the calls not yet begun."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+
+
+class Stopped(Exception):
+    """Another call of the same batch failed for good: this one's work is no longer wanted."""
+
+
+def run_all[T, R](
+    items: Sequence[T], call: Callable[[T], R], *, parallel: int, stop: threading.Event | None = None
+) -> list[R]:
+    """`call(item)` for every item, at most `parallel` at once, results in the items' order.
+
+    When one call fails, `stop` is set (calls may check it between attempts) and the calls not yet
+    begun are dropped; that first real failure is raised (not a sibling's Stopped).
+    """
+    stop = stop or threading.Event()
+
+    def guarded(item: T) -> R:
+        if stop.is_set():
+            raise Stopped()
+        try:
+            return call(item)
+        except BaseException:
+            stop.set()  # before this thread takes the next item
+            raise
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(items)))) as pool:
+        futures = [pool.submit(guarded, item) for item in items]
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f in done and f.exception() is not None), None)
+        if failed is not None:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise _first_failure(futures, failed)
+    return [future.result() for future in futures]
+
+
+def _first_failure[R](futures: list[Future[R]], failed: Future[R]) -> BaseException:
+    error = failed.exception()
+    assert error is not None
+    if isinstance(error, Stopped):
+        real = (f.exception() for f in futures if f.done() and not f.cancelled())
+        error = next((e for e in real if e is not None and not isinstance(e, Stopped)), error)
+    return error
