@@ -146,3 +146,31 @@ def header(response: dict[str, Any], name: str) -> str | None:
         if key.lower() == name.lower():
             return str(value)
     return None
+
+
+def api_event(
+    method: str,
+    path: str,
+    *,
+    body: str | None = None,
+    content_type: str | None = "application/json",
+    api_key_id: str | None = "key-a",
+) -> dict[str, Any]:
+    """Any route as API Gateway delivers it, from the deployed API's stage, with the caller's API key id."""
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    headers = {**json.loads((EVENTS / "tts_docs_example.json").read_text())["headers"], **headers}
+    if content_type is None:
+        headers.pop("Content-Type", None)
+    event = _event("tts_docs_example.json", path, headers)
+    event["httpMethod"] = method
+    event["resource"] = path
+    event["body"] = body
+    event["isBase64Encoded"] = False
+    event["requestContext"]["httpMethod"] = method
+    event["requestContext"]["identity"]["apiKeyId"] = api_key_id
+    return event
+
+
+def with_api_key(event: dict[str, Any], api_key_id: str | None) -> dict[str, Any]:
+    event["requestContext"]["identity"]["apiKeyId"] = api_key_id
+    return event

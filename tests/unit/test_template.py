@@ -82,8 +82,8 @@ def test_each_function_has_its_service_name_route_and_secret_policy(template: di
         function = template["Resources"][name]["Properties"]
         # Then it logs under its service name
         assert function["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"] == service
-        # And its one event is a POST on its path of the SpeechApi
-        (event,) = function["Events"].values()
+        # And its first event is a POST on its path of the SpeechApi
+        event = next(iter(function["Events"].values()))
         assert (event["Type"], event["Properties"]["Path"], event["Properties"]["Method"]) == (
             "Api",
             path,
@@ -123,8 +123,9 @@ def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
     source = yaml_parse(TEMPLATE.read_text())
     # Local code paths are uploaded by `sam deploy`; the transform wants S3 URIs in their place.
-    for name in ("SttFunction", "TtsFunction"):
-        source["Resources"][name]["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    for resource in source["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
     source["Resources"]["CommonLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
 
     class NoManagedPolicies:
@@ -152,9 +153,9 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
 ) -> None:
     # Given the template after the SAM transform / When its REST API paths are read
     paths = _rest_api_body(transformed)["paths"]
-    # Then there are the two routes, each requiring an API key
-    assert set(paths) == {"/api/stt", "/api/tts"}
-    assert all(paths[p]["post"]["security"] == [{"api_key": []}] for p in paths)
+    # Then there are the routes, each requiring an API key
+    assert set(paths) == {"/api/stt", "/api/tts", "/api/stt/jobs", "/api/uploads", "/api/jobs/{job_id}"}
+    assert all(op["security"] == [{"api_key": []}] for p in paths for op in paths[p].values())
     # And one usage plan holds the quota and throttle the parameters default to
     plans = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
     assert len(plans) == 1
@@ -223,3 +224,47 @@ def test_api_access_logs_name_the_key_and_status_and_expire(template: dict[str, 
     # And the account's log role, when this stack sets it, outlives the stack
     for name in ("ApiGatewayCloudWatchRole", "ApiGatewayAccount"):
         assert template["Resources"][name]["DeletionPolicy"] == "Retain"
+
+
+def test_storage_is_private_encrypted_tls_only_and_expires(template: dict[str, Any]) -> None:
+    # Given the template / When the bucket, its policy and the jobs table are read
+    resources = template["Resources"]
+    bucket = resources["SpeechBucket"]["Properties"]
+    # Then no public access, encryption at rest, and lifecycle rules per prefix from the parameters
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]
+    rules = {
+        rule["Prefix"]: rule["ExpirationInDays"]
+        for rule in bucket["LifecycleConfiguration"]["Rules"]
+        if "Prefix" in rule
+    }
+    assert rules == {"uploads/": {"Ref": "UploadRetentionDays"}, "results/": {"Ref": "ResultRetentionDays"}}
+    # And the bucket policy refuses any request not made over TLS
+    (statement,) = resources["SpeechBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Effect"] == "Deny" and statement["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    # And the jobs table is on-demand with a TTL attribute
+    table = resources["JobsTable"]["Properties"]
+    assert (
+        table["BillingMode"] == "PAY_PER_REQUEST"
+        and table["TimeToLiveSpecification"]["AttributeName"] == "ttl"
+    )
+
+
+def test_the_worker_reads_the_queue_whose_failures_go_to_a_dead_letter_queue(
+    template: dict[str, Any],
+) -> None:
+    # Given the template / When the worker, the queue and the dead-letter function are read
+    resources = template["Resources"]
+    worker = resources["WorkerFunction"]["Properties"]
+    queue = resources["JobsQueue"]["Properties"]
+    # Then the worker takes one message at a time from the queue, whose visibility outlasts it six times
+    (event,) = worker["Events"].values()
+    assert event == {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": "JobsQueue.Arn"}, "BatchSize": 1}}
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    # And a message that keeps failing ends on the dead-letter queue, which marks its job failed
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "JobsDeadLetterQueue.Arn"}
+    (dead,) = resources["DeadLetterFunction"]["Properties"]["Events"].values()
+    assert dead["Properties"]["Queue"] == {"Fn::GetAtt": "JobsDeadLetterQueue.Arn"}
+    assert resources["DeadLetterFunction"]["Properties"]["Handler"] == "app.dead_letter_handler"

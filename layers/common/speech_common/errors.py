@@ -19,6 +19,12 @@ class InvalidRequest(SpeechError):
     """The caller's request is wrong (a field, the body, the audio)."""
 
 
+class NotFound(SpeechError):
+    """What the caller asked for does not exist (for them)."""
+
+    code = "not_found"
+
+
 class PayloadTooLarge(SpeechError):
     """The request, or the answer it asks for, is larger than the service can carry."""
 

@@ -57,6 +57,32 @@ class SttForm(BaseModel):
     language: str | None = Field(
         default=None, pattern=r"^[a-z]{2}$", description="ISO-639-1 language of the audio"
     )
+    upload_id: str | None = Field(
+        default=None, max_length=64, description="A completed upload (POST /api/uploads/) instead of the file"
+    )
+
+
+class UploadRequest(BaseModel):
+    """Body of POST /api/uploads/ (both optional)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    filename: str | None = Field(default=None, max_length=255)
+    content_type: str | None = Field(default=None, max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$")
+
+
+class UploadResponse(BaseModel):
+    upload_id: str
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+    max_bytes: int
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: str
+    status_url: str
 
 
 class SttResponse(BaseModel):

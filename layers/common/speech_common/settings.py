@@ -145,6 +145,17 @@ class Settings(BaseSettings):
     # against the OpenAI account's requests-per-minute limit: lower it on a low usage tier.
     tts_parallel_calls: int = Field(default=8, ge=1, le=16)
 
+    # Storage and jobs (template: the bucket, the table and the queue).
+    speech_bucket: str | None = None
+    jobs_table: str | None = None
+    jobs_queue_url: str | None = None
+    max_upload_object_bytes: int = Field(
+        default=500 * 1024 * 1024, gt=0
+    )  # what a presigned POST lets S3 take
+    upload_url_expires_seconds: int = Field(default=900, gt=0)
+    upload_retention_days: int = Field(default=1, gt=0)  # the bucket's lifecycle rule deletes them then
+    result_retention_days: int = Field(default=7, gt=0)  # jobs (table TTL) and results (lifecycle rule)
+
     # Size: Lambda carries 6 MB each way; API Gateway base64-encodes binary bodies.
     max_event_body_bytes: int = LAMBDA_PAYLOAD_LIMIT_BYTES
     max_response_body_bytes: int = LAMBDA_PAYLOAD_LIMIT_BYTES - 64 * 1024

@@ -32,6 +32,27 @@ def invocation_deadline(event: APIGatewayProxyEvent, context: Any) -> Deadline:
     )
 
 
+def caller(event: APIGatewayProxyEvent) -> str:
+    """Who is asking: the API key's id on AWS (uploads and jobs belong to it), "local" under make serve."""
+    identity = event.request_context.raw_event.get("identity") or {}
+    key_id = identity.get("apiKeyId") if isinstance(identity, dict) else None
+    return str(key_id) if key_id else "local"
+
+
+def api_url(event: APIGatewayProxyEvent, path: str) -> str:
+    """An absolute URL of this API for `path` ("/api/jobs/x"), as the caller reached it."""
+    host = event.headers.get("host") or "localhost"
+    scheme = event.headers.get("x-forwarded-proto") or ("https" if host.endswith("amazonaws.com") else "http")
+    context = event.request_context.raw_event
+    stage = context.get("stage") if isinstance(context.get("stage"), str) else ""
+    prefix = f"/{stage}" if stage and str(context.get("path", "")).startswith(f"/{stage}/") else ""
+    return f"{scheme}://{host}{prefix}{path}"
+
+
+def created(body: BaseModel, status_code: int = 201) -> Response[Any]:
+    return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=body)
+
+
 def served(body: BaseModel, route: Route) -> Response[Any]:
     """200 with the body, naming what served it."""
     return Response(
@@ -49,7 +70,7 @@ def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
     if seconds is not None and seconds > limit:
         raise InvalidRequest(
             f"audio: the recording lasts {seconds / 60:.0f} min, longer than one request can transcribe "
-            f"in time ({limit / 60:.0f} min); send it in parts of at most {limit / 60:.0f} min",
+            f"in time ({limit / 60:.0f} min); send it as a job: POST /api/stt/jobs/",
             code="audio_too_long",
         )
 

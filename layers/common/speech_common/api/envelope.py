@@ -28,6 +28,8 @@ def envelope_problem(
             "as received by the function; about 4.4 MB of audio once base64-encoded)"
         )
     mime, _ = media_type(event)
+    if not event.body and (event.http_method in ("GET", "HEAD", "OPTIONS", "DELETE") or not mime):
+        return None  # nothing to parse: a GET, or a POST whose fields are all optional
     if mime != expected_media_type:
         return InvalidRequest(
             f"Content-Type must be {expected_media_type} (got {mime or 'none'})",

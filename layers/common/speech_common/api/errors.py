@@ -15,12 +15,13 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from speech_common.api.validation import invalid_request_from
-from speech_common.errors import InvalidRequest, OperationFailed, PayloadTooLarge, SpeechError
+from speech_common.errors import InvalidRequest, NotFound, OperationFailed, PayloadTooLarge, SpeechError
 from speech_common.models import ErrorBody
 from speech_common.observability import logger
 
 STATUS_BY_ERROR: dict[type[SpeechError], int] = {
     InvalidRequest: 400,
+    NotFound: 404,
     PayloadTooLarge: 413,
     OperationFailed: 500,
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from dataclasses import dataclass
 
 import multipart
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
@@ -33,8 +34,25 @@ def _body_bytes(event: APIGatewayProxyEvent) -> bytes:
     return body.encode("utf-8", errors="surrogateescape")
 
 
-def read_stt_form(event: APIGatewayProxyEvent) -> TranscriptionJob:
-    """The audio file (recognised by content) and the validated form fields of POST /api/stt/.
+@dataclass(frozen=True)
+class SttFormData:
+    """The form of POST /api/stt/ (and /api/stt/jobs/): the file, or the id of a completed upload."""
+
+    form: SttForm
+    audio: AudioUpload | None
+
+    def job(self, owner: str) -> TranscriptionJob:
+        """The transcription this form asks for (an upload is read from the bucket)."""
+        audio = self.audio
+        if audio is None:
+            from speech_common.storage import read_upload
+
+            audio = read_upload(get_settings(), owner, self.form.upload_id or "")
+        return TranscriptionJob(audio=audio, model=self.form.model, language=self.form.language)
+
+
+def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
+    """The audio file (recognised by content) or upload id, and the validated form fields.
 
     The envelope (size, content type) was checked by the resolver before the route ran.
     """
@@ -55,8 +73,17 @@ def read_stt_form(event: APIGatewayProxyEvent) -> TranscriptionJob:
             f"{shown(unexpected_files[0])}: unknown file field; send the audio as '{AUDIO_FIELD}'",
             code="unknown_field",
         )
+    if AUDIO_FIELD in files and form.upload_id is not None:
+        raise InvalidRequest(
+            "send either the file 'audio' or the field 'upload_id', not both", code="invalid_field"
+        )
+    if form.upload_id is not None:
+        return SttFormData(form=form, audio=None)
     if AUDIO_FIELD not in files:
-        raise InvalidRequest("audio: a file is required (multipart field 'audio')", code="missing_field")
+        raise InvalidRequest(
+            "audio: a file is required (multipart field 'audio'), or the field 'upload_id'",
+            code="missing_field",
+        )
     data = files[AUDIO_FIELD]
     if not data:
         raise InvalidRequest("audio: the file is empty", code="empty_audio")
@@ -65,9 +92,7 @@ def read_stt_form(event: APIGatewayProxyEvent) -> TranscriptionJob:
         raise InvalidRequest(
             f"audio: the file is not audio in a supported format ({ACCEPTED_AUDIO})", code="unsupported_audio"
         )
-    return TranscriptionJob(
-        audio=AudioUpload(data=data, format=fmt), model=form.model, language=form.language
-    )
+    return SttFormData(form=form, audio=AudioUpload(data=data, format=fmt))
 
 
 def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str, bytes], dict[str, str]]:

@@ -1,0 +1,132 @@
+"""The private bucket: uploads that clients send straight to S3 (presigned POST), read back by owner.
+
+Uploads live under `uploads/`, expired by the bucket's lifecycle rule (and refused here once older
+than UPLOAD_TTL). An upload belongs to the API key that asked for it: the presigned POST makes S3
+store that owner in the object's metadata, and only the same owner may use it.
+boto3 is imported inside the functions: a 400 answer must not pay for it.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
+from typing import Any
+
+from speech_common.audio import AudioUpload, sniff_audio_format
+from speech_common.errors import InvalidRequest, OperationFailed
+from speech_common.settings import Settings
+
+UPLOADS_PREFIX = "uploads/"
+OWNER_METADATA = "x-amz-meta-owner"
+_UPLOAD_ID_CHARS = 32
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PresignedUpload:
+    upload_id: str
+    url: str
+    fields: dict[str, str]
+    expires_in: int
+    max_bytes: int
+
+
+def new_upload_id() -> str:
+    return secrets.token_urlsafe(24)[:_UPLOAD_ID_CHARS]  # unguessable: 192 bits
+
+
+def presign_upload(settings: Settings, owner: str, content_type: str | None) -> PresignedUpload:
+    """A presigned POST for one object of at most settings.max_upload_object_bytes (S3 enforces it)."""
+    upload_id = new_upload_id()
+    fields = {OWNER_METADATA: owner}
+    conditions: list[Any] = [
+        ["content-length-range", 1, settings.max_upload_object_bytes],
+        {OWNER_METADATA: owner},
+    ]
+    if content_type:
+        fields["Content-Type"] = content_type
+        conditions.append({"Content-Type": content_type})
+    try:
+        post = s3_client().generate_presigned_post(
+            Bucket=_bucket(settings),
+            Key=UPLOADS_PREFIX + upload_id,
+            Fields=fields,
+            Conditions=conditions,
+            ExpiresIn=settings.upload_url_expires_seconds,
+        )
+    except Exception as exc:  # botocore: credentials, region
+        raise OperationFailed("Upload failed", code="storage_error") from exc
+    return PresignedUpload(
+        upload_id=upload_id,
+        url=str(post["url"]),
+        fields={str(k): str(v) for k, v in post["fields"].items()},
+        expires_in=settings.upload_url_expires_seconds,
+        max_bytes=settings.max_upload_object_bytes,
+    )
+
+
+def store_upload(settings: Settings, owner: str, audio: AudioUpload) -> str:
+    """Keep audio that came inline (a job's small file) as an upload of `owner`; its id."""
+    upload_id = new_upload_id()
+    s3_client().put_object(
+        Bucket=_bucket(settings),
+        Key=UPLOADS_PREFIX + upload_id,
+        Body=audio.data,
+        Metadata={"owner": owner},
+    )
+    return upload_id
+
+
+def read_upload(settings: Settings, owner: str, upload_id: str) -> AudioUpload:
+    """The audio of a completed upload of `owner`. Unknown, foreign, expired or unfinished: a 400."""
+    from botocore.exceptions import ClientError
+
+    unknown = InvalidRequest(
+        "upload_id: no such upload (unknown, expired, made with another API key, or its file was never sent)",
+        code="unknown_upload",
+    )
+    if not upload_id or len(upload_id) > 64 or not upload_id.replace("-", "").replace("_", "").isalnum():
+        raise unknown
+    try:
+        obj = s3_client().get_object(Bucket=_bucket(settings), Key=UPLOADS_PREFIX + upload_id)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            raise unknown from None
+        raise OperationFailed("Reading the upload failed", code="storage_error") from exc
+    if obj.get("Metadata", {}).get("owner") != owner:
+        raise unknown
+    modified = obj.get("LastModified")
+    if (
+        isinstance(modified, datetime)
+        and (datetime.now(UTC) - modified).total_seconds() > settings.upload_retention_days * 86_400
+    ):
+        raise unknown
+    data = obj["Body"].read()
+    fmt = sniff_audio_format(data) if data else None
+    if fmt is None:
+        raise InvalidRequest(
+            "upload_id: the uploaded file is not audio in a supported format", code="unsupported_audio"
+        )
+    return AudioUpload(data=data, format=fmt)
+
+
+def _bucket(settings: Settings) -> str:
+    if not settings.speech_bucket:
+        raise OperationFailed("Storage is not configured", code="storage_not_configured")
+    return settings.speech_bucket
+
+
+@cache
+def s3_client() -> Any:
+    """One S3 client per container (AWS_ENDPOINT_URL, when set, points it at a local S3)."""
+    import boto3
+    from botocore.config import Config
+
+    with _lock:
+        config = Config(
+            signature_version="s3v4", connect_timeout=2, read_timeout=30, retries={"mode": "standard"}
+        )
+        return boto3.session.Session().client("s3", config=config)

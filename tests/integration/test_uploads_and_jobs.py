@@ -1,0 +1,267 @@
+"""Uploads straight to S3 and transcription jobs, against moto's S3, DynamoDB and SQS over real HTTP."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from speech_common import jobs, storage
+from speech_common.settings import get_settings
+from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import (
+    FakeLambdaContext,
+    api_event,
+    invoke,
+    load_handler,
+    multipart_body,
+    stt_event,
+    with_api_key,
+)
+from tests.samples import tone
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch, fake_openai: FakeOpenAI
+) -> Iterator[dict[str, str]]:
+    """A bucket, a jobs table and a queue (with its dead-letter queue), fresh for each test."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    suffix = os.urandom(4).hex()
+    session = boto3.session.Session()
+    bucket, table = f"speech-{suffix}", f"jobs-{suffix}"
+    session.client("s3").create_bucket(Bucket=bucket)
+    session.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    queue_url = session.client("sqs").create_queue(QueueName=f"jobs-{suffix}")["QueueUrl"]
+    monkeypatch.setenv("SPEECH_BUCKET", bucket)
+    monkeypatch.setenv("JOBS_TABLE", table)
+    monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
+    get_settings.cache_clear()
+    for client in (storage.s3_client, jobs._dynamodb, jobs._sqs):
+        client.cache_clear()
+    yield {"bucket": bucket, "table": table, "queue_url": queue_url}
+    for client in (storage.s3_client, jobs._dynamodb, jobs._sqs):
+        client.cache_clear()
+
+
+def new_upload(api_key_id: str = "key-a", body: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = invoke(
+        "jobs", api_event("POST", "/api/uploads/", body=json.dumps(body or {}), api_key_id=api_key_id)
+    )
+    assert response["statusCode"] == 201, response["json"]
+    return response["json"]
+
+
+def send_file(upload: dict[str, Any], data: bytes) -> requests.Response:
+    """What the README's curl does: the presigned fields, then the file, posted straight to S3."""
+    files = {"file": ("meeting.mp3", data, "audio/mpeg")}
+    return requests.post(upload["url"], data=upload["fields"], files=files, timeout=30)
+
+
+def stt_with(fields: dict[str, str], api_key_id: str = "key-a", path: str = "/api/stt/") -> dict[str, Any]:
+    return invoke("stt", with_api_key(stt_event(multipart_body(fields), path=path), api_key_id))
+
+
+def run_worker(aws: dict[str, str], context: FakeLambdaContext | None = None) -> int:
+    """Deliver what is on the queue to the worker, as the event source mapping would; how many."""
+    sqs = boto3.session.Session().client("sqs")
+    messages = sqs.receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+    load_handler("worker").lambda_handler(event, context or FakeLambdaContext(remaining_ms=120_000))
+    return len(messages)
+
+
+def job_status(job_id: str, api_key_id: str = "key-a") -> dict[str, Any]:
+    return invoke("jobs", api_event("GET", f"/api/jobs/{job_id}", content_type=None, api_key_id=api_key_id))
+
+
+# --- uploads ---------------------------------------------------------------------------------------
+
+
+def test_an_upload_goes_straight_to_s3_and_is_transcribed_by_its_id(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a presigned upload, and the file posted to S3 with its fields (no API Gateway, no Lambda)
+    upload = new_upload(body={"filename": "meeting.mp3", "content_type": "audio/mpeg"})
+    assert upload["expires_in"] == 900 and upload["max_bytes"] == 500 * 1024 * 1024
+    assert send_file(upload, tone("mp3")).status_code == 204
+    # When POST /api/stt/ names the upload
+    response = stt_with({"upload_id": upload["upload_id"]})
+    # Then the documented answer comes back, from the uploaded audio
+    assert response["json"] == {"transcript": fake_openai.transcript, "model": "whisper-1"}
+    assert fake_openai.requests[-1].file_bytes == tone("mp3")
+
+
+def test_the_presigned_policy_caps_the_size_and_binds_the_owner(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given uploads limited to 1,000 bytes
+    monkeypatch.setenv("MAX_UPLOAD_OBJECT_BYTES", "1000")
+    get_settings.cache_clear()
+    # When an upload is asked for
+    upload = new_upload(body={"content_type": "audio/mp4"})
+    # Then the policy S3 checks caps the size and fixes the key, the owner and the content type
+    # (moto does not enforce POST policies; S3 answers 400 EntityTooLarge to a larger body)
+    policy = json.loads(base64.b64decode(upload["fields"]["policy"]))
+    assert ["content-length-range", 1, 1000] in policy["conditions"]
+    assert {"x-amz-meta-owner": "key-a"} in policy["conditions"]
+    assert {"Content-Type": "audio/mp4"} in policy["conditions"]
+    assert {"key": f"uploads/{upload['upload_id']}"} in policy["conditions"]
+    assert upload["max_bytes"] == 1000
+
+
+@pytest.mark.parametrize("case", ["unknown", "never-sent", "another-key"])
+def test_an_upload_id_that_cannot_be_used_is_a_400(
+    aws: dict[str, str], fake_openai: FakeOpenAI, case: str
+) -> None:
+    # Given an id nobody made, one whose file never came, or one made with another API key
+    upload_id = "nosuchupload1234567890"
+    if case != "unknown":
+        upload = new_upload()
+        upload_id = upload["upload_id"]
+        if case == "another-key":
+            send_file(upload, tone("mp3"))
+    # When it is used / Then a 400 with its own code, and nothing reached the upstream
+    response = stt_with({"upload_id": upload_id}, api_key_id="key-b" if case == "another-key" else "key-a")
+    assert response["statusCode"] == 400 and response["json"]["code"] == "unknown_upload"
+    assert fake_openai.calls() == 0
+
+
+def test_an_upload_that_is_not_audio_is_a_400(aws: dict[str, str]) -> None:
+    # Given an uploaded text file / When it is transcribed / Then unsupported_audio
+    upload = new_upload()
+    send_file(upload, b"these are not the sounds you are looking for" * 10)
+    assert stt_with({"upload_id": upload["upload_id"]})["json"]["code"] == "unsupported_audio"
+
+
+def test_a_file_and_an_upload_id_together_are_a_400(aws: dict[str, str]) -> None:
+    # Given a form with both / When posted / Then it says to send one of them
+    body = multipart_body({"upload_id": "x" * 20}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    response = invoke("stt", stt_event(body))
+    assert response["statusCode"] == 400 and response["json"]["code"] == "invalid_field"
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+
+
+def test_a_job_is_queued_run_by_the_worker_and_read_back(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given an uploaded recording
+    upload = new_upload()
+    send_file(upload, tone("mp3"))
+    # When a job is asked for
+    accepted = stt_with({"upload_id": upload["upload_id"], "language": "en"}, path="/api/stt/jobs/")
+    # Then it is accepted as queued, with where to read it
+    assert accepted["statusCode"] == 202, accepted["json"]
+    job_id = accepted["json"]["job_id"]
+    assert accepted["json"]["status"] == "queued" and accepted["json"]["status_url"].endswith(
+        f"/Prod/api/jobs/{job_id}"
+    )
+    assert job_status(job_id)["json"]["status"] == "queued"
+    # And once the worker ran, the job holds the documented transcript
+    assert run_worker(aws) == 1
+    status = job_status(job_id)["json"]
+    assert status["status"] == "succeeded" and status["kind"] == "stt" and status["error"] is None
+    assert status["result"] == {"transcript": fake_openai.transcript, "model": "whisper-1"}
+    assert fake_openai.requests[-1].form["language"] == "en"
+
+
+def test_a_job_from_an_inline_file_works_the_same(aws: dict[str, str], fake_openai: FakeOpenAI) -> None:
+    # Given a small file sent with the job request itself
+    body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    accepted = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))
+    # When the worker runs / Then the job succeeded
+    run_worker(aws)
+    assert job_status(accepted["json"]["job_id"])["json"]["status"] == "succeeded"
+
+
+def test_a_message_delivered_twice_is_transcribed_once(aws: dict[str, str], fake_openai: FakeOpenAI) -> None:
+    # Given a queued job
+    body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"]["job_id"]
+    event = {"Records": [{"messageId": "m1", "body": json.dumps({"job_id": job_id})}]}
+    # When the worker receives its message twice (SQS delivers at least once)
+    for _ in range(2):
+        load_handler("worker").lambda_handler(event, FakeLambdaContext(remaining_ms=120_000))
+    # Then the upstream transcribed it once
+    assert fake_openai.calls("/v1/audio/transcriptions") == 1
+
+
+def test_a_job_whose_transcription_fails_ends_failed_with_a_code(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given an upstream that refuses the key
+    fake_openai.api_key = "sk-another"
+    body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"]["job_id"]
+    # When the worker runs / Then the job is failed with the documented error, not running
+    run_worker(aws)
+    status = job_status(job_id)["json"]
+    assert status["status"] == "failed" and status["result"] is None
+    assert status["error"] == {"detail": "Transcription failed", "code": "upstream_auth_failed"}
+
+
+def test_a_job_left_on_the_dead_letter_queue_is_marked_failed(aws: dict[str, str]) -> None:
+    # Given a queued job whose messages ran out of retries
+    body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"]["job_id"]
+    # When the dead-letter handler receives it
+    event = {"Records": [{"messageId": "m1", "body": json.dumps({"job_id": job_id})}]}
+    load_handler("worker").dead_letter_handler(event, FakeLambdaContext())
+    # Then the job reads failed, with a code that says the worker stopped
+    assert job_status(job_id)["json"]["error"]["code"] == "worker_failed"
+
+
+def test_a_running_job_past_its_lease_reads_failed(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a job a worker took and then never finished (its lease ran out)
+    body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"]["job_id"]
+    jobs._update(get_settings(), job_id, jobs.RUNNING, lease_until=1.0)
+    # When it is read / Then it is failed with worker_timeout (a job is never stuck running)
+    status = job_status(job_id)["json"]
+    assert status["status"] == "failed" and status["error"]["code"] == "worker_timeout"
+
+
+@pytest.mark.parametrize("who", ["nobody's", "another key's"])
+def test_an_unknown_or_foreign_job_is_a_404(aws: dict[str, str], who: str) -> None:
+    # Given a job id nobody made, or one made with another API key
+    job_id = "nosuchjob"
+    if who == "another key's":
+        body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+        job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"][
+            "job_id"
+        ]
+    # When it is read with key-b / Then the same 404 in the error shape
+    response = job_status(job_id, api_key_id="key-b")
+    assert response["statusCode"] == 404 and response["json"]["code"] == "unknown_job"
