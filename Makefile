@@ -52,10 +52,11 @@ serve: venv
 	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT))
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
-# request; a 4,096-character TTS text in parallel chunks vs one call.
+# request; a 4,096-character TTS text in parallel chunks vs one call; make serve at concurrency 32 vs 4.
 bench: venv
 	$(BIN)/python bench/warm_worker.py
 	$(BIN)/python bench/long_text.py
+	$(BIN)/python bench/load.py
 
 # sam needs python3.13 on PATH to build; the venv provides one.
 validate: venv

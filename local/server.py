@@ -25,6 +25,7 @@ DEFAULT_HOST = "127.0.0.1"
 EAGER_INIT_TIMEOUT_S = 60.0
 INVALID_CONFIGURATION = 2  # exit status: a setting the layer refuses (or no template)
 CONCURRENCY_ENV = "LOCAL_CONCURRENCY"
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -122,6 +123,11 @@ def serve(
     from local.pool import WorkerPool
     from local.runtime import ProcessLambdaRuntime
 
+    # Request threads mostly wait for workers; a thread whose worker has answered must then wait for the GIL
+    # while other threads build events (the "convoy effect"), leaving workers idle. A 1 ms switch interval
+    # (Python's is 5 ms) raised throughput at 32 concurrent requests from 105-140 to 165-170 a second on 2 cores
+    # (bench/load.py), and narrowed the spread between p50 and p95.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
     user_env = dict(os.environ)
     runtime = ProcessLambdaRuntime(user_env=user_env, pool=WorkerPool(concurrency))
     context = sam_adapter.LocalInvokeContext(
