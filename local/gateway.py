@@ -67,7 +67,9 @@ class LocalGatewayService(ApiGatewayEmulation):
         """API Gateway's own answer to `error`, customised by the GatewayResponses of the request's Api."""
         if route is None:
             route = self.current_route()  # None: an unknown path or method
-        return gateway_responses.respond(error, self._declarations_of(route), request, self.stage_name)
+        return gateway_responses.respond(
+            error, self._declarations_of(route), request, self.stage_name, self.request_id()
+        )
 
     def _declarations_of(self, route: ApiRoute | None) -> Declarations | None:
         """GatewayResponses of the route's Api; without a route, of the template's only Api (None: AWS's)."""

@@ -98,9 +98,14 @@ def _swagger(api_id: str, declared: Any) -> dict[str, Mapping[str, Any]]:
 
 
 def respond(
-    error: GatewayError, declarations: Declarations | None, req: Request, stage: str | None = None
+    error: GatewayError,
+    declarations: Declarations | None,
+    req: Request,
+    stage: str | None = None,
+    request_id: str | None = None,
 ) -> Response:
-    """The answer to `error` for a request to an Api with these GatewayResponses (None: AWS's defaults)."""
+    """The answer to `error` for a request to an Api with these GatewayResponses (None: AWS's defaults);
+    `request_id` is the id API Gateway gave the request (a new one for a request it did not route)."""
     declared = _declaration(error, declarations or {})
     if declared is None:
         return error.default_response()
@@ -109,7 +114,7 @@ def respond(
         "error.message": error.message,
         "error.messageString": json.dumps(error.message),
         "error.responseType": error.response_type,
-        "requestId": str(uuid.uuid4()),
+        "requestId": request_id or str(uuid.uuid4()),
         "httpMethod": req.method,
         "path": req.path,
         "stage": stage or "",

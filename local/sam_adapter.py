@@ -13,7 +13,7 @@ What SAM does, and where we take part:
   FunctionRunner and writes its answer to that stdout.
 - LocalApigwService routes with Flask, builds the proxy event and maps the proxy response;
   ApiGatewayEmulation turns its private members into two hooks (configure_app, handle_request) and its
-  function errors into local.limits.FunctionFailed.
+  function errors into local.limits.FunctionFailed, and gives each event its own request id and time.
 """
 
 from __future__ import annotations
@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.commands.local.cli_common.invoke_context import InvokeContext
 from samcli.commands.local.lib.local_api_service import LocalApiService
@@ -303,6 +305,25 @@ class LocalInvokeContext(InvokeContext):
 
 # --- API Gateway: SAM's emulation with hooks -----------------------------------------------------------------
 
+_REQUEST_ID = "apigw_request_id"
+_RECEIVED_AT = "apigw_received_at"
+
+
+def _stamp_request_context(event: Any, request_id: str | None, received_at: float | None) -> None:
+    """The request's own id and time in its event. SAM's RequestContext and construct_v2_event_http take them as
+    default arguments, evaluated once at import: every event would carry one id and the server's start time, so
+    one correlation id for all requests, and a gateway deadline counted from when the server started."""
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    if not isinstance(context, dict):
+        return
+    received_at = time.time() if received_at is None else received_at
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(received_at))
+    context["requestId"] = request_id or str(uuid.uuid4())
+    if "timeEpoch" in context:  # payload format 2.0 (HTTP API)
+        context.update(time=stamp, timeEpoch=int(received_at * 1000))
+    else:  # REST API, and HTTP API payload 1.0: milliseconds, as API Gateway sends them
+        context.update(requestTime=stamp, requestTimeEpoch=int(received_at * 1000))
+
 
 class ApiGatewayEmulation(LocalApigwService):
     """SAM's LocalApigwService: Flask routing, proxy events, binary media types, the proxy response mapping.
@@ -322,6 +343,10 @@ class ApiGatewayEmulation(LocalApigwService):
     def handle_request(self, route: ApiRoute, forward: Callable[[], Response]) -> Response:
         """Answer a request to `route`; forward() is SAM's handling (event, invocation, proxy response)."""
         return forward()
+
+    def request_id(self) -> str | None:
+        """API Gateway's id of the request being handled (requestContext.requestId); None before routing."""
+        return g.get(_REQUEST_ID)
 
     def current_route(self) -> ApiRoute | None:
         """The route of the request being handled; None for a path or method no route serves."""
@@ -358,7 +383,15 @@ class ApiGatewayEmulation(LocalApigwService):
     def _request_handler(self, **kwargs: Any) -> Response:
         sam_handler = super()._request_handler
         route = self._get_current_route(request)  # Flask matched the request to one of SAM's routes
+        # What API Gateway stamps on a request when it receives it (flask.g lives as long as the request).
+        setattr(g, _REQUEST_ID, str(uuid.uuid4()))
+        setattr(g, _RECEIVED_AT, time.time())
         return self.handle_request(_api_route(route), lambda: sam_handler(**kwargs))
+
+    def _generate_lambda_event(self, flask_request: Any, route: Route, method: str, endpoint: str) -> Any:
+        event = super()._generate_lambda_event(flask_request, route, method, endpoint)
+        _stamp_request_context(event, g.get(_REQUEST_ID), g.get(_RECEIVED_AT))
+        return event
 
     def _invoke_lambda_function(
         self, lambda_function_name: str, event: dict, tenant_id: str | None = None

@@ -7,11 +7,13 @@ pid, its invocation count and the number of imports of its module in response he
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,10 @@ def ping(server: LocalServer, path: str = "/ping") -> Reply:
     reply = server.post(path)
     assert reply.status == 200, reply.body
     return reply
+
+
+def post_json(server: LocalServer, body: bytes) -> Reply:
+    return server.post("/api/tts/", body, headers={"Content-Type": "application/json"})
 
 
 def multipart(size: int) -> tuple[bytes, dict[str, str]]:
@@ -123,6 +129,44 @@ def test_handler_runs_with_its_layer_environment_and_lambda_context(mechanics_se
     assert context["invoked_function_arn"].endswith(":function:MechanicsFunction")
     assert context["aws_request_id"]
     assert 0 < context["remaining_ms"] <= 2000
+
+
+def test_each_request_gets_its_own_request_id_and_time(mechanics_server: LocalServer) -> None:
+    # Given a running server
+    contexts, sent = [], []
+    # When two requests are sent a second apart
+    for _ in range(2):
+        time.sleep(1.0)
+        sent.append(time.time())
+        contexts.append(ping(mechanics_server).json()["requestContext"])
+    # Then each event has its own request id (Powertools' correlation id) and the time it was received, in
+    # milliseconds and as API Gateway's requestTime, not the server's start time
+    first, second = contexts
+    assert first["requestId"] != second["requestId"]
+    assert 0.8 < (second["requestTimeEpoch"] - first["requestTimeEpoch"]) / 1000 < 5
+    for context, at in zip(contexts, sent, strict=True):
+        assert abs(context["requestTimeEpoch"] / 1000 - at) < 2
+        stamped = datetime.strptime(context["requestTime"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
+        assert abs(stamped - context["requestTimeEpoch"] / 1000) < 1
+
+
+def test_the_gateway_deadline_and_correlation_id_are_each_requests_own(tmp_path: Path) -> None:
+    # Given template.yaml served with an 8 s gateway timeout (so that its deadline is quick to reach), warm
+    env = server_env(GATEWAY_TIMEOUT_SECONDS="8", UPSTREAM_BUDGET_SECONDS="5")
+    with running_server(REPO / "template.yaml", tmp_path, env) as server:
+        started = time.monotonic()
+        assert post_json(server, b'{"text": "Hello"}').status == 200
+        # When a request comes 6.5 s after the server started, and two refused ones after it
+        time.sleep(max(0.0, 6.5 - (time.monotonic() - started)))
+        late = post_json(server, b'{"text": "Hello"}')
+        refused = [server.post("/api/tts/", b"x", headers={"Content-Type": "text/plain"}) for _ in range(2)]
+        log = server.log
+    # Then the late request still had its own 8 s (a deadline counted from the server's start had passed)
+    assert late.status == 200, late.body
+    assert [reply.status for reply in refused] == [400, 400]
+    # And each refused request was logged under its own correlation id
+    refusals = [json.loads(line) for line in log.splitlines() if '"request refused"' in line]
+    assert len({line["correlation_id"] for line in refusals[-2:]}) == 2
 
 
 def test_warm_worker_serves_later_requests_without_reimporting(mechanics_server: LocalServer) -> None:

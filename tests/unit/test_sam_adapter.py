@@ -178,6 +178,12 @@ OVERRIDES = (
     Override(
         "ApiGatewayEmulation",
         APIGW,
+        "_generate_lambda_event",
+        positional=("flask_request", "route", "method", "endpoint"),
+    ),
+    Override(
+        "ApiGatewayEmulation",
+        APIGW,
         "_parse_v1_payload_format_lambda_output",
         positional=("lambda_output", "binary_types", "flask_request", "event_type"),
     ),
@@ -286,6 +292,7 @@ CALLED_THROUGH_SELF = (
     (APIGW, "create", "view_func=self._request_handler"),
     (APIGW, "_request_handler", "self._get_current_route(request)"),
     (APIGW, "_request_handler", "self._invoke_lambda_function("),
+    (APIGW, "_request_handler", "self._generate_lambda_event("),
     (APIGW, "_request_handler", "self._parse_v1_payload_format_lambda_output("),
     (INVOKE_CONTEXT, "__enter__", "self._get_container_manager("),
     (RUNNER, "invoke", "self.local_runtime.invoke("),
