@@ -9,6 +9,7 @@ GatewayResponses on all of these and on an unknown route (local/gateway_response
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -60,8 +61,32 @@ class LocalGatewayService(ApiGatewayEmulation):
         except limits.InvocationRejected as exc:
             LOG.error("Lambda invocation failed: %s", exc)
             return self._answer(gateway_responses.INVOCATION_REJECTED, route)
+        except limits.BodyRefused as exc:
+            LOG.info("Request body refused (%s): %s", exc.code, exc.detail)
+            body = json.dumps({"detail": exc.detail, "code": exc.code})
+            return Response(body, status=400, content_type=gateway_responses.JSON)
         finally:
             limits.integration_deadline.reset(token)
+
+    def body_not_text(self) -> None:
+        # JSON is UTF-8 (RFC 8259), and a function reads it as text: API Gateway would hand it over with the bad
+        # bytes mangled, which the function cannot tell from what was sent. Refused here, so that the mistake
+        # shows. Any other media type goes on base64-encoded, and the function judges it by its Content-Type.
+        if not _is_json(request.mimetype):
+            return
+        charset = request.mimetype_params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise limits.BodyRefused(
+                f"JSON must be sent as UTF-8 (the Content-Type says charset={charset[:20]})",
+                "unsupported_content_type",
+            )
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise limits.BodyRefused(
+                f"Content-Encoding {encoding[:20]} is not accepted: send the body uncompressed",
+                "unsupported_content_type",
+            )
+        raise limits.BodyRefused("The request body is not valid UTF-8, which JSON must be", "malformed_body")
 
     def _answer(self, error: GatewayError, route: ApiRoute | None = None) -> Response:
         """API Gateway's own answer to `error`, customised by the GatewayResponses of the request's Api."""
@@ -154,6 +179,12 @@ def _lookup[T](table: dict[RouteKey, T], route: ApiRoute, method: str) -> T | No
         if key in table:
             return table[key]
     return None
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
 
 
 def _norm_path(path: str) -> str:

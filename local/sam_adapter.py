@@ -18,6 +18,7 @@ What SAM does, and where we take part:
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import threading
@@ -309,6 +310,29 @@ _REQUEST_ID = "apigw_request_id"
 _RECEIVED_AT = "apigw_received_at"
 
 
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _WithBodyBase64:
+    """A Flask request as SAM's event builders read it, with its body base64-encoded: SAM then puts that text in
+    the event (as it does for a binary media type), and the caller sets isBase64Encoded."""
+
+    def __init__(self, flask_request: Any, body: bytes) -> None:
+        self._flask_request = flask_request
+        self._encoded = base64.b64encode(body)
+
+    def get_data(self, *_args: Any, **_kwargs: Any) -> bytes:
+        return self._encoded
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._flask_request, name)
+
+
 def _stamp_request_context(event: Any, request_id: str | None, received_at: float | None) -> None:
     """The request's own id and time in its event. SAM's RequestContext and construct_v2_event_http take them as
     default arguments, evaluated once at import: every event would carry one id and the server's start time, so
@@ -343,6 +367,11 @@ class ApiGatewayEmulation(LocalApigwService):
     def handle_request(self, route: ApiRoute, forward: Callable[[], Response]) -> Response:
         """Answer a request to `route`; forward() is SAM's handling (event, invocation, proxy response)."""
         return forward()
+
+    def body_not_text(self) -> None:
+        """Called, within forward(), when the request's body is not UTF-8 and its media type is not one of the
+        API's binary media types, so that SAM cannot put it in the event as text (it would answer 502). Return
+        to pass it on base64-encoded (isBase64Encoded: true); raise to refuse the request."""
 
     def request_id(self) -> str | None:
         """API Gateway's id of the request being handled (requestContext.requestId); None before routing."""
@@ -389,7 +418,16 @@ class ApiGatewayEmulation(LocalApigwService):
         return self.handle_request(_api_route(route), lambda: sam_handler(**kwargs))
 
     def _generate_lambda_event(self, flask_request: Any, route: Route, method: str, endpoint: str) -> Any:
-        event = super()._generate_lambda_event(flask_request, route, method, endpoint)
+        try:
+            event = super()._generate_lambda_event(flask_request, route, method, endpoint)
+        except UnicodeDecodeError:
+            body = flask_request.get_data()
+            if _is_utf8(body):
+                raise  # not the body: nothing to do here
+            self.body_not_text()
+            as_base64 = _WithBodyBase64(flask_request, body)
+            event = super()._generate_lambda_event(as_base64, route, method, endpoint)
+            event["isBase64Encoded"] = True
         _stamp_request_context(event, g.get(_REQUEST_ID), g.get(_RECEIVED_AT))
         return event
 

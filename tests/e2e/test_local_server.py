@@ -7,6 +7,8 @@ pid, its invocation count and the number of imports of its module in response he
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import json
 import shutil
 import signal
@@ -268,7 +270,82 @@ def test_binary_body_under_the_limit_reaches_the_handler_base64(mechanics_server
     body, headers = multipart(4 * MiB)  # 4 MiB of file is about 5.6 MB once base64-encoded
     reply = mechanics_server.post("/echo", body, headers=headers)
     assert reply.status == 200, reply.body
-    assert reply.json() == {"bytes": len(body), "isBase64Encoded": True}
+    assert reply.json() == {
+        "bytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "isBase64Encoded": True,
+    }
+
+
+# Bytes that are not UTF-8: the start of an mp3 frame, then a Latin-1 "é".
+NOT_UTF8 = b"\xff\xfb\x90\x00 caf\xe9"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        None,
+        "application/octet-stream",
+        "audio/mpeg",
+        "text/plain",
+        "multipart/mixed; boundary=x",
+        "application/x-www-form-urlencoded",
+    ],
+)
+def test_a_body_that_is_not_utf8_reaches_the_handler_base64(
+    mechanics_server: LocalServer, content_type: str | None
+) -> None:
+    # Given a body that is not UTF-8, of a media type that is not one of the API's binary media types
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    # When it is sent (sam local would answer 502 here)
+    reply = mechanics_server.post("/echo", NOT_UTF8, headers=headers)
+    # Then the handler gets exactly those bytes, base64-encoded, and judges them by their Content-Type
+    assert reply.status == 200, reply.body
+    assert reply.json() == {
+        "bytes": len(NOT_UTF8),
+        "sha256": hashlib.sha256(NOT_UTF8).hexdigest(),
+        "isBase64Encoded": True,
+    }
+
+
+def test_a_utf8_text_body_still_reaches_the_handler_as_text(mechanics_server: LocalServer) -> None:
+    # Given a UTF-8 body of a text media type / When it is sent
+    body = "café ünïcode".encode()
+    reply = mechanics_server.post("/echo", body, headers={"Content-Type": "text/plain; charset=utf-8"})
+    # Then it is in the event as text, as API Gateway passes it
+    assert reply.status == 200, reply.body
+    assert reply.json()["isBase64Encoded"] is False
+    assert reply.json()["sha256"] == hashlib.sha256(body).hexdigest()
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "code"),
+    [
+        ('{"text": "caf\xe9"}'.encode("latin-1"), {}, "malformed_body"),
+        (NOT_UTF8, {"Content-Type": "application/problem+json"}, "malformed_body"),
+        (
+            '{"text": "hi"}'.encode("utf-16"),
+            {"Content-Type": "application/json; charset=utf-16"},
+            "unsupported_content_type",
+        ),
+        (gzip.compress(b'{"text": "hi"}'), {"Content-Encoding": "gzip"}, "unsupported_content_type"),
+    ],
+    ids=["latin-1", "+json", "utf-16", "gzip"],
+)
+def test_a_json_body_that_is_not_utf8_answers_400_without_invoking(
+    mechanics_server: LocalServer, body: bytes, headers: dict[str, str], code: str
+) -> None:
+    # Given a JSON body that is not UTF-8 (JSON must be, RFC 8259)
+    before = ping(mechanics_server)
+    # When it is sent
+    reply = mechanics_server.post("/echo", body, headers={"Content-Type": "application/json", **headers})
+    # Then a 400 in the API's error shape says what is wrong, and the function was not invoked
+    assert reply.status == 400, reply.body
+    assert reply.headers["Content-Type"] == "application/json"
+    answer = reply.json()
+    assert set(answer) == {"detail", "code"}
+    assert answer["code"] == code
+    assert invocations(ping(mechanics_server)) == invocations(before) + 1
 
 
 def test_response_over_lambda_6_mb_answers_502(mechanics_server: LocalServer) -> None:
@@ -448,3 +525,47 @@ def test_speech_routes_are_served_with_and_without_trailing_slash(
     assert stt.status == 400, stt.body
     assert tts.status == 200, tts.body
     assert tts.json()["audio_base64"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "content_type", "code"),
+    [
+        ("/api/tts/", '{"text": "caf\xe9"}'.encode("latin-1"), "application/json", "malformed_body"),
+        (
+            "/api/tts/",
+            '{"text": "hi"}'.encode("utf-16"),
+            "application/json; charset=utf-16",
+            "unsupported_content_type",
+        ),
+        ("/api/tts/", NOT_UTF8, "multipart/mixed; boundary=x", "unsupported_content_type"),
+        ("/api/stt/", NOT_UTF8, None, "unsupported_content_type"),
+        # curl -X POST .../api/stt/ --data-binary @hello.mp3 (curl's default Content-Type)
+        ("/api/stt/", NOT_UTF8, "application/x-www-form-urlencoded", "unsupported_content_type"),
+    ],
+    ids=["json-latin-1", "json-utf-16", "multipart-mixed", "no-content-type", "curl-data-binary"],
+)
+def test_speech_routes_answer_a_body_that_is_not_utf8_with_a_400(
+    speech_server: LocalServer, path: str, body: bytes, content_type: str | None, code: str
+) -> None:
+    # Given template.yaml served, and a body that is not UTF-8 (sam local answers all of these 502)
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    # When it is sent to a speech route
+    reply = speech_server.post(path, body, headers=headers)
+    # Then a 400 in the API's {"detail", "code"} shape
+    assert reply.status == 400, reply.body
+    answer = reply.json()
+    assert set(answer) == {"detail", "code"}
+    assert answer["code"] == code
+
+
+def test_speech_route_answers_a_gzipped_json_body_with_a_400(speech_server: LocalServer) -> None:
+    # Given a gzip-compressed JSON body (the template sets no MinimumCompressionSize, so none is decompressed)
+    body = gzip.compress(b'{"text": "Hello"}')
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    # When it is sent / Then a 400 says to send it uncompressed
+    reply = speech_server.post("/api/tts/", body, headers=headers)
+    assert reply.status == 400, reply.body
+    assert reply.json() == {
+        "detail": "Content-Encoding gzip is not accepted: send the body uncompressed",
+        "code": "unsupported_content_type",
+    }
