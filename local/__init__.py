@@ -20,5 +20,6 @@ How a request flows through `make serve` (SAM is reached only through sam_adapte
    a timeout stops the worker and becomes a 504.
 10. LocalApigwService turns the proxy response into HTTP; an error object or a malformed response is a 502.
 11. gateway_responses.py renders API Gateway's own answers (unknown route, 413, 500, 502, 504) with the
-    template's GatewayResponses, as the deployed API does.
+    template's GatewayResponses, as the deployed API does; so are malformed HTTP requests, which werkzeug
+    refuses (400) or http.server refuses before Flask sees them (400, 414, 431: http_server.py).
 """

@@ -16,9 +16,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.serving import WSGIRequestHandler
 
-from local import gateway_responses, limits
-from local.gateway_responses import ApiKey, Declarations, GatewayError
+from local import gateway_responses, http_server, limits
+from local.gateway_responses import Answer, ApiKey, Declarations, GatewayError, RequestView
 from local.sam_adapter import ApiGatewayEmulation, ApiRoute
 
 LOG = logging.getLogger(__name__)
@@ -44,6 +46,14 @@ class LocalGatewayService(ApiGatewayEmulation):
             app.register_error_handler(
                 code, lambda _exc: self._answer(gateway_responses.MISSING_AUTHENTICATION_TOKEN)
             )
+        # werkzeug's other refusals (a body cut short, a malformed chunk: 400) as gateway responses, not HTML.
+        app.register_error_handler(HTTPException, self._http_exception)
+        # werkzeug would redirect //api//tts// to /api/tts/ (308); API Gateway matches no resource to an empty
+        # path segment. (A leading // is already one / by the time Flask routes, as API Gateway takes it.)
+        app.url_map.merge_slashes = False
+
+    def request_handler(self) -> type[WSGIRequestHandler]:
+        return http_server.request_handler_class(self._render_unrouted)
 
     def handle_request(self, route: ApiRoute, forward: Callable[[], Response]) -> Response:
         oversized = self._reject_oversized_body(route)
@@ -88,6 +98,21 @@ class LocalGatewayService(ApiGatewayEmulation):
             )
         raise limits.BodyRefused("The request body is not valid UTF-8, which JSON must be", "malformed_body")
 
+    def _http_exception(self, exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if isinstance(exc, ClientDisconnected):
+            message = (
+                "The request body ended early: a malformed chunk, or fewer bytes than its Content-Length"
+            )
+        else:
+            message = exc.name
+        LOG.info("Request refused: %d %s", status, message)
+        return self._answer(GatewayError.default_for(status, message))
+
+    def _render_unrouted(self, error: GatewayError, view: RequestView) -> Answer:
+        """An answer to a request refused before Flask had it (malformed HTTP): no route, no request id."""
+        return gateway_responses.render(error, self._only_api_declarations(), view, self.stage_name)
+
     def _answer(self, error: GatewayError, route: ApiRoute | None = None) -> Response:
         """API Gateway's own answer to `error`, customised by the GatewayResponses of the request's Api."""
         if route is None:
@@ -103,6 +128,10 @@ class LocalGatewayService(ApiGatewayEmulation):
         api = None if route is None else _lookup(self._route_apis, route, request.method)
         if api is not None:
             return self._declarations.get(api)
+        return self._only_api_declarations()
+
+    def _only_api_declarations(self) -> Declarations | None:
+        """The GatewayResponses of the template's only Api (None with several: AWS's defaults)."""
         return next(iter(self._declarations.values())) if len(self._declarations) == 1 else None
 
     def _reject_oversized_body(self, route: ApiRoute) -> Response | None:

@@ -19,6 +19,7 @@ What SAM does, and where we take part:
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import os
 import threading
@@ -46,6 +47,7 @@ from samcli.local.lambdafn.config import FunctionConfig
 from samcli.local.lambdafn.runtime import LambdaRuntime
 from samtranslator.model.apigateway import ApiGatewayResponse
 from samtranslator.model.exceptions import InvalidResourceException
+from werkzeug.serving import WSGIRequestHandler
 
 from local import limits
 
@@ -368,6 +370,10 @@ class ApiGatewayEmulation(LocalApigwService):
         """Answer a request to `route`; forward() is SAM's handling (event, invocation, proxy response)."""
         return forward()
 
+    def request_handler(self) -> type[WSGIRequestHandler] | None:
+        """The werkzeug request handler class of the development server (None: werkzeug's own)."""
+        return None
+
     def body_not_text(self) -> None:
         """Called, within forward(), when the request's body is not UTF-8 and its media type is not one of the
         API's binary media types, so that SAM cannot put it in the event as text (it would answer 502). Return
@@ -399,6 +405,12 @@ class ApiGatewayEmulation(LocalApigwService):
         return self.api.stage_name
 
     def serve_forever(self) -> None:
+        handler = self.request_handler()
+        app = self._app
+        if handler is not None and app is not None:
+            # SAM's run() starts the server with self._app.run(threaded=..., host=..., port=..., ssl_context=...),
+            # which cannot be given a request handler: this app's run() adds it.
+            app.run = functools.partial(app.run, request_handler=handler)
         self.run()
 
     # SAM's members, overridden.

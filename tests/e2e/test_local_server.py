@@ -569,3 +569,91 @@ def test_speech_route_answers_a_gzipped_json_body_with_a_400(speech_server: Loca
         "detail": "Content-Encoding gzip is not accepted: send the body uncompressed",
         "code": "unsupported_content_type",
     }
+
+
+# Exactly at http.server's limits, and nothing after: the server reads all that was sent before it answers (unread
+# bytes would make its close a reset, which can swallow the answer).
+MAX_LINE = 65536
+MALFORMED = {
+    "request line too long": (b"GET /" + b"a" * (MAX_LINE - 4), 414, "Request URI too long"),
+    "header line too long": (
+        b"POST /api/tts/ HTTP/1.1\r\nX-Big: " + b"a" * (MAX_LINE - 6),
+        431,
+        "Request header fields too large",
+    ),
+    "over 100 headers": (
+        b"POST /api/tts/ HTTP/1.1\r\n" + b"".join(b"X-%d: a\r\n" % n for n in range(101)),
+        431,
+        "Request header fields too large",
+    ),
+    "malformed request line": (
+        b"POST /api/tts/ extra HTTP/1.1\r\nHost: x\r\n\r\n",
+        400,
+        "Malformed HTTP request",
+    ),
+    "bad chunk size": (
+        b"POST /api/tts/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        400,
+        "The request body ended early: a malformed chunk, or fewer bytes than its Content-Length",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", MALFORMED)
+def test_malformed_http_is_answered_with_the_apis_gateway_response(
+    speech_server: LocalServer, case: str
+) -> None:
+    # Given template.yaml, whose DEFAULT_4XX and DEFAULT_5XX render {"detail", "code": "gateway_error"}
+    data, status, detail = MALFORMED[case]
+    # When a request the HTTP server cannot take is sent
+    reply = speech_server.raw(data)
+    # Then its refusal is that gateway response (JSON), not the development server's HTML page
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"] == "application/json"
+    assert reply.json() == {"detail": detail, "code": "gateway_error"}
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_with_the_gateway_response(
+    speech_server: LocalServer,
+) -> None:
+    # Given a request whose body stops 93 bytes short of its Content-Length, its sender done
+    data = b'POST /api/tts/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"text"'
+    # When it is sent
+    reply = speech_server.raw(data, end_request=True)
+    # Then a 400 gateway response in the API's shape
+    assert reply.status == 400, reply.body
+    assert reply.json() == {
+        "detail": "The request body ended early: a malformed chunk, or fewer bytes than its Content-Length",
+        "code": "gateway_error",
+    }
+
+
+def test_doubled_slashes_inside_a_path_match_no_route_and_are_not_redirected(
+    speech_server: LocalServer,
+) -> None:
+    # Given template.yaml's POST /api/tts
+    # When it is called as //api//tts// (werkzeug would redirect it, 308, in HTML)
+    inner = speech_server.post(
+        "//api//tts//", b'{"text": "Hello"}', headers={"Content-Type": "application/json"}
+    )
+    # Then, as on API Gateway, an empty path segment matches no resource: the API's 404, in its shape
+    assert inner.status == 404, inner.body
+    assert inner.json()["code"] == "not_found"
+    # And a doubled leading slash alone still reaches the route, as API Gateway takes it
+    leading = speech_server.post(
+        "//api/tts", b'{"text": "Hello"}', headers={"Content-Type": "application/json"}
+    )
+    assert leading.status == 200, leading.body
+
+
+def test_malformed_http_to_an_api_without_gateway_responses_gets_aws_default(
+    mechanics_server: LocalServer,
+) -> None:
+    # Given a template whose Api declares no GatewayResponses
+    data, status, detail = MALFORMED["over 100 headers"]
+    # When a request with too many headers is sent
+    reply = mechanics_server.raw(data)
+    # Then API Gateway's default JSON answer
+    assert reply.status == status, reply.body
+    assert reply.json() == {"message": detail}

@@ -152,6 +152,7 @@ CODEURI = "samcli.lib.utils.codeuri"
 GATEWAY_RESPONSE = "samtranslator.model.apigateway.ApiGatewayResponse"
 EVENT_CONSTRUCTOR = "samcli.local.apigw.event_constructor"
 REQUEST_CONTEXT = "samcli.local.events.api_event.RequestContext"
+BASE_LOCAL_SERVICE = "samcli.local.services.base_local_service.BaseLocalService"
 REQUEST_CONTEXT_V2 = "samcli.local.events.api_event.RequestContextV2"
 
 
@@ -315,6 +316,8 @@ SAM_CODE_RELIED_ON = (
     (REQUEST_CONTEXT, "to_dict", '"requestId": self.request_id'),
     (REQUEST_CONTEXT, "to_dict", '"requestTimeEpoch": self.request_time_epoch'),
     (REQUEST_CONTEXT_V2, "to_dict", '"timeEpoch": self.request_time_epoch'),
+    # serve_forever gives the app's run() our request handler before SAM's run() calls it.
+    (BASE_LOCAL_SERVICE, "run", "self._app.run("),
 )
 
 
