@@ -104,12 +104,16 @@ def test_routes_are_served_with_and_without_trailing_slash(mechanics_server: Loc
 
 
 def test_unknown_route_answers_like_api_gateway(mechanics_server: LocalServer) -> None:
+    # Given a template whose Api declares no GatewayResponses
+    # When a path no route serves is called
     reply = mechanics_server.post("/nowhere")
+    # Then API Gateway's own default answer: 403 Missing Authentication Token
     assert reply.status == 403
     assert reply.json() == {"message": "Missing Authentication Token"}
 
 
 def test_handler_runs_with_its_layer_environment_and_lambda_context(mechanics_server: LocalServer) -> None:
+    # Given a server started with user variables (one overriding a template variable) and no OpenAI key
     # When the function is called
     body = ping(mechanics_server).json()
     # Then its layer was importable, and its environment is the template's plus the user's
@@ -183,6 +187,7 @@ def test_warm_worker_serves_later_requests_without_reimporting(mechanics_server:
 
 
 def test_handler_exception_answers_502_and_the_worker_stays_warm(mechanics_server: LocalServer) -> None:
+    # Given a warm worker
     before = ping(mechanics_server)
     # When the handler raises
     reply = mechanics_server.post("/boom")
@@ -197,6 +202,7 @@ def test_handler_exception_answers_502_and_the_worker_stays_warm(mechanics_serve
 
 
 def test_crashed_worker_answers_502_and_is_restarted(mechanics_server: LocalServer) -> None:
+    # Given a warm worker
     before = ping(mechanics_server)
     # When the handler kills its process
     reply = mechanics_server.post("/crash")
@@ -210,6 +216,7 @@ def test_crashed_worker_answers_502_and_is_restarted(mechanics_server: LocalServ
 
 
 def test_function_timeout_answers_504_and_replaces_the_worker(mechanics_server: LocalServer) -> None:
+    # Given a warm worker of a function whose Timeout is 2 s
     before = ping(mechanics_server)
     # When the handler runs past the function's Timeout (2 s), well inside the 29 s integration timeout
     started = time.monotonic()
@@ -226,6 +233,7 @@ def test_function_timeout_answers_504_and_replaces_the_worker(mechanics_server: 
 
 
 def test_integration_timeout_answers_504_and_replaces_the_worker(mechanics_server: LocalServer) -> None:
+    # Given a warm worker of a function (Timeout 10 s) behind a route with a 1 s integration timeout
     before = ping(mechanics_server, "/gateway-timeout")
     # When the handler outlives the route's integration timeout (TimeoutInMillis 1000) but not its function's
     started = time.monotonic()
@@ -241,8 +249,9 @@ def test_integration_timeout_answers_504_and_replaces_the_worker(mechanics_serve
 
 
 def test_body_over_10_mb_answers_413_without_invoking(mechanics_server: LocalServer) -> None:
+    # Given a warm worker and a body a little over 10 MiB (10 MiB of file, with the multipart framing)
     before = ping(mechanics_server)
-    body, headers = multipart(10 * MiB)  # a little over 10 MiB with the multipart framing
+    body, headers = multipart(10 * MiB)
     # When the body is over API Gateway's 10 MB, with a Content-Length or chunked
     for sent in (body, iter([body[: 4 * MiB], body[4 * MiB :]])):
         reply = mechanics_server.post("/echo", sent, headers=headers)  # type: ignore[arg-type]
@@ -267,8 +276,11 @@ def test_event_over_lambda_6_mb_answers_500_without_invoking(mechanics_server: L
 
 
 def test_binary_body_under_the_limit_reaches_the_handler_base64(mechanics_server: LocalServer) -> None:
-    body, headers = multipart(4 * MiB)  # 4 MiB of file is about 5.6 MB once base64-encoded
+    # Given a multipart body (a binary media type of the Api) of 4 MiB: about 5.6 MB once base64-encoded
+    body, headers = multipart(4 * MiB)
+    # When it is sent
     reply = mechanics_server.post("/echo", body, headers=headers)
+    # Then the handler gets exactly those bytes, base64-encoded
     assert reply.status == 200, reply.body
     assert reply.json() == {
         "bytes": len(body),
@@ -349,7 +361,8 @@ def test_a_json_body_that_is_not_utf8_answers_400_without_invoking(
 
 
 def test_response_over_lambda_6_mb_answers_502(mechanics_server: LocalServer) -> None:
-    # Given a response just under and one just over Lambda's 6 MB response limit
+    # Given a handler asked for a response just under, then one just over Lambda's 6 MB response limit
+    # When each is requested
     fits = mechanics_server.post("/big?bytes=6200000")
     too_big = mechanics_server.post("/big?bytes=6300000")
     # Then the first is delivered and the second is API Gateway's 502
@@ -390,13 +403,16 @@ def test_unknown_route_answers_the_apis_missing_authentication_token_response(
 
 def test_unknown_route_of_several_apis_keeps_the_aws_default(customised_server: LocalServer) -> None:
     # Given two APIs served together, only one of them customised: an unknown route belongs to neither
+    # When a path no route serves is called
     reply = customised_server.post("/nowhere")
+    # Then API Gateway's own default 403, not the customised Api's answer
     assert reply.status == 403
     assert reply.json() == {"message": "Missing Authentication Token"}
 
 
 @pytest.mark.parametrize("path", ["/boom", "/crash", "/malformed", "/big?bytes=6300000"])
 def test_function_failure_answers_the_default_5xx_template(customised_server: LocalServer, path: str) -> None:
+    # Given an Api whose DEFAULT_5XX declares a template, a literal header and one from the request
     # When the handler raises, crashes, returns no proxy response or a response over Lambda's 6 MB
     reply = customised_server.post(path, headers={"X-Trace": "trace-1"})
     # Then API Gateway's 502, with the API's DEFAULT_5XX template, headers and $context variables
@@ -407,6 +423,7 @@ def test_function_failure_answers_the_default_5xx_template(customised_server: Lo
 def test_rejected_invocation_answers_the_default_5xx_template(customised_server: LocalServer) -> None:
     # Given 5 MB of binary upload, over Lambda's 6 MB once base64-encoded in the event
     body, headers = multipart(5 * MiB)
+    # When it is sent to a route of the customised Api
     reply = customised_server.post("/echo", body, headers=headers)
     # Then the Lambda API's refusal is API Gateway's 500, with the DEFAULT_5XX template
     default_5xx(reply, 500)
@@ -414,8 +431,10 @@ def test_rejected_invocation_answers_the_default_5xx_template(customised_server:
 
 
 def test_body_over_10_mb_answers_the_request_too_large_template(customised_server: LocalServer) -> None:
+    # Given an Api whose REQUEST_TOO_LARGE declares a JSON template, and a body over 10 MB
     body, headers = multipart(10 * MiB)
     for sent in (body, iter([body[: 4 * MiB], body[4 * MiB :]])):
+        # When it is sent with a Content-Length, or chunked
         reply = customised_server.post("/echo", sent, headers=headers)  # type: ignore[arg-type]
         # Then the default status (413) with the declared JSON body, not the plain-text default
         assert reply.status == 413
@@ -427,8 +446,12 @@ def test_body_over_10_mb_answers_the_request_too_large_template(customised_serve
 
 
 def test_integration_timeout_answers_the_integration_timeout_template(customised_server: LocalServer) -> None:
-    ping(customised_server)  # a warm worker, so that the timeout is the handler's, not the start-up's
+    # Given an Api whose INTEGRATION_TIMEOUT declares a template, and a warm worker (so that the timeout is
+    # the handler's, not the start-up's)
+    ping(customised_server)
+    # When the handler outlives the route's 1 s integration timeout
     reply = customised_server.post("/gateway-timeout?seconds=20")
+    # Then the declared answer
     assert reply.status == 504
     assert reply.json() == {"detail": "Endpoint request timed out", "code": "gateway_timeout"}
 
@@ -438,6 +461,7 @@ def test_a_route_of_an_api_without_gateway_responses_keeps_the_aws_defaults(
     customised_server: LocalServer, path: str
 ) -> None:
     # Given a route of the API that declares no GatewayResponses, next to one that does
+    # When its handler fails (raises, or returns no proxy response)
     reply = customised_server.post(path)
     # Then API Gateway's default answer to a function failure
     assert reply.status == 502
@@ -464,9 +488,12 @@ def test_openai_engine_with_a_key_and_workers_stop_with_the_server(tmp_path: Pat
 
 
 def test_user_set_routes_win_over_the_local_defaults(tmp_path: Path) -> None:
+    # Given no OpenAI key and STT_MODEL_ROUTES set in the user's environment
     env = server_env(STT_MODEL_ROUTES="whisper-1=local:custom")
     with running_server(MECHANICS_TEMPLATE, tmp_path, env, ["--warm-containers", "LAZY"]) as server:
+        # When the function reads its environment
         routes = ping(server).json()["env"]
+        # Then the user's STT routes are kept, and only the TTS routes get the local engine's default
         assert routes["STT_MODEL_ROUTES"] == "whisper-1=local:custom"
         assert routes["TTS_MODEL_ROUTES"] == "tts-1=local:local;tts-1-hd=local:local"
 
@@ -481,9 +508,12 @@ def test_user_set_routes_win_over_the_local_defaults(tmp_path: Path) -> None:
     ],
 )
 def test_engine_choice_follows_the_key_rule(user_env: dict[str, str], expected: str) -> None:
-    # Asked of speech_common.secrets.has_openai_key on the real layer when a key variable is set.
+    # Given a user environment with or without (or with empty) key variables, and the real layer
     layer = str(REPO / "layers" / "common")
-    assert engine_choice.choose({"PATH": "/usr/bin:/bin", **user_env}, (layer,)).engine == expected
+    # When the engine is chosen (asked of speech_common.secrets.has_openai_key when a key variable is set)
+    chosen = engine_choice.choose({"PATH": "/usr/bin:/bin", **user_env}, (layer,)).engine
+    # Then only a non-empty key variable chooses openai
+    assert chosen == expected
 
 
 def test_code_change_restarts_the_worker_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
