@@ -12,8 +12,9 @@ What SAM does, and where we take part:
   and calls `runtime.invoke(config, event, stdout=...)`; SamLambdaRuntime hands a LambdaFunction to our
   FunctionRunner and writes its answer to that stdout.
 - LocalApigwService routes with Flask, builds the proxy event and maps the proxy response;
-  ApiGatewayEmulation turns its private members into two hooks (configure_app, handle_request) and its
-  function errors into local.limits.FunctionFailed, and gives each event its own request id and time.
+  ApiGatewayEmulation turns its private members into hooks (configure_app, handle_request, body_not_text,
+  request_handler) and its function errors into local.limits.FunctionFailed, gives each event its own request
+  id and time, and passes a body that is not UTF-8 on base64-encoded instead of failing with 502.
 """
 
 from __future__ import annotations
@@ -354,8 +355,9 @@ def _stamp_request_context(event: Any, request_id: str | None, received_at: floa
 class ApiGatewayEmulation(LocalApigwService):
     """SAM's LocalApigwService: Flask routing, proxy events, binary media types, the proxy response mapping.
 
-    Subclasses override configure_app and handle_request and read current_route, function_events,
-    serverless_apis and stage_name; only this class overrides or calls SAM's private members.
+    Subclasses override configure_app, handle_request, body_not_text and request_handler and read request_id,
+    current_route, function_events, serverless_apis and stage_name; only this class overrides or calls SAM's
+    private members.
     """
 
     def __init__(self, context: LocalInvokeContext, api: Api, *, host: str, port: int) -> None:
