@@ -1,7 +1,9 @@
 """The local server under concurrent requests: warm workers up to its concurrency, a queue beyond it.
 
 Over real HTTP against the test-only template (tests/e2e/fixtures), whose handler sleeps on /sleep and
-/gateway-timeout and reports its worker's pid and the imports of its module in response headers.
+/gateway-timeout and reports its worker's pid and the imports of its module in response headers; and the
+queue's first-come-first-served order, checked on local.pool.FifoSlots itself (a race over HTTP could not
+show it reliably).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from tests.e2e.conftest import (
     running_server,
     server_env,
 )
+from tests.e2e.test_start_up_checks import start_expecting_exit
 
 pytestmark = pytest.mark.e2e
 
@@ -115,8 +118,6 @@ def test_a_freed_slot_goes_to_the_longest_waiter_not_to_a_newcomer() -> None:
 
 def test_a_bad_concurrency_stops_the_server_naming_the_variable(tmp_path: Path) -> None:
     # Given LOCAL_CONCURRENCY set to something that is not a positive whole number
-    from tests.e2e.test_start_up_checks import start_expecting_exit
-
     exited = start_expecting_exit(MECHANICS_TEMPLATE, server_env(LOCAL_CONCURRENCY="zero"))
     # When the server starts / Then it stops with status 2, naming the variable (not echoing its value)
     assert exited.returncode == 2
