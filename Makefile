@@ -53,11 +53,12 @@ serve: venv
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
 # request; a 4,096-character TTS text in parallel chunks vs one call; a 30-minute recording in
-# parallel pieces vs one call at a time.
+# parallel pieces vs one call at a time; make serve at concurrency 32 vs 4.
 bench: venv
 	$(BIN)/python bench/warm_worker.py
 	$(BIN)/python bench/long_text.py
 	$(BIN)/python bench/long_audio.py
+	$(BIN)/python bench/load.py
 
 # One short request through every configured route entry, straight to the real upstreams (needs
 # OPENAI_API_KEY; costs a few cents, printed first). Never part of `make test` or CI.

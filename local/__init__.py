@@ -8,14 +8,18 @@ How a request flows through `make serve` (SAM is reached only through sam_adapte
 2. The HTTP request reaches Flask, which routes it to SAM's LocalApigwService (sam_adapter.ApiGatewayEmulation).
 3. gateway.py (handle_request) answers 413 to a body over 10 MB and starts the integration timeout
    (the route's TimeoutInMillis, else 29 s).
-4. LocalApigwService builds the API Gateway proxy event (binary media types base64-encoded).
+4. LocalApigwService builds the API Gateway proxy event (binary media types base64-encoded); the adapter gives it
+   the request's own id and receipt time, and a body that is not UTF-8 goes base64-encoded (a JSON one is
+   refused with 400 by gateway.py).
 5. SAM's LocalLambdaRunner resolves the function (code, layers, timeout, environment) and calls the runtime.
 6. sam_adapter.SamLambdaRuntime passes it to runtime.ProcessLambdaRuntime.invoke (an event over 6 MB: 500).
-7. pool.py lends a warm worker process for the function, or starts one (a code change replaces it).
+7. pool.py lends a warm worker process for the function, or starts one (a code change replaces it); with
+   --concurrency workers busy, the request waits for one (past the integration timeout: 504).
 8. worker.py, in that process, calls the handler with the event and a Lambda context, and sends the result back.
 9. The runtime returns the response, or Lambda's error object (exception, crash, response over 6 MB);
    a timeout stops the worker and becomes a 504.
 10. LocalApigwService turns the proxy response into HTTP; an error object or a malformed response is a 502.
 11. gateway_responses.py renders API Gateway's own answers (unknown route, 413, 500, 502, 504) with the
-    template's GatewayResponses, as the deployed API does.
+    template's GatewayResponses, as the deployed API does; so are malformed HTTP requests, which werkzeug
+    refuses (400) or http.server refuses before Flask sees them (400, 414, 431: http_server.py).
 """

@@ -9,15 +9,18 @@ GatewayResponses on all of these and on an unknown route (local/gateway_response
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.serving import WSGIRequestHandler
 
-from local import gateway_responses, limits
-from local.gateway_responses import ApiKey, Declarations, GatewayError
+from local import gateway_responses, http_server, limits
+from local.gateway_responses import Answer, ApiKey, Declarations, GatewayError, RequestView
 from local.sam_adapter import ApiGatewayEmulation, ApiRoute
 
 LOG = logging.getLogger(__name__)
@@ -43,6 +46,14 @@ class LocalGatewayService(ApiGatewayEmulation):
             app.register_error_handler(
                 code, lambda _exc: self._answer(gateway_responses.MISSING_AUTHENTICATION_TOKEN)
             )
+        # werkzeug's other refusals (a body cut short, a malformed chunk: 400) as gateway responses, not HTML.
+        app.register_error_handler(HTTPException, self._http_exception)
+        # werkzeug would redirect //api//tts// to /api/tts/ (308); API Gateway matches no resource to an empty
+        # path segment. (A leading // is already one / by the time Flask routes, as API Gateway takes it.)
+        app.url_map.merge_slashes = False
+
+    def request_handler(self) -> type[WSGIRequestHandler]:
+        return http_server.request_handler_class(self._render_unrouted)
 
     def handle_request(self, route: ApiRoute, forward: Callable[[], Response]) -> Response:
         oversized = self._reject_oversized_body(route)
@@ -60,14 +71,55 @@ class LocalGatewayService(ApiGatewayEmulation):
         except limits.InvocationRejected as exc:
             LOG.error("Lambda invocation failed: %s", exc)
             return self._answer(gateway_responses.INVOCATION_REJECTED, route)
+        except limits.BodyRefused as exc:
+            LOG.info("Request body refused (%s): %s", exc.code, exc.detail)
+            body = json.dumps({"detail": exc.detail, "code": exc.code})
+            return Response(body, status=400, content_type=gateway_responses.JSON)
         finally:
             limits.integration_deadline.reset(token)
+
+    def body_not_text(self) -> None:
+        # JSON is UTF-8 (RFC 8259), and a function reads it as text: API Gateway would hand it over with the bad
+        # bytes mangled, which the function cannot tell from what was sent. Refused here, so that the mistake
+        # shows. Any other media type goes on base64-encoded, and the function judges it by its Content-Type.
+        if not _is_json(request.mimetype):
+            return
+        charset = request.mimetype_params.get("charset", "utf-8").lower()
+        if charset not in ("utf-8", "utf8"):
+            raise limits.BodyRefused(
+                f"JSON must be sent as UTF-8 (the Content-Type says charset={charset[:20]})",
+                "unsupported_content_type",
+            )
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            raise limits.BodyRefused(
+                f"Content-Encoding {encoding[:20]} is not accepted: send the body uncompressed",
+                "unsupported_content_type",
+            )
+        raise limits.BodyRefused("The request body is not valid UTF-8, which JSON must be", "malformed_body")
+
+    def _http_exception(self, exc: HTTPException) -> Response:
+        status = exc.code or 500
+        if isinstance(exc, ClientDisconnected):
+            message = (
+                "The request body ended early: a malformed chunk, or fewer bytes than its Content-Length"
+            )
+        else:
+            message = exc.name
+        LOG.info("Request refused: %d %s", status, message)
+        return self._answer(GatewayError.default_for(status, message))
+
+    def _render_unrouted(self, error: GatewayError, view: RequestView) -> Answer:
+        """An answer to a request refused before Flask had it (malformed HTTP): no route, no request id."""
+        return gateway_responses.render(error, self._only_api_declarations(), view, self.stage_name)
 
     def _answer(self, error: GatewayError, route: ApiRoute | None = None) -> Response:
         """API Gateway's own answer to `error`, customised by the GatewayResponses of the request's Api."""
         if route is None:
             route = self.current_route()  # None: an unknown path or method
-        return gateway_responses.respond(error, self._declarations_of(route), request, self.stage_name)
+        return gateway_responses.respond(
+            error, self._declarations_of(route), request, self.stage_name, self.request_id()
+        )
 
     def _declarations_of(self, route: ApiRoute | None) -> Declarations | None:
         """GatewayResponses of the route's Api; without a route, of the template's only Api (None: AWS's)."""
@@ -76,6 +128,10 @@ class LocalGatewayService(ApiGatewayEmulation):
         api = None if route is None else _lookup(self._route_apis, route, request.method)
         if api is not None:
             return self._declarations.get(api)
+        return self._only_api_declarations()
+
+    def _only_api_declarations(self) -> Declarations | None:
+        """The GatewayResponses of the template's only Api (None with several: AWS's defaults)."""
         return next(iter(self._declarations.values())) if len(self._declarations) == 1 else None
 
     def _reject_oversized_body(self, route: ApiRoute) -> Response | None:
@@ -152,6 +208,12 @@ def _lookup[T](table: dict[RouteKey, T], route: ApiRoute, method: str) -> T | No
         if key in table:
             return table[key]
     return None
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
 
 
 def _norm_path(path: str) -> str:

@@ -21,10 +21,10 @@ import logging
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from flask import Request, Response
+from flask import Response
 
 from local import limits
 from local.sam_adapter import InvalidGatewayResponse, ServerlessApi, gateway_response_swagger
@@ -42,6 +42,37 @@ _CONTEXT_REF = re.compile(r"\$!?(?:\{context\.(\w+(?:\.\w+)*)\}|context\.(\w+(?:
 _HEADER_PARAM = "gatewayresponse.header."
 
 
+class Lookup(Protocol):
+    def get(self, key: str, /) -> Any: ...
+
+
+class RequestView(Protocol):
+    """What an answer reads of the request: a Flask request, or what the HTTP server parsed of a malformed one."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def headers(self) -> Lookup: ...
+    @property
+    def args(self) -> Lookup: ...
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    content_type: str
+    body: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def response(self) -> Response:
+        response = Response(self.body, status=self.status, content_type=self.content_type)
+        for name, value in self.headers.items():
+            response.headers[name] = value
+        return response
+
+
 @dataclass(frozen=True)
 class GatewayError:
     """An answer API Gateway gives itself, and what it answers when the API does not customise it."""
@@ -51,13 +82,18 @@ class GatewayError:
     message: str
     content_type: str = JSON
 
-    def default_response(self) -> Response:
+    def default_answer(self) -> Answer:
         # As API Gateway's default template {"message":$context.error.messageString} renders it.
         if self.content_type == "text/plain":
             body = self.message
         else:
             body = json.dumps({"message": self.message}, separators=(",", ":"))
-        return Response(body, status=self.status, content_type=self.content_type)
+        return Answer(self.status, self.content_type, body)
+
+    @classmethod
+    def default_for(cls, status: int, message: str) -> GatewayError:
+        """An error of no response type of its own: DEFAULT_4XX or DEFAULT_5XX customises it."""
+        return cls("DEFAULT_4XX" if status < 500 else "DEFAULT_5XX", status, message)
 
 
 MISSING_AUTHENTICATION_TOKEN = GatewayError(
@@ -98,28 +134,41 @@ def _swagger(api_id: str, declared: Any) -> dict[str, Mapping[str, Any]]:
 
 
 def respond(
-    error: GatewayError, declarations: Declarations | None, req: Request, stage: str | None = None
+    error: GatewayError,
+    declarations: Declarations | None,
+    req: RequestView,
+    stage: str | None = None,
+    request_id: str | None = None,
 ) -> Response:
-    """The answer to `error` for a request to an Api with these GatewayResponses (None: AWS's defaults)."""
+    """The answer to `error` for a request to an Api with these GatewayResponses (None: AWS's defaults);
+    `request_id` is the id API Gateway gave the request (a new one for a request it did not route)."""
+    return render(error, declarations, req, stage, request_id).response()
+
+
+def render(
+    error: GatewayError,
+    declarations: Declarations | None,
+    req: RequestView,
+    stage: str | None = None,
+    request_id: str | None = None,
+) -> Answer:
+    """As respond, for a server that writes the answer itself."""
     declared = _declaration(error, declarations or {})
     if declared is None:
-        return error.default_response()
+        return error.default_answer()
     content_type, template = _template(declared.get("responseTemplates"))
     context = {
         "error.message": error.message,
         "error.messageString": json.dumps(error.message),
         "error.responseType": error.response_type,
-        "requestId": str(uuid.uuid4()),
+        "requestId": request_id or str(uuid.uuid4()),
         "httpMethod": req.method,
         "path": req.path,
         "stage": stage or "",
     }
     body = _CONTEXT_REF.sub(lambda m: context.get(m.group(1) or m.group(2), ""), template)
     status = _status(declared.get("statusCode")) or error.status
-    response = Response(body, status=status, content_type=content_type)
-    for name, value in _headers(declared.get("responseParameters"), req).items():
-        response.headers[name] = value
-    return response
+    return Answer(status, content_type, body, _headers(declared.get("responseParameters"), req))
 
 
 def _declaration(error: GatewayError, declarations: Declarations) -> Mapping[str, Any] | None:
@@ -150,7 +199,7 @@ def _status(value: Any) -> int | None:
     return status if 100 <= status <= 599 else None
 
 
-def _headers(parameters: Any, req: Request) -> dict[str, str]:
+def _headers(parameters: Any, req: RequestView) -> dict[str, str]:
     headers: dict[str, str] = {}
     for key, source in (parameters or {}).items() if isinstance(parameters, dict) else ():
         if not str(key).startswith(_HEADER_PARAM):
@@ -163,7 +212,7 @@ def _headers(parameters: Any, req: Request) -> dict[str, str]:
     return headers
 
 
-def _parameter_value(source: str, req: Request) -> str | None:
+def _parameter_value(source: str, req: RequestView) -> str | None:
     if len(source) >= 2 and source[0] == source[-1] == "'":
         return source[1:-1]
     for prefix, values in (

@@ -34,3 +34,12 @@ class InvocationRejected(Exception):
 
 class FunctionFailed(Exception):
     """The function ran and failed: exception, timeout, crash, oversized response: 502."""
+
+
+class BodyRefused(Exception):
+    """The local server refuses the request's body before any function sees it: 400 {"detail", "code"}."""
+
+    def __init__(self, detail: str, code: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.code = code

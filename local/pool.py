@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +21,9 @@ LOG = logging.getLogger(__name__)
 
 WORKER_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "worker.py")
 _READ_CHUNK = 1 << 20
+# Workers per function (`python -m local.server --concurrency`, LOCAL_CONCURRENCY): on a 2-core laptop the offline
+# engine is CPU-bound, so more workers than this add memory and context switches, not throughput.
+DEFAULT_CONCURRENCY = 4
 
 
 @dataclass(frozen=True)
@@ -135,18 +139,87 @@ class Worker:
         return f"exit status {code}"
 
 
-class WorkerPool:
-    """Idle workers per function, most recently used first (the warmest)."""
+class FifoSlots:
+    """A counting semaphore that serves its waiters in arrival order. (threading.Semaphore lets a newcomer take
+    the slot a waiter was woken for: under load some requests would wait far longer than the rest.)"""
 
-    def __init__(self, max_idle_per_function: int = 4) -> None:
-        self._max_idle = max_idle_per_function
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._waiters: deque[threading.Event] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self, deadline: float | None) -> bool:
+        """Take a slot, waiting until `deadline` (monotonic; None: no limit); False if none came in time."""
+        with self._lock:
+            if self._free > 0 and not self._waiters:
+                self._free -= 1
+                return True
+            if deadline is not None and deadline <= time.monotonic():
+                return False
+            waiter = threading.Event()
+            self._waiters.append(waiter)
+        if waiter.wait(None if deadline is None else max(0.0, deadline - time.monotonic())):
+            return True
+        with self._lock:
+            if waiter.is_set():  # handed a slot just as the wait ran out
+                return True
+            self._waiters.remove(waiter)
+            return False
+
+    @property
+    def waiting(self) -> int:
+        """Callers waiting for a slot."""
+        with self._lock:
+            return len(self._waiters)
+
+    def release(self) -> None:
+        with self._lock:
+            if self._waiters:
+                self._waiters.popleft().set()  # the slot passes straight to the longest waiter
+            else:
+                self._free += 1
+
+
+class QueueTimedOut(Exception):
+    """Every worker of the function stayed busy until the caller's deadline."""
+
+
+class WorkerPool:
+    """At most `concurrency` workers per function, kept warm between invocations, as Lambda keeps up to its
+    concurrency of execution environments; an invocation beyond them waits for one to be free (first come,
+    first served). Idle workers are lent most recently used first (the warmest)."""
+
+    def __init__(self, concurrency: int = DEFAULT_CONCURRENCY) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
+        self._slots: dict[str, FifoSlots] = {}
         self._idle: dict[str, list[Worker]] = {}
         self._busy: set[Worker] = set()
         self._lock = threading.Lock()
         self._closed = False
 
-    def acquire(self, spec: WorkerSpec) -> Worker:
-        """A warm worker for `spec`, or a new one that is not started yet (the caller starts it)."""
+    def acquire(self, spec: WorkerSpec, deadline: float | None = None) -> Worker:
+        """A warm worker for `spec`, or a new one that is not started yet (the caller starts it). Waits while
+        the function has `concurrency` workers busy; raises QueueTimedOut at `deadline` (monotonic)."""
+        if not self._slots_of(spec.function).acquire(deadline):
+            raise QueueTimedOut(spec.function)
+        return self._lend(spec)
+
+    def try_acquire(self, spec: WorkerSpec) -> Worker | None:
+        """As acquire, but None at once when every worker of the function is busy."""
+        if not self._slots_of(spec.function).acquire(deadline=time.monotonic()):
+            return None
+        return self._lend(spec)
+
+    def _slots_of(self, function: str) -> FifoSlots:
+        with self._lock:
+            slots = self._slots.get(function)
+            if slots is None:
+                slots = self._slots[function] = FifoSlots(self.concurrency)
+            return slots
+
+    def _lend(self, spec: WorkerSpec) -> Worker:
         stale: list[Worker] = []
         chosen: Worker | None = None
         with self._lock:
@@ -165,25 +238,33 @@ class WorkerPool:
         return chosen
 
     def release(self, worker: Worker) -> None:
+        """The worker is idle again: kept warm (its slot bounds how many there are)."""
         with self._lock:
             self._busy.discard(worker)
-            idle = self._idle.setdefault(worker.spec.function, [])
-            keep = not self._closed and worker.alive and len(idle) < self._max_idle
+            keep = not self._closed and worker.alive
             if keep:
-                idle.append(worker)
+                self._idle.setdefault(worker.spec.function, []).append(worker)
         if not keep:
             worker.kill()
+        self._slots_of(worker.spec.function).release()
 
     def discard(self, worker: Worker) -> None:
         with self._lock:
             self._busy.discard(worker)
         worker.kill()
+        self._slots_of(worker.spec.function).release()
 
     def start_in_background(self, spec: WorkerSpec, init_timeout: float) -> None:
-        """Start a worker for `spec` now (eager start, or replacing one that crashed or timed out)."""
+        """Start a worker for `spec` now, if the function has a free slot (eager start, or replacing one that
+        crashed or timed out); with none free, the invocations holding them start what they need."""
 
         def run() -> None:
-            worker = self.acquire_new(spec)
+            worker = self.try_acquire(spec)
+            if worker is None:
+                return
+            if worker.pid is not None:  # already warm
+                self.release(worker)
+                return
             try:
                 worker.start(time.monotonic() + init_timeout)
             except (WorkerTimedOut, WorkerDied, WorkerInitFailed, OSError) as exc:
@@ -193,12 +274,6 @@ class WorkerPool:
             self.release(worker)
 
         threading.Thread(target=run, name=f"replace-{spec.function}", daemon=True).start()
-
-    def acquire_new(self, spec: WorkerSpec) -> Worker:
-        worker = Worker(spec)
-        with self._lock:
-            self._busy.add(worker)
-        return worker
 
     def shutdown(self) -> None:
         with self._lock:

@@ -17,7 +17,14 @@ import uuid
 from collections.abc import Mapping
 
 from local import limits
-from local.pool import WorkerDied, WorkerInitFailed, WorkerPool, WorkerSpec, WorkerTimedOut
+from local.pool import (
+    QueueTimedOut,
+    WorkerDied,
+    WorkerInitFailed,
+    WorkerPool,
+    WorkerSpec,
+    WorkerTimedOut,
+)
 from local.sam_adapter import LambdaFunction
 
 LOG = logging.getLogger(__name__)
@@ -55,7 +62,16 @@ class ProcessLambdaRuntime:
         request_id = str(uuid.uuid4())
         gateway_deadline = limits.integration_deadline.get()
 
-        worker = self.pool.acquire(spec)
+        try:
+            # Beyond the function's concurrency the invocation waits for a worker, within the gateway's time.
+            worker = self.pool.acquire(spec, gateway_deadline)
+        except QueueTimedOut:
+            LOG.info(
+                "API Gateway stopped waiting for %s: all its %d workers stayed busy",
+                name,
+                self.pool.concurrency,
+            )
+            raise limits.IntegrationTimeout(name) from None
         if worker.pid is None:  # cold start
             init_deadline = time.monotonic() + INIT_TIMEOUT_S + timeout
             if gateway_deadline is not None:

@@ -12,20 +12,25 @@ What SAM does, and where we take part:
   and calls `runtime.invoke(config, event, stdout=...)`; SamLambdaRuntime hands a LambdaFunction to our
   FunctionRunner and writes its answer to that stdout.
 - LocalApigwService routes with Flask, builds the proxy event and maps the proxy response;
-  ApiGatewayEmulation turns its private members into two hooks (configure_app, handle_request) and its
-  function errors into local.limits.FunctionFailed.
+  ApiGatewayEmulation turns its private members into hooks (configure_app, handle_request, body_not_text,
+  request_handler) and its function errors into local.limits.FunctionFailed, gives each event its own request
+  id and time, and passes a body that is not UTF-8 on base64-encoded instead of failing with 502.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
 import logging
 import os
 import threading
+import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from flask import Flask, Response, request
+from flask import Flask, Response, g, request
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.commands.local.cli_common.invoke_context import InvokeContext
 from samcli.commands.local.lib.local_api_service import LocalApiService
@@ -43,6 +48,7 @@ from samcli.local.lambdafn.config import FunctionConfig
 from samcli.local.lambdafn.runtime import LambdaRuntime
 from samtranslator.model.apigateway import ApiGatewayResponse
 from samtranslator.model.exceptions import InvalidResourceException
+from werkzeug.serving import WSGIRequestHandler
 
 from local import limits
 
@@ -303,12 +309,55 @@ class LocalInvokeContext(InvokeContext):
 
 # --- API Gateway: SAM's emulation with hooks -----------------------------------------------------------------
 
+_REQUEST_ID = "apigw_request_id"
+_RECEIVED_AT = "apigw_received_at"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+class _WithBodyBase64:
+    """A Flask request as SAM's event builders read it, with its body base64-encoded: SAM then puts that text in
+    the event (as it does for a binary media type), and the caller sets isBase64Encoded."""
+
+    def __init__(self, flask_request: Any, body: bytes) -> None:
+        self._flask_request = flask_request
+        self._encoded = base64.b64encode(body)
+
+    def get_data(self, *_args: Any, **_kwargs: Any) -> bytes:
+        return self._encoded
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._flask_request, name)
+
+
+def _stamp_request_context(event: Any, request_id: str | None, received_at: float | None) -> None:
+    """The request's own id and time in its event. SAM's RequestContext and construct_v2_event_http take them as
+    default arguments, evaluated once at import: every event would carry one id and the server's start time, so
+    one correlation id for all requests, and a gateway deadline counted from when the server started."""
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    if not isinstance(context, dict):
+        return
+    received_at = time.time() if received_at is None else received_at
+    stamp = time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(received_at))
+    context["requestId"] = request_id or str(uuid.uuid4())
+    if "timeEpoch" in context:  # payload format 2.0 (HTTP API)
+        context.update(time=stamp, timeEpoch=int(received_at * 1000))
+    else:  # REST API, and HTTP API payload 1.0: milliseconds, as API Gateway sends them
+        context.update(requestTime=stamp, requestTimeEpoch=int(received_at * 1000))
+
 
 class ApiGatewayEmulation(LocalApigwService):
     """SAM's LocalApigwService: Flask routing, proxy events, binary media types, the proxy response mapping.
 
-    Subclasses override configure_app and handle_request and read current_route, function_events,
-    serverless_apis and stage_name; only this class overrides or calls SAM's private members.
+    Subclasses override configure_app, handle_request, body_not_text and request_handler and read request_id,
+    current_route, function_events, serverless_apis and stage_name; only this class overrides or calls SAM's
+    private members.
     """
 
     def __init__(self, context: LocalInvokeContext, api: Api, *, host: str, port: int) -> None:
@@ -322,6 +371,19 @@ class ApiGatewayEmulation(LocalApigwService):
     def handle_request(self, route: ApiRoute, forward: Callable[[], Response]) -> Response:
         """Answer a request to `route`; forward() is SAM's handling (event, invocation, proxy response)."""
         return forward()
+
+    def request_handler(self) -> type[WSGIRequestHandler] | None:
+        """The werkzeug request handler class of the development server (None: werkzeug's own)."""
+        return None
+
+    def body_not_text(self) -> None:
+        """Called, within forward(), when the request's body is not UTF-8 and its media type is not one of the
+        API's binary media types, so that SAM cannot put it in the event as text (it would answer 502). Return
+        to pass it on base64-encoded (isBase64Encoded: true); raise to refuse the request."""
+
+    def request_id(self) -> str | None:
+        """API Gateway's id of the request being handled (requestContext.requestId); None before routing."""
+        return g.get(_REQUEST_ID)
 
     def current_route(self) -> ApiRoute | None:
         """The route of the request being handled; None for a path or method no route serves."""
@@ -345,6 +407,12 @@ class ApiGatewayEmulation(LocalApigwService):
         return self.api.stage_name
 
     def serve_forever(self) -> None:
+        handler = self.request_handler()
+        app = self._app
+        if handler is not None and app is not None:
+            # SAM's run() starts the server with self._app.run(threaded=..., host=..., port=..., ssl_context=...),
+            # which cannot be given a request handler: this app's run() adds it.
+            app.run = functools.partial(app.run, request_handler=handler)
         self.run()
 
     # SAM's members, overridden.
@@ -358,7 +426,24 @@ class ApiGatewayEmulation(LocalApigwService):
     def _request_handler(self, **kwargs: Any) -> Response:
         sam_handler = super()._request_handler
         route = self._get_current_route(request)  # Flask matched the request to one of SAM's routes
+        # What API Gateway stamps on a request when it receives it (flask.g lives as long as the request).
+        setattr(g, _REQUEST_ID, str(uuid.uuid4()))
+        setattr(g, _RECEIVED_AT, time.time())
         return self.handle_request(_api_route(route), lambda: sam_handler(**kwargs))
+
+    def _generate_lambda_event(self, flask_request: Any, route: Route, method: str, endpoint: str) -> Any:
+        try:
+            event = super()._generate_lambda_event(flask_request, route, method, endpoint)
+        except UnicodeDecodeError:
+            body = flask_request.get_data()
+            if _is_utf8(body):
+                raise  # not the body: nothing to do here
+            self.body_not_text()
+            as_base64 = _WithBodyBase64(flask_request, body)
+            event = super()._generate_lambda_event(as_base64, route, method, endpoint)
+            event["isBase64Encoded"] = True
+        _stamp_request_context(event, g.get(_REQUEST_ID), g.get(_RECEIVED_AT))
+        return event
 
     def _invoke_lambda_function(
         self, lambda_function_name: str, event: dict, tenant_id: str | None = None

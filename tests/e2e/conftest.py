@@ -72,6 +72,17 @@ class LocalServer:
     def post(self, path: str, body: bytes = b"", **kwargs: Any) -> Reply:
         return self.request("POST", path, body, **kwargs)
 
+    def raw(self, data: bytes, *, end_request: bool = False) -> Reply:
+        """`data` sent as it is on a new connection (malformed HTTP), and the answer read; end_request closes the
+        sending side after it, as a client that has sent all it will."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=REQUEST_TIMEOUT_S) as sock:
+            sock.sendall(data)
+            if end_request:
+                sock.shutdown(socket.SHUT_WR)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            return Reply(response.status, response.headers, response.read())
+
 
 def server_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in DEVELOPER_ENV}

@@ -150,6 +150,10 @@ PARAMETER_OVERRIDES = "samcli.cli.types.CfnParameterOverridesType"
 STREAM_WRITER = "samcli.lib.utils.stream_writer.StreamWriter"
 CODEURI = "samcli.lib.utils.codeuri"
 GATEWAY_RESPONSE = "samtranslator.model.apigateway.ApiGatewayResponse"
+EVENT_CONSTRUCTOR = "samcli.local.apigw.event_constructor"
+REQUEST_CONTEXT = "samcli.local.events.api_event.RequestContext"
+BASE_LOCAL_SERVICE = "samcli.local.services.base_local_service.BaseLocalService"
+REQUEST_CONTEXT_V2 = "samcli.local.events.api_event.RequestContextV2"
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,12 @@ OVERRIDES = (
         APIGW,
         "_invoke_lambda_function",
         positional=("lambda_function_name", "event", "tenant_id"),
+    ),
+    Override(
+        "ApiGatewayEmulation",
+        APIGW,
+        "_generate_lambda_event",
+        positional=("flask_request", "route", "method", "endpoint"),
     ),
     Override(
         "ApiGatewayEmulation",
@@ -286,10 +296,28 @@ CALLED_THROUGH_SELF = (
     (APIGW, "create", "view_func=self._request_handler"),
     (APIGW, "_request_handler", "self._get_current_route(request)"),
     (APIGW, "_request_handler", "self._invoke_lambda_function("),
+    (APIGW, "_request_handler", "self._generate_lambda_event("),
     (APIGW, "_request_handler", "self._parse_v1_payload_format_lambda_output("),
     (INVOKE_CONTEXT, "__enter__", "self._get_container_manager("),
     (RUNNER, "invoke", "self.local_runtime.invoke("),
     (RUNNER, "_make_env_vars", "self.get_aws_creds()"),
+)
+
+
+# What SAM's own code must still do for the adapter's corrections to apply: (owner, function, code it contains).
+SAM_CODE_RELIED_ON = (
+    # _WithBodyBase64 hands SAM's event builders the body through get_data(); a body they cannot decode as
+    # UTF-8 raises UnicodeDecodeError, which is when body_not_text is called.
+    (EVENT_CONSTRUCTOR, "construct_v1_event", "flask_request.get_data()"),
+    (EVENT_CONSTRUCTOR, "construct_v1_event", 'request_data.decode("utf-8")'),
+    (EVENT_CONSTRUCTOR, "construct_v2_event_http", "flask_request.get_data()"),
+    (EVENT_CONSTRUCTOR, "construct_v2_event_http", 'request_data.decode("utf-8")'),
+    # _stamp_request_context overwrites these keys of the events' requestContext.
+    (REQUEST_CONTEXT, "to_dict", '"requestId": self.request_id'),
+    (REQUEST_CONTEXT, "to_dict", '"requestTimeEpoch": self.request_time_epoch'),
+    (REQUEST_CONTEXT_V2, "to_dict", '"timeEpoch": self.request_time_epoch'),
+    # serve_forever gives the app's run() our request handler before SAM's run() calls it.
+    (BASE_LOCAL_SERVICE, "run", "self._app.run("),
 )
 
 
@@ -412,6 +440,19 @@ def test_sam_still_calls_the_overridden_members_through_self(owner: str, method:
     )
 
 
+@pytest.mark.parametrize(("owner", "function", "code"), SAM_CODE_RELIED_ON)
+def test_sam_code_still_does_what_the_adapters_corrections_rely_on(
+    owner: str, function: str, code: str
+) -> None:
+    # Given a SAM function whose behaviour an adapter correction builds on
+    # When its source is read
+    source = inspect.getsource(getattr(sam(owner), function))
+    # Then it still contains that code (whitespace aside)
+    assert re.sub(r"\s", "", code) in re.sub(r"\s", "", source), changed(
+        f"{short(owner)}.{function}", f"it no longer contains `{code}`"
+    )
+
+
 # --- Our side: the seam stays whole ----------------------------------------------------------------------------
 
 
@@ -449,7 +490,14 @@ def test_the_tables_list_every_sam_member_the_adapter_overrides_or_touches() -> 
     assert classes, "local/sam_adapter.py defines no subclass of a SAM class"
     listed = {o.member for o in OVERRIDES} | {c.member for c in CALLS}
     listed |= {name for names in ATTRIBUTES.values() for name in names}
-    own = set().union(*(assigned_on_self(cls) for cls in classes))
+    # (attributes any class of the adapter sets on itself are the adapter's own)
+    own = set().union(
+        *(
+            assigned_on_self(cls)
+            for cls in vars(module).values()
+            if isinstance(cls, type) and cls.__module__ == module.__name__
+        )
+    )
     for cls in classes:
         sam_names = sam_members(cls)
         # When their members are compared with SAM's
