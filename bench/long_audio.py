@@ -33,15 +33,17 @@ from speech_common.audio import AudioUpload  # noqa: E402
 from speech_common.core import TranscriptionJob, transcribe  # noqa: E402
 from speech_common.deadline import Deadline  # noqa: E402
 from speech_common.settings import get_settings  # noqa: E402
-from speech_common.transcode import encode_pcm, iter_decoded_pcm  # noqa: E402
+from speech_common.transcode import iter_decoded_pcm  # noqa: E402
+from tests.samples import encode  # noqa: E402
 from tests.tone_speech import RATE, WORDS, recording  # noqa: E402
 
 BUDGET_SECONDS = 27.0
 
 
 def make_recording(minutes: float, fmt: str) -> bytes:
+    """Speech the fake can hear, as an upload format (mp3, m4a, ...: tests/samples.encode)."""
     words = [WORDS[i % len(WORDS)] for i in range(int(minutes * 60 / 1.2))]
-    return encode_pcm(recording(words), sample_rate=RATE, fmt=fmt)
+    return encode(fmt, recording(words), RATE)
 
 
 def timed(audio: bytes, parallel: int) -> float:
@@ -86,6 +88,7 @@ def peak_memory_mb(minutes: float) -> float:
     """Peak RSS of a fresh interpreter that transcribes `minutes` of m4a (the fake answers at once)."""
     code = f"""
 import os, resource, sys
+os.environ.update(POWERTOOLS_METRICS_NAMESPACE="b", POWERTOOLS_SERVICE_NAME="b", POWERTOOLS_LOG_LEVEL="ERROR")
 sys.path[:0] = [{str(REPO)!r}, {str(REPO / "layers" / "common")!r}]
 from bench.long_audio import make_recording
 from speech_common.audio import AudioUpload

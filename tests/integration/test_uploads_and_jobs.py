@@ -15,7 +15,9 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from speech_common import jobs, storage
+from speech_common.long_audio import piece_seconds_for
 from speech_common.settings import get_settings
+from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import (
     FakeLambdaContext,
@@ -26,7 +28,9 @@ from tests.helpers import (
     stt_event,
     with_api_key,
 )
+from tests.samples import encode as samples_encode
 from tests.samples import tone
+from tests.tone_speech import RATE, WORDS, hear, recording
 
 
 def free_port() -> int:
@@ -265,3 +269,32 @@ def test_an_unknown_or_foreign_job_is_a_404(aws: dict[str, str], who: str) -> No
     # When it is read with key-b / Then the same 404 in the error shape
     response = job_status(job_id, api_key_id="key-b")
     assert response["statusCode"] == 404 and response["json"]["code"] == "unknown_job"
+
+
+# --- an hour-long recording, the way a phone sends it -------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["m4a", "mp3"])
+def test_an_hour_long_recording_goes_through_upload_job_and_worker_with_every_word_in_order(
+    aws: dict[str, str], fake_openai: FakeOpenAI, fmt: str
+) -> None:
+    # Given an hour of speech (tone words the fake can hear), as m4a or mp3, uploaded straight to S3
+    words = [WORDS[(i * 5) % len(WORDS)] for i in range(3000)]  # 1.2 s a word
+    audio = samples_encode(fmt, recording(words), RATE)
+    fake_openai.transcriber = hear
+    upload = new_upload()
+    assert send_file(upload, audio).status_code == 204
+    # When it is transcribed as a job and the worker runs
+    job_id = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")["json"]["job_id"]
+    run_worker(aws, FakeLambdaContext(remaining_ms=900_000))
+    # Then the job succeeded with every word of the hour, in order
+    status = job_status(job_id)["json"]
+    assert status["status"] == "succeeded", status
+    assert status["result"]["transcript"] == " ".join(words)
+    # And the upstream got one round of pieces, none longer than the longest piece, the hour between them
+    pieces = [r for r in fake_openai.requests if r.path == "/v1/audio/transcriptions"]
+    seconds = [duration_seconds(r.file_bytes or b"") for r in pieces]
+    parallel = get_settings().stt_parallel_calls
+    assert 2 <= len(pieces) <= parallel
+    assert max(seconds) <= piece_seconds_for(3600, parallel) + 0.1
+    assert sum(seconds) == pytest.approx(3600, abs=5)
