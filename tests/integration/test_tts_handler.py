@@ -295,3 +295,25 @@ def test_an_unknown_field_name_is_echoed_only_as_a_short_prefix() -> None:
     assert response["statusCode"] == 400 and response["json"]["code"] == "unknown_field"
     assert response["json"]["detail"] == "k" * 40 + "…: Unknown field"
     assert len(response["body"]) < 200
+
+
+@pytest.mark.parametrize(
+    "raw", ['{"text": "caf\xe9"}'.encode("latin-1"), b"\xff\xfe{\x00}\x00", b"not base64 at all!"]
+)
+def test_a_base64_json_body_that_is_not_utf8_is_a_400(fake_openai: FakeOpenAI, raw: bytes) -> None:
+    # Given a JSON body API Gateway passed base64-encoded (a binary media type) that is not UTF-8
+    event = tts_event(None)
+    event["body"] = base64.b64encode(raw).decode() if raw != b"not base64 at all!" else raw.decode()
+    event["isBase64Encoded"] = True
+    # When it is posted / Then a clear 400, not a 500, and no upstream call
+    response = invoke("tts", event)
+    assert response["statusCode"] == 400 and response["json"]["code"] == "malformed_body"
+    assert fake_openai.calls() == 0
+
+
+def test_a_base64_json_body_in_utf8_is_served(fake_openai: FakeOpenAI) -> None:
+    # Given a valid JSON body passed base64-encoded / When posted / Then it is read like a text body
+    event = tts_event(None)
+    event["body"] = base64.b64encode(b'{"text": "Hello there."}').decode()
+    event["isBase64Encoded"] = True
+    assert invoke("tts", event)["statusCode"] == 200

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import multipart
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
@@ -35,4 +38,15 @@ def envelope_problem(
             f"Content-Type must be {expected_media_type} (got {mime or 'none'})",
             code="unsupported_content_type",
         )
+    if expected_media_type == JSON and event.is_base64_encoded and not _utf8(event.body or ""):
+        # JSON is UTF-8 (RFC 8259); a body that is not would fail deep in the parser as a 500.
+        return InvalidRequest("The JSON body is not valid UTF-8", code="malformed_body")
     return None
+
+
+def _utf8(base64_body: str) -> bool:
+    try:
+        base64.b64decode(base64_body, validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return False
+    return True
