@@ -7,27 +7,21 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.api.answers import (
-    inline_base64,
-    invocation_deadline,
-    refuse_audio_too_large_to_return,
-    served,
-)
+from speech_common.api.answers import delivered, invocation_deadline, refuse_audio_too_large_to_return
 from speech_common.api.envelope import JSON
 from speech_common.api.resolver import create_resolver
 from speech_common.core import synthesize
-from speech_common.models import TtsRequest, TtsResponse
+from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.observability import logger, metrics
 
 app = create_resolver(expected_media_type=JSON)
 
 
 @app.post("/api/tts")
-def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsResponse]:
+def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsResponse | TtsUrlResponse]:
     refuse_audio_too_large_to_return(request)
     speech, route = synthesize(request, invocation_deadline(app.current_event, app.lambda_context))
-    answer = TtsResponse(audio_base64=inline_base64(speech.audio), model=speech.model, voice=speech.voice)
-    return served(answer, route)
+    return delivered(speech, app.current_event, route)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -15,6 +15,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from speech_common import jobs, storage
+from speech_common.engines.openai_engine import speech_chunks
 from speech_common.long_audio import piece_seconds_for
 from speech_common.settings import get_settings
 from tests.audio_helpers import duration_seconds
@@ -298,3 +299,29 @@ def test_an_hour_long_recording_goes_through_upload_job_and_worker_with_every_wo
     assert 2 <= len(pieces) <= parallel
     assert max(seconds) <= piece_seconds_for(3600, parallel) + 0.1
     assert sum(seconds) == pytest.approx(3600, abs=5)
+
+
+# --- TTS audio as a link -----------------------------------------------------------------------
+
+
+def test_delivery_url_answers_a_link_to_audio_larger_than_an_answer_can_carry(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a text whose wav is refused inline (larger than Lambda's answer)
+    text = ("A sentence of ordinary length, read aloud by the speech API. " * 70)[:4000]
+    inline = invoke(
+        "tts", api_event("POST", "/api/tts/", body=json.dumps({"text": text, "response_format": "wav"}))
+    )
+    assert inline["statusCode"] == 413 and '"delivery": "url"' in inline["json"]["detail"]
+    # When it is asked for with "delivery": "url"
+    body = {"text": text, "response_format": "wav", "delivery": "url", "voice": "nova"}
+    response = invoke("tts", api_event("POST", "/api/tts/", body=json.dumps(body)))
+    # Then the answer is a link, and the audio behind it is the whole wav
+    assert response["statusCode"] == 200, response["json"]
+    answer = response["json"]
+    assert set(answer) == {"audio_url", "expires_in", "model", "voice"}
+    assert (answer["model"], answer["voice"], answer["expires_in"]) == ("tts-1", "nova", 3600)
+    audio = requests.get(answer["audio_url"], timeout=30)
+    assert audio.status_code == 200 and audio.content.startswith(b"RIFF")
+    chunks = speech_chunks(text, get_settings().tts_parallel_calls)  # the fake speaks 1 s a chunk
+    assert duration_seconds(audio.content) == pytest.approx(len(chunks), abs=0.2)

@@ -49,6 +49,7 @@ class Speech:
     model: str
     voice: str
     response_format: str
+    delivery: str = "inline"
 
 
 def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:
@@ -148,7 +149,7 @@ def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
         failure_detail=TTS_FAILED,
     )
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
-    return Speech(audio, request.model, request.voice, request.response_format), route
+    return Speech(audio, request.model, request.voice, request.response_format, request.delivery), route
 
 
 def _chain(table: RouteTable, public_model: str, failure_detail: str) -> tuple[Route, ...]:

@@ -38,12 +38,25 @@ class TtsRequest(BaseModel):
     voice: Voice = Field(default="alloy", description="One of the six documented voices")
     response_format: AudioFormat = Field(default="mp3", description="Audio format of audio_base64")
     speed: float = Field(default=1.0, ge=0.25, le=4.0, description="Speaking speed, 0.25 to 4.0")
+    delivery: Literal["inline", "url"] = Field(
+        default="inline",
+        description="inline: audio_base64 in the answer (documented); url: a link to the audio in the bucket",
+    )
 
     _text_speakable = field_validator("text")(_speakable)
 
 
 class TtsResponse(BaseModel):
     audio_base64: str
+    model: str
+    voice: str
+
+
+class TtsUrlResponse(BaseModel):
+    """The answer of POST /api/tts/ with "delivery": "url": a presigned GET of the audio."""
+
+    audio_url: str
+    expires_in: int
     model: str
     voice: str
 

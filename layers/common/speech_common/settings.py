@@ -153,6 +153,7 @@ class Settings(BaseSettings):
         default=500 * 1024 * 1024, gt=0
     )  # what a presigned POST lets S3 take
     upload_url_expires_seconds: int = Field(default=900, gt=0)
+    result_url_expires_seconds: int = Field(default=3600, gt=0)  # audio_url links of delivery "url"
     upload_retention_days: int = Field(default=1, gt=0)  # the bucket's lifecycle rule deletes them then
     result_retention_days: int = Field(default=7, gt=0)  # jobs (table TTL) and results (lifecycle rule)
 

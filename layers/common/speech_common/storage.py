@@ -20,6 +20,7 @@ from speech_common.errors import InvalidRequest, OperationFailed
 from speech_common.settings import Settings
 
 UPLOADS_PREFIX = "uploads/"
+RESULTS_PREFIX = "results/"
 OWNER_METADATA = "x-amz-meta-owner"
 _UPLOAD_ID_CHARS = 32
 _lock = threading.Lock()
@@ -111,6 +112,25 @@ def read_upload(settings: Settings, owner: str, upload_id: str) -> AudioUpload:
             "upload_id: the uploaded file is not audio in a supported format", code="unsupported_audio"
         )
     return AudioUpload(data=data, format=fmt)
+
+
+def store_result(settings: Settings, owner: str, data: bytes, extension: str, content_type: str) -> str:
+    """Keep a result (audio) under results/ and return a presigned GET for it (the lifecycle rule expires it)."""
+    key = f"{RESULTS_PREFIX}{new_upload_id()}.{extension}"
+    try:
+        s3_client().put_object(
+            Bucket=_bucket(settings), Key=key, Body=data, ContentType=content_type, Metadata={"owner": owner}
+        )
+        url: str = s3_client().generate_presigned_url(
+            "get_object",
+            Params={"Bucket": _bucket(settings), "Key": key},
+            ExpiresIn=settings.result_url_expires_seconds,
+        )
+    except OperationFailed:
+        raise
+    except Exception as exc:  # botocore: credentials, network
+        raise OperationFailed("Storing the audio failed", code="storage_error") from exc
+    return url
 
 
 def _bucket(settings: Settings) -> str:

@@ -9,12 +9,13 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
-from speech_common.core import TranscriptionJob, audio_seconds
+from speech_common.core import Speech, TranscriptionJob, audio_seconds
 from speech_common.deadline import Deadline
 from speech_common.errors import InvalidRequest, PayloadTooLarge
 from speech_common.model_routing import Route
-from speech_common.models import TtsRequest
+from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.settings import get_settings
+from speech_common.storage import store_result
 
 SERVED_BY_HEADER = "X-Speech-Engine"
 
@@ -77,6 +78,8 @@ def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
 
 def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
     """Refuse, before paying the upstream, lossless audio that cannot fit in Lambda's answer."""
+    if request.delivery == "url":
+        return  # the answer carries a link, not the audio
     bytes_per_second = _LOSSLESS_BYTES_PER_SECOND.get(request.response_format)
     if bytes_per_second is None:
         return
@@ -85,9 +88,42 @@ def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
     if encoded_bytes > get_settings().max_response_body_bytes:
         raise PayloadTooLarge(
             f"{request.response_format} audio of this text (about {seconds:.0f} s) would be larger than "
-            "the API can return; send shorter text or ask for mp3 or opus",
+            'the API can return; ask for "delivery": "url" (a link to the audio), or mp3 or opus',
             code="response_too_large",
         )
+
+
+def delivered(speech: Speech, event: APIGatewayProxyEvent, route: Route) -> Response[Any]:
+    """The documented answer (audio_base64), or with "delivery": "url" a link to the audio in the bucket."""
+    if speech.delivery == "url":
+        settings = get_settings()
+        url = store_result(
+            settings,
+            caller(event),
+            speech.audio,
+            speech.response_format,
+            CONTENT_TYPES[speech.response_format],
+        )
+        body: BaseModel = TtsUrlResponse(
+            audio_url=url,
+            expires_in=settings.result_url_expires_seconds,
+            model=speech.model,
+            voice=speech.voice,
+        )
+    else:
+        body = TtsResponse(audio_base64=inline_base64(speech.audio), model=speech.model, voice=speech.voice)
+    return served(body, route)
+
+
+# What each response_format is served as.
+CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/L16;rate=24000;channels=1",
+}
 
 
 def inline_base64(audio: bytes) -> str:
@@ -97,7 +133,7 @@ def inline_base64(audio: bytes) -> str:
     if encoded_size > get_settings().max_response_body_bytes:
         raise PayloadTooLarge(
             f"The synthesized audio ({len(audio)} bytes) is larger than the API can return; "
-            "send shorter text or ask for response_format opus",
+            'ask for "delivery": "url" (a link to the audio), or response_format opus',
             code="response_too_large",
         )
     return base64.b64encode(audio).decode("ascii")
