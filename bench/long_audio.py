@@ -18,6 +18,7 @@ import contextlib
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -85,25 +86,32 @@ def decode_and_cut_seconds(audio: bytes) -> float:
 
 
 def peak_memory_mb(minutes: float) -> float:
-    """Peak RSS of a fresh interpreter that transcribes `minutes` of m4a (the fake answers at once)."""
-    code = f"""
+    """Peak RSS of a fresh interpreter that transcribes `minutes` of m4a, as the worker would.
+
+    The file is made in another process and the fake upstream runs in a third, so that neither the
+    making of the recording nor the fake's reading of the pieces counts.
+    """
+    paths = f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'layers' / 'common')!r}]"
+    with tempfile.NamedTemporaryFile(suffix=".m4a") as file:
+        make = f"import sys; {paths}\nfrom bench.long_audio import make_recording\n"
+        make += f"open({file.name!r}, 'wb').write(make_recording({minutes}, 'm4a'))"
+        subprocess.run([sys.executable, "-c", make], check=True)
+        measure = f"""
 import os, resource, sys
+{paths}
 os.environ.update(POWERTOOLS_METRICS_NAMESPACE="b", POWERTOOLS_SERVICE_NAME="b", POWERTOOLS_LOG_LEVEL="ERROR")
-sys.path[:0] = [{str(REPO)!r}, {str(REPO / "layers" / "common")!r}]
-from bench.long_audio import make_recording
 from speech_common.audio import AudioUpload
 from speech_common.core import TranscriptionJob, transcribe
 from speech_common.deadline import Deadline
-from tests.fakes.openai_server import FakeOpenAI
-audio = make_recording({minutes}, "m4a")
-with FakeOpenAI(api_key="sk-bench") as fake:
-    os.environ.update(OPENAI_API_KEY="sk-bench", OPENAI_BASE_URL=fake.base_url)
-    transcribe(TranscriptionJob(AudioUpload(audio, "m4a")), Deadline(3600))
+audio = open({file.name!r}, "rb").read()
+transcribe(TranscriptionJob(AudioUpload(audio, "m4a")), Deadline(3600))
 print(len(audio), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
-    )
+        with fake_upstream(0.0) as base_url:
+            env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": base_url}
+            out = subprocess.run(
+                [sys.executable, "-c", measure], capture_output=True, text=True, check=True, env=env
+            )
     size, peak_kb = out.stdout.split()[-2:]
     print(f"  {minutes:g} min of m4a: {int(size) / 1e6:.0f} MB file, peak RSS {int(peak_kb) / 1024:.0f} MB")
     return int(peak_kb) / 1024

@@ -32,7 +32,8 @@ def idempotent_worker(table: str) -> tuple[IdempotencyConfig, Callable[..., dict
     config = IdempotencyConfig(
         event_key_jmespath="job_id", expires_after_seconds=settings.result_retention_days * 86_400
     )
-    persistence = DynamoDBPersistenceLayer(table_name=table, key_attr="job_id")
+    # The table's TTL attribute, so that idempotency records expire with the jobs.
+    persistence = DynamoDBPersistenceLayer(table_name=table, key_attr="job_id", expiry_attr="ttl")
 
     @idempotent_function(data_keyword_argument="message", config=config, persistence_store=persistence)
     def transcribe_job(message: dict[str, Any], seconds: float) -> dict[str, str]:
@@ -57,6 +58,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
 def dead_letter_handler(event: dict[str, Any], context: LambdaContext) -> None:
     for record in event.get("Records", []):
         job_id = json.loads(record["body"]).get("job_id", "")
+        if not job_id:
+            continue  # not one of ours: retrying it would block the queue for its retention
         fail_job(
             get_settings(), job_id, "worker_failed", f"{STT_FAILED}: the worker stopped before it finished"
         )

@@ -325,3 +325,72 @@ def test_delivery_url_answers_a_link_to_audio_larger_than_an_answer_can_carry(
     assert audio.status_code == 200 and audio.content.startswith(b"RIFF")
     chunks = speech_chunks(text, get_settings().tts_parallel_calls)  # the fake speaks 1 s a chunk
     assert duration_seconds(audio.content) == pytest.approx(len(chunks), abs=0.2)
+
+
+# --- limits and failures found in review --------------------------------------------------------
+
+
+def test_a_job_for_an_unknown_upload_is_refused_at_once(aws: dict[str, str]) -> None:
+    # Given an upload id nobody made / When a job is asked for it / Then 400 unknown_upload, no job queued
+    response = stt_with({"upload_id": "nosuchupload1234567890"}, path="/api/stt/jobs/")
+    assert response["statusCode"] == 400 and response["json"]["code"] == "unknown_upload"
+    assert (
+        boto3.session.Session().client("sqs").receive_message(QueueUrl=aws["queue_url"]).get("Messages")
+        is None
+    )
+
+
+def test_one_request_does_not_read_an_upload_larger_than_it_transcribes(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given synchronous requests limited to 1 KB of upload, and a larger uploaded file
+    monkeypatch.setenv("SYNC_MAX_UPLOAD_BYTES", "1024")
+    get_settings.cache_clear()
+    upload = new_upload()
+    send_file(upload, tone("mp3"))
+    # When POST /api/stt/ names it / Then 400 audio_too_long pointing at the jobs route, no upstream call
+    response = stt_with({"upload_id": upload["upload_id"]})
+    assert response["json"]["code"] == "audio_too_long" and "/api/stt/jobs/" in response["json"]["detail"]
+    assert fake_openai.calls() == 0
+
+
+def test_a_job_longer_than_jobs_take_fails_with_a_code_before_any_call(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given jobs limited to 30 s and a one-minute recording
+    monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "30")
+    get_settings.cache_clear()
+    upload = new_upload()
+    send_file(upload, samples_encode("mp3", recording(["alpha", "bravo"] * 25), RATE))
+    job_id = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")["json"]["job_id"]
+    # When the worker runs / Then the job failed as audio_too_long and the upstream was not paid
+    run_worker(aws)
+    assert job_status(job_id)["json"]["error"]["code"] == "audio_too_long"
+    assert fake_openai.calls() == 0
+
+
+def test_a_transcript_larger_than_a_table_item_is_kept_whole(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given an upstream whose transcript is 150,000 Cyrillic characters (over DynamoDB's 400 KB item once escaped)
+    fake_openai.transcript = "ж" * 150_000
+    body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"]["job_id"]
+    # When the worker runs / Then the job succeeded and its result comes back whole
+    run_worker(aws)
+    status = job_status(job_id)["json"]
+    assert status["status"] == "succeeded" and status["result"]["transcript"] == "ж" * 150_000
+
+
+def test_a_job_that_cannot_be_queued_is_failed_not_left_queued(
+    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a queue that does not exist
+    monkeypatch.setenv("JOBS_QUEUE_URL", aws["queue_url"] + "-gone")
+    get_settings.cache_clear()
+    # When a job is asked for / Then a 500 jobs_unavailable, and no job stays queued
+    body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    response = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))
+    assert response["statusCode"] == 500 and response["json"]["code"] == "jobs_unavailable"
+    rows = boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Items"]
+    assert [row["status"]["S"] for row in rows if "kind" in row] == ["failed"]

@@ -261,7 +261,9 @@ def test_the_worker_reads_the_queue_whose_failures_go_to_a_dead_letter_queue(
     queue = resources["JobsQueue"]["Properties"]
     # Then the worker takes one message at a time from the queue, whose visibility outlasts it six times
     (event,) = worker["Events"].values()
-    assert event == {"Type": "SQS", "Properties": {"Queue": {"Fn::GetAtt": "JobsQueue.Arn"}, "BatchSize": 1}}
+    assert event["Type"] == "SQS" and event["Properties"]["Queue"] == {"Fn::GetAtt": "JobsQueue.Arn"}
+    assert event["Properties"]["BatchSize"] == 1
+    assert event["Properties"]["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}
     assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
     # And a message that keeps failing ends on the dead-letter queue, which marks its job failed
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": "JobsDeadLetterQueue.Arn"}

@@ -10,6 +10,7 @@ boto3 is imported inside the functions.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import time
@@ -18,11 +19,12 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from speech_common.core import STT_FAILED, TranscriptionJob, transcribe
+from speech_common.audio import AudioUpload
+from speech_common.core import STT_FAILED, TranscriptionJob, audio_seconds, transcribe
 from speech_common.deadline import Deadline
-from speech_common.errors import NotFound, OperationFailed, SpeechError
+from speech_common.errors import InvalidRequest, NotFound, OperationFailed, SpeechError
 from speech_common.settings import Settings
-from speech_common.storage import read_upload
+from speech_common.storage import check_upload, read_job_result, read_upload, store_job_result
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 LEASE_MARGIN_SECONDS = 60
@@ -55,7 +57,10 @@ def _now() -> str:
 
 
 def create_stt_job(settings: Settings, owner: str, upload_id: str, model: str, language: str | None) -> Job:
-    """Record the job and queue it; the worker does the rest."""
+    """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's."""
+    if not settings.jobs_queue_url:
+        raise OperationFailed("Jobs are not configured", code="jobs_not_configured")
+    check_upload(settings, owner, upload_id)
     job_id = secrets.token_urlsafe(18)
     now = _now()
     request = {"upload_id": upload_id, "model": model, "language": language}
@@ -72,9 +77,11 @@ def create_stt_job(settings: Settings, owner: str, upload_id: str, model: str, l
             "ttl": {"N": str(int(time.time()) + settings.result_retention_days * 86_400)},
         },
     )
-    if not settings.jobs_queue_url:
-        raise OperationFailed("Jobs are not configured", code="jobs_not_configured")
-    _sqs().send_message(QueueUrl=settings.jobs_queue_url, MessageBody=json.dumps({"job_id": job_id}))
+    try:
+        _sqs().send_message(QueueUrl=settings.jobs_queue_url, MessageBody=json.dumps({"job_id": job_id}))
+    except Exception as exc:  # not queued: it would stay queued forever
+        fail_job(settings, job_id, "jobs_unavailable", f"{STT_FAILED}: the job could not be queued")
+        raise OperationFailed("The job could not be queued; try again", code="jobs_unavailable") from exc
     return Job(job_id, "stt", QUEUED, now, now)
 
 
@@ -83,38 +90,73 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
     if item is None or item.get("owner", {}).get("S") != owner or "kind" not in item:
         raise NotFound("No such job (unknown, expired, or made with another API key)", code="unknown_job")
     job = _job_of(item)
-    lease = float(item.get("lease_until", {}).get("N", "0") or 0)
-    if job.status == RUNNING and lease and time.time() > lease:
-        fail_job(settings, job_id, "worker_timeout", f"{STT_FAILED}: the worker did not finish in time")
+    lease = item.get("lease_until", {}).get("N")
+    if job.status == RUNNING and lease and time.time() > float(lease):
+        # Final: a redelivered message finds the job failed and leaves it (no second, unasked-for run).
+        fail_job(
+            settings,
+            job_id,
+            "worker_timeout",
+            f"{STT_FAILED}: the worker did not finish in time",
+            lease=lease,
+        )
         return get_job(settings, owner, job_id)
+    if job.status == SUCCEEDED and "result_key" in item:
+        job = dataclasses.replace(job, result=read_job_result(settings, item["result_key"]["S"]))
     return job
 
 
 def run_stt_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: float) -> None:
     """The worker's work for one job; the job ends succeeded or failed, never running."""
+    from botocore.exceptions import ClientError
+
     item = _item(settings, job_id)
     if item is None or item.get("status", {}).get("S") in (SUCCEEDED, FAILED):
         return  # unknown (expired), or already done by an earlier delivery
     owner = item["owner"]["S"]
     request = json.loads(item["request"]["S"])
-    _update(settings, job_id, RUNNING, lease_until=time.time() + lease_seconds + LEASE_MARGIN_SECONDS)
+    try:
+        _update(
+            settings,
+            job_id,
+            RUNNING,
+            lease_until=time.time() + lease_seconds + LEASE_MARGIN_SECONDS,
+            only_from=(QUEUED, RUNNING),
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return  # it ended meanwhile (failed by an expired lease, say)
+        raise
     try:
         audio = read_upload(settings, owner, request["upload_id"])
+        refuse_longer_than(audio, settings.job_max_audio_seconds)
         transcript, _route = transcribe(
             TranscriptionJob(audio=audio, model=request["model"], language=request.get("language")), deadline
         )
     except SpeechError as error:
         fail_job(settings, job_id, error.code, error.detail)
         return
-    _update(settings, job_id, SUCCEEDED, result={"transcript": transcript.text, "model": transcript.model})
+    key = store_job_result(settings, job_id, {"transcript": transcript.text, "model": transcript.model})
+    _update(settings, job_id, SUCCEEDED, result_key=key)
 
 
-def fail_job(settings: Settings, job_id: str, code: str, detail: str) -> None:
-    """Mark a job failed, unless it already succeeded."""
+def refuse_longer_than(audio: AudioUpload, limit: float) -> None:
+    seconds = audio_seconds(audio)
+    if seconds is not None and seconds > limit:
+        raise InvalidRequest(
+            f"audio: the recording lasts {seconds / 3600:.1f} h, longer than a job takes ({limit / 3600:.1f} h)",
+            code="audio_too_long",
+        )
+
+
+def fail_job(settings: Settings, job_id: str, code: str, detail: str, *, lease: str | None = None) -> None:
+    """Mark a job failed, unless it already succeeded (or, with `lease`, unless its lease changed)."""
     from botocore.exceptions import ClientError
 
     try:
-        _update(settings, job_id, FAILED, error={"detail": detail, "code": code}, unless=SUCCEEDED)
+        _update(
+            settings, job_id, FAILED, error={"detail": detail, "code": code}, unless=SUCCEEDED, lease=lease
+        )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
             raise
@@ -125,18 +167,19 @@ def _update(
     job_id: str,
     status: str,
     *,
-    result: dict[str, Any] | None = None,
+    result_key: str | None = None,
     error: dict[str, str] | None = None,
     lease_until: float | None = None,
     unless: str | None = None,
+    only_from: tuple[str, ...] = (),
+    lease: str | None = None,
 ) -> None:
     names = {"#s": "status"}
     values: dict[str, Any] = {":s": {"S": status}, ":u": {"S": _now()}}
     sets = ["#s = :s", "updated_at = :u"]
-    if result is not None:
-        sets.append("#r = :r")
-        names["#r"] = "result"
-        values[":r"] = {"S": json.dumps(result)}
+    if result_key is not None:
+        sets.append("result_key = :r")
+        values[":r"] = {"S": result_key}
     if error is not None:
         sets.append("#e = :e")
         names["#e"] = "error"
@@ -148,6 +191,13 @@ def _update(
     if unless is not None:
         condition += " AND #s <> :unless"
         values[":unless"] = {"S": unless}
+    if only_from:
+        allowed = [f":from{i}" for i in range(len(only_from))]
+        condition += f" AND #s IN ({', '.join(allowed)})"
+        values.update({name: {"S": status} for name, status in zip(allowed, only_from, strict=True)})
+    if lease is not None:
+        condition += " AND lease_until = :lease"
+        values[":lease"] = {"N": lease}
     _dynamodb().update_item(
         TableName=_table(settings),
         Key={"job_id": {"S": job_id}},
@@ -180,7 +230,7 @@ def _job_of(item: dict[str, Any]) -> Job:
         status=item["status"]["S"],
         created_at=item["created_at"]["S"],
         updated_at=item["updated_at"]["S"],
-        result=loaded("result"),
+        result=None,
         error=loaded("error"),
     )
 

@@ -141,6 +141,10 @@ class Settings(BaseSettings):
     # The longest recording POST /api/stt/ takes (bench/long_audio.py: about 60 min fit in 27 s on a
     # 512 MB function with 16 parallel calls at 30 audio seconds a second; half of that, for margin).
     sync_max_audio_seconds: float = Field(default=1800.0, gt=0)
+    # What one request reads of an upload (the STT function has 512 MB); larger files are jobs.
+    sync_max_upload_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+    # The longest recording a job takes (the worker decodes it whole: about 115 MB of memory an hour).
+    job_max_audio_seconds: float = Field(default=4 * 3600.0, gt=0)
     # Calls one long text is read in, at once (chunks are sized for one round of them). Each counts
     # against the OpenAI account's requests-per-minute limit: lower it on a low usage tier.
     tts_parallel_calls: int = Field(default=8, ge=1, le=16)

@@ -8,6 +8,7 @@ boto3 is imported inside the functions: a 400 answer must not pay for it.
 
 from __future__ import annotations
 
+import json
 import secrets
 import threading
 from dataclasses import dataclass
@@ -81,30 +82,54 @@ def store_upload(settings: Settings, owner: str, audio: AudioUpload) -> str:
     return upload_id
 
 
-def read_upload(settings: Settings, owner: str, upload_id: str) -> AudioUpload:
-    """The audio of a completed upload of `owner`. Unknown, foreign, expired or unfinished: a 400."""
-    from botocore.exceptions import ClientError
-
-    unknown = InvalidRequest(
+def _unknown_upload() -> InvalidRequest:
+    return InvalidRequest(
         "upload_id: no such upload (unknown, expired, made with another API key, or its file was never sent)",
         code="unknown_upload",
     )
+
+
+def check_upload(settings: Settings, owner: str, upload_id: str) -> int:
+    """The size of a completed upload of `owner` (from its headers). Unknown, foreign, expired or
+    unfinished: a 400."""
+    from botocore.exceptions import ClientError
+
     if not upload_id or len(upload_id) > 64 or not upload_id.replace("-", "").replace("_", "").isalnum():
-        raise unknown
+        raise _unknown_upload()
     try:
-        obj = s3_client().get_object(Bucket=_bucket(settings), Key=UPLOADS_PREFIX + upload_id)
+        head = s3_client().head_object(Bucket=_bucket(settings), Key=UPLOADS_PREFIX + upload_id)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
-            raise unknown from None
+        # 404 for a missing key; 403 too when a role may not list the bucket.
+        if exc.response.get("Error", {}).get("Code") in (
+            "NoSuchKey",
+            "404",
+            "NotFound",
+            "403",
+            "AccessDenied",
+        ):
+            raise _unknown_upload() from None
         raise OperationFailed("Reading the upload failed", code="storage_error") from exc
-    if obj.get("Metadata", {}).get("owner") != owner:
-        raise unknown
-    modified = obj.get("LastModified")
-    if (
-        isinstance(modified, datetime)
-        and (datetime.now(UTC) - modified).total_seconds() > settings.upload_retention_days * 86_400
-    ):
-        raise unknown
+    if head.get("Metadata", {}).get("owner") != owner:
+        raise _unknown_upload()
+    modified = head.get("LastModified")
+    age = (datetime.now(UTC) - modified).total_seconds() if isinstance(modified, datetime) else 0.0
+    if age > settings.upload_retention_days * 86_400:
+        raise _unknown_upload()
+    return int(head.get("ContentLength", 0))
+
+
+def read_upload(
+    settings: Settings, owner: str, upload_id: str, *, max_bytes: int | None = None
+) -> AudioUpload:
+    """The audio of a completed upload of `owner`; larger than `max_bytes`: 400 audio_too_long."""
+    size = check_upload(settings, owner, upload_id)
+    if max_bytes is not None and size > max_bytes:
+        raise InvalidRequest(
+            f"upload_id: the file ({size / 1e6:.0f} MB) is larger than one request transcribes "
+            f"({max_bytes / 1e6:.0f} MB); send it as a job: POST /api/stt/jobs/",
+            code="audio_too_long",
+        )
+    obj = s3_client().get_object(Bucket=_bucket(settings), Key=UPLOADS_PREFIX + upload_id)
     data = obj["Body"].read()
     fmt = sniff_audio_format(data) if data else None
     if fmt is None:
@@ -131,6 +156,21 @@ def store_result(settings: Settings, owner: str, data: bytes, extension: str, co
     except Exception as exc:  # botocore: credentials, network
         raise OperationFailed("Storing the audio failed", code="storage_error") from exc
     return url
+
+
+def store_job_result(settings: Settings, job_id: str, result: dict[str, Any]) -> str:
+    """A job's result as JSON under results/ (a transcript can outgrow a DynamoDB item); its key."""
+    key = f"{RESULTS_PREFIX}{job_id}.json"
+    body = json.dumps(result, ensure_ascii=False).encode()
+    s3_client().put_object(Bucket=_bucket(settings), Key=key, Body=body, ContentType="application/json")
+    return key
+
+
+def read_job_result(settings: Settings, key: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(
+        s3_client().get_object(Bucket=_bucket(settings), Key=key)["Body"].read()
+    )
+    return result
 
 
 def _bucket(settings: Settings) -> str:

@@ -47,7 +47,10 @@ class SttFormData:
         if audio is None:
             from speech_common.storage import read_upload
 
-            audio = read_upload(get_settings(), owner, self.form.upload_id or "")
+            settings = get_settings()
+            audio = read_upload(
+                settings, owner, self.form.upload_id or "", max_bytes=settings.sync_max_upload_bytes
+            )
         return TranscriptionJob(audio=audio, model=self.form.model, language=self.form.language)
 
 
