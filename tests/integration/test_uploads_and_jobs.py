@@ -7,6 +7,7 @@ import json
 import os
 import socket
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -394,3 +395,22 @@ def test_a_job_that_cannot_be_queued_is_failed_not_left_queued(
     assert response["statusCode"] == 500 and response["json"]["code"] == "jobs_unavailable"
     rows = boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Items"]
     assert [row["status"]["S"] for row in rows if "kind" in row] == ["failed"]
+
+
+def test_an_expired_upload_is_a_400(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an upload sent, and a clock two days later (uploads are kept one day)
+    upload = new_upload()
+    send_file(upload, tone("mp3"))
+
+    class TwoDaysLater(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return datetime.now(tz) + timedelta(days=2)
+
+    monkeypatch.setattr(storage, "datetime", TwoDaysLater)
+    # When it is used / Then 400 unknown_upload, and nothing reached the upstream
+    response = stt_with({"upload_id": upload["upload_id"]})
+    assert response["statusCode"] == 400 and response["json"]["code"] == "unknown_upload"
+    assert fake_openai.calls() == 0

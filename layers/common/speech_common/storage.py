@@ -112,7 +112,7 @@ def check_upload(settings: Settings, owner: str, upload_id: str) -> int:
     if head.get("Metadata", {}).get("owner") != owner:
         raise _unknown_upload()
     modified = head.get("LastModified")
-    age = (datetime.now(UTC) - modified).total_seconds() if isinstance(modified, datetime) else 0.0
+    age = (datetime.now(UTC) - modified).total_seconds() if hasattr(modified, "tzinfo") else 0.0
     if age > settings.upload_retention_days * 86_400:
         raise _unknown_upload()
     return int(head.get("ContentLength", 0))
