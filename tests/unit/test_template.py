@@ -57,9 +57,20 @@ def test_functions_run_python313_on_arm64_with_the_layer(template: dict[str, Any
     assert function_globals["Runtime"] == "python3.13"
     assert function_globals["Architectures"] == ["arm64"]
     assert function_globals["Layers"] == [{"Ref": "CommonLayer"}]
-    # And the layer is built for the same runtime and architecture
+    # And the layer is built for the same architecture, by the Makefile's target (bytecode included)
     layer = template["Resources"]["CommonLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64", "ContextPath": "."}
+
+
+def test_the_layer_and_the_functions_are_built_by_the_makefile(template: dict[str, Any]) -> None:
+    # Given the template and the Makefile beside it
+    makefile = (TEMPLATE.parent / "Makefile").read_text()
+    # When the resources that `sam build` builds are read
+    for name in ("CommonLayer", "SttFunction", "TtsFunction"):
+        metadata = template["Resources"][name]["Metadata"]
+        # Then each is built by the Makefile's build-<LogicalId> target (SAM's makefile build method)
+        assert metadata["BuildMethod"] == "makefile" and metadata["ContextPath"] == "."
+        assert f"build-{name}" in makefile
 
 
 def test_functions_and_the_api_are_traced_with_x_ray(template: dict[str, Any]) -> None:
