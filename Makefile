@@ -58,6 +58,14 @@ serve: venv
 bench: venv
 	$(BIN)/python bench/warm_worker.py
 	$(BIN)/python bench/long_text.py
+	$(BIN)/python bench/cold_start.py --arch $(BENCH_ARCH)
+
+# Cold starts of what deploys: the layer and functions built by the targets below for this machine's
+# architecture (BENCH_ARCH; the arm64 build would not load on x86), with and without their bytecode.
+BENCH_ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+.PHONY: bench-cold
+bench-cold: venv
+	$(BIN)/python bench/cold_start.py --arch $(BENCH_ARCH)
 
 # One short request through every configured route entry, straight to the real upstreams (needs
 # OPENAI_API_KEY; costs a few cents, printed first). Never part of `make test` or CI.

@@ -52,6 +52,8 @@ with open(event_path) as f:
     event = json.load(f)
 statuses, cpu = [], []
 for n in range(1 + int(warm)):
+    if n:  # a new request, received now (the first one was received when the cold start began)
+        event["requestContext"]["requestTimeEpoch"] = int(time.time() * 1000)
     before = time.process_time()
     statuses.append(app.lambda_handler(event, Context(n))["statusCode"])
     cpu.append(time.process_time() - before)
@@ -86,6 +88,7 @@ class ColdStart:
     init_cpu: float  # process start to the handler module imported (Lambda's Init)
     warm_cpu: list[float]  # each later invocation
     modules: dict[str, str | None]  # every module loaded, and its file
+    log: str  # what the function printed (Powertools' JSON logs and metrics)
 
     def third_party(self, artifacts: Artifacts) -> set[str]:
         """Top-level packages loaded from the layer (the function's own `app` aside)."""
@@ -156,7 +159,8 @@ def cold_start(
             Path(tmp) / "report.json",
             Path(tmp) / "log",
         )
-        event_path.write_text(json.dumps(event))
+        received = {**event["requestContext"], "requestTimeEpoch": int(time.time() * 1000)}
+        event_path.write_text(json.dumps({**event, "requestContext": received}))
         task, layer = str(artifacts.task(function)), str(artifacts.layer)
         command = [
             sys.executable,
@@ -178,6 +182,7 @@ def cold_start(
         if process.returncode != 0 or not report_path.exists():
             raise RuntimeError(f"the cold start exited {process.returncode}:\n{log_path.read_text()[-3000:]}")
         report = json.loads(report_path.read_text())
+        log_text = log_path.read_text(errors="replace")
     cpu = report["invocation_cpu"]
     return ColdStart(
         statuses=report["statuses"],
@@ -186,4 +191,5 @@ def cold_start(
         init_cpu=report["init_cpu"],
         warm_cpu=cpu[1:],
         modules=report["modules"],
+        log=log_text,
     )
