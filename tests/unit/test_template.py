@@ -234,3 +234,16 @@ def test_api_access_logs_name_the_key_and_status_and_expire(template: dict[str, 
     # And the account's log role, when this stack sets it, outlives the stack
     for name in ("ApiGatewayCloudWatchRole", "ApiGatewayAccount"):
         assert template["Resources"][name]["DeletionPolicy"] == "Retain"
+
+
+def test_each_functions_memory_is_a_parameter_defaulting_to_the_benchmarks_choice(
+    template: dict[str, Any],
+) -> None:
+    # Given the template / When each function's memory is read
+    for function, parameter in (("SttFunction", "SttMemorySize"), ("TtsFunction", "TtsMemorySize")):
+        memory = template["Resources"][function]["Properties"]["MemorySize"]
+        declared = template["Parameters"][parameter]
+        # Then it is its own parameter, within Lambda's range, defaulting to what make bench-cold chose
+        assert memory == {"Ref": parameter}
+        assert (declared["Type"], declared["MinValue"], declared["MaxValue"]) == ("Number", 128, 10240)
+        assert declared["Default"] == 1024
