@@ -11,8 +11,10 @@ from speech_common.api.resolver import create_resolver
 from speech_common.core import transcribe
 from speech_common.models import SttResponse
 from speech_common.observability import logger, metrics
+from speech_common.snapstart import register_hooks
 
 app = create_resolver(expected_media_type=MULTIPART)
+register_hooks("stt")  # SnapStart (opt in): the SDK and clients set up before the snapshot
 
 
 @app.post("/api/stt")

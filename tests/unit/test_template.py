@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -247,3 +248,40 @@ def test_each_functions_memory_is_a_parameter_defaulting_to_the_benchmarks_choic
         assert memory == {"Ref": parameter}
         assert (declared["Type"], declared["MinValue"], declared["MaxValue"]) == ("Number", 128, 10240)
         assert declared["Default"] == 1024
+
+
+def test_snapstart_is_opt_in_on_both_functions(template: dict[str, Any], transformed: dict[str, Any]) -> None:
+    # Given the template / When its SnapStart parameter and the functions' settings are read
+    parameter = template["Parameters"]["SnapStart"]
+    # Then it is off unless asked for
+    assert parameter["Default"] == "false" and parameter["AllowedValues"] == ["true", "false"]
+    assert template["Conditions"]["UsesSnapStart"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+    for name in ("SttFunction", "TtsFunction"):
+        properties = template["Resources"][name]["Properties"]
+        # And both functions publish versions behind an alias, SnapStart applying to them under the condition
+        assert properties["AutoPublishAlias"] == "live"
+        assert properties["SnapStart"] == {
+            "ApplyOn": {"Fn::If": ["UsesSnapStart", "PublishedVersions", "None"]}
+        }
+        # And nothing SnapStart cannot work with (provisioned concurrency, EFS, ephemeral storage over 512 MB)
+        assert not {"ProvisionedConcurrencyConfig", "FileSystemConfigs", "EphemeralStorage"} & set(properties)
+    # And after the SAM transform each function carries it, and the API calls the alias
+    functions = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Function"]
+    assert len(functions) == 2 and all("SnapStart" in f["Properties"] for f in functions)
+    aliases = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
+    assert sorted(a["Properties"]["Name"] for a in aliases) == ["live", "live"]
+
+
+@pytest.mark.parametrize("snapstart", ["false", "true"])
+def test_the_template_lints_clean_with_snapstart_off_and_on(snapstart: str) -> None:
+    # Given the template with the SnapStart parameter defaulting to off or on
+    from cfnlint.api import ManualArgs, lint
+
+    text, replaced = re.subn(
+        r'(\n  SnapStart:\n    Type: String\n    Default: )"false"', rf'\1"{snapstart}"', TEMPLATE.read_text()
+    )
+    assert replaced == 1
+    # When cfn-lint checks it, as `sam validate --lint` does
+    matches = lint(text, config=ManualArgs(regions=["us-east-1"]))
+    # Then it finds nothing
+    assert [str(match) for match in matches] == []
