@@ -331,6 +331,14 @@ def main() -> int:
     memory = memory_sizes(REPO / "template.yaml")
     paths = cold_paths()
     ref = args.baseline_ref or None
+    if (
+        ref is not None
+        and subprocess.run(
+            ["git", "-C", str(REPO), "cat-file", "-e", f"{ref}^{{commit}}"], capture_output=True
+        ).returncode
+    ):
+        print(f"no commit {ref} in this clone: measuring without the baseline", file=sys.stderr)
+        ref = None
     with variants(Artifacts(build), ref) as found:
         samples = measure(found, paths, args.runs, memory)
 
