@@ -82,7 +82,7 @@ build: venv
 # What `sam build` runs for the layer and each function (template.yaml: BuildMethod: makefile, ContextPath: .),
 # in a scratch copy of their sources, with ARTIFACTS_DIR set: wheels for LAMBDA_ARCH (from the package index,
 # no Docker) and a .pyc beside every .py, compiled by Python 3.13 in unchecked-hash mode (tools/lambda_build.py).
-.PHONY: build-CommonLayer build-SttFunction build-TtsFunction
+.PHONY: build-CommonLayer
 LAMBDA_ARCH ?= arm64
 LAMBDA_BUILD = $(PYTHON313) $(ROOT)/tools/lambda_build.py
 LAMBDA_BUILD_CHECK = @if [ -z "$(PYTHON313)" ]; then echo "error: no working Python 3.13 found to compile the bytecode" >&2; exit 1; fi; \
@@ -92,7 +92,9 @@ build-CommonLayer:
 	$(LAMBDA_BUILD_CHECK)
 	$(LAMBDA_BUILD) layer --requirements requirements.txt --package speech_common --arch $(LAMBDA_ARCH) --out "$(ARTIFACTS_DIR)/python"
 
-build-SttFunction build-TtsFunction:
+# Any function (SttFunction, TtsFunction, ...) whose template Metadata says BuildMethod: makefile. Not .PHONY: make
+# would then skip this pattern rule.
+build-%Function:
 	$(LAMBDA_BUILD_CHECK)
 	$(LAMBDA_BUILD) function --source . --out "$(ARTIFACTS_DIR)"
 

@@ -71,7 +71,9 @@ def test_the_layer_and_the_functions_are_built_by_the_makefile(template: dict[st
         metadata = template["Resources"][name]["Metadata"]
         # Then each is built by the Makefile's build-<LogicalId> target (SAM's makefile build method)
         assert metadata["BuildMethod"] == "makefile" and metadata["ContextPath"] == "."
-        assert f"build-{name}" in makefile
+        assert f"\nbuild-{name}:" in makefile or (
+            name.endswith("Function") and "\nbuild-%Function:" in makefile
+        )
 
 
 def test_functions_and_the_api_are_traced_with_x_ray(template: dict[str, Any]) -> None:
