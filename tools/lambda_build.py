@@ -31,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 RUNTIME = (3, 13)  # template.yaml's python3.13
@@ -111,8 +113,9 @@ def copy_sources(source: Path, target: Path) -> None:
 
 def compile_tree(root: Path, runtime_dir: str) -> None:
     """A .pyc beside every .py under `root` (unchecked-hash, named for where Lambda mounts `root`)."""
-    with warnings.catch_warnings():
-        # Third-party sources warn on compile (invalid escapes and the like); that is not ours to fix.
+    # Third-party sources warn on compile (invalid escapes and the like); that is not ours to fix. The
+    # workers are forkserver processes: they take the filter from the environment, not from this process.
+    with warnings.catch_warnings(), _environment(PYTHONWARNINGS="ignore::SyntaxWarning"):
         warnings.simplefilter("ignore", SyntaxWarning)
         ok = compileall.compile_dir(
             root,
@@ -123,6 +126,20 @@ def compile_tree(root: Path, runtime_dir: str) -> None:
         )
     if not ok:
         raise BuildError(f"some modules under {root} do not compile with Python 3.13 (listed above)")
+
+
+@contextmanager
+def _environment(**values: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def build_layer(requirements: Path, package: Path, arch: str, out: Path) -> None:
