@@ -1,5 +1,7 @@
 # Every command a person runs. `make test` is the test command; CI runs it too.
 SHELL := /bin/bash
+# This Makefile's directory: SAM runs the build-<LogicalId> targets below from a scratch copy of the sources.
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -59,6 +61,14 @@ bench: venv
 	$(BIN)/python bench/long_text.py
 	$(BIN)/python bench/long_audio.py
 	$(BIN)/python bench/load.py
+	$(BIN)/python bench/cold_start.py --arch $(BENCH_ARCH)
+
+# Cold starts of what deploys: the layer and functions built by the targets below for this machine's
+# architecture (BENCH_ARCH; the arm64 build would not load on x86), with and without their bytecode.
+BENCH_ARCH ?= $(if $(filter aarch64 arm64,$(shell uname -m)),arm64,x86_64)
+.PHONY: bench-cold
+bench-cold: venv
+	$(BIN)/python bench/cold_start.py --arch $(BENCH_ARCH)
 
 # One short request through every configured route entry, straight to the real upstreams (needs
 # OPENAI_API_KEY; costs a few cents, printed first). Never part of `make test` or CI.
@@ -71,6 +81,25 @@ validate: venv
 
 build: venv
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
+
+# What `sam build` runs for the layer and each function (template.yaml: BuildMethod: makefile, ContextPath: .),
+# in a scratch copy of their sources, with ARTIFACTS_DIR set: wheels for LAMBDA_ARCH (from the package index,
+# no Docker) and a .pyc beside every .py, compiled by Python 3.13 in unchecked-hash mode (tools/lambda_build.py).
+.PHONY: build-CommonLayer
+LAMBDA_ARCH ?= arm64
+LAMBDA_BUILD = $(PYTHON313) $(ROOT)/tools/lambda_build.py
+LAMBDA_BUILD_CHECK = @if [ -z "$(PYTHON313)" ]; then echo "error: no working Python 3.13 found to compile the bytecode" >&2; exit 1; fi; \
+	if [ -z "$(ARTIFACTS_DIR)" ]; then echo "error: ARTIFACTS_DIR is not set (sam build sets it)" >&2; exit 1; fi
+
+build-CommonLayer:
+	$(LAMBDA_BUILD_CHECK)
+	$(LAMBDA_BUILD) layer --requirements requirements.txt --package speech_common --arch $(LAMBDA_ARCH) --out "$(ARTIFACTS_DIR)/python"
+
+# Any function (SttFunction, TtsFunction, ...) whose template Metadata says BuildMethod: makefile. Not .PHONY: make
+# would then skip this pattern rule.
+build-%Function:
+	$(LAMBDA_BUILD_CHECK)
+	$(LAMBDA_BUILD) function --source . --out "$(ARTIFACTS_DIR)"
 
 clean:
 	rm -rf .aws-sam $(VENV) .pytest_cache .mypy_cache .ruff_cache

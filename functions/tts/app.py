@@ -13,8 +13,10 @@ from speech_common.api.resolver import create_resolver
 from speech_common.core import synthesize
 from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.observability import logger, metrics
+from speech_common.snapstart import register_hooks
 
 app = create_resolver(expected_media_type=JSON)
+register_hooks("tts")  # SnapStart (opt in): the SDK and clients set up before the snapshot
 
 
 @app.post("/api/tts")

@@ -1,15 +1,24 @@
-"""A 400 answer, or a cold start, must not pay for importing the OpenAI SDK, boto3 or PyAV."""
+"""A 400 answer, or a cold start, must not pay for importing the OpenAI SDK, boto3 or PyAV; a cold 200
+loads what its request uses and nothing more (checked on the built artifacts, as deployed)."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 
-from tests.helpers import ROOT
+from speech_common.engines import STT_ENGINES, TTS_ENGINES
+from speech_common.engines.base import SpeechToTextEngine, TextToSpeechEngine
+from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.secrets_manager import FakeSecretsManager
+from tests.helpers import ROOT, multipart_body, stt_event, tts_event
+from tests.lambda_cold import Artifacts, cold_start, lambda_environment
+from tests.samples import tone
 
 HEAVY = ("openai", "av", "boto3", "pocketsphinx", "espeakng_loader", "websockets", "num2words")
 
@@ -66,3 +75,77 @@ def test_importing_an_engine_loads_none_of_its_libraries(module: str) -> None:
     loaded = fresh_python(f"import sys, {module}; print([m for m in {HEAVY!r} if m in sys.modules])")
     # Then its SDKs and codecs wait until a request needs them
     assert loaded == "[]"
+
+
+# What a plain request's cold start loads from the layer, by top-level package. A package missing here
+# fails the test: import it where it is needed (lazily), or add it here knowing what it costs.
+COMMON = {
+    "annotated_types", "aws_lambda_powertools", "botocore", "dotenv", "jmespath", "multipart", "pydantic",
+    "pydantic_core", "pydantic_settings", "speech_common", "typing_extensions", "typing_inspection",
+}  # fmt: skip
+# The SDK and its HTTP stack; boto3 for the secret (Powertools' SecretsProvider); the X-Ray SDK for the Tracer.
+UPSTREAM = {
+    "openai", "httpx2", "httpcore2", "h11", "anyio", "sniffio", "idna", "truststore", "tenacity",
+    "boto3", "s3transfer", "urllib3", "dateutil", "six", "aws_xray_sdk", "wrapt",
+}  # fmt: skip
+# Never on these paths: other engines, their SDKs and codecs, the realtime client.
+NOT_NEEDED = (
+    "av", "websockets", "num2words", "docopt", "pocketsphinx", "espeakng_loader",
+    "speech_common.engines.openai_realtime", "speech_common.verbatim", "speech_common.engines.polly",
+    "speech_common.engines.local", "openai.resources.realtime", "openai.types.realtime",
+)  # fmt: skip
+
+
+def _cold_paths() -> dict[str, tuple[str, Any, int, set[str]]]:
+    """name -> (function, event, status, third-party packages it may load)."""
+    upload = {"audio": ("hello.mp3", tone("mp3"), "audio/mpeg")}
+    return {
+        "tts-400": ("tts", tts_event({"text": "hi", "voice": "nobody"}), 400, COMMON),
+        "tts-200": (
+            "tts",
+            tts_event({"text": "Hello, world!", "model": "tts-1", "voice": "alloy"}),
+            200,
+            COMMON | UPSTREAM,
+        ),
+        "stt-200": ("stt", stt_event(multipart_body({"model": "whisper-1"}, upload)), 200, COMMON | UPSTREAM),
+    }
+
+
+@pytest.mark.parametrize("path", ["tts-400", "tts-200", "stt-200"])
+def test_a_cold_start_of_the_built_function_loads_only_what_its_request_needs(
+    path: str,
+    built_artifacts: Artifacts,
+    fake_openai: FakeOpenAI,
+    fake_secrets_manager: FakeSecretsManager,
+    xray_port: int,
+) -> None:
+    # Given the built function and layer, in a fresh interpreter with a deployed function's environment
+    function, event, status, allowed = _cold_paths()[path]
+    env = lambda_environment(
+        function,
+        memory_mb=512,
+        openai_base_url=fake_openai.base_url,
+        aws=fake_secrets_manager.client_environment(),
+        xray_port=xray_port,
+        task=built_artifacts.task(function),
+    )
+    # When it answers its first request
+    cold = cold_start(built_artifacts, function, event, env)
+    # Then the answer is the expected one
+    assert cold.statuses == [status]
+    # And nothing it does not need was loaded, and no package beyond those this path uses
+    assert [name for name in NOT_NEEDED if name in cold.modules] == []
+    assert cold.third_party(built_artifacts) - allowed == set()
+    # And nothing came from outside the artifacts and the standard library (no dev venv)
+    assert not [name for name, file in cold.modules.items() if file and "site-packages" in file]
+
+
+def test_every_registered_engine_names_an_engine_of_its_kind() -> None:
+    # Given the engine registries (module:Class, imported on first use)
+    for registry, kind in ((TTS_ENGINES, TextToSpeechEngine), (STT_ENGINES, SpeechToTextEngine)):
+        for name, where in registry.items():
+            # When an entry is resolved
+            module, _, class_name = where.partition(":")
+            engine = getattr(importlib.import_module(module), class_name)
+            # Then it is an engine of its registry's kind, named as registered
+            assert issubclass(engine, kind) and engine.name == name, where

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,22 @@ def test_functions_run_python313_on_arm64_with_the_layer(template: dict[str, Any
     assert function_globals["Runtime"] == "python3.13"
     assert function_globals["Architectures"] == ["arm64"]
     assert function_globals["Layers"] == [{"Ref": "CommonLayer"}]
-    # And the layer is built for the same runtime and architecture
+    # And the layer is built for the same architecture, by the Makefile's target (bytecode included)
     layer = template["Resources"]["CommonLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64", "ContextPath": "."}
+
+
+def test_the_layer_and_the_functions_are_built_by_the_makefile(template: dict[str, Any]) -> None:
+    # Given the template and the Makefile beside it
+    makefile = (TEMPLATE.parent / "Makefile").read_text()
+    # When the resources that `sam build` builds are read
+    for name in ("CommonLayer", "SttFunction", "TtsFunction"):
+        metadata = template["Resources"][name]["Metadata"]
+        # Then each is built by the Makefile's build-<LogicalId> target (SAM's makefile build method)
+        assert metadata["BuildMethod"] == "makefile" and metadata["ContextPath"] == "."
+        assert f"\nbuild-{name}:" in makefile or (
+            name.endswith("Function") and "\nbuild-%Function:" in makefile
+        )
 
 
 def test_functions_and_the_api_are_traced_with_x_ray(template: dict[str, Any]) -> None:
@@ -270,3 +284,55 @@ def test_the_worker_reads_the_queue_whose_failures_go_to_a_dead_letter_queue(
     (dead,) = resources["DeadLetterFunction"]["Properties"]["Events"].values()
     assert dead["Properties"]["Queue"] == {"Fn::GetAtt": "JobsDeadLetterQueue.Arn"}
     assert resources["DeadLetterFunction"]["Properties"]["Handler"] == "app.dead_letter_handler"
+
+
+def test_each_functions_memory_is_a_parameter_defaulting_to_the_benchmarks_choice(
+    template: dict[str, Any],
+) -> None:
+    # Given the template / When each function's memory is read
+    for function, parameter in (("SttFunction", "SttMemorySize"), ("TtsFunction", "TtsMemorySize")):
+        memory = template["Resources"][function]["Properties"]["MemorySize"]
+        declared = template["Parameters"][parameter]
+        # Then it is its own parameter, within Lambda's range, defaulting to what make bench-cold chose
+        assert memory == {"Ref": parameter}
+        assert (declared["Type"], declared["MinValue"], declared["MaxValue"]) == ("Number", 128, 10240)
+        assert declared["Default"] == 1024
+
+
+def test_snapstart_is_opt_in_on_both_functions(template: dict[str, Any], transformed: dict[str, Any]) -> None:
+    # Given the template / When its SnapStart parameter and the functions' settings are read
+    parameter = template["Parameters"]["SnapStart"]
+    # Then it is off unless asked for
+    assert parameter["Default"] == "false" and parameter["AllowedValues"] == ["true", "false"]
+    assert template["Conditions"]["UsesSnapStart"] == {"Fn::Equals": [{"Ref": "SnapStart"}, "true"]}
+    for name in ("SttFunction", "TtsFunction"):
+        properties = template["Resources"][name]["Properties"]
+        # And both functions publish versions behind an alias, SnapStart applying to them under the condition
+        assert properties["AutoPublishAlias"] == "live"
+        assert properties["SnapStart"] == {
+            "ApplyOn": {"Fn::If": ["UsesSnapStart", "PublishedVersions", "None"]}
+        }
+        # And nothing SnapStart cannot work with (provisioned concurrency, EFS, ephemeral storage over 512 MB)
+        assert not {"ProvisionedConcurrencyConfig", "FileSystemConfigs", "EphemeralStorage"} & set(properties)
+    # And after the SAM transform each function carries it, and the API calls the alias
+    functions = {
+        name: r for name, r in transformed["Resources"].items() if r["Type"] == "AWS::Lambda::Function"
+    }
+    assert all("SnapStart" in functions[name]["Properties"] for name in ("SttFunction", "TtsFunction"))
+    aliases = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::Lambda::Alias"]
+    assert sorted(a["Properties"]["Name"] for a in aliases) == ["live", "live"]
+
+
+@pytest.mark.parametrize("snapstart", ["false", "true"])
+def test_the_template_lints_clean_with_snapstart_off_and_on(snapstart: str) -> None:
+    # Given the template with the SnapStart parameter defaulting to off or on
+    from cfnlint.api import ManualArgs, lint
+
+    text, replaced = re.subn(
+        r'(\n  SnapStart:\n    Type: String\n    Default: )"false"', rf'\1"{snapstart}"', TEMPLATE.read_text()
+    )
+    assert replaced == 1
+    # When cfn-lint checks it, as `sam validate --lint` does
+    matches = lint(text, config=ManualArgs(regions=["us-east-1"]))
+    # Then it finds nothing
+    assert [str(match) for match in matches] == []

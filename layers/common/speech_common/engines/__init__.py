@@ -1,29 +1,29 @@
 """Engine registry and factory: one instance per (kind, engine name) per container.
 
-Engine modules import their SDKs lazily, so importing them all here stays cheap (a test checks).
+An engine's module is imported when a route first needs it (`module:Class` below), so a cold start
+loads only the engines its request uses: a tts-1 call never loads the realtime engine, its verbatim
+check or the Polly engine. Engine modules import their SDKs lazily too (a test checks both).
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
+from typing import Any
 
 from speech_common.engines.base import SpeechToTextEngine, TextToSpeechEngine
-from speech_common.engines.local import LocalSpeechToText, LocalTextToSpeech
-from speech_common.engines.openai_engine import OpenAISpeechToText, OpenAITextToSpeech
-from speech_common.engines.openai_realtime import OpenAIRealtimeTextToSpeech
-from speech_common.engines.polly import PollyTextToSpeech
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import Settings
 
-TTS_ENGINES: dict[str, type[TextToSpeechEngine]] = {
-    "openai": OpenAITextToSpeech,
-    "openai-realtime": OpenAIRealtimeTextToSpeech,
-    "polly": PollyTextToSpeech,
-    "local": LocalTextToSpeech,
+TTS_ENGINES: dict[str, str] = {
+    "openai": "speech_common.engines.openai_engine:OpenAITextToSpeech",
+    "openai-realtime": "speech_common.engines.openai_realtime:OpenAIRealtimeTextToSpeech",
+    "polly": "speech_common.engines.polly:PollyTextToSpeech",
+    "local": "speech_common.engines.local:LocalTextToSpeech",
 }
-STT_ENGINES: dict[str, type[SpeechToTextEngine]] = {
-    "openai": OpenAISpeechToText,
-    "local": LocalSpeechToText,
+STT_ENGINES: dict[str, str] = {
+    "openai": "speech_common.engines.openai_engine:OpenAISpeechToText",
+    "local": "speech_common.engines.local:LocalSpeechToText",
 }
 
 _instances: dict[tuple[str, str], TextToSpeechEngine | SpeechToTextEngine] = {}
@@ -35,12 +35,12 @@ def engine_names(kind: str) -> tuple[str, ...]:
     return tuple(TTS_ENGINES if kind == "tts" else STT_ENGINES)
 
 
-def _instance[E: (TextToSpeechEngine, SpeechToTextEngine)](
-    kind: str, registry: dict[str, type[E]], name: str, settings: Settings
-) -> E:
-    cls = registry.get(name)
-    if cls is None:  # settings refuse unknown engines; kept for settings built by hand
+def _instance(kind: str, registry: dict[str, str], name: str, settings: Settings) -> Any:
+    where = registry.get(name)
+    if where is None:  # settings refuse unknown engines; kept for settings built by hand
         raise UpstreamFailure(UpstreamFailure.NOT_CONFIGURED, f"unknown engine {name!r}")
+    module, _, class_name = where.partition(":")
+    cls = getattr(importlib.import_module(module), class_name)
     with _lock:
         engine = _instances.get((kind, name))
         if not isinstance(engine, cls):
