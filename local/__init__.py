@@ -4,7 +4,10 @@ Entry point: `python -m local.server --template template.yaml [--port N]` (what 
 
 How a request flows through `make serve` (SAM is reached only through sam_adapter.py):
 1. At start-up server.py has SAM read the template, engine_choice.py pick each function's engine and check
-   its settings, and Flask (werkzeug) listen on the port.
+   its settings, local_aws.py start moto's S3, DynamoDB and SQS on a loopback port, create the template's
+   buckets, tables and queues there and give each function their names and endpoints, and Flask (werkzeug)
+   listen on the port. sqs_poller.py feeds each function with an SQS event from its queue through the same
+   runtime (step 6 on), deleting a batch once delivered and leaving a failed one to come back.
 2. The HTTP request reaches Flask, which routes it to SAM's LocalApigwService (sam_adapter.ApiGatewayEmulation).
 3. gateway.py (handle_request) answers 413 to a body over 10 MB and starts the integration timeout
    (the route's TimeoutInMillis, else 29 s).

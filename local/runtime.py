@@ -50,6 +50,11 @@ class ProcessLambdaRuntime:
 
         Raises limits.InvocationRejected (the Lambda API refused the event) and limits.IntegrationTimeout.
         """
+        return self.invoke_with_outcome(function, event)[1]
+
+    def invoke_with_outcome(self, function: LambdaFunction, event: str) -> tuple[bool, str]:
+        """(succeeded, answer): as invoke, with what the Lambda API's X-Amz-Function-Error header tells an event
+        source mapping (False: the answer is Lambda's error object)."""
         payload = event.encode()
         if len(payload) > limits.LAMBDA_MAX_REQUEST_BYTES:
             raise limits.InvocationRejected(
@@ -81,15 +86,15 @@ class ProcessLambdaRuntime:
                 worker.start(init_deadline)
             except WorkerInitFailed as exc:
                 self.pool.discard(worker)
-                return json.dumps(exc.error)
+                return False, json.dumps(exc.error)
             except WorkerTimedOut:
                 self.pool.discard(worker)
                 if gateway_deadline is not None and time.monotonic() >= gateway_deadline:
                     raise limits.IntegrationTimeout(f"{name} was still initialising") from None
-                return json.dumps(_lambda_error(request_id, "Runtime.InitTimeout", "init timed out"))
+                return False, json.dumps(_lambda_error(request_id, "Runtime.InitTimeout", "init timed out"))
             except WorkerDied as exc:
                 self.pool.discard(worker)
-                return json.dumps(
+                return False, json.dumps(
                     _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}")
                 )
 
@@ -124,7 +129,7 @@ class ProcessLambdaRuntime:
             LOG.info("Worker %s of %s exited (%s); starting a new one", worker.pid, name, exc)
             self.pool.discard(worker)
             self.pool.start_in_background(spec, INIT_TIMEOUT_S + timeout)
-            return json.dumps(
+            return False, json.dumps(
                 _lambda_error(request_id, "Runtime.ExitError", f"Runtime exited with error: {exc}")
             )
 
@@ -135,8 +140,8 @@ class ProcessLambdaRuntime:
                 "Response payload size exceeded maximum allowed payload size "
                 f"({limits.LAMBDA_MAX_RESPONSE_BYTES} bytes)."
             )
-            return json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"})
-        return body.decode()
+            return False, json.dumps({"errorMessage": message, "errorType": "Function.ResponseSizeTooLarge"})
+        return ok, body.decode()
 
     def worker_spec(self, function: LambdaFunction) -> WorkerSpec:
         if function.code_dir is None or not os.path.isdir(function.code_dir):

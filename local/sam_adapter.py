@@ -23,10 +23,11 @@ import base64
 import functools
 import logging
 import os
+import re
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -112,6 +113,43 @@ class ServerlessApi:
     stack_path: str
     logical_id: str
     properties: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class TemplateResource:
+    """A resource of SAM's processed stacks (parameters resolved; a Ref or GetAtt made a placeholder: see
+    resource_reference)."""
+
+    stack_path: str
+    logical_id: str
+    type: str
+    properties: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class ResourceReference:
+    """What a `!Ref X` (attribute None) or a `!GetAtt X.Arn` (attribute "Arn") became in SAM's processed stacks."""
+
+    logical_id: str
+    attribute: str | None
+
+
+# SAM's local intrinsic resolver has no physical names: `!Ref X` of a resource becomes "X", and `!GetAtt X.Arn`
+# becomes a Lambda function ARN named X, whatever X is (IntrinsicsSymbolTable.arn_resolver).
+_SAM_ARN_PLACEHOLDER = re.compile(r"arn:[^:]+:lambda:[^:]*:[^:]*:function:(?P<logical_id>[A-Za-z0-9]+)")
+
+
+def resource_reference(value: Any, logical_ids: Iterable[str]) -> ResourceReference | None:
+    """The resource among `logical_ids` that a processed template value refers to (Ref or GetAtt Arn), if any."""
+    if not isinstance(value, str):
+        return None
+    known = frozenset(logical_ids)
+    if value in known:
+        return ResourceReference(value, None)
+    found = _SAM_ARN_PLACEHOLDER.fullmatch(value)
+    if found and found.group("logical_id") in known:
+        return ResourceReference(found.group("logical_id"), "Arn")
+    return None
 
 
 class InvalidGatewayResponse(ValueError):
@@ -267,6 +305,22 @@ class LocalInvokeContext(InvokeContext):
             lambda_function(runner.get_invoke_config(function), self._process_runtime.base_dir)
             for function in runner.provider.get_all()
             if function.packagetype == ZIP and not function.inlinecode
+        ]
+
+    def template_resources(self, *types: str) -> list[TemplateResource]:
+        """The resources of these CloudFormation types in every stack, as SAM processed them."""
+        return [
+            TemplateResource(stack.stack_path, logical_id, resource["Type"], resource.get("Properties") or {})
+            for stack in self.stacks
+            for logical_id, resource in (stack.resources or {}).items()
+            if isinstance(resource, dict) and resource.get("Type") in types
+        ]
+
+    def function_events(self) -> list[FunctionEvents]:
+        """Every function's template events (Api, SQS, ...), as SAM processed them."""
+        return [
+            FunctionEvents(function.full_path, function.stack_path, function.events or {})
+            for function in self.local_lambda_runner.provider.get_all()
         ]
 
     def api(self) -> Api | None:

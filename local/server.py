@@ -1,6 +1,10 @@
 """`make serve`: the template's API on localhost, as `sam local start-api` wires it, without Docker.
 
     python -m local.server --template template.yaml [--port N] [--warm-containers EAGER|LAZY] [--concurrency N]
+        [--aws-port N]
+
+The template's S3 buckets, DynamoDB tables and SQS queues are created in an embedded moto server (local/local_aws.py)
+and functions with SQS events are fed from their queues (local/sqs_poller.py).
 
 Options left unset come from samconfig.toml ([<env>.local_start_api.parameters], then [<env>.global.parameters]),
 then SAM's defaults.
@@ -25,6 +29,7 @@ DEFAULT_HOST = "127.0.0.1"
 EAGER_INIT_TIMEOUT_S = 60.0
 INVALID_CONFIGURATION = 2  # exit status: a setting the layer refuses (or no template)
 CONCURRENCY_ENV = "LOCAL_CONCURRENCY"
+AWS_PORT_ENV = "LOCAL_AWS_PORT"
 GIL_SWITCH_INTERVAL_S = 0.001
 
 
@@ -45,6 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=_positive_int,
         help=f"warm workers per function; requests beyond wait for one (default: ${CONCURRENCY_ENV}, "
         f"else {DEFAULT_CONCURRENCY})",
+    )
+    parser.add_argument(
+        "--aws-port",
+        type=_port,
+        help=f"loopback port of the embedded S3, DynamoDB and SQS (default: ${AWS_PORT_ENV}, else a free one)",
     )
     parser.add_argument("--region")
     parser.add_argument("--profile")
@@ -90,6 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     except argparse.ArgumentTypeError as exc:
         LOG.error("%s: %s", CONCURRENCY_ENV, exc)
         return INVALID_CONFIGURATION
+    try:
+        aws_port = args.aws_port if args.aws_port is not None else _port(os.environ.get(AWS_PORT_ENV) or "0")
+    except argparse.ArgumentTypeError as exc:
+        LOG.error("%s: %s", AWS_PORT_ENV, exc)
+        return INVALID_CONFIGURATION
     env_vars = args.env_vars or saved.get("env_vars")
     overrides = args.parameter_overrides or saved.get("parameter_overrides")
     return serve(
@@ -98,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         port=port,
         eager=warm == "EAGER",
         concurrency=concurrency,
+        aws_port=aws_port,
         env_vars_file=env_vars,
         parameter_overrides=_parse_overrides(overrides),
         region=args.region or saved.get("region"),
@@ -112,6 +128,7 @@ def serve(
     port: int,
     eager: bool,
     concurrency: int,
+    aws_port: int = 0,
     env_vars_file: str | None,
     parameter_overrides: dict[str, str] | None,
     region: str | None,
@@ -120,6 +137,7 @@ def serve(
     # Imported here: SAM CLI takes a second to import and --help should not wait for it.
     from local import engine_choice, sam_adapter
     from local.gateway import LocalGatewayService
+    from local.local_aws import LocalAws, PortUnavailable
     from local.pool import WorkerPool
     from local.runtime import ProcessLambdaRuntime
 
@@ -138,6 +156,7 @@ def serve(
         aws_region=region,
         aws_profile=profile,
     )
+    local_aws = LocalAws(port=aws_port)
     try:
         with context:
             functions = context.zip_functions()
@@ -147,6 +166,11 @@ def serve(
                 choice = engine_choice.choose(configured, runtime.layer_paths(function))
                 runtime.env_overrides[function.full_path] = choice.overrides
                 choices[function.full_path] = choice
+            try:
+                embedded = local_aws.configure(context, runtime, functions)
+            except PortUnavailable as exc:
+                LOG.error("The embedded AWS services cannot listen on %s", exc)
+                return INVALID_CONFIGURATION
             worker_envs = {function.full_path: runtime.worker_env(function) for function in functions}
             invalid = engine_choice.invalid_settings(
                 {f.full_path: (worker_envs[f.full_path], runtime.layer_paths(f)) for f in functions}
@@ -155,6 +179,8 @@ def serve(
                 LOG.error(engine_choice.explain(invalid))
                 return INVALID_CONFIGURATION
             print(engine_choice.describe(choices, worker_envs), flush=True)
+            if embedded:
+                print(embedded, flush=True)
 
             api = context.api()
             if api is None:
@@ -166,15 +192,22 @@ def serve(
             if eager:
                 for function in functions:
                     runtime.pool.start_in_background(runtime.worker_spec(function), EAGER_INIT_TIMEOUT_S)
+            local_aws.start_pollers()
             LOG.info(
                 "Handlers run in local worker processes (no Docker), up to %d per function; CTRL+C to quit",
                 concurrency,
             )
-            service.serve_forever()
+            try:
+                service.serve_forever()
+            finally:
+                local_aws.stop_pollers()
     except sam_adapter.SigtermReceived:
         LOG.debug("SIGTERM: stopped")
     except KeyboardInterrupt:
         pass
+    finally:
+        # After the workers (the context's exit): an invocation in flight ends with its worker, then its poller.
+        local_aws.close()
     return 0
 
 
@@ -185,6 +218,16 @@ def _positive_int(value: str) -> int:
         number = 0
     if number < 1:
         raise argparse.ArgumentTypeError("must be a whole number of at least 1")
+    return number
+
+
+def _port(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = -1
+    if not 0 <= number <= 65535:
+        raise argparse.ArgumentTypeError("must be a port number (0: a free one)")
     return number
 
 

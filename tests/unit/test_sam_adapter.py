@@ -153,6 +153,7 @@ GATEWAY_RESPONSE = "samtranslator.model.apigateway.ApiGatewayResponse"
 EVENT_CONSTRUCTOR = "samcli.local.apigw.event_constructor"
 REQUEST_CONTEXT = "samcli.local.events.api_event.RequestContext"
 BASE_LOCAL_SERVICE = "samcli.local.services.base_local_service.BaseLocalService"
+INTRINSICS = "samcli.lib.intrinsic_resolver.intrinsics_symbol_table.IntrinsicsSymbolTable"
 REQUEST_CONTEXT_V2 = "samcli.local.events.api_event.RequestContextV2"
 
 
@@ -318,6 +319,8 @@ SAM_CODE_RELIED_ON = (
     (REQUEST_CONTEXT_V2, "to_dict", '"timeEpoch": self.request_time_epoch'),
     # serve_forever gives the app's run() our request handler before SAM's run() calls it.
     (BASE_LOCAL_SERVICE, "run", "self._app.run("),
+    # resource_reference recognises a `!GetAtt X.Arn` by the Lambda function ARN SAM makes of it.
+    (INTRINSICS, "arn_resolver", '{account_id}:function:{resource_name}"'),
 )
 
 
@@ -570,3 +573,43 @@ def test_subclasses_outside_the_adapter_use_only_its_hooks() -> None:
         assert not direct, (
             f"{cls.__name__} uses SAM's {sorted(direct)} directly: go through local/sam_adapter.py"
         )
+
+
+# --- What SAM makes of references to resources (local/local_aws.py replaces them) -----------------------------
+
+
+def test_sam_still_leaves_placeholders_for_refs_and_arns_that_resource_reference_recognises() -> None:
+    # Given template.yaml as SAM processes it (no runtime is started)
+    from local.runtime import ProcessLambdaRuntime
+
+    module = adapter()
+    context = module.LocalInvokeContext(
+        ProcessLambdaRuntime(user_env={}),
+        template_file=str(REPO / "template.yaml"),
+        env_vars_file=None,
+        parameter_overrides=None,
+        aws_region="us-east-1",
+        aws_profile=None,
+    )
+    with context:
+        # When its functions' environment, the worker's SQS event and the jobs queue's redrive policy are read
+        resources = {
+            r.logical_id: r for r in context.template_resources("AWS::SQS::Queue", "AWS::S3::Bucket")
+        }
+        ids = ["SpeechBucket", "JobsQueue", "JobsDeadLetterQueue"]
+        env = next(f for f in context.zip_functions() if f.full_path == "SttFunction").env
+        worker = next(e for e in context.function_events() if e.full_path == "WorkerFunction")
+        queue_arn = worker.events["Jobs"]["Properties"]["Queue"]
+        redrive = resources["JobsQueue"].properties["RedrivePolicy"]["deadLetterTargetArn"]
+    Ref = module.ResourceReference
+    # Then `!Ref X` is still "X" and `!GetAtt X.Arn` a placeholder ARN, and resource_reference names them
+    assert module.resource_reference(env["SPEECH_BUCKET"], ids) == Ref("SpeechBucket", None), changed(
+        "what a !Ref of a resource resolves to", f"SPEECH_BUCKET is {env['SPEECH_BUCKET']!r}"
+    )
+    assert module.resource_reference(env["JOBS_QUEUE_URL"], ids) == Ref("JobsQueue", None)
+    assert module.resource_reference(queue_arn, ids) == Ref("JobsQueue", "Arn"), changed(
+        "what a !GetAtt X.Arn resolves to", f"the SQS event's Queue is {queue_arn!r}"
+    )
+    assert module.resource_reference(redrive, ids) == Ref("JobsDeadLetterQueue", "Arn")
+    # And a value that names no resource of the template is none of them
+    assert module.resource_reference("speech-api/openai", ids) is None
