@@ -20,8 +20,8 @@ from speech_common.jobs import create_stt_job
 from speech_common.models import JobAccepted, SttResponse
 from speech_common.observability import logger, metrics
 from speech_common.settings import get_settings
-from speech_common.storage import store_upload
 from speech_common.snapstart import register_hooks
+from speech_common.storage import store_upload
 
 app = create_resolver(expected_media_type=MULTIPART)
 register_hooks("stt")  # SnapStart (opt in): the SDK and clients set up before the snapshot

@@ -181,7 +181,7 @@ def _bucket(settings: Settings) -> str:
 
 @cache
 def s3_client() -> Any:
-    """One S3 client per container (AWS_ENDPOINT_URL, when set, points it at a local S3)."""
+    """One S3 client per container (AWS_ENDPOINT_URL_S3, which make serve sets, points it at a local S3)."""
     import boto3
     from botocore.config import Config
 
