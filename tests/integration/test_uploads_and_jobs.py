@@ -24,6 +24,7 @@ from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import (
     FakeLambdaContext,
     api_event,
+    header,
     invoke,
     load_handler,
     multipart_body,
@@ -414,3 +415,75 @@ def test_an_expired_upload_is_a_400(
     response = stt_with({"upload_id": upload["upload_id"]})
     assert response["statusCode"] == 400 and response["json"]["code"] == "unknown_upload"
     assert fake_openai.calls() == 0
+
+
+# --- the speech cache ------------------------------------------------------------------------------
+
+
+def tts(body: dict[str, Any]) -> dict[str, Any]:
+    return invoke("tts", api_event("POST", "/api/tts/", body=json.dumps(body)))
+
+
+def test_an_identical_request_is_served_from_the_cache_without_an_upstream_call(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a request served once
+    body = {"text": "Your order has shipped.", "voice": "echo"}
+    first = tts(body)
+    assert header(first, "X-Speech-Cache") == "miss"
+    calls = fake_openai.calls("/v1/audio/speech")
+    # When the same request comes again
+    second = tts(body)
+    # Then it is a hit: no upstream call, byte-identical audio, the same route named
+    assert header(second, "X-Speech-Cache") == "hit"
+    assert fake_openai.calls("/v1/audio/speech") == calls
+    assert second["json"] == first["json"]
+    assert header(second, "X-Speech-Engine") == header(first, "X-Speech-Engine")
+    # And the text is not in the key
+    keys = [
+        o["Key"]
+        for o in boto3.session.Session().client("s3").list_objects_v2(Bucket=aws["bucket"])["Contents"]
+    ]
+    assert all("order" not in key for key in keys)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"voice": "nova"}, {"speed": 1.25}, {"response_format": "wav"}, {"text": "Your order has shipped!"}],
+)
+def test_a_different_voice_speed_format_or_text_misses(
+    aws: dict[str, str], fake_openai: FakeOpenAI, change: dict[str, Any]
+) -> None:
+    # Given a request served once / When one of its parts changes / Then the upstream is asked again
+    body = {"text": "Your order has shipped.", "voice": "echo"}
+    tts(body)
+    assert header(tts({**body, **change}), "X-Speech-Cache") == "miss"
+    assert fake_openai.calls("/v1/audio/speech") == 2
+
+
+def test_a_changed_route_never_serves_the_old_upstreams_audio(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given tts-1 served (and cached) by openai:tts-1
+    body = {"text": "Menu, option one."}
+    tts(body)
+    # When the route moves to another upstream model (as on a shutdown day)
+    monkeypatch.setenv("TTS_MODEL_ROUTES", "tts-1=openai:tts-1-hd;tts-1-hd=openai:tts-1-hd")
+    get_settings.cache_clear()
+    response = tts(body)
+    # Then the new upstream is asked: the cache is per upstream model
+    assert (
+        header(response, "X-Speech-Cache") == "miss"
+        and header(response, "X-Speech-Engine") == "openai:tts-1-hd"
+    )
+
+
+def test_the_cache_can_be_turned_off(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given TTS_CACHE=false / When the same request comes twice / Then both reach the upstream, no header
+    monkeypatch.setenv("TTS_CACHE", "false")
+    get_settings.cache_clear()
+    first, second = tts({"text": "Hello."}), tts({"text": "Hello."})
+    assert fake_openai.calls("/v1/audio/speech") == 2
+    assert header(first, "X-Speech-Cache") is None and header(second, "X-Speech-Cache") is None

@@ -252,7 +252,11 @@ def test_storage_is_private_encrypted_tls_only_and_expires(template: dict[str, A
         for rule in bucket["LifecycleConfiguration"]["Rules"]
         if "Prefix" in rule
     }
-    assert rules == {"uploads/": {"Ref": "UploadRetentionDays"}, "results/": {"Ref": "ResultRetentionDays"}}
+    assert rules == {
+        "uploads/": {"Ref": "UploadRetentionDays"},
+        "results/": {"Ref": "ResultRetentionDays"},
+        "cache/": {"Ref": "SpeechCacheRetentionDays"},
+    }
     # And the bucket policy refuses any request not made over TLS
     (statement,) = resources["SpeechBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert statement["Effect"] == "Deny" and statement["Condition"] == {

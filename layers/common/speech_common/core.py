@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
+from speech_common import tts_cache
 from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines import stt_engine, tts_engine
@@ -50,6 +51,7 @@ class Speech:
     voice: str
     response_format: str
     delivery: str = "inline"
+    cache: str | None = None  # "hit" or "miss" when the speech cache is on
 
 
 def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:
@@ -136,20 +138,40 @@ def _transcribe_in_pieces(
 
 
 def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
+    """Speech from the first route entry that serves; an identical earlier request's audio, when the
+    cache holds it for that entry (no upstream call)."""
     settings = get_settings()
     speech = SpeechRequest(
         text=request.text, voice=request.voice, response_format=request.response_format, speed=request.speed
     )
+    hits: list[bool] = []
+
+    def speak(route: Route) -> bytes:
+        if not tts_cache.enabled(settings):
+            return tts_engine(route.engine, settings).synthesize(
+                speech, upstream_model=route.upstream_model, deadline=deadline
+            )
+        key = tts_cache.cache_key(speech, route)
+        audio = tts_cache.cached_audio(settings, key)
+        hits.append(audio is not None)
+        if audio is None:
+            audio = tts_engine(route.engine, settings).synthesize(
+                speech, upstream_model=route.upstream_model, deadline=deadline
+            )
+            tts_cache.keep(settings, key, audio)
+        return audio
+
     audio, route = _serve(
         _chain(settings.tts_model_routes, request.model, TTS_FAILED),
         settings.route_policy,
-        lambda route: tts_engine(route.engine, settings).synthesize(
-            speech, upstream_model=route.upstream_model, deadline=deadline
-        ),
+        speak,
         failure_detail=TTS_FAILED,
     )
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
-    return Speech(audio, request.model, request.voice, request.response_format, request.delivery), route
+    cache = ("hit" if hits[-1] else "miss") if hits else None
+    return Speech(
+        audio, request.model, request.voice, request.response_format, request.delivery, cache
+    ), route
 
 
 def _chain(table: RouteTable, public_model: str, failure_detail: str) -> tuple[Route, ...]:

@@ -159,7 +159,9 @@ class Settings(BaseSettings):
     upload_url_expires_seconds: int = Field(default=900, gt=0)
     result_url_expires_seconds: int = Field(default=3600, gt=0)  # audio_url links of delivery "url"
     upload_retention_days: int = Field(default=1, gt=0)  # the bucket's lifecycle rule deletes them then
-    result_retention_days: int = Field(default=7, gt=0)  # jobs (table TTL) and results (lifecycle rule)
+    result_retention_days: int = Field(default=7, gt=0)
+    # Identical speech requests served from the bucket's cache/ (when there is a bucket).
+    tts_cache: bool = True  # jobs (table TTL) and results (lifecycle rule)
 
     # Size: Lambda carries 6 MB each way; API Gateway base64-encodes binary bodies.
     max_event_body_bytes: int = LAMBDA_PAYLOAD_LIMIT_BYTES

@@ -18,6 +18,7 @@ from speech_common.settings import get_settings
 from speech_common.storage import store_result
 
 SERVED_BY_HEADER = "X-Speech-Engine"
+CACHE_HEADER = "X-Speech-Cache"
 
 # Lossless audio is large: bytes a second of speech (24 kHz 16-bit mono; flac about halves it), and a
 # fast speaking pace, so that the estimate errs small and refuses only what surely cannot fit.
@@ -112,7 +113,10 @@ def delivered(speech: Speech, event: APIGatewayProxyEvent, route: Route) -> Resp
         )
     else:
         body = TtsResponse(audio_base64=inline_base64(speech.audio), model=speech.model, voice=speech.voice)
-    return served(body, route)
+    answer = served(body, route)
+    if speech.cache is not None:
+        answer.headers[CACHE_HEADER] = speech.cache
+    return answer
 
 
 # What each response_format is served as.
