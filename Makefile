@@ -60,6 +60,7 @@ bench: venv
 	$(BIN)/python bench/warm_worker.py
 	$(BIN)/python bench/long_text.py
 	$(BIN)/python bench/long_audio.py
+	$(BIN)/python bench/tts_cache.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/cold_start.py --arch $(BENCH_ARCH)
 
