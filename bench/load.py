@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import http.client
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,8 +29,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from warm_worker import free_port, wait_until_listening  # the same local server, started the same way
+
 REPO = Path(__file__).resolve().parents[1]
-START_TIMEOUT_S = 60.0
 REQUEST_TIMEOUT_S = 60.0
 GOAL_RATIO = 4.0
 SCRUBBED = ("OPENAI_API_KEY", "OPENAI_SECRET_NAME", "OPENAI_BASE_URL", "STT_MODEL_ROUTES", "TTS_MODEL_ROUTES")
@@ -159,7 +159,7 @@ def _timed(port: int, path: str) -> tuple[float, str | None]:
 @contextlib.contextmanager
 def serving(server_args: list[str]) -> Iterator[int]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    port = _free_port()
+    port = free_port()
     command = [sys.executable, "-m", "local.server", "--template", str(REPO / "template.yaml")]
     command += ["--port", str(port), "--warm-containers", "LAZY", *server_args]
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,7 +167,7 @@ def serving(server_args: list[str]) -> Iterator[int]:
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            _wait_until_listening(proc, port)
+            wait_until_listening(proc, port)
             yield port
         except Exception:
             sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
@@ -179,23 +179,6 @@ def serving(server_args: list[str]) -> Iterator[int]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"the server did not listen within {START_TIMEOUT_S:.0f} s")
 
 
 if __name__ == "__main__":

@@ -40,7 +40,7 @@ def main() -> int:
     args = parser.parse_args()
 
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    port = _free_port()
+    port = free_port()
     # Lazy workers: the first request pays the cold start being measured.
     command = [sys.executable, "-m", "local.server", "--template", args.template, "--port", str(port)]
     command += ["--warm-containers", "LAZY"]
@@ -53,7 +53,7 @@ def main() -> int:
             stderr=subprocess.STDOUT,
         )
         try:
-            _wait_until_listening(proc, port)
+            wait_until_listening(proc, port)
             body, headers = args.body.encode(), {"Content-Type": args.content_type}
             gateway_only = [_timed(port, "/__no_such_route__", body, headers, expect=403) for _ in range(10)]
             first = _timed(port, args.path, body, headers)
@@ -99,13 +99,13 @@ def _timed(port: int, path: str, body: bytes, headers: dict[str, str], expect: i
     return elapsed
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
+def wait_until_listening(proc: subprocess.Popen[bytes], port: int) -> None:
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if proc.poll() is not None:

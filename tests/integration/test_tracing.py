@@ -31,6 +31,18 @@ def xray_daemon() -> Iterator[socket.socket]:
     sock.close()
 
 
+def lambda_with_tracing(xray_daemon: socket.socket, fake_openai: FakeOpenAI) -> dict[str, str]:
+    """The environment of a function on Lambda with tracing active, its daemon and upstream on loopback."""
+    return {
+        "LAMBDA_TASK_ROOT": "/var/task",
+        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_daemon.getsockname()[1]}",
+        "_X_AMZN_TRACE_ID": f"Root={TRACE_ID};Parent={PARENT_ID};Sampled=1",
+        "OPENAI_API_KEY": fake_openai.api_key,
+        "OPENAI_BASE_URL": fake_openai.base_url,
+        "MODEL_SHUTDOWN_DATES": "",  # the real date must not decide which route serves
+    }
+
+
 def received_documents(sock: socket.socket) -> list[dict]:
     documents = []
     sock.settimeout(0.5)
@@ -48,14 +60,7 @@ def test_an_upstream_call_is_a_subsegment_without_request_data(
     fake_openai: FakeOpenAI, xray_daemon: socket.socket
 ) -> None:
     # Given a function running as on Lambda with tracing active, and an upstream that answers
-    env = {
-        "LAMBDA_TASK_ROOT": "/var/task",
-        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_daemon.getsockname()[1]}",
-        "_X_AMZN_TRACE_ID": f"Root={TRACE_ID};Parent={PARENT_ID};Sampled=1",
-        "OPENAI_API_KEY": fake_openai.api_key,
-        "OPENAI_BASE_URL": fake_openai.base_url,
-        "MODEL_SHUTDOWN_DATES": "",  # the real date must not decide which route serves
-    }
+    env = lambda_with_tracing(xray_daemon, fake_openai)
     # When it serves a TTS request
     status = fresh_python(INVOKE, **env)
     # Then the daemon received one subsegment for the upstream route, in the invocation's trace
@@ -81,14 +86,7 @@ from tests.samples import tone
 print(invoke("stt", stt_event(multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})))["statusCode"])
 """
     fake_openai.transcription_models["whisper-1"] = fake_openai.today.replace(year=2000)
-    env = {
-        "LAMBDA_TASK_ROOT": "/var/task",
-        "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_daemon.getsockname()[1]}",
-        "_X_AMZN_TRACE_ID": f"Root={TRACE_ID};Parent={PARENT_ID};Sampled=1",
-        "OPENAI_API_KEY": fake_openai.api_key,
-        "OPENAI_BASE_URL": fake_openai.base_url,
-        "MODEL_SHUTDOWN_DATES": "",  # the real date must not decide which route serves
-    }
+    env = lambda_with_tracing(xray_daemon, fake_openai)
     # When a transcription is asked for
     status = fresh_python(code, **env)
     # Then both attempts show, each under its own name

@@ -72,10 +72,10 @@ def aws(
     monkeypatch.setenv("JOBS_TABLE", table)
     monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
     get_settings.cache_clear()
-    for client in (storage.s3_client, jobs._dynamodb, jobs._sqs):
+    for client in (storage.s3_client, jobs._client):
         client.cache_clear()
     yield {"bucket": bucket, "table": table, "queue_url": queue_url}
-    for client in (storage.s3_client, jobs._dynamodb, jobs._sqs):
+    for client in (storage.s3_client, jobs._client):
         client.cache_clear()
 
 

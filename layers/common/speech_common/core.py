@@ -80,19 +80,30 @@ def audio_seconds(audio: AudioUpload) -> float | None:
     return duration_seconds(audio.data)
 
 
+def refuse_longer_than(audio: AudioUpload, limit: float, what: str) -> None:
+    """400 audio_too_long, before any upstream call, for a recording longer than `limit` seconds
+    (`what` says which way takes it, or what the limit is)."""
+    seconds = audio_seconds(audio)
+    if seconds is not None and seconds > limit:
+        raise InvalidRequest(
+            f"audio: the recording lasts {seconds / 60:.0f} min, longer than {what} ({limit / 60:.0f} min)",
+            code="audio_too_long",
+        )
+
+
 def _transcribe_once(
     audio: AudioUpload, language: str | None, chain: tuple[Route, ...], deadline: Deadline
 ) -> tuple[str, Route]:
     settings = get_settings()
     request = TranscriptionRequest(audio=audio, language=language)
-    return _serve(
-        chain,
-        settings.route_policy,
-        lambda route: stt_engine(route.engine, settings).transcribe(
-            request, upstream_model=route.upstream_model, deadline=deadline
-        ),
-        failure_detail=STT_FAILED,
-    )
+
+    def hear(route: Route) -> str:
+        with upstream_subsegment(route.engine, route.upstream_model):
+            return stt_engine(route.engine, settings).transcribe(
+                request, upstream_model=route.upstream_model, deadline=deadline
+            )
+
+    return _serve(chain, settings.route_policy, hear, failure_detail=STT_FAILED)
 
 
 def _transcribe_in_pieces(
@@ -146,18 +157,20 @@ def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
     )
     hits: list[bool] = []
 
-    def speak(route: Route) -> bytes:
-        if not tts_cache.enabled(settings):
+    def upstream(route: Route) -> bytes:
+        with upstream_subsegment(route.engine, route.upstream_model):
             return tts_engine(route.engine, settings).synthesize(
                 speech, upstream_model=route.upstream_model, deadline=deadline
             )
+
+    def speak(route: Route) -> bytes:
+        if not tts_cache.enabled(settings):
+            return upstream(route)
         key = tts_cache.cache_key(speech, route)
-        audio = tts_cache.cached_audio(settings, key)
+        audio = tts_cache.cached_audio(settings, key)  # a hit pays no upstream call and no tracer
         hits.append(audio is not None)
         if audio is None:
-            audio = tts_engine(route.engine, settings).synthesize(
-                speech, upstream_model=route.upstream_model, deadline=deadline
-            )
+            audio = upstream(route)
             tts_cache.keep(settings, key, audio)
         return audio
 
@@ -185,13 +198,8 @@ def _serve[T](
     chain: tuple[Route, ...], policy: RoutePolicy, call: Callable[[Route], T], *, failure_detail: str
 ) -> tuple[T, Route]:
     """Run the route chain; an upstream failure becomes OperationFailed (`failure_detail` as its detail)."""
-
-    def traced(route: Route) -> T:
-        with upstream_subsegment(route.engine, route.upstream_model):
-            return call(route)
-
     try:
-        result, route = run_chain(chain, traced, policy)
+        result, route = run_chain(chain, call, policy)
     except UpstreamFailure as failure:
         logger.warning("upstream failure", extra={"code": failure.code, "reason": failure.message})
         metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)

@@ -19,10 +19,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from speech_common.audio import AudioUpload
-from speech_common.core import STT_FAILED, TranscriptionJob, audio_seconds, transcribe
+from speech_common.core import STT_FAILED, TranscriptionJob, refuse_longer_than, transcribe
 from speech_common.deadline import Deadline
-from speech_common.errors import InvalidRequest, NotFound, OperationFailed, SpeechError
+from speech_common.errors import NotFound, OperationFailed, SpeechError
 from speech_common.settings import Settings
 from speech_common.storage import check_upload, read_job_result, read_upload, store_job_result
 
@@ -129,7 +128,7 @@ def run_stt_job(settings: Settings, job_id: str, deadline: Deadline, lease_secon
         raise
     try:
         audio = read_upload(settings, owner, request["upload_id"])
-        refuse_longer_than(audio, settings.job_max_audio_seconds)
+        refuse_longer_than(audio, settings.job_max_audio_seconds, "a job takes")
         transcript, _route = transcribe(
             TranscriptionJob(audio=audio, model=request["model"], language=request.get("language")), deadline
         )
@@ -138,15 +137,6 @@ def run_stt_job(settings: Settings, job_id: str, deadline: Deadline, lease_secon
         return
     key = store_job_result(settings, job_id, {"transcript": transcript.text, "model": transcript.model})
     _update(settings, job_id, SUCCEEDED, result_key=key)
-
-
-def refuse_longer_than(audio: AudioUpload, limit: float) -> None:
-    seconds = audio_seconds(audio)
-    if seconds is not None and seconds > limit:
-        raise InvalidRequest(
-            f"audio: the recording lasts {seconds / 3600:.1f} h, longer than a job takes ({limit / 3600:.1f} h)",
-            code="audio_too_long",
-        )
 
 
 def fail_job(settings: Settings, job_id: str, code: str, detail: str, *, lease: str | None = None) -> None:
@@ -241,19 +231,20 @@ def _table(settings: Settings) -> str:
     return settings.jobs_table
 
 
-@cache
 def _dynamodb() -> Any:
-    import boto3
-    from botocore.config import Config
+    return _client("dynamodb")
 
-    config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"})
-    return boto3.session.Session().client("dynamodb", config=config)
+
+def _sqs() -> Any:
+    return _client("sqs")
 
 
 @cache
-def _sqs() -> Any:
+def _client(service: str) -> Any:
+    """One client per service per container, with timeouts a request can afford."""
     import boto3
     from botocore.config import Config
 
     config = Config(connect_timeout=2, read_timeout=5, retries={"mode": "standard"})
-    return boto3.session.Session().client("sqs", config=config)
+    session: Any = boto3.session.Session()
+    return session.client(service, config=config)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -24,7 +23,6 @@ UPLOADS_PREFIX = "uploads/"
 RESULTS_PREFIX = "results/"
 OWNER_METADATA = "x-amz-meta-owner"
 _UPLOAD_ID_CHARS = 32
-_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -185,8 +183,7 @@ def s3_client() -> Any:
     import boto3
     from botocore.config import Config
 
-    with _lock:
-        config = Config(
-            signature_version="s3v4", connect_timeout=2, read_timeout=30, retries={"mode": "standard"}
-        )
-        return boto3.session.Session().client("s3", config=config)
+    config = Config(
+        signature_version="s3v4", connect_timeout=2, read_timeout=30, retries={"mode": "standard"}
+    )
+    return boto3.session.Session().client("s3", config=config)

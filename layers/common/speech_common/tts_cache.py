@@ -35,8 +35,9 @@ def cached_audio(settings: Settings, key: str) -> bytes | None:
 
     try:
         data: bytes = s3_client().get_object(Bucket=settings.speech_bucket, Key=key)["Body"].read()
-    except Exception as exc:  # NoSuchKey (a miss), or S3 unreachable: a miss either way
-        if "NoSuchKey" not in type(exc).__name__ and "NoSuchKey" not in str(getattr(exc, "response", "")):
+    except Exception as exc:  # a miss, or S3 unreachable: a miss either way
+        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+        if code not in ("NoSuchKey", "404", "AccessDenied", "403"):
             logger.warning("speech cache unreadable", extra={"error_type": type(exc).__name__})
         return None
     return data or None

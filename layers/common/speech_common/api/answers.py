@@ -9,9 +9,9 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
-from speech_common.core import Speech, TranscriptionJob, audio_seconds
+from speech_common.core import Speech, TranscriptionJob, refuse_longer_than
 from speech_common.deadline import Deadline
-from speech_common.errors import InvalidRequest, PayloadTooLarge
+from speech_common.errors import PayloadTooLarge
 from speech_common.model_routing import Route
 from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.settings import get_settings
@@ -67,14 +67,8 @@ def served(body: BaseModel, route: Route) -> Response[Any]:
 
 def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
     """Refuse, before any upstream call, a recording longer than one request can transcribe in time."""
-    limit = get_settings().sync_max_audio_seconds
-    seconds = audio_seconds(job.audio)
-    if seconds is not None and seconds > limit:
-        raise InvalidRequest(
-            f"audio: the recording lasts {seconds / 60:.0f} min, longer than one request can transcribe "
-            f"in time ({limit / 60:.0f} min); send it as a job: POST /api/stt/jobs/",
-            code="audio_too_long",
-        )
+    what = "one request can transcribe in time; send it as a job: POST /api/stt/jobs/"
+    refuse_longer_than(job.audio, get_settings().sync_max_audio_seconds, what)
 
 
 def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
