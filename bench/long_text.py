@@ -1,9 +1,14 @@
-"""Benchmark: a 4,096-character TTS request, read in parallel chunks against one single call.
+"""Benchmark: a 4,096-character TTS request, read in parallel chunks against one single call; and a
+60,000-character speech job against one sequential pass over its pieces.
 
     .venv/bin/python bench/long_text.py                     # 0.004 s a character (OpenAI: ~0.012)
     .venv/bin/python bench/long_text.py --seconds-per-char 0.002 --runs 3 --parallel 4
+    .venv/bin/python bench/long_text.py --job-chars 100000 --job-seconds-per-char 0.0005
 
 Goal: the chunked read takes at most 0.2x the single call's time (TTS_PARALLEL_CALLS=8, one round).
+The job (the worker's synthesize_long_text, cache off) is timed at a lighter pace by default (0.001 s
+a character: a minute for the sequential pass), and projected to OpenAI's pace against the worker's
+900 s timeout.
 
 The fake OpenAI server (tests/fakes, on loopback) takes time in proportion to the input, as
 OpenAI's speech endpoint does. The baseline, measured in the same run, is the same engine with
@@ -14,6 +19,7 @@ ratio, and what the real endpoint's ~0.012 s a character would mean against the 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -23,14 +29,18 @@ from unittest import mock
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "common")]
 
+from speech_common import engines  # noqa: E402
+from speech_common.core import LONG_TEXT_PIECE_CHARS, synthesize_long_text  # noqa: E402
 from speech_common.deadline import Deadline  # noqa: E402
 from speech_common.engines import openai_engine  # noqa: E402
 from speech_common.engines.base import SpeechRequest  # noqa: E402
-from speech_common.settings import Settings  # noqa: E402
+from speech_common.models import TtsJobRequest  # noqa: E402
+from speech_common.settings import Settings, get_settings  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
 OPENAI_SECONDS_PER_CHAR = 0.012  # 4,096 characters in 44-62 s (design.md)
 GATEWAY_SECONDS = 29.0
+WORKER_TIMEOUT_SECONDS = 900.0  # template.yaml: WorkerFunction
 
 
 def timed(engine: openai_engine.OpenAITextToSpeech, request: SpeechRequest, runs: int) -> float:
@@ -49,7 +59,15 @@ def main() -> int:
     parser.add_argument(
         "--parallel", type=int, default=Settings().tts_parallel_calls, help="TTS_PARALLEL_CALLS"
     )
+    parser.add_argument("--job-chars", type=int, default=60_000)
+    parser.add_argument("--job-seconds-per-char", type=float, default=0.001)
     args = parser.parse_args()
+    request_benchmark(args)
+    job_benchmark(args)
+    return 0
+
+
+def request_benchmark(args: argparse.Namespace) -> None:
 
     text = ("This sentence is part of a long text read aloud by the speech API. " * 70)[:4096]
     request = SpeechRequest(text=text, voice="alloy", response_format="mp3")
@@ -80,7 +98,43 @@ def main() -> int:
         f"at OpenAI's ~{OPENAI_SECONDS_PER_CHAR} s/char: one call ~{real_single:.0f} s, "
         f"chunks ~{real_single / ratio:.0f} s (gateway limit {GATEWAY_SECONDS:.0f} s)"
     )
-    return 0
+
+
+def timed_job(text: str, parallel: int) -> float:
+    """synthesize_long_text as the worker calls it, configured through its environment (no bucket: no cache)."""
+    os.environ["TTS_PARALLEL_CALLS"] = str(parallel)
+    get_settings.cache_clear()
+    engines.reset_engines()
+    started = time.perf_counter()
+    synthesize_long_text(TtsJobRequest(text=text), Deadline(WORKER_TIMEOUT_SECONDS))
+    return time.perf_counter() - started
+
+
+def job_benchmark(args: argparse.Namespace) -> None:
+    sentence = "This sentence is part of a long document read aloud by a speech job. "
+    text = (sentence * (args.job_chars // len(sentence) + 1))[: args.job_chars].rsplit(" ", 1)[0] + "."
+    with FakeOpenAI(api_key="sk-bench") as fake:
+        fake.seconds_per_input_char = args.job_seconds_per_char
+        os.environ.update(
+            {"OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.base_url, "UPSTREAM_MAX_ATTEMPTS": "1"}
+        )
+        for name in ("SPEECH_BUCKET", "OPENAI_SECRET_NAME"):
+            os.environ.pop(name, None)
+        parallel = timed_job(text, args.parallel)
+        sequential = timed_job(text, 1)
+    pieces = -(-len(text) // LONG_TEXT_PIECE_CHARS)
+    print()
+    print(
+        f"speech job: {len(text)} characters (~{pieces} pieces), fake upstream {args.job_seconds_per_char:g} s/char"
+    )
+    print(f"one sequential pass (baseline): {sequential:6.2f} s")
+    print(f"job, {args.parallel} pieces at once:    {parallel:6.2f} s")
+    print(f"time ratio:                     {parallel / sequential:6.2f}x of the sequential pass")
+    real = len(text) * OPENAI_SECONDS_PER_CHAR
+    print(
+        f"at OpenAI's ~{OPENAI_SECONDS_PER_CHAR} s/char: sequential ~{real:.0f} s, "
+        f"job ~{real * parallel / sequential:.0f} s (worker timeout {WORKER_TIMEOUT_SECONDS:.0f} s)"
+    )
 
 
 if __name__ == "__main__":

@@ -174,3 +174,18 @@ def api_event(
 def with_api_key(event: dict[str, Any], api_key_id: str | None) -> dict[str, Any]:
     event["requestContext"]["identity"]["apiKeyId"] = api_key_id
     return event
+
+
+def run_worker(aws: dict[str, str], context: FakeLambdaContext | None = None) -> int:
+    """Deliver what is on the queue to the worker, as the event source mapping would; how many."""
+    import boto3
+
+    sqs = boto3.session.Session().client("sqs")
+    messages = sqs.receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
+    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
+    load_handler("worker").lambda_handler(event, context or FakeLambdaContext(remaining_ms=120_000))
+    return len(messages)
+
+
+def job_status(job_id: str, api_key_id: str = "key-a") -> dict[str, Any]:
+    return invoke("jobs", api_event("GET", f"/api/jobs/{job_id}", content_type=None, api_key_id=api_key_id))

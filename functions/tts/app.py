@@ -1,4 +1,4 @@
-"""POST /api/tts/: turn text into speech."""
+"""POST /api/tts/: turn text into speech; POST /api/tts/jobs/: queue a text of any length."""
 
 from typing import Annotated
 
@@ -7,12 +7,22 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.api.answers import delivered, invocation_deadline, refuse_audio_too_large_to_return
+from speech_common.api.answers import (
+    api_url,
+    caller,
+    created,
+    delivered,
+    invocation_deadline,
+    refuse_audio_too_large_to_return,
+    refuse_text_longer_than_a_job_takes,
+)
 from speech_common.api.envelope import JSON
 from speech_common.api.resolver import create_resolver
 from speech_common.core import synthesize
-from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
+from speech_common.jobs import create_tts_job
+from speech_common.models import JobAccepted, TtsJobRequest, TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.observability import logger, metrics
+from speech_common.settings import get_settings
 from speech_common.snapstart import register_hooks
 
 app = create_resolver(expected_media_type=JSON)
@@ -24,6 +34,14 @@ def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsRespon
     refuse_audio_too_large_to_return(request)
     speech, route = synthesize(request, invocation_deadline(app.current_event, app.lambda_context))
     return delivered(speech, app.current_event, route)
+
+
+@app.post("/api/tts/jobs")
+def text_to_speech_job(request: Annotated[TtsJobRequest, Body()]) -> Response[JobAccepted]:
+    refuse_text_longer_than_a_job_takes(request)
+    job = create_tts_job(get_settings(), caller(app.current_event), request)
+    status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
+    return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -1,4 +1,5 @@
-"""The job worker: SQS delivers a job id; the job is transcribed once, however often it is delivered.
+"""The job worker: SQS delivers a job id; the job (a transcription or speech) is done once, however
+often it is delivered.
 
 `lambda_handler` takes the jobs queue; `dead_letter_handler` takes its dead-letter queue and marks
 each job it receives failed, so that no job is left running after its messages ran out of retries.
@@ -16,9 +17,8 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.core import STT_FAILED
 from speech_common.deadline import Deadline
-from speech_common.jobs import fail_job, run_stt_job
+from speech_common.jobs import fail_abandoned_job, run_job
 from speech_common.observability import logger, metrics
 from speech_common.settings import get_settings
 
@@ -36,22 +36,22 @@ def idempotent_worker(table: str) -> tuple[IdempotencyConfig, Callable[..., dict
     persistence = DynamoDBPersistenceLayer(table_name=table, key_attr="job_id", expiry_attr="ttl")
 
     @idempotent_function(data_keyword_argument="message", config=config, persistence_store=persistence)
-    def transcribe_job(message: dict[str, Any], seconds: float) -> dict[str, str]:
-        run_stt_job(settings, message["job_id"], Deadline(seconds), lease_seconds=seconds + RESERVE_SECONDS)
+    def do_job(message: dict[str, Any], seconds: float) -> dict[str, str]:
+        run_job(settings, message["job_id"], Deadline(seconds), lease_seconds=seconds + RESERVE_SECONDS)
         return {"job_id": message["job_id"]}
 
-    return config, transcribe_job
+    return config, do_job
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    config, transcribe_job = idempotent_worker(get_settings().jobs_table or "unset")
+    config, do_job = idempotent_worker(get_settings().jobs_table or "unset")
     config.register_lambda_context(context)
     for record in event.get("Records", []):
         message = json.loads(record["body"])
         seconds = context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
-        transcribe_job(message=message, seconds=seconds)
+        do_job(message=message, seconds=seconds)
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -60,6 +60,4 @@ def dead_letter_handler(event: dict[str, Any], context: LambdaContext) -> None:
         job_id = json.loads(record["body"]).get("job_id", "")
         if not job_id:
             continue  # not one of ours: retrying it would block the queue for its retention
-        fail_job(
-            get_settings(), job_id, "worker_failed", f"{STT_FAILED}: the worker stopped before it finished"
-        )
+        fail_abandoned_job(get_settings(), job_id)

@@ -9,8 +9,10 @@ import re
 import time
 from typing import Any
 
+import pytest
 import requests
 
+from tests.audio_helpers import duration_seconds
 from tests.e2e.conftest import LocalServer, Reply
 
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -106,3 +108,21 @@ def test_an_unknown_job_is_a_404(speech_server: LocalServer) -> None:
     # Then it is the documented 404
     assert reply.status == 404, reply.body
     assert reply.json()["code"] == "unknown_job"
+
+
+def test_a_speech_job_reads_a_long_text_offline_and_links_its_audio(speech_server: LocalServer) -> None:
+    # Given a text longer than one request takes (6,000 characters), sent as a speech job
+    sentence = "The library opens at nine and closes at six on weekdays. "
+    text = sentence * (6_000 // len(sentence) + 1)
+    queued = post_json(speech_server, "/api/tts/jobs/", {"text": text, "response_format": "mp3"})
+    assert queued.status == 202, queued.body
+    # When the worker, fed from the embedded queue, reads it
+    job = wait_for_job(speech_server, queued.json()["job_id"])
+    # Then the job links mp3 audio in the embedded S3 as long as the result says (minutes of speech)
+    assert job["status"] == "succeeded", job
+    assert job["kind"] == "tts"
+    result = job["result"]
+    audio = requests.get(result["audio_url"], timeout=30)
+    assert audio.status_code == 200
+    assert duration_seconds(audio.content) == pytest.approx(result["duration_seconds"], abs=0.2)
+    assert result["duration_seconds"] > 120

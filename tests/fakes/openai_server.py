@@ -683,8 +683,7 @@ class FakeOpenAI:
         if stream_format != "audio":
             raise _invalid_value("stream_format", stream_format, ("sse", "audio"))
 
-        seconds = min(_MAX_SPEECH_SECONDS, max(0.1, len(text) / _CHARS_PER_SECOND / speed))
-        audio = _tone(response_format, round(seconds * 10))
+        audio = _tone(response_format, round(speech_seconds(text, speed) * 10))
         return _Response(200, audio, SPEECH_CONTENT_TYPES[response_format], chunked=True)
 
 
@@ -974,6 +973,11 @@ _CONTAINERS: Final[Mapping[str, tuple[str, str]]] = {
 
 
 @functools.cache
+def speech_seconds(text: str, speed: float = 1.0) -> float:
+    """How long the fake's answer to `text` plays: real pace, capped to keep tests fast, in tenths."""
+    return round(min(_MAX_SPEECH_SECONDS, max(0.1, len(text) / _CHARS_PER_SECOND / speed)) * 10) / 10
+
+
 def _tone(response_format: str, tenths: int) -> bytes:
     """Real audio of ``tenths`` tenths of a second in a speech format (cached: encoding is deterministic)."""
     pcm = _sine_pcm(SAMPLE_RATE * tenths // 10)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
+from speech_common import jobs, storage
+from speech_common.settings import get_settings
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.secrets_manager import FakeSecretsManager
 from tests.lambda_cold import SECRET_NAME, Artifacts, host_arch, make_artifacts
 
@@ -30,3 +36,46 @@ def xray_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def aws(
+    moto_server: str, monkeypatch: pytest.MonkeyPatch, fake_openai: FakeOpenAI
+) -> Iterator[dict[str, str]]:
+    """A bucket, a jobs table and a queue (with its dead-letter queue), fresh for each test."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
+    suffix = os.urandom(4).hex()
+    session = boto3.session.Session()
+    bucket, table = f"speech-{suffix}", f"jobs-{suffix}"
+    session.client("s3").create_bucket(Bucket=bucket)
+    session.client("dynamodb").create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    queue_url = session.client("sqs").create_queue(QueueName=f"jobs-{suffix}")["QueueUrl"]
+    monkeypatch.setenv("SPEECH_BUCKET", bucket)
+    monkeypatch.setenv("JOBS_TABLE", table)
+    monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
+    get_settings.cache_clear()
+    for client in (storage.s3_client, jobs._client):
+        client.cache_clear()
+    yield {"bucket": bucket, "table": table, "queue_url": queue_url}
+    for client in (storage.s3_client, jobs._client):
+        client.cache_clear()

@@ -27,10 +27,12 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from speech_common import engines
+from speech_common.core import LONG_TEXT_PIECE_CHARS, synthesize_long_text
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest
 from speech_common.engines.polly import PollyTextToSpeech
 from speech_common.errors import UpstreamFailure
+from speech_common.models import TtsJobRequest
 from speech_common.settings import get_settings
 
 POLLY_RATE = 16_000
@@ -822,3 +824,30 @@ def test_one_polly_answer_that_is_not_audio_then_real_audio_is_served(polly: Stu
     polly.answer(tone(0.5))
     # When speech is asked for / Then the retry's audio is served
     assert decode(polly.speak(response_format="wav"), "wav").seconds == pytest.approx(0.5, abs=0.05)
+
+
+# ---------------------------------------------------------------------------------------------
+# A speech job's text
+
+
+def test_a_long_text_is_read_by_polly_piece_by_piece_and_encoded_once(
+    polly: StubbedPolly, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given tts-1 routed to Polly (one call at a time: the Stubber answers in order) and a text of
+    # three pieces, each answered with one second of 16 kHz PCM
+    monkeypatch.setenv("TTS_MODEL_ROUTES", "tts-1=polly:neural;tts-1-hd=polly:neural")
+    monkeypatch.setenv("TTS_PARALLEL_CALLS", "1")
+    get_settings.cache_clear()
+    sentence = "The quick brown fox jumps over the lazy dog. "
+    text = sentence * (2 * LONG_TEXT_PIECE_CHARS // len(sentence) + 3)
+    for _ in range(3):
+        polly.answer(tone(1.0))
+    # When the job's text is read as opus
+    request = TtsJobRequest(text=text, voice="echo", response_format="opus")
+    speech, route, seconds = synthesize_long_text(request, Deadline(30))
+    # Then Polly was asked three times as PCM with the same voice, and the whole is one opus file of 3 s
+    assert str(route) == "polly:neural"
+    assert [(c["OutputFormat"], c["VoiceId"]) for c in polly.calls] == [("pcm", "Matthew")] * 3
+    assert seconds == pytest.approx(3.0, abs=0.01)
+    with av.open(io.BytesIO(speech.audio)) as container:
+        assert container.streams.audio[0].codec_context.name == "opus"

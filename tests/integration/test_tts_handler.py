@@ -132,6 +132,16 @@ def test_bad_input_is_a_clear_400(fake_openai: FakeOpenAI, body: Any, code: str)
     assert fake_openai.calls() == 0
 
 
+def test_a_text_too_long_for_a_request_names_the_speech_job_route(fake_openai: FakeOpenAI) -> None:
+    # Given 4,097 characters / When posted to /api/tts/
+    response = invoke("tts", tts_event({"text": "x" * 4097}))
+    # Then the 400 names the limit and the way out
+    assert response["json"] == {
+        "detail": "text: at most 4096 characters; send a longer text as a speech job: POST /api/tts/jobs/",
+        "code": "text_too_long",
+    }
+
+
 def test_error_details_do_not_echo_the_text(fake_openai: FakeOpenAI) -> None:
     # Given a private text too long to be accepted (5,600 characters)
     secret_text = "my bank password is hunter2 " * 200

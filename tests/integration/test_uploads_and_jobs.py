@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import socket
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from speech_common import jobs, storage
 from speech_common.engines.openai_engine import speech_chunks
@@ -26,57 +22,16 @@ from tests.helpers import (
     api_event,
     header,
     invoke,
+    job_status,
     load_handler,
     multipart_body,
+    run_worker,
     stt_event,
     with_api_key,
 )
 from tests.samples import encode as samples_encode
 from tests.samples import tone
 from tests.tone_speech import RATE, WORDS, hear, recording
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def aws(
-    moto_server: str, monkeypatch: pytest.MonkeyPatch, fake_openai: FakeOpenAI
-) -> Iterator[dict[str, str]]:
-    """A bucket, a jobs table and a queue (with its dead-letter queue), fresh for each test."""
-    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
-    suffix = os.urandom(4).hex()
-    session = boto3.session.Session()
-    bucket, table = f"speech-{suffix}", f"jobs-{suffix}"
-    session.client("s3").create_bucket(Bucket=bucket)
-    session.client("dynamodb").create_table(
-        TableName=table,
-        KeySchema=[{"AttributeName": "job_id", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    queue_url = session.client("sqs").create_queue(QueueName=f"jobs-{suffix}")["QueueUrl"]
-    monkeypatch.setenv("SPEECH_BUCKET", bucket)
-    monkeypatch.setenv("JOBS_TABLE", table)
-    monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
-    get_settings.cache_clear()
-    for client in (storage.s3_client, jobs._client):
-        client.cache_clear()
-    yield {"bucket": bucket, "table": table, "queue_url": queue_url}
-    for client in (storage.s3_client, jobs._client):
-        client.cache_clear()
 
 
 def new_upload(api_key_id: str = "key-a", body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -95,19 +50,6 @@ def send_file(upload: dict[str, Any], data: bytes) -> requests.Response:
 
 def stt_with(fields: dict[str, str], api_key_id: str = "key-a", path: str = "/api/stt/") -> dict[str, Any]:
     return invoke("stt", with_api_key(stt_event(multipart_body(fields), path=path), api_key_id))
-
-
-def run_worker(aws: dict[str, str], context: FakeLambdaContext | None = None) -> int:
-    """Deliver what is on the queue to the worker, as the event source mapping would; how many."""
-    sqs = boto3.session.Session().client("sqs")
-    messages = sqs.receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10).get("Messages", [])
-    event = {"Records": [{"messageId": m["MessageId"], "body": m["Body"]} for m in messages]}
-    load_handler("worker").lambda_handler(event, context or FakeLambdaContext(remaining_ms=120_000))
-    return len(messages)
-
-
-def job_status(job_id: str, api_key_id: str = "key-a") -> dict[str, Any]:
-    return invoke("jobs", api_event("GET", f"/api/jobs/{job_id}", content_type=None, api_key_id=api_key_id))
 
 
 # --- uploads ---------------------------------------------------------------------------------------

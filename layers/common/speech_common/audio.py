@@ -15,6 +15,16 @@ CONTENT_TYPES = {
     "mp4": "video/mp4",
 }
 
+# What each speech response_format is served as.
+SPEECH_CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/L16;rate=24000;channels=1",
+}
+
 _MP4_AUDIO_BRANDS = {b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "}
 
 

@@ -29,6 +29,9 @@ STT_FAILED = "Transcription failed"
 # Below this size an upload is not read for its duration (PyAV): under 5 minutes even at 5 kbps.
 LONG_AUDIO_MIN_BYTES = 192 * 1024
 TTS_FAILED = "Speech synthesis failed"
+# A long text's pieces: each is one upstream call on every engine (OpenAI's and the realtime
+# engine's single-call size, a third of Polly's), and many of them make a round of parallel calls.
+LONG_TEXT_PIECE_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -156,28 +159,10 @@ def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
         text=request.text, voice=request.voice, response_format=request.response_format, speed=request.speed
     )
     hits: list[bool] = []
-
-    def upstream(route: Route) -> bytes:
-        with upstream_subsegment(route.engine, route.upstream_model):
-            return tts_engine(route.engine, settings).synthesize(
-                speech, upstream_model=route.upstream_model, deadline=deadline
-            )
-
-    def speak(route: Route) -> bytes:
-        if not tts_cache.enabled(settings):
-            return upstream(route)
-        key = tts_cache.cache_key(speech, route)
-        audio = tts_cache.cached_audio(settings, key)  # a hit pays no upstream call and no tracer
-        hits.append(audio is not None)
-        if audio is None:
-            audio = upstream(route)
-            tts_cache.keep(settings, key, audio)
-        return audio
-
     audio, route = _serve(
         _chain(settings.tts_model_routes, request.model, TTS_FAILED),
         settings.route_policy,
-        speak,
+        lambda route: _speak(speech, route, deadline, hits),
         failure_detail=TTS_FAILED,
     )
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
@@ -185,6 +170,69 @@ def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
     return Speech(
         audio, request.model, request.voice, request.response_format, request.delivery, cache
     ), route
+
+
+def synthesize_long_text(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route, float]:
+    """Speech of a text of any length (a job's): cut at sentence ends into pieces that each take one
+    upstream call, read in parallel, joined as PCM and encoded once; also its length in seconds.
+
+    Every piece is read by the same route entry, so that the voice does not change mid-text: when an
+    entry is gone (or lacks the voice) the whole text moves to the next one. A piece that fails for
+    good fails the text and stops the pieces not yet begun. Pieces are cached like requests (as PCM),
+    so a text read again, or sharing pieces with an earlier one, pays only for what is new.
+    """
+    from speech_common.engines.pcm import BYTES_PER_SAMPLE, join_pcm
+    from speech_common.text_chunks import split_text
+    from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
+
+    settings = get_settings()
+    pieces = split_text(request.text, LONG_TEXT_PIECE_CHARS)
+
+    def read_all(route: Route) -> list[bytes]:
+        def one(piece: str) -> bytes:
+            speech = SpeechRequest(
+                text=piece, voice=request.voice, response_format="pcm", speed=request.speed
+            )
+            return _speak(speech, route, deadline, [])
+
+        return run_all(pieces, one, parallel=settings.tts_parallel_calls)
+
+    parts, route = _serve(
+        _chain(settings.tts_model_routes, request.model, TTS_FAILED),
+        settings.route_policy,
+        read_all,
+        failure_detail=TTS_FAILED,
+    )
+    pcm = join_pcm(parts)
+    del parts
+    seconds = len(pcm) / BYTES_PER_SAMPLE / OUTPUT_SAMPLE_RATE
+    audio = encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
+    metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
+    metrics.add_metric(name="TextPiecesSynthesized", unit=MetricUnit.Count, value=len(pieces))
+    speech = Speech(audio, request.model, request.voice, request.response_format, "url")
+    return speech, route, seconds
+
+
+def _speak(speech: SpeechRequest, route: Route, deadline: Deadline, hits: list[bool]) -> bytes:
+    """`speech` from one route entry: from the cache when it holds it (no upstream call, no tracer),
+    else from the upstream, kept for next time. Appends to `hits` whether the cache served it."""
+    settings = get_settings()
+    if not tts_cache.enabled(settings):
+        return _upstream_speech(speech, route, deadline)
+    key = tts_cache.cache_key(speech, route)
+    audio = tts_cache.cached_audio(settings, key)
+    hits.append(audio is not None)
+    if audio is None:
+        audio = _upstream_speech(speech, route, deadline)
+        tts_cache.keep(settings, key, audio)
+    return audio
+
+
+def _upstream_speech(speech: SpeechRequest, route: Route, deadline: Deadline) -> bytes:
+    with upstream_subsegment(route.engine, route.upstream_model):
+        return tts_engine(route.engine, get_settings()).synthesize(
+            speech, upstream_model=route.upstream_model, deadline=deadline
+        )
 
 
 def _chain(table: RouteTable, public_model: str, failure_detail: str) -> tuple[Route, ...]:

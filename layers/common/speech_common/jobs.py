@@ -1,4 +1,4 @@
-"""Transcription jobs: a row in the jobs table, a message on the queue, a worker that does the work.
+"""Transcription and speech jobs: a row in the jobs table, a message on the queue, a worker that does the work.
 
 A job moves queued -> running -> succeeded | failed. It belongs to the API key that made it: another
 key reading it gets the same 404 as an unknown id. A job is never left running: the worker holds a
@@ -19,13 +19,34 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from speech_common.core import STT_FAILED, TranscriptionJob, refuse_longer_than, transcribe
+from speech_common.core import (
+    STT_FAILED,
+    TTS_FAILED,
+    TranscriptionJob,
+    refuse_longer_than,
+    synthesize_long_text,
+    transcribe,
+)
 from speech_common.deadline import Deadline
 from speech_common.errors import NotFound, OperationFailed, SpeechError
+from speech_common.models import TtsJobRequest, TtsRequest
 from speech_common.settings import Settings
-from speech_common.storage import check_upload, read_job_result, read_upload, store_job_result
+from speech_common.storage import (
+    check_upload,
+    delete_text,
+    presign_result,
+    read_job_result,
+    read_text,
+    read_upload,
+    store_job_audio,
+    store_job_result,
+    store_text,
+)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+STT, TTS = "stt", "tts"
+JOB_FAILED = "The job failed"
+FAILED_BY_KIND = {STT: STT_FAILED, TTS: TTS_FAILED}
 LEASE_MARGIN_SECONDS = 60
 
 
@@ -57,17 +78,32 @@ def _now() -> str:
 
 def create_stt_job(settings: Settings, owner: str, upload_id: str, model: str, language: str | None) -> Job:
     """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's."""
+    _check_configured(settings)
+    check_upload(settings, owner, upload_id)
+    return _create_job(settings, owner, STT, {"upload_id": upload_id, "model": model, "language": language})
+
+
+def create_tts_job(settings: Settings, owner: str, request: TtsRequest) -> Job:
+    """Keep the text in the bucket (it may be larger than a table item), record the job and queue it."""
+    _check_configured(settings)
+    text_id = store_text(settings, owner, request.text)
+    spoken = request.model_dump(exclude={"text", "delivery"})
+    return _create_job(settings, owner, TTS, {"text_id": text_id, **spoken})
+
+
+def _check_configured(settings: Settings) -> None:
     if not settings.jobs_queue_url:
         raise OperationFailed("Jobs are not configured", code="jobs_not_configured")
-    check_upload(settings, owner, upload_id)
+
+
+def _create_job(settings: Settings, owner: str, kind: str, request: dict[str, Any]) -> Job:
     job_id = secrets.token_urlsafe(18)
     now = _now()
-    request = {"upload_id": upload_id, "model": model, "language": language}
     _dynamodb().put_item(
         TableName=_table(settings),
         Item={
             "job_id": {"S": job_id},
-            "kind": {"S": "stt"},
+            "kind": {"S": kind},
             "status": {"S": QUEUED},
             "owner": {"S": owner},
             "request": {"S": json.dumps(request)},
@@ -79,9 +115,9 @@ def create_stt_job(settings: Settings, owner: str, upload_id: str, model: str, l
     try:
         _sqs().send_message(QueueUrl=settings.jobs_queue_url, MessageBody=json.dumps({"job_id": job_id}))
     except Exception as exc:  # not queued: it would stay queued forever
-        fail_job(settings, job_id, "jobs_unavailable", f"{STT_FAILED}: the job could not be queued")
+        fail_job(settings, job_id, "jobs_unavailable", f"{FAILED_BY_KIND[kind]}: the job could not be queued")
         raise OperationFailed("The job could not be queued; try again", code="jobs_unavailable") from exc
-    return Job(job_id, "stt", QUEUED, now, now)
+    return Job(job_id, kind, QUEUED, now, now)
 
 
 def get_job(settings: Settings, owner: str, job_id: str) -> Job:
@@ -96,24 +132,30 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
             settings,
             job_id,
             "worker_timeout",
-            f"{STT_FAILED}: the worker did not finish in time",
+            f"{FAILED_BY_KIND.get(job.kind, JOB_FAILED)}: the worker did not finish in time",
             lease=lease,
         )
         return get_job(settings, owner, job_id)
     if job.status == SUCCEEDED and "result_key" in item:
-        job = dataclasses.replace(job, result=read_job_result(settings, item["result_key"]["S"]))
+        result = read_job_result(settings, item["result_key"]["S"])
+        if "audio_key" in result:  # a link made now: it outlives the job's run by expires_in
+            key = result.pop("audio_key")
+            result = {
+                "audio_url": presign_result(settings, key),
+                "expires_in": settings.result_url_expires_seconds,
+                **result,
+            }
+        job = dataclasses.replace(job, result=result)
     return job
 
 
-def run_stt_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: float) -> None:
+def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: float) -> None:
     """The worker's work for one job; the job ends succeeded or failed, never running."""
     from botocore.exceptions import ClientError
 
     item = _item(settings, job_id)
     if item is None or item.get("status", {}).get("S") in (SUCCEEDED, FAILED):
         return  # unknown (expired), or already done by an earlier delivery
-    owner = item["owner"]["S"]
-    request = json.loads(item["request"]["S"])
     try:
         _update(
             settings,
@@ -126,17 +168,50 @@ def run_stt_job(settings: Settings, job_id: str, deadline: Deadline, lease_secon
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return  # it ended meanwhile (failed by an expired lease, say)
         raise
+    owner, request = item["owner"]["S"], json.loads(item["request"]["S"])
+    work = _transcription if item["kind"]["S"] == STT else _speech
     try:
-        audio = read_upload(settings, owner, request["upload_id"])
-        refuse_longer_than(audio, settings.job_max_audio_seconds, "a job takes")
-        transcript, _route = transcribe(
-            TranscriptionJob(audio=audio, model=request["model"], language=request.get("language")), deadline
-        )
+        result = work(settings, job_id, owner, request, deadline)
     except SpeechError as error:
         fail_job(settings, job_id, error.code, error.detail)
         return
-    key = store_job_result(settings, job_id, {"transcript": transcript.text, "model": transcript.model})
-    _update(settings, job_id, SUCCEEDED, result_key=key)
+    _update(settings, job_id, SUCCEEDED, result_key=store_job_result(settings, job_id, result))
+
+
+def _transcription(
+    settings: Settings, job_id: str, owner: str, request: dict[str, Any], deadline: Deadline
+) -> dict[str, Any]:
+    audio = read_upload(settings, owner, request["upload_id"])
+    refuse_longer_than(audio, settings.job_max_audio_seconds, "a job takes")
+    transcript, _route = transcribe(
+        TranscriptionJob(audio=audio, model=request["model"], language=request.get("language")), deadline
+    )
+    return {"transcript": transcript.text, "model": transcript.model}
+
+
+def _speech(
+    settings: Settings, job_id: str, owner: str, request: dict[str, Any], deadline: Deadline
+) -> dict[str, Any]:
+    """The audio is written whole, once, after every piece is read: nothing half-made is ever linked."""
+    text = read_text(settings, owner, request["text_id"])
+    wanted = TtsJobRequest(text=text, **{k: v for k, v in request.items() if k != "text_id"})
+    speech, _route, seconds = synthesize_long_text(wanted, deadline)
+    audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)
+    delete_text(settings, request["text_id"])  # the caller's text is kept no longer than needed
+    return {
+        "audio_key": audio_key,
+        "model": speech.model,
+        "voice": speech.voice,
+        "response_format": speech.response_format,
+        "duration_seconds": round(seconds, 3),
+    }
+
+
+def fail_abandoned_job(settings: Settings, job_id: str) -> None:
+    """Fail a job whose messages ran out of retries (the dead-letter queue's handler)."""
+    item = _item(settings, job_id)
+    failed = FAILED_BY_KIND.get(item["kind"]["S"], JOB_FAILED) if item and "kind" in item else JOB_FAILED
+    fail_job(settings, job_id, "worker_failed", f"{failed}: the worker stopped before it finished")
 
 
 def fail_job(settings: Settings, job_id: str, code: str, detail: str, *, lease: str | None = None) -> None:

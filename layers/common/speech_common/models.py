@@ -15,6 +15,9 @@ AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 DOCUMENTED_VOICES: tuple[str, ...] = get_args(Voice)
 # What /v1/audio/speech takes in one call; longer texts are cut by the engines, not by callers.
 MAX_TTS_TEXT_CHARS = 4096
+# The most a speech job could be set to take (TTS_JOB_MAX_CHARS is the deployment's limit): about
+# 20 hours of speech, or 1 GB of PCM for the worker to join.
+MAX_TTS_JOB_TEXT_CHARS = 1_000_000
 
 
 def _speakable(value: str) -> str:
@@ -44,6 +47,14 @@ class TtsRequest(BaseModel):
     )
 
     _text_speakable = field_validator("text")(_speakable)
+
+
+class TtsJobRequest(TtsRequest):
+    """Body of POST /api/tts/jobs/: the JSON of /api/tts/, with text up to the job limit (a setting,
+    checked by the route: 100,000 characters by default). The result is always a link."""
+
+    text: str = Field(max_length=MAX_TTS_JOB_TEXT_CHARS, description="Text to convert to speech")
+    delivery: Literal["url"] = Field(default="url", description="A job's audio is always a link")
 
 
 class TtsResponse(BaseModel):

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from speech_common.model_routing import RoutePolicy, RouteTable, parse_routes
-from speech_common.models import DOCUMENTED_VOICES, SttModel, TtsModel
+from speech_common.models import DOCUMENTED_VOICES, MAX_TTS_JOB_TEXT_CHARS, SttModel, TtsModel
 
 # Lambda's synchronous invocation payload limit, each way.
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     # Calls one long text is read in, at once (chunks are sized for one round of them). Each counts
     # against the OpenAI account's requests-per-minute limit: lower it on a low usage tier.
     tts_parallel_calls: int = Field(default=8, ge=1, le=16)
+    # The longest text POST /api/tts/jobs/ takes (100,000 characters: about two hours of speech).
+    tts_job_max_chars: int = Field(default=100_000, ge=1, le=MAX_TTS_JOB_TEXT_CHARS)
 
     # Storage and jobs (template: the bucket, the table and the queue).
     speech_bucket: str | None = None

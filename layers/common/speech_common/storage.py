@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from speech_common.audio import AudioUpload, sniff_audio_format
+from speech_common.audio import SPEECH_CONTENT_TYPES, AudioUpload, sniff_audio_format
 from speech_common.errors import InvalidRequest, OperationFailed
+from speech_common.observability import logger
 from speech_common.settings import Settings
 
 UPLOADS_PREFIX = "uploads/"
@@ -140,10 +141,20 @@ def read_upload(
 def store_result(settings: Settings, owner: str, data: bytes, extension: str, content_type: str) -> str:
     """Keep a result (audio) under results/ and return a presigned GET for it (the lifecycle rule expires it)."""
     key = f"{RESULTS_PREFIX}{new_upload_id()}.{extension}"
+    _put_result(settings, key, owner, data, content_type)
+    return presign_result(settings, key)
+
+
+def store_job_audio(settings: Settings, job_id: str, owner: str, data: bytes, extension: str) -> str:
+    """A speech job's audio under results/, in one put (never half-written); its key."""
+    key = f"{RESULTS_PREFIX}{job_id}.{extension}"
+    _put_result(settings, key, owner, data, SPEECH_CONTENT_TYPES[extension])
+    return key
+
+
+def presign_result(settings: Settings, key: str) -> str:
+    """A GET link to a result, valid for settings.result_url_expires_seconds."""
     try:
-        s3_client().put_object(
-            Bucket=_bucket(settings), Key=key, Body=data, ContentType=content_type, Metadata={"owner": owner}
-        )
         url: str = s3_client().generate_presigned_url(
             "get_object",
             Params={"Bucket": _bucket(settings), "Key": key},
@@ -151,9 +162,59 @@ def store_result(settings: Settings, owner: str, data: bytes, extension: str, co
         )
     except OperationFailed:
         raise
+    except Exception as exc:  # botocore: credentials
+        raise OperationFailed("Signing the link to the audio failed", code="storage_error") from exc
+    return url
+
+
+def _put_result(settings: Settings, key: str, owner: str, data: bytes, content_type: str) -> None:
+    try:
+        s3_client().put_object(
+            Bucket=_bucket(settings), Key=key, Body=data, ContentType=content_type, Metadata={"owner": owner}
+        )
+    except OperationFailed:
+        raise
     except Exception as exc:  # botocore: credentials, network
         raise OperationFailed("Storing the audio failed", code="storage_error") from exc
-    return url
+
+
+def store_text(settings: Settings, owner: str, text: str) -> str:
+    """A speech job's text under uploads/ (the lifecycle rule expires it), until the worker reads it."""
+    text_id = new_upload_id()
+    try:
+        s3_client().put_object(
+            Bucket=_bucket(settings),
+            Key=f"{UPLOADS_PREFIX}{text_id}.txt",
+            Body=text.encode(),
+            ContentType="text/plain; charset=utf-8",
+            Metadata={"owner": owner},
+        )
+    except OperationFailed:
+        raise
+    except Exception as exc:  # botocore: credentials, network
+        raise OperationFailed("Storing the text failed", code="storage_error") from exc
+    return text_id
+
+
+def read_text(settings: Settings, owner: str, text_id: str) -> str:
+    """A job's text; gone (expired before the worker came to it): 400 unknown_upload."""
+    try:
+        obj = s3_client().get_object(Bucket=_bucket(settings), Key=f"{UPLOADS_PREFIX}{text_id}.txt")
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            raise InvalidRequest("The job's text has expired; send it again", code="unknown_upload") from None
+        raise
+    if obj.get("Metadata", {}).get("owner") != owner:
+        raise InvalidRequest("The job's text has expired; send it again", code="unknown_upload")
+    text: str = obj["Body"].read().decode()
+    return text
+
+
+def delete_text(settings: Settings, text_id: str) -> None:
+    try:
+        s3_client().delete_object(Bucket=_bucket(settings), Key=f"{UPLOADS_PREFIX}{text_id}.txt")
+    except Exception:  # the lifecycle rule deletes it anyway
+        logger.warning("a job's text was not deleted; the lifecycle rule will")
 
 
 def store_job_result(settings: Settings, job_id: str, result: dict[str, Any]) -> str:

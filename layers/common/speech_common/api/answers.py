@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
+from speech_common.audio import SPEECH_CONTENT_TYPES as CONTENT_TYPES
 from speech_common.core import Speech, TranscriptionJob, refuse_longer_than
 from speech_common.deadline import Deadline
-from speech_common.errors import PayloadTooLarge
+from speech_common.errors import InvalidRequest, PayloadTooLarge
 from speech_common.model_routing import Route
 from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.settings import get_settings
@@ -88,6 +89,15 @@ def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
         )
 
 
+def refuse_text_longer_than_a_job_takes(request: TtsRequest) -> None:
+    limit = get_settings().tts_job_max_chars
+    if len(request.text) > limit:
+        raise InvalidRequest(
+            f"text: {len(request.text):,} characters, more than a speech job takes ({limit:,})",
+            code="text_too_long",
+        )
+
+
 def delivered(speech: Speech, event: APIGatewayProxyEvent, route: Route) -> Response[Any]:
     """The documented answer (audio_base64), or with "delivery": "url" a link to the audio in the bucket."""
     if speech.delivery == "url":
@@ -111,17 +121,6 @@ def delivered(speech: Speech, event: APIGatewayProxyEvent, route: Route) -> Resp
     if speech.cache is not None:
         answer.headers[CACHE_HEADER] = speech.cache
     return answer
-
-
-# What each response_format is served as.
-CONTENT_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/ogg",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/L16;rate=24000;channels=1",
-}
 
 
 def inline_base64(audio: bytes) -> str:

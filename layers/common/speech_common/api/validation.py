@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from speech_common.errors import InvalidRequest
+from speech_common.models import MAX_TTS_TEXT_CHARS
 
 
 def parse_json_body(body: str) -> Any:
@@ -69,7 +70,10 @@ def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
     if error_type == "extra_forbidden":
         message = "Unknown field"
     elif error_type == "string_too_long":
-        message = f"at most {(first.get('ctx') or {}).get('max_length')} characters"
+        limit = (first.get("ctx") or {}).get("max_length")
+        message = f"at most {limit} characters"
+        if field == "text" and limit == MAX_TTS_TEXT_CHARS:
+            message += "; send a longer text as a speech job: POST /api/tts/jobs/"
     code = (
         _CODES_BY_FIELD_AND_TYPE.get((field, error_type))
         or _CODES_BY_TYPE.get(error_type)
