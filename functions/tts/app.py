@@ -1,4 +1,4 @@
-"""POST /api/tts/: turn text into speech."""
+"""POST /api/tts/: turn text into speech; POST /v1/audio/speech: the same, answered as OpenAI answers."""
 
 from typing import Annotated
 
@@ -13,9 +13,13 @@ from speech_common.api.resolver import create_resolver
 from speech_common.core import synthesize
 from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.observability import logger, metrics
+from speech_common.openai_api.models import SpeechBody
+from speech_common.openai_api.resolver import create_openai_resolver, resolve
+from speech_common.openai_api.speech import speak
 from speech_common.snapstart import register_hooks
 
 app = create_resolver(expected_media_type=JSON)
+v1 = create_openai_resolver(expected_media_type=JSON)
 register_hooks("tts")  # SnapStart (opt in): the SDK and clients set up before the snapshot
 
 
@@ -26,7 +30,20 @@ def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsRespon
     return delivered(speech, app.current_event, route)
 
 
+@v1.post(
+    "/v1/audio/speech",
+    responses={
+        200: {
+            "description": "The audio",
+            "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
+)
+def openai_speech(body: Annotated[SpeechBody, Body()]):  # type: ignore[no-untyped-def]  # no return type: Powertools would JSON-encode the bytes
+    return speak(body, invocation_deadline(v1.current_event, v1.lambda_context))
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return resolve(event, context, api=app, v1=v1)

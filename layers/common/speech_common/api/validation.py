@@ -49,7 +49,10 @@ _CODES_BY_TYPE = {
     "dict_type": "invalid_json",
 }
 _CODES_BY_FIELD = {"model": "unsupported_model", "voice": "unsupported_voice"}
-_CODES_BY_FIELD_AND_TYPE = {("text", "string_too_long"): "text_too_long"}
+_CODES_BY_FIELD_AND_TYPE = {
+    ("text", "string_too_long"): "text_too_long",
+    ("input", "string_too_long"): "text_too_long",  # the /v1 door's name for the text
+}
 
 
 def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
@@ -80,4 +83,6 @@ def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
         code = "empty_field"
     message = message.removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return InvalidRequest(f"{field}: {message}{more}" if field else f"{message}{more}", code=code)
+    return InvalidRequest(
+        f"{field}: {message}{more}" if field else f"{message}{more}", code=code, param=field or None
+    )
