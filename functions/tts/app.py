@@ -15,7 +15,7 @@ from speech_common.models import TtsRequest, TtsResponse, TtsUrlResponse
 from speech_common.observability import logger, metrics
 from speech_common.openai_api.models import SpeechBody
 from speech_common.openai_api.resolver import create_openai_resolver, resolve
-from speech_common.openai_api.speech import speak
+from speech_common.openai_api.speech import SPEECH_CONTENT_TYPES, speak
 from speech_common.snapstart import register_hooks
 
 app = create_resolver(expected_media_type=JSON)
@@ -35,11 +35,14 @@ def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsRespon
     responses={
         200: {
             "description": "The audio",
-            "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}},
+            "content": {
+                ct: {"schema": {"type": "string", "format": "binary"}} for ct in SPEECH_CONTENT_TYPES.values()
+            },
         }
     },
 )
-def openai_speech(body: Annotated[SpeechBody, Body()]):  # type: ignore[no-untyped-def]  # no return type: Powertools would JSON-encode the bytes
+def openai_speech(body: Annotated[SpeechBody, Body()]):
+    # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
     return speak(body, invocation_deadline(v1.current_event, v1.lambda_context))
 
 
