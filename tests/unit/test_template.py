@@ -168,7 +168,18 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
     # Given the template after the SAM transform / When its REST API paths are read
     paths = _rest_api_body(transformed)["paths"]
     # Then there are the routes, each requiring an API key
-    assert set(paths) == {"/api/stt", "/api/tts", "/api/stt/jobs", "/api/uploads", "/api/jobs/{job_id}"}
+    assert set(paths) == {
+        "/api/stt",
+        "/api/tts",
+        "/api/stt/jobs",
+        "/api/uploads",
+        "/api/jobs/{job_id}",
+        "/v1/audio/speech",
+        "/v1/audio/transcriptions",
+        "/v1/audio/translations",
+        "/v1/models",
+        "/v1/models/{model_id}",
+    }
     assert all(op["security"] == [{"api_key": []}] for p in paths for op in paths[p].values())
     # And one usage plan holds the quota and throttle the parameters default to
     plans = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
