@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	[ -x "$$(command -v $$p 2>/dev/null)" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: venv test unit integration e2e lint format typecheck validate build serve bench smoke clean
+.PHONY: venv test unit integration e2e lint format typecheck validate build serve bench smoke clean openapi js-sdk
 
 venv: $(STAMP)
 
@@ -21,7 +21,7 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
-test: venv
+test: venv js-sdk
 	$(BIN)/python -m pytest
 
 unit: venv
@@ -30,16 +30,29 @@ unit: venv
 integration: venv
 	$(BIN)/python -m pytest tests/integration
 
-e2e: venv
+e2e: venv js-sdk
 	$(BIN)/python -m pytest tests/e2e
 
+# The official openai npm package that tests/e2e/sdk_js drives, as its package-lock.json pins it (Node 20+).
+JS_SDK := tests/e2e/sdk_js
+js-sdk: $(JS_SDK)/node_modules/.installed
+
+$(JS_SDK)/node_modules/.installed: $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
+	cd $(JS_SDK) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The OpenAPI document of both doors (/api and /v1), generated from the code; make lint checks it is current.
+openapi: venv
+	$(BIN)/python -m tools.openapi
+
 # ruff, then the complexity gate: no function above radon's rank C but the few .ci/complexity_gate.py lists;
-# then every test function carries Given/When/Then comments (.ci/given_when_then.py).
+# then every test function carries Given/When/Then comments (.ci/given_when_then.py); openapi.json is current.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python .ci/complexity_gate.py
 	$(BIN)/python .ci/given_when_then.py
+	$(BIN)/python -m tools.openapi --check
 
 format: venv
 	$(BIN)/ruff format .

@@ -13,13 +13,14 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.serving import WSGIRequestHandler
 
-from local import gateway_responses, http_server, limits
+from local import docs, gateway_responses, http_server, limits
 from local.gateway_responses import Answer, ApiKey, Declarations, GatewayError, RequestView
 from local.sam_adapter import ApiGatewayEmulation, ApiRoute
 
@@ -34,7 +35,11 @@ RouteKey = tuple[str, str, str]  # (function, path, method) of an Api/HttpApi ev
 
 
 class LocalGatewayService(ApiGatewayEmulation):
+    openapi_document: Path | None = None  # served at /openapi.json, with Swagger UI at /docs (local/docs.py)
+
     def configure_app(self, app: Flask) -> None:
+        if self.openapi_document is not None:
+            docs.register(app, self.openapi_document)
         self._integration_timeouts = self._read_integration_timeouts()
         self._route_apis = self._read_route_apis()
         self._declarations = gateway_responses.read_declarations(self.serverless_apis())

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 import logging
 import os
 import re
@@ -51,7 +52,7 @@ from samtranslator.model.apigateway import ApiGatewayResponse
 from samtranslator.model.exceptions import InvalidResourceException
 from werkzeug.serving import WSGIRequestHandler
 
-from local import limits
+from local import binary_media, limits
 
 LOG = logging.getLogger(__name__)
 
@@ -325,7 +326,8 @@ class LocalInvokeContext(InvokeContext):
 
     def api(self) -> Api | None:
         """SAM's view of the template's APIs (routes, binary media types, CORS, stage); None without routes."""
-        api = ApiProvider(self.stacks, cwd=self.get_cwd()).api
+        # No authorizer runs locally (sam local start-api --disable-authorizer): no API key is needed here.
+        api = ApiProvider(self.stacks, cwd=self.get_cwd(), disable_authorizer=True).api
         return api if api.routes else None
 
     # SAM's members, overridden.
@@ -514,10 +516,23 @@ class ApiGatewayEmulation(LocalApigwService):
         lambda_output: str, binary_types: Any, flask_request: Any, event_type: str
     ) -> Any:
         # A malformed proxy response is a 502 too: raised, so that the GatewayResponses apply to it as well.
+        rest_api = event_type == Route.API
         try:
-            return LocalApigwService._parse_v1_payload_format_lambda_output(
-                lambda_output, binary_types, flask_request, event_type
+            status, headers, body = LocalApigwService._parse_v1_payload_format_lambda_output(
+                # A REST API's answer is decoded below, by API Gateway's rule rather than SAM's.
+                lambda_output,
+                [] if rest_api else binary_types,
+                flask_request,
+                event_type,
             )
+            encoded = LocalApigwService.get_base_64_encoded(event_type, json.loads(lambda_output))
         except LambdaResponseParseException as exc:
             LOG.error("Invalid lambda response received: %s", exc)
             raise limits.FunctionFailed("malformed response") from exc
+        accept = flask_request.headers.get("Accept")
+        if rest_api and encoded and body and binary_media.returns_binary(accept, binary_types or ()):
+            try:
+                body = base64.b64decode(body)
+            except ValueError as exc:
+                raise limits.FunctionFailed("malformed base64 body") from exc
+        return status, headers, body

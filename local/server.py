@@ -18,6 +18,7 @@ import os
 import sys
 import tomllib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from local.pool import DEFAULT_CONCURRENCY
@@ -187,6 +188,7 @@ def serve(
                 LOG.error("Template does not have any APIs connected to Lambda functions")
                 return 1
             service = LocalGatewayService(context, api, host=host, port=port)
+            service.openapi_document = Path(template).parent / "openapi.json"  # make openapi writes it
             service.create()
             sam_adapter.print_routes(api, host, port)
             if eager:

@@ -1,4 +1,5 @@
-"""POST /api/uploads/: a presigned S3 POST for a large file; GET /api/jobs/{job_id}: a job's state."""
+"""POST /api/uploads/: a presigned S3 POST for a large file; GET /api/jobs/{job_id}: a job's state;
+GET /v1/models[/{model_id}]: the public models served (the OpenAI-shaped door)."""
 
 from typing import Annotated, Any
 
@@ -13,10 +14,14 @@ from speech_common.api.resolver import create_resolver
 from speech_common.jobs import get_job
 from speech_common.models import UploadRequest, UploadResponse
 from speech_common.observability import logger, metrics
+from speech_common.openai_api.catalog import served_model, served_models
+from speech_common.openai_api.models import ModelCard, ModelList
+from speech_common.openai_api.resolver import create_openai_resolver, resolve
 from speech_common.settings import get_settings
 from speech_common.storage import presign_upload
 
 app = create_resolver(expected_media_type=JSON)
+v1 = create_openai_resolver(expected_media_type=JSON)
 
 
 @app.post("/api/uploads")
@@ -32,7 +37,17 @@ def job_status(job_id: str) -> Response[Any]:
     return Response(status_code=200, content_type="application/json", body=job.public())
 
 
+@v1.get("/v1/models")
+def openai_models() -> ModelList:
+    return served_models()
+
+
+@v1.get("/v1/models/<model_id>")
+def openai_model(model_id: str) -> ModelCard:
+    return served_model(model_id)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return resolve(event, context, api=app, v1=v1)

@@ -175,8 +175,27 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
         "/api/tts/jobs",
         "/api/uploads",
         "/api/jobs/{job_id}",
+        "/v1/audio/speech",
+        "/v1/audio/transcriptions",
+        "/v1/audio/translations",
+        "/v1/models",
+        "/v1/models/{model_id}",
     }
-    assert all(op["security"] == [{"api_key": []}] for p in paths for op in paths[p].values())
+    # the /v1 ones behind the Bearer authorizer (cached per Authorization header), the others behind the
+    # authorizer that takes x-api-key or Bearer (not cached by API Gateway: a missing key must be denied, 403)
+    for path, operations in paths.items():
+        authorizer = "BearerAuthorizer" if path.startswith("/v1/") else "ApiKeyAuthorizer"
+        assert all(op["security"] == [{authorizer: []}, {"api_key": []}] for op in operations.values())
+    authorizers = _rest_api_body(transformed)["securityDefinitions"]
+    bearer = authorizers["BearerAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert (bearer["identitySource"], bearer["authorizerResultTtlInSeconds"]) == (
+        "method.request.header.Authorization",
+        300,
+    )
+    either = authorizers["ApiKeyAuthorizer"]["x-amazon-apigateway-authorizer"]
+    assert "identitySource" not in either and either["authorizerResultTtlInSeconds"] == 0
+    # And the usage plan counts the key the authorizer names
+    assert transformed["Resources"]["SpeechApi"]["Properties"]["ApiKeySourceType"] == "AUTHORIZER"
     # And one usage plan holds the quota and throttle the parameters default to
     plans = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
     assert len(plans) == 1
@@ -199,6 +218,7 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
         ("THROTTLED", None, "throttled"),
         ("QUOTA_EXCEEDED", None, "quota_exceeded"),
         ("INVALID_API_KEY", None, "invalid_api_key"),
+        ("ACCESS_DENIED", "403", "invalid_api_key"),
         ("INTEGRATION_TIMEOUT", None, "gateway_timeout"),
         ("DEFAULT_5XX", None, "gateway_error"),
     ],
@@ -216,6 +236,16 @@ def test_gateway_errors_keep_the_error_shape(
         "$context.error.messageString", '"Internal server error"'
     )
     assert json.loads(rendered)["code"] == code and json.loads(rendered)["detail"]
+
+
+def test_an_unauthorized_v1_caller_gets_openai_s_401_shape(transformed: dict[str, Any]) -> None:
+    # Given the template after the SAM transform
+    # When the gateway's answer to the authorizer's Unauthorized (only /v1 routes raise it) is read
+    response = _rest_api_body(transformed)["x-amazon-apigateway-gateway-responses"]["UNAUTHORIZED"]
+    # Then it is a 401 in OpenAI's error shape, which the SDKs raise as AuthenticationError
+    assert response["statusCode"] == "401"
+    error = json.loads(response["responseTemplates"]["application/json"])["error"]
+    assert set(error) == {"message", "type", "param", "code"} and error["code"] == "invalid_api_key"
 
 
 def test_each_function_reserves_concurrency_unless_told_not_to(template: dict[str, Any]) -> None:

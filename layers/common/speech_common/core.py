@@ -39,6 +39,8 @@ class TranscriptionJob:
     audio: AudioUpload
     model: str = "whisper-1"
     language: str | None = None
+    prompt: str | None = None  # text to guide the style and spelling (engines that cannot ignore it)
+    temperature: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,7 +68,7 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     if seconds is not None and seconds > settings.stt_split_above_seconds:
         text, route = _transcribe_in_pieces(job, chain, seconds, deadline)
     else:
-        text, route = _transcribe_once(job.audio, job.language, chain, deadline)
+        text, route = _transcribe_once(job, job.audio, chain, deadline)
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
     return Transcript(text=text.strip(), model=job.model), route
 
@@ -95,10 +97,13 @@ def refuse_longer_than(audio: AudioUpload, limit: float, what: str) -> None:
 
 
 def _transcribe_once(
-    audio: AudioUpload, language: str | None, chain: tuple[Route, ...], deadline: Deadline
+    job: TranscriptionJob, audio: AudioUpload, chain: tuple[Route, ...], deadline: Deadline
 ) -> tuple[str, Route]:
+    """`audio`: the job's whole recording, or one piece of it."""
     settings = get_settings()
-    request = TranscriptionRequest(audio=audio, language=language)
+    request = TranscriptionRequest(
+        audio=audio, language=job.language, prompt=job.prompt, temperature=job.temperature
+    )
 
     def hear(route: Route) -> str:
         with upstream_subsegment(route.engine, route.upstream_model):
@@ -144,7 +149,7 @@ def _transcribe_in_pieces(
     del pcm  # the pieces hold what is needed now
 
     def one(upload: AudioUpload) -> tuple[str, Route]:
-        return _transcribe_once(upload, job.language, chain, deadline)
+        return _transcribe_once(job, upload, chain, deadline)
 
     results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))

@@ -8,9 +8,10 @@ class SpeechError(Exception):
 
     code = "invalid_request"
 
-    def __init__(self, detail: str, *, code: str | None = None) -> None:
+    def __init__(self, detail: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.param = param  # the request field at fault, when one is (OpenAI's error names it)
         if code is not None:
             self.code = code
 

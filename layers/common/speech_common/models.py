@@ -11,6 +11,8 @@ SttModel = Literal["whisper-1"]
 TtsModel = Literal["tts-1", "tts-1-hd"]
 Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
+# OpenAI's transcript formats; srt, vtt and verbose_json need segment timings (speech_common.transcripts).
+TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 DOCUMENTED_VOICES: tuple[str, ...] = get_args(Voice)
 # What /v1/audio/speech takes in one call; longer texts are cut by the engines, not by callers.
@@ -18,9 +20,11 @@ MAX_TTS_TEXT_CHARS = 4096
 # The most a speech job could be set to take (TTS_JOB_MAX_CHARS is the deployment's limit): about
 # 20 hours of speech, or 1 GB of PCM for the worker to join.
 MAX_TTS_JOB_TEXT_CHARS = 1_000_000
+# A transcription prompt guides style and spelling; whisper reads only its last 224 tokens.
+MAX_PROMPT_CHARS = 4096
 
 
-def _speakable(value: str) -> str:
+def speakable(value: str) -> str:
     # Zero-width and control characters alone are as empty as spaces.
     if all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
         raise ValueError("must not be empty or blank")
@@ -46,7 +50,7 @@ class TtsRequest(BaseModel):
         description="inline: audio_base64 in the answer (documented); url: a link to the audio in the bucket",
     )
 
-    _text_speakable = field_validator("text")(_speakable)
+    _text_speakable = field_validator("text")(speakable)
 
 
 class TtsJobRequest(TtsRequest):
@@ -83,6 +87,12 @@ class SttForm(BaseModel):
     )
     upload_id: str | None = Field(
         default=None, max_length=64, description="A completed upload (POST /api/uploads/) instead of the file"
+    )
+    prompt: str | None = Field(
+        default=None, max_length=MAX_PROMPT_CHARS, description="Text to guide style and spelling (extra)"
+    )
+    response_format: TranscriptFormat = Field(
+        default="json", description='json: {"transcript", "model"} (documented); text: the transcript alone'
     )
 
 

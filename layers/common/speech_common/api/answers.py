@@ -39,6 +39,9 @@ def caller(event: APIGatewayProxyEvent) -> str:
     """Who is asking: the API key's id on AWS (uploads and jobs belong to it), "local" under make serve."""
     identity = event.request_context.raw_event.get("identity") or {}
     key_id = identity.get("apiKeyId") if isinstance(identity, dict) else None
+    if not key_id:  # the authorizer names the key it handed to the usage plan
+        authorizer = event.request_context.raw_event.get("authorizer") or {}
+        key_id = authorizer.get("apiKeyId") if isinstance(authorizer, dict) else None
     return str(key_id) if key_id else "local"
 
 

@@ -6,7 +6,7 @@ Another door (say an OpenAI-shaped /v1) installs the same handlers with its own 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -27,7 +27,13 @@ STATUS_BY_ERROR: dict[type[SpeechError], int] = {
 }
 ENVELOPE_PROBLEM = "envelope_problem"  # the resolver's context key for a failed envelope check
 
-type ErrorRenderer = Callable[[int, str, str], Response]
+NOT_FOUND_DETAIL = "No such route; use POST /api/stt/ or POST /api/tts/"
+
+
+class ErrorRenderer(Protocol):
+    """A door's error body: status, a message for a person, a snake_case code, the field at fault."""
+
+    def __call__(self, status_code: int, detail: str, code: str, param: str | None = None) -> Response: ...
 
 
 def status_of(error: SpeechError) -> int:
@@ -37,13 +43,17 @@ def status_of(error: SpeechError) -> int:
     return 400
 
 
-def detail_and_code(status_code: int, detail: str, code: str) -> Response:
-    """The /api door's error body."""
+def detail_and_code(status_code: int, detail: str, code: str, param: str | None = None) -> Response:
+    """The /api door's error body (the field at fault is named in the detail)."""
     body = ErrorBody(detail=detail, code=code).model_dump_json()
     return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-def install_error_handlers(app: APIGatewayRestResolver, render: ErrorRenderer = detail_and_code) -> None:
+def install_error_handlers(
+    app: APIGatewayRestResolver,
+    render: ErrorRenderer = detail_and_code,
+    not_found_detail: str = NOT_FOUND_DETAIL,
+) -> None:
     """Map every exception to a rendered error; nothing escapes as a stack trace."""
 
     def envelope_problem() -> SpeechError | None:
@@ -57,7 +67,7 @@ def install_error_handlers(app: APIGatewayRestResolver, render: ErrorRenderer = 
             logger.warning("request failed", extra={"code": exc.code, "status": status})
         else:
             logger.info("request refused", extra={"code": exc.code, "status": status})
-        return render(status, exc.detail, exc.code)
+        return render(status, exc.detail, exc.code, exc.param)
 
     @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
     def validation_error(exc: RequestValidationError | RequestUnsupportedContentType) -> Response:
@@ -66,7 +76,7 @@ def install_error_handlers(app: APIGatewayRestResolver, render: ErrorRenderer = 
 
     @app.not_found
     def not_found(_: Exception) -> Response:
-        return render(404, "No such route; use POST /api/stt/ or POST /api/tts/", "not_found")
+        return render(404, not_found_detail, "not_found")
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response:

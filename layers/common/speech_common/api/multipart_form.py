@@ -51,7 +51,9 @@ class SttFormData:
             audio = read_upload(
                 settings, owner, self.form.upload_id or "", max_bytes=settings.sync_max_upload_bytes
             )
-        return TranscriptionJob(audio=audio, model=self.form.model, language=self.form.language)
+        return TranscriptionJob(
+            audio=audio, model=self.form.model, language=self.form.language, prompt=self.form.prompt
+        )
 
 
 def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
@@ -59,13 +61,7 @@ def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
 
     The envelope (size, content type) was checked by the resolver before the route ran.
     """
-    settings = get_settings()
-    _, params = media_type(event)
-    boundary = params.get("boundary", "")
-    if not boundary:
-        raise InvalidRequest("The multipart Content-Type has no boundary", code="malformed_multipart")
-    files, fields = _read_parts(_body_bytes(event), boundary, settings)
-
+    files, fields, _ = read_form_parts(event)
     try:
         form = SttForm.model_validate(fields)
     except ValidationError as exc:
@@ -87,20 +83,42 @@ def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
             "audio: a file is required (multipart field 'audio'), or the field 'upload_id'",
             code="missing_field",
         )
-    data = files[AUDIO_FIELD]
+    return SttFormData(form=form, audio=recognised_audio(files[AUDIO_FIELD], AUDIO_FIELD))
+
+
+def recognised_audio(data: bytes, field: str) -> AudioUpload:
+    """The uploaded file as audio, recognised by its content; 400 when empty or not audio."""
     if not data:
-        raise InvalidRequest("audio: the file is empty", code="empty_audio")
+        raise InvalidRequest(f"{field}: the file is empty", code="empty_audio", param=field)
     fmt = sniff_audio_format(data)
     if fmt is None:
         raise InvalidRequest(
-            f"audio: the file is not audio in a supported format ({ACCEPTED_AUDIO})", code="unsupported_audio"
+            f"{field}: the file is not audio in a supported format ({ACCEPTED_AUDIO})",
+            code="unsupported_audio",
+            param=field,
         )
-    return SttFormData(form=form, audio=AudioUpload(data=data, format=fmt))
+    return AudioUpload(data=data, format=fmt)
 
 
-def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str, bytes], dict[str, str]]:
+type FormParts = tuple[dict[str, bytes], dict[str, str], dict[str, list[str]]]
+
+
+def read_form_parts(event: APIGatewayProxyEvent, repeatable: frozenset[str] = frozenset()) -> FormParts:
+    """The files, the fields and the repeated fields ("x[]", named in `repeatable`) of a multipart body.
+
+    The envelope (size, content type) was checked by the resolver before the route ran.
+    """
+    _, params = media_type(event)
+    boundary = params.get("boundary", "")
+    if not boundary:
+        raise InvalidRequest("The multipart Content-Type has no boundary", code="malformed_multipart")
+    return _read_parts(_body_bytes(event), boundary, get_settings(), repeatable)
+
+
+def _read_parts(raw: bytes, boundary: str, settings: Settings, repeatable: frozenset[str]) -> FormParts:
     files: dict[str, bytes] = {}
     fields: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
     parser = multipart.MultipartParser(
         io.BytesIO(raw),
         boundary,
@@ -115,6 +133,9 @@ def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str
     try:
         for part in parser:
             name = part.name
+            if name in repeatable and not part.filename:
+                lists.setdefault(name, []).append(part.value)
+                continue
             if name in files or name in fields:
                 raise InvalidRequest(
                     f"{shown(name)}: the field is sent more than once", code="duplicate_field"
@@ -141,4 +162,4 @@ def _read_parts(raw: bytes, boundary: str, settings: Settings) -> tuple[dict[str
         raise InvalidRequest(
             "The multipart/form-data body is malformed or truncated", code="malformed_multipart"
         ) from None
-    return files, fields
+    return files, fields, lists

@@ -10,7 +10,13 @@ from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from speech_common.api.envelope import envelope_problem
-from speech_common.api.errors import ENVELOPE_PROBLEM, ErrorRenderer, detail_and_code, install_error_handlers
+from speech_common.api.errors import (
+    ENVELOPE_PROBLEM,
+    NOT_FOUND_DETAIL,
+    ErrorRenderer,
+    detail_and_code,
+    install_error_handlers,
+)
 from speech_common.api.validation import parse_json_body
 from speech_common.settings import get_settings
 
@@ -63,9 +69,12 @@ def _normalise_content_type(event: dict[str, Any]) -> None:
 
 
 def create_resolver(
-    *, expected_media_type: str, render_error: ErrorRenderer = detail_and_code
+    *,
+    expected_media_type: str,
+    render_error: ErrorRenderer = detail_and_code,
+    not_found_detail: str = NOT_FOUND_DETAIL,
 ) -> SpeechApiResolver:
     get_settings()  # a bad configuration fails the cold start, naming its variable, not every request
     app = SpeechApiResolver(expected_media_type=expected_media_type)
-    install_error_handlers(app, render_error)
+    install_error_handlers(app, render_error, not_found_detail)
     return app

@@ -50,7 +50,22 @@ _CODES_BY_TYPE = {
     "dict_type": "invalid_json",
 }
 _CODES_BY_FIELD = {"model": "unsupported_model", "voice": "unsupported_voice"}
-_CODES_BY_FIELD_AND_TYPE = {("text", "string_too_long"): "text_too_long"}
+_CODES_BY_FIELD_AND_TYPE = {
+    ("text", "string_too_long"): "text_too_long",
+    ("input", "string_too_long"): "text_too_long",  # the /v1 door's name for the text
+}
+
+
+def _message(error: Mapping[str, Any], error_type: str, field: str) -> str:
+    """What is wrong, in words (pydantic's message, never the value it was given)."""
+    if error_type == "extra_forbidden":
+        return "Unknown field"
+    if error_type != "string_too_long":
+        return str(error.get("msg", "Invalid value"))
+    limit = (error.get("ctx") or {}).get("max_length")
+    if field == "text" and limit == MAX_TTS_TEXT_CHARS:
+        return f"at most {limit} characters; send a longer text as a speech job: POST /api/tts/jobs/"
+    return f"at most {limit} characters"
 
 
 def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
@@ -66,14 +81,7 @@ def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
         return InvalidRequest("The request body must be a JSON object", code="invalid_json")
     if error_type == "missing" and not field:
         return InvalidRequest("The request body is empty; send a JSON object", code="missing_field")
-    message = str(first.get("msg", "Invalid value"))
-    if error_type == "extra_forbidden":
-        message = "Unknown field"
-    elif error_type == "string_too_long":
-        limit = (first.get("ctx") or {}).get("max_length")
-        message = f"at most {limit} characters"
-        if field == "text" and limit == MAX_TTS_TEXT_CHARS:
-            message += "; send a longer text as a speech job: POST /api/tts/jobs/"
+    message = _message(first, error_type, field)
     code = (
         _CODES_BY_FIELD_AND_TYPE.get((field, error_type))
         or _CODES_BY_TYPE.get(error_type)
@@ -84,4 +92,6 @@ def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
         code = "empty_field"
     message = message.removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return InvalidRequest(f"{field}: {message}{more}" if field else f"{message}{more}", code=code)
+    return InvalidRequest(
+        f"{field}: {message}{more}" if field else f"{message}{more}", code=code, param=field or None
+    )

@@ -23,6 +23,8 @@ class SpeechRequest:
 class TranscriptionRequest:
     audio: AudioUpload
     language: str | None = None
+    prompt: str | None = None  # OpenAI's prompt; engines without one ignore it
+    temperature: float | None = None
 
 
 class TextToSpeechEngine(ABC):

@@ -119,6 +119,8 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
                 file=(audio.filename, audio.data, audio.content_type),
                 response_format="json",  # the only format every transcription model accepts
                 language=request.language or omit,
+                prompt=request.prompt or omit,
+                temperature=omit if request.temperature is None else request.temperature,
             ) as response:
                 body = _read_within(response, deadline)
             try:

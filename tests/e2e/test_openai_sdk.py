@@ -1,0 +1,187 @@
+"""The /v1 door under `make serve`, driven by the official `openai` Python SDK (offline `local` engine)."""
+
+from __future__ import annotations
+
+import base64
+import io
+from collections.abc import Iterator
+
+import av
+import openai
+import pytest
+
+from tests.e2e.conftest import LocalServer
+
+VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+# Each format and the codec its answer decodes with (pcm is raw 16-bit samples, checked apart).
+CODECS = {
+    "mp3": ("mp3", "mp3float"),
+    "opus": ("opus",),
+    "aac": ("aac",),
+    "flac": ("flac",),
+    "wav": ("pcm_s16le",),
+}
+CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+
+
+@pytest.fixture(scope="module")
+def client(speech_server: LocalServer) -> Iterator[openai.OpenAI]:
+    """The SDK as a user points it at make serve: base_url and any key (none is checked locally)."""
+    with openai.OpenAI(
+        base_url=f"http://127.0.0.1:{speech_server.port}/v1", api_key="sk-local", max_retries=0, timeout=60
+    ) as sdk:
+        yield sdk
+
+
+def decoded(audio: bytes) -> tuple[str, int]:
+    """(codec, samples) of an audio file."""
+    with av.open(io.BytesIO(audio)) as container:
+        stream = container.streams.audio[0]
+        return str(stream.codec_context.name), sum(frame.samples for frame in container.decode(stream))
+
+
+@pytest.mark.parametrize("fmt", [*CODECS, "pcm"])
+@pytest.mark.parametrize("voice", VOICES)
+def test_speech_in_every_voice_and_format_is_real_audio(client: openai.OpenAI, voice: str, fmt: str) -> None:
+    # Given a voice and a format / When the SDK asks for speech
+    response = client.audio.speech.with_raw_response.create(
+        model="tts-1", voice=voice, input="Hello from the speech API", response_format=fmt
+    )
+    audio = response.parse().content
+    # Then the answer is the audio itself, typed per format
+    assert response.headers["content-type"] == CONTENT_TYPES[fmt]
+    if fmt == "pcm":  # raw 24 kHz 16-bit samples: over half a second, whole samples, not base64 text
+        assert len(audio) > 24_000 and len(audio) % 2 == 0
+        with pytest.raises(ValueError):
+            base64.b64decode(audio, validate=True)
+        return
+    codec, samples = decoded(audio)
+    assert codec in CODECS[fmt] and samples > 12_000  # over half a second of speech
+    assert response.headers["x-speech-engine"] == "local:local"
+
+
+def test_speech_with_streaming_response(client: openai.OpenAI, tmp_path) -> None:
+    # Given the SDK's streaming interface / When speech is streamed to a file
+    target = tmp_path / "speech.mp3"
+    with client.audio.speech.with_streaming_response.create(
+        model="tts-1-hd", voice="onyx", input="Streaming to a file", response_format="mp3"
+    ) as response:
+        response.stream_to_file(target)
+    # Then the file is mp3
+    codec, samples = decoded(target.read_bytes())
+    assert codec in CODECS["mp3"] and samples > 12_000
+
+
+@pytest.fixture(scope="module")
+def spoken_wav(client: openai.OpenAI) -> bytes:
+    return client.audio.speech.create(
+        model="tts-1", voice="alloy", input="hello world this is a test", response_format="wav"
+    ).content
+
+
+def test_transcription_json(client: openai.OpenAI, spoken_wav: bytes) -> None:
+    # Given spoken words / When the SDK transcribes them (json, its default)
+    transcript = client.audio.transcriptions.create(model="whisper-1", file=("speech.wav", spoken_wav))
+    # Then a Transcription with some of the words (the offline recogniser is poor)
+    words = set(transcript.text.lower().split())
+    assert words & {"hello", "world", "this", "is", "a", "test"}, transcript.text
+
+
+def test_transcription_text(client: openai.OpenAI, spoken_wav: bytes) -> None:
+    # Given spoken words / When the SDK asks for response_format text, with a prompt and a language
+    text = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("speech.wav", spoken_wav),
+        response_format="text",
+        prompt="A test.",
+        language="en",
+    )
+    # Then a plain string, one line
+    assert isinstance(text, str) and text.endswith("\n") and text.strip()
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt", "verbose_json"])
+def test_transcription_timed_formats_are_typed_400s(
+    client: openai.OpenAI, spoken_wav: bytes, response_format: str
+) -> None:
+    # Given a format made of segment timings / When the SDK asks for it
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.transcriptions.create(
+            model="whisper-1", file=("speech.wav", spoken_wav), response_format=response_format
+        )
+    # Then BadRequestError naming the parameter and why
+    assert caught.value.code == "unsupported_response_format"
+    assert caught.value.param == "response_format"
+
+
+def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
+    # Given the SDK / When it lists the models and retrieves one
+    models = sorted(model.id for model in client.models.list())
+    one = client.models.retrieve("whisper-1")
+    # Then the three public models, and the one asked for
+    assert models == ["tts-1", "tts-1-hd", "whisper-1"]
+    assert (one.id, one.object) == ("whisper-1", "model")
+
+
+def test_a_bad_voice_is_a_bad_request(client: openai.OpenAI) -> None:
+    # Given a voice tts-1 does not have / When the SDK asks for speech in it
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.speech.create(model="tts-1", voice="coral", input="Hello")
+    # Then BadRequestError naming the voice
+    assert (caught.value.status_code, caught.value.param, caught.value.code) == (
+        400,
+        "voice",
+        "unsupported_voice",
+    )
+
+
+def test_a_bad_file_is_a_bad_request(client: openai.OpenAI) -> None:
+    # Given a file that is not audio / When the SDK asks for its transcript
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.audio.transcriptions.create(model="whisper-1", file=("notes.mp3", b"these are not sounds"))
+    # Then BadRequestError naming the file
+    assert (caught.value.param, caught.value.code) == ("file", "unsupported_audio")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the SDK marks translations deprecated
+def test_unknown_model_and_translations_are_not_found(client: openai.OpenAI, spoken_wav: bytes) -> None:
+    # Given a model this deployment does not serve, and the translations endpoint / When the SDK asks
+    with pytest.raises(openai.NotFoundError) as model:
+        client.models.retrieve("gpt-4o")
+    with pytest.raises(openai.NotFoundError) as translation:
+        client.audio.translations.create(model="whisper-1", file=("speech.wav", spoken_wav))
+    # Then NotFoundError for both, saying why
+    assert model.value.code == "model_not_found"
+    assert translation.value.code == "unsupported_endpoint" and "2027-02-26" in translation.value.message
+
+
+@pytest.mark.parametrize(
+    ("accept", "binary"),
+    [
+        ("application/octet-stream", True),  # what the OpenAI SDKs send
+        ("audio/mpeg", True),
+        ("audio/*, application/json", True),
+        ("application/json, audio/mpeg", False),  # API Gateway reads the first type only
+        ("*/*", False),
+        (None, False),
+    ],
+)
+def test_speech_is_bytes_exactly_when_the_deployed_api_would_return_bytes(
+    speech_server: LocalServer, accept: str | None, binary: bool
+) -> None:
+    # Given an Accept header / When speech is asked for over plain HTTP
+    headers = {"Content-Type": "application/json", **({"Accept": accept} if accept else {})}
+    body = b'{"model": "tts-1", "input": "Hi", "voice": "alloy"}'
+    reply = speech_server.post("/v1/audio/speech", body, headers=headers)
+    # Then the mp3 arrives as bytes when the first Accept type is one of the BinaryMediaTypes, else as
+    # the base64 text API Gateway would pass through
+    assert reply.status == 200
+    audio = reply.body if binary else base64.b64decode(reply.body, validate=True)
+    assert decoded(audio)[0] in CODECS["mp3"]

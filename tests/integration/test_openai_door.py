@@ -1,0 +1,306 @@
+"""The /v1 door (OpenAI's shape) and the /api/stt/ extras through lambda_handler, the fake OpenAI behind them."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from typing import Any
+
+import av
+import pytest
+
+from tests.fakes.openai_server import FakeOpenAI
+from tests.helpers import (
+    BOUNDARY,
+    FakeLambdaContext,
+    api_event,
+    header,
+    load_handler,
+    multipart_body,
+    stt_event,
+    tts_event,
+)
+from tests.samples import tone
+
+FORMATS = {
+    "mp3": ("audio/mpeg", ("mp3", "mp3float")),
+    "opus": ("audio/opus", ("opus",)),
+    "aac": ("audio/aac", ("aac",)),
+    "flac": ("audio/flac", ("flac",)),
+    "wav": ("audio/wav", ("pcm_s16le",)),
+}
+
+
+def call(name: str, event: dict[str, Any]) -> dict[str, Any]:
+    """The proxy response of functions/<name>, its body left as the function returned it."""
+    response: dict[str, Any] = load_handler(name).lambda_handler(event, FakeLambdaContext())
+    return response
+
+
+def error_of(response: dict[str, Any]) -> dict[str, Any]:
+    body = json.loads(response["body"])
+    assert set(body) == {"error"}, body
+    assert set(body["error"]) == {"message", "type", "param", "code"}
+    return dict(body["error"])
+
+
+def speech(body: dict[str, Any]) -> dict[str, Any]:
+    return call("tts", tts_event(body, path="/v1/audio/speech"))
+
+
+def transcription(fields: dict[str, str], audio: bytes | None = None, path: str = "/v1/audio/transcriptions"):
+    files = {"file": ("speech.mp3", audio, "audio/mpeg")} if audio is not None else None
+    return call("stt", stt_event(multipart_body(fields, files), path=path))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_speech_answers_the_audio_itself_in_each_format(fake_openai: FakeOpenAI, fmt: str) -> None:
+    # Given OpenAI's speech body / When it is posted to /v1/audio/speech
+    response = speech({"model": "tts-1", "input": "Hello there", "voice": "nova", "response_format": fmt})
+    # Then 200 with the audio as a base64 body that API Gateway turns into bytes, typed per format
+    assert response["statusCode"] == 200, response["body"]
+    assert response["isBase64Encoded"] is True
+    content_type, codecs = FORMATS[fmt]
+    assert header(response, "Content-Type") == content_type
+    with av.open(io.BytesIO(base64.b64decode(response["body"]))) as container:
+        assert container.streams.audio[0].codec_context.name in codecs
+    # And the upstream was asked for the same model, voice and format
+    sent = fake_openai.last_request.json
+    assert sent is not None and (sent["model"], sent["voice"], sent["response_format"]) == (
+        "tts-1",
+        "nova",
+        fmt,
+    )
+    assert header(response, "X-Speech-Engine") == "openai:tts-1"
+
+
+def test_speech_pcm_is_raw_samples(fake_openai: FakeOpenAI) -> None:
+    # Given response_format pcm / When speech is asked for
+    response = speech({"model": "tts-1-hd", "input": "Hi", "voice": "alloy", "response_format": "pcm"})
+    # Then the body is whole 16-bit samples labelled audio/pcm
+    assert response["statusCode"] == 200
+    assert header(response, "Content-Type") == "audio/pcm"
+    audio = base64.b64decode(response["body"])
+    assert len(audio) > 1000 and len(audio) % 2 == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        ({"model": "tts-1", "input": "Hi", "voice": "ash"}, "voice", "unsupported_voice"),
+        ({"model": "gpt-4o-mini-tts", "input": "Hi", "voice": "alloy"}, "model", "unsupported_model"),
+        ({"model": "tts-1", "input": "x" * 4097, "voice": "alloy"}, "input", "text_too_long"),
+        ({"model": "tts-1", "input": "Hi", "voice": "alloy", "speed": 9}, "speed", "invalid_field"),
+        (
+            {"model": "tts-1", "input": "Hi", "voice": "alloy", "instructions": "Be cheerful"},
+            "instructions",
+            "unsupported_parameter",
+        ),
+        (
+            {"model": "tts-1", "input": "Hi", "voice": "alloy", "stream_format": "sse"},
+            "stream_format",
+            "invalid_field",
+        ),
+        ({"model": "tts-1", "voice": "alloy"}, "input", "missing_field"),
+        ({"model": "tts-1", "input": "Hi", "voice": "alloy", "voise": "x"}, "voise", "unknown_field"),
+    ],
+)
+def test_speech_refusals_are_openai_400s_naming_the_parameter(
+    fake_openai: FakeOpenAI, body: dict[str, Any], param: str, code: str
+) -> None:
+    # Given a body OpenAI's door cannot serve / When it is posted
+    response = speech(body)
+    # Then 400 in OpenAI's shape, naming the parameter, and no upstream call
+    assert response["statusCode"] == 400
+    error = error_of(response)
+    assert (error["type"], error["param"], error["code"]) == ("invalid_request_error", param, code)
+    assert fake_openai.calls() == 0
+
+
+def test_an_upstream_rate_limit_is_a_429_with_retry_after(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that keeps answering 429 / When speech is asked for
+    fake_openai.fail_next(429, times=10, retry_after=0.01)
+    response = speech({"model": "tts-1", "input": "Hi", "voice": "alloy"})
+    # Then 429 (the SDKs' RateLimitError, retried) with a Retry-After, in OpenAI's shape
+    assert response["statusCode"] == 429
+    assert header(response, "Retry-After") == "2"
+    assert error_of(response)["type"] == "rate_limit_error"
+
+
+def test_an_upstream_failure_is_a_500_in_openai_shape(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that keeps failing / When speech is asked for
+    fake_openai.fail_next(500, times=10)
+    response = speech({"model": "tts-1", "input": "Hi", "voice": "alloy"})
+    # Then 500 server_error (the SDKs' InternalServerError), with our code
+    assert response["statusCode"] == 500
+    error = error_of(response)
+    assert (error["type"], error["code"]) == ("server_error", "upstream_error")
+
+
+def test_speech_wants_json(fake_openai: FakeOpenAI) -> None:
+    # Given a form-encoded body / When it is posted to /v1/audio/speech
+    response = call("tts", tts_event("input=hi", path="/v1/audio/speech", content_type="text/plain"))
+    # Then 400 unsupported_content_type in OpenAI's shape
+    assert response["statusCode"] == 400
+    assert error_of(response)["code"] == "unsupported_content_type"
+
+
+@pytest.mark.parametrize(
+    ("response_format", "content_type", "expected"),
+    [
+        ("json", "application/json", '{"text":"turn left"}'),
+        ("text", "text/plain; charset=utf-8", "turn left\n"),
+    ],
+)
+def test_transcriptions_answer_json_and_text(
+    fake_openai: FakeOpenAI, response_format: str, content_type: str, expected: str
+) -> None:
+    # Given an upstream that hears "turn left" / When a file is posted with a response_format
+    fake_openai.transcript = "turn left"
+    response = transcription({"model": "whisper-1", "response_format": response_format}, tone("mp3"))
+    # Then the transcript in that format, as OpenAI answers it
+    assert response["statusCode"] == 200, response["body"]
+    assert header(response, "Content-Type") == content_type
+    assert response["body"] == expected
+
+
+def test_transcription_parameters_reach_the_upstream(fake_openai: FakeOpenAI) -> None:
+    # Given language, prompt, temperature and timestamp granularities / When a file is posted
+    fields = {"model": "whisper-1", "language": "fr", "prompt": "Glossary: Lyon", "temperature": "0.2"}
+    body = multipart_body(fields, {"file": ("a.wav", tone("wav"), "audio/wav")})
+    repeated = b"".join(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="timestamp_granularities[]"\r\n\r\n{value}\r\n'.encode()
+        for value in ("segment", "word")
+    )
+    body = repeated + body  # the SDK sends a list as the same field repeated
+    response = call("stt", stt_event(body, path="/v1/audio/transcriptions"))
+    # Then 200, and the upstream heard the language, prompt and temperature
+    assert response["statusCode"] == 200, response["body"]
+    form = fake_openai.last_request.form
+    assert (form["language"], form["prompt"], form["temperature"]) == ("fr", "Glossary: Lyon", "0.2")
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt", "verbose_json"])
+def test_timed_formats_are_refused_before_any_upstream_call(
+    fake_openai: FakeOpenAI, response_format: str
+) -> None:
+    # Given a format made of segment timings / When a file is posted with it
+    response = transcription({"model": "whisper-1", "response_format": response_format}, tone("mp3"))
+    # Then 400 unsupported_response_format naming the parameter, and no upstream call
+    assert response["statusCode"] == 400
+    error = error_of(response)
+    assert (error["param"], error["code"]) == ("response_format", "unsupported_response_format")
+    assert "json or text" in error["message"]
+    assert fake_openai.calls() == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "audio", "param", "code"),
+    [
+        ({"model": "whisper-1"}, None, "file", "missing_field"),
+        ({"model": "whisper-1"}, b"not audio at all", "file", "unsupported_audio"),
+        ({"model": "whisper-1"}, b"", "file", "empty_audio"),
+        ({"model": "gpt-4o-transcribe"}, tone("mp3"), "model", "unsupported_model"),
+        ({}, tone("mp3"), "model", "missing_field"),
+        ({"model": "whisper-1", "stream": "true"}, tone("mp3"), "stream", "invalid_field"),
+        (
+            {"model": "whisper-1", "chunking_strategy": "auto"},
+            tone("mp3"),
+            "chunking_strategy",
+            "unknown_field",
+        ),
+    ],
+)
+def test_transcription_refusals_name_the_parameter(
+    fake_openai: FakeOpenAI, fields: dict[str, str], audio: bytes | None, param: str, code: str
+) -> None:
+    # Given a form the door cannot serve / When it is posted
+    response = transcription(fields, audio)
+    # Then 400 in OpenAI's shape naming the parameter
+    assert response["statusCode"] == 400, response["body"]
+    error = error_of(response)
+    assert (error["param"], error["code"]) == (param, code)
+
+
+def test_translations_answer_a_clear_documented_error(fake_openai: FakeOpenAI) -> None:
+    # Given OpenAI's translations form / When it is posted
+    response = transcription({"model": "whisper-1"}, tone("mp3"), path="/v1/audio/translations")
+    # Then 404 unsupported_endpoint saying why, and no upstream call
+    assert response["statusCode"] == 404
+    error = error_of(response)
+    assert error["code"] == "unsupported_endpoint" and "2027-02-26" in error["message"]
+    assert fake_openai.calls() == 0
+
+
+def test_models_lists_the_public_models() -> None:
+    # Given the jobs function / When GET /v1/models
+    response = call("jobs", api_event("GET", "/v1/models", content_type=None))
+    # Then OpenAI's list object with the three public models
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["object"] == "list"
+    assert sorted(card["id"] for card in body["data"]) == ["tts-1", "tts-1-hd", "whisper-1"]
+    assert all(card["object"] == "model" and isinstance(card["created"], int) for card in body["data"])
+
+
+def test_one_model_and_an_unknown_one() -> None:
+    # Given the jobs function / When one public model, then an unknown one, is asked for
+    known = call("jobs", api_event("GET", "/v1/models/tts-1-hd", content_type=None))
+    unknown = call("jobs", api_event("GET", "/v1/models/gpt-5", content_type=None))
+    # Then the model's card, and a 404 model_not_found in OpenAI's shape
+    assert known["statusCode"] == 200 and json.loads(known["body"])["id"] == "tts-1-hd"
+    assert unknown["statusCode"] == 404
+    assert error_of(unknown)["code"] == "model_not_found"
+
+
+def test_each_door_answers_an_unknown_path_in_its_own_shape() -> None:
+    # Given the jobs function / When an unknown /v1 path and an unknown /api path are asked for
+    v1 = call("jobs", api_event("GET", "/v1/embeddings", content_type=None))
+    api = call("jobs", api_event("GET", "/api/nothing", content_type=None))
+    # Then each is a 404 in its door's shape
+    assert v1["statusCode"] == api["statusCode"] == 404
+    assert error_of(v1)["code"] == "not_found"
+    assert json.loads(api["body"]) == {
+        "detail": "No such route; use POST /api/stt/ or POST /api/tts/",
+        "code": "not_found",
+    }
+
+
+# --- /api/stt/ extras: prompt and response_format --------------------------------------------------
+
+
+def api_stt(fields: dict[str, str]) -> dict[str, Any]:
+    body = multipart_body({"model": "whisper-1", **fields}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    return call("stt", stt_event(body))
+
+
+def test_api_stt_default_answer_is_unchanged(fake_openai: FakeOpenAI) -> None:
+    # Given no extras / When a file is posted to /api/stt/
+    fake_openai.transcript = "turn left"
+    response = api_stt({})
+    # Then exactly the documented {"transcript", "model"}
+    assert response["statusCode"] == 200
+    assert json.loads(response["body"]) == {"transcript": "turn left", "model": "whisper-1"}
+
+
+def test_api_stt_text_format_and_prompt(fake_openai: FakeOpenAI) -> None:
+    # Given response_format text and a prompt / When a file is posted to /api/stt/
+    fake_openai.transcript = "turn left"
+    response = api_stt({"response_format": "text", "prompt": "Directions"})
+    # Then the transcript alone as text, and the prompt reached the upstream
+    assert response["statusCode"] == 200
+    assert header(response, "Content-Type") == "text/plain; charset=utf-8"
+    assert response["body"] == "turn left"
+    assert fake_openai.last_request.form["prompt"] == "Directions"
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt", "verbose_json"])
+def test_api_stt_refuses_timed_formats_in_its_shape(fake_openai: FakeOpenAI, response_format: str) -> None:
+    # Given a timed format / When a file is posted to /api/stt/ with it
+    response = api_stt({"response_format": response_format})
+    # Then 400 {"detail", "code"} and no upstream call
+    assert response["statusCode"] == 400
+    body = json.loads(response["body"])
+    assert set(body) == {"detail", "code"} and body["code"] == "unsupported_response_format"
+    assert fake_openai.calls() == 0

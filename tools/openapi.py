@@ -1,0 +1,191 @@
+"""The OpenAPI 3 document of both doors, generated from the code: `make openapi` writes openapi.json.
+
+Each function's resolvers (the /api one and the /v1 one) describe their routes with Powertools; this merges
+them into one document and adds what Powertools cannot infer: the multipart forms (read by our own parser, from
+the same pydantic models), the text answers, each door's error shape and statuses (Powertools would say 422),
+and how to authenticate. `python -m tools.openapi --check` fails when openapi.json is not current (make lint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "layers" / "common") not in sys.path:
+    sys.path.insert(0, str(ROOT / "layers" / "common"))  # the layer, as Lambda puts it on the path
+DOCUMENT = ROOT / "openapi.json"
+FUNCTIONS = ("tts", "stt", "jobs")  # each has `app` (the /api door) and `v1` (the OpenAI-shaped door)
+TITLE = "Speech API"
+DESCRIPTION = (
+    "Speech to text and text to speech through two doors over one core: /api (the documented contract, errors "
+    '{"detail", "code"}) and /v1 (OpenAI\'s audio endpoints, errors {"error": {message, type, param, code}}).'
+)
+VERSION = "1.0.0"
+_POWERTOOLS_SCHEMAS = ("HTTPValidationError", "ValidationError", "ResponseValidationError")
+_BINARY = {"type": "string", "format": "binary"}
+_API_ERRORS = {
+    "400": "The request is wrong (a field, the body, the audio)",
+    "403": "Missing or invalid API key (deployed only)",
+    "404": "No such route or resource",
+    "413": "The request, or the answer it asks for, is too large",
+    "429": "Over the usage plan's rate or quota (deployed only)",
+    "500": "The upstream or the service failed",
+}
+_V1_ERRORS = {
+    "400": "The request is wrong (the error names the parameter)",
+    "401": "Missing or invalid API key (deployed only)",
+    "404": "No such route or model",
+    "413": "The request, or the answer it asks for, is too large",
+    "429": "Rate limited (the upstream, or the usage plan when deployed); retry after Retry-After",
+    "500": "The upstream or the service failed",
+}
+
+
+def _handler(name: str) -> ModuleType:
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"openapi_{name}_app", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _form_schema(model: type[Any], file_field: str, file_description: str) -> dict[str, Any]:
+    """A multipart/form-data body: the file and the model's fields (as the form's parser validates them)."""
+    schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}")
+    properties = {file_field: {**_BINARY, "description": file_description}, **schema.get("properties", {})}
+    return {"type": "object", "properties": properties, "required": [file_field, *schema.get("required", [])]}
+
+
+def _multipart_forms() -> dict[tuple[str, str], dict[str, Any]]:
+    from speech_common.models import SttForm
+    from speech_common.openai_api.models import TranscriptionForm
+
+    api = _form_schema(SttForm, "audio", "The recording (or send upload_id instead); recognised by content")
+    api["required"] = [name for name in api["required"] if name != "audio"]  # audio or upload_id
+    v1 = _form_schema(TranscriptionForm, "file", "The recording; recognised by content")
+    return {
+        ("/api/stt", "post"): api,
+        ("/api/stt/jobs", "post"): api,
+        ("/v1/audio/transcriptions", "post"): v1,
+        ("/v1/audio/translations", "post"): v1,
+    }
+
+
+def _text_answers() -> dict[str, str]:
+    """Routes whose 200 is JSON by default and text/plain with response_format text: their JSON model."""
+    return {"/api/stt": "SttResponse", "/v1/audio/transcriptions": "Transcription"}
+
+
+def _error_responses(path: str) -> dict[str, Any]:
+    v1 = path.startswith("/v1/")
+    schema = {"$ref": f"#/components/schemas/{'OpenAIErrorBody' if v1 else 'ErrorBody'}"}
+    return {
+        status: {"description": description, "content": {"application/json": {"schema": schema}}}
+        for status, description in (_V1_ERRORS if v1 else _API_ERRORS).items()
+    }
+
+
+def _merge(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
+    for document in documents:
+        for path, operations in document.get("paths", {}).items():
+            paths.setdefault(path, {}).update(operations)
+        schemas.update(document.get("components", {}).get("schemas", {}))
+    return {"paths": dict(sorted(paths.items())), "schemas": schemas}
+
+
+def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tuple[str, str], Any]) -> None:
+    responses = operation["responses"]
+    responses.pop("422", None)
+    for status, response in _error_responses(path).items():
+        responses.setdefault(status, response)
+    form = forms.get((path, method))
+    if form is not None:
+        operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
+    model = _text_answers().get(path)
+    if model is not None:
+        responses["200"]["content"] = {
+            "application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}},
+            "text/plain": {"schema": {"type": "string"}},
+        }
+    v1 = path.startswith("/v1/")
+    operation["tags"] = ["OpenAI-compatible (/v1)" if v1 else "Speech API (/api)"]
+    operation["security"] = [{"Bearer": []}] if v1 else [{"ApiKey": []}, {"Bearer": []}]
+
+
+def build() -> dict[str, Any]:
+    """The document, from the code as it is now."""
+    from speech_common.models import ErrorBody, SttResponse
+    from speech_common.openai_api.models import OpenAIErrorBody, Transcription
+
+    documents = []
+    for name in FUNCTIONS:
+        handler = _handler(name)
+        for resolver in (handler.app, handler.v1):
+            documents.append(json.loads(resolver.get_openapi_json_schema(title=TITLE, version=VERSION)))
+    merged = _merge(documents)
+    forms = _multipart_forms()
+    for path, operations in merged["paths"].items():
+        for method, operation in operations.items():
+            _complete(path, method, operation, forms)
+    schemas = {k: v for k, v in merged["schemas"].items() if k not in _POWERTOOLS_SCHEMAS}
+    for model in (ErrorBody, OpenAIErrorBody, SttResponse, Transcription):
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(copy.deepcopy(schema.pop("$defs", {})))
+        schemas[model.__name__] = schema
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": VERSION, "description": DESCRIPTION},
+        "servers": [
+            {"url": "http://localhost:8000", "description": "make serve (no API key needed)"},
+            {
+                "url": "https://{api_id}.execute-api.{region}.amazonaws.com/Prod",
+                "description": "Deployed (the stack's ApiUrl output)",
+                "variables": {"api_id": {"default": "api-id"}, "region": {"default": "us-east-1"}},
+            },
+        ],
+        "paths": merged["paths"],
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "Bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "The API key, as the OpenAI SDKs send it",
+                },
+            },
+        },
+    }
+
+
+def rendered() -> str:
+    return json.dumps(build(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.openapi", description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if openapi.json is not current")
+    args = parser.parse_args(argv)
+    text = rendered()
+    if args.check:
+        if not DOCUMENT.is_file() or DOCUMENT.read_text() != text:
+            print("openapi.json is not current: run `make openapi` and commit it", file=sys.stderr)
+            return 1
+        return 0
+    DOCUMENT.write_text(text)
+    print(f"wrote {DOCUMENT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
