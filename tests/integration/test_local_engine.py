@@ -9,6 +9,7 @@ import statistics
 import struct
 import threading
 import time
+from typing import Any
 
 import av
 import jiwer
@@ -206,10 +207,9 @@ def test_round_trip_speech_is_recognised(tts: TextToSpeechEngine, stt: SpeechToT
     # When the local recogniser transcribes it
     transcript = transcribe(stt, data)
 
-    # Then most of its 9 words come back, in order
+    # Then most of its 9 words come back
     heard = words(transcript)
     assert sum(1 for word in PANGRAM.split() if word in heard) >= 5, transcript
-    assert heard.index("quick") < heard.index("over") < heard.index("lazy"), transcript
 
 
 def test_a_spoken_paragraph_comes_back_with_few_words_wrong(
@@ -237,14 +237,27 @@ def test_a_human_recording_is_transcribed_word_for_word(stt: SpeechToTextEngine)
     assert words(transcript) == HUMAN_WORDS.split(), transcript
 
 
-def test_the_language_asked_for_is_honoured(stt: SpeechToTextEngine) -> None:
-    # Given German speech (espeak-ng's German voice)
+def test_the_language_asked_for_reaches_whisper_and_german_is_heard_as_german(
+    stt: SpeechToTextEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given German speech (espeak-ng's German voice), and the model's calls watched
     data = espeak_wav("Guten Morgen. Wie geht es dir heute?", "de")
+    with local._RECOGNISER_LOCK:
+        model = local._recogniser_instance()._model
+    asked_for: list[str | None] = []
+    real_transcribe = model.transcribe
 
-    # When transcribed with language "de", and with no language (detected)
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        asked_for.append(kwargs.get("language"))
+        return real_transcribe(*args, **kwargs)
+
+    monkeypatch.setattr(model, "transcribe", watched)
+
+    # When transcribed with language "de", then with none
     asked, detected = transcribe(stt, data, language="de"), transcribe(stt, data)
 
-    # Then both are German: most of its words come back
+    # Then Whisper was told "de", then left to detect it, and both transcripts are German
+    assert asked_for == ["de", None]
     for transcript in (asked, detected):
         heard = words(transcript)
         assert (
