@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import uuid
 
 import av
@@ -94,9 +95,10 @@ def test_round_trip_recovers_recognisable_words(speech_server: LocalServer) -> N
     audio = base64.b64decode(reply.json()["audio_base64"])
     # When transcribed by the local STT
     transcript = post_stt(speech_server, audio, "speech.mp3").json()["transcript"]
-    # Then several of its words come back (the offline engine is not accurate; see the README)
-    recovered = set(ROUND_TRIP_SENTENCE.split()) & set(transcript.lower().split())
-    assert len(recovered) >= 2, transcript
+    # Then most of its words come back (espeak-ng's robotic voice is sometimes misheard: how well the
+    # offline engine hears is tested in tests/integration/test_local_engine.py and bench/offline_wer.py)
+    recovered = set(ROUND_TRIP_SENTENCE.split()) & set(re.sub(r"[^a-z ]", " ", transcript.lower()).split())
+    assert len(recovered) >= 3, transcript
 
 
 BAD_TTS = [

@@ -20,7 +20,16 @@ from tests.helpers import ROOT, multipart_body, stt_event, tts_event
 from tests.lambda_cold import Artifacts, cold_start, lambda_environment
 from tests.samples import tone
 
-HEAVY = ("openai", "av", "boto3", "pocketsphinx", "espeakng_loader", "websockets", "num2words")
+HEAVY = (
+    "openai",
+    "av",
+    "boto3",
+    "faster_whisper",
+    "ctranslate2",
+    "espeakng_loader",
+    "websockets",
+    "num2words",
+)
 
 PROBE = (
     f"HEAVY = {HEAVY!r}\n"
@@ -90,7 +99,7 @@ UPSTREAM = {
 }  # fmt: skip
 # Never on these paths: other engines, their SDKs and codecs, the realtime client.
 NOT_NEEDED = (
-    "av", "websockets", "num2words", "docopt", "pocketsphinx", "espeakng_loader",
+    "av", "websockets", "num2words", "docopt", "faster_whisper", "ctranslate2", "espeakng_loader",
     "speech_common.engines.openai_realtime", "speech_common.verbatim", "speech_common.engines.polly",
     "speech_common.engines.local", "openai.resources.realtime", "openai.types.realtime",
 )  # fmt: skip

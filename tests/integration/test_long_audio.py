@@ -91,12 +91,12 @@ def test_a_piece_that_keeps_failing_fails_the_whole_transcription(hearing: FakeO
 
 
 def test_the_offline_engine_serves_long_recordings_the_same_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the offline routes, and recordings over 20 s cut (pocketsphinx is slow: keep it short)
+    # Given the offline routes, and recordings over 20 s cut (short pieces: each a quick engine call)
     monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=local:local")
     monkeypatch.setenv("STT_SPLIT_ABOVE_SECONDS", "20")
     get_settings.cache_clear()
     audio = encode_pcm(recording(["alpha", "bravo"] * 30), sample_rate=RATE, fmt="mp3")  # 72 s
-    # When it is transcribed / Then the local engine served it (pocketsphinx hears tones as little)
+    # When it is transcribed / Then the local engine served it (tones are no speech: Whisper hears little)
     transcript, route = transcribe(TranscriptionJob(AudioUpload(audio, "mp3")), Deadline(60))
     assert str(route) == "local:local" and isinstance(transcript.text, str)
 

