@@ -167,9 +167,11 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
 ) -> None:
     # Given the template after the SAM transform / When its REST API paths are read
     paths = _rest_api_body(transformed)["paths"]
-    # Then there are the routes, each requiring an API key
+    # Then there are the routes, each requiring an API key (but the CORS preflight, which browsers send without)
     assert set(paths) == {"/api/stt", "/api/tts", "/api/stt/jobs", "/api/uploads", "/api/jobs/{job_id}"}
-    assert all(op["security"] == [{"api_key": []}] for p in paths for op in paths[p].values())
+    operations = [(method, op) for p in paths for method, op in paths[p].items()]
+    assert all(op["security"] == [{"api_key": []}] for method, op in operations if method != "options")
+    assert all("security" not in op for method, op in operations if method == "options")
     # And one usage plan holds the quota and throttle the parameters default to
     plans = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
     assert len(plans) == 1
@@ -193,6 +195,8 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
         ("QUOTA_EXCEEDED", None, "quota_exceeded"),
         ("INVALID_API_KEY", None, "invalid_api_key"),
         ("INTEGRATION_TIMEOUT", None, "gateway_timeout"),
+        ("INTEGRATION_FAILURE", None, "integration_failure"),
+        ("DEFAULT_4XX", None, "gateway_error"),
         ("DEFAULT_5XX", None, "gateway_error"),
     ],
 )
@@ -209,6 +213,40 @@ def test_gateway_errors_keep_the_error_shape(
         "$context.error.messageString", '"Internal server error"'
     )
     assert json.loads(rendered)["code"] == code and json.loads(rendered)["detail"]
+    # And a browser may read it: it carries the allowed origin
+    origin = response["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+    assert origin == {"Fn::Sub": "'${AllowedOrigins}'"}
+
+
+ALLOWED_ORIGIN = {"Fn::Sub": "'${AllowedOrigins}'"}
+
+
+def test_browsers_on_the_allowed_origin_may_call_the_api(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    # Given the template, and the same after the SAM transform
+    paths = _rest_api_body(transformed)["paths"]
+    # When the preflight of every route is read
+    for path, operations in paths.items():
+        preflight = operations["options"]["x-amazon-apigateway-integration"]
+        headers = preflight["responses"]["default"]["responseParameters"]
+        # Then API Gateway answers it itself, for the parameter's origin and the key and token headers
+        assert preflight["type"] == "mock", path
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+        allowed = headers["method.response.header.Access-Control-Allow-Headers"].strip("'").lower().split(",")
+        assert {"x-api-key", "authorization", "content-type"} <= set(allowed)
+    # And the parameter defaults to any origin, refusing a list or a path (one value goes in a header)
+    parameter = template["Parameters"]["AllowedOrigins"]
+    assert parameter["Default"] == "*"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("https://app.example.com:8443") and pattern.fullmatch("*")
+    assert not pattern.fullmatch("https://a.example.com,https://b.example.com")
+    assert not pattern.fullmatch("https://a.example.com/app")
+    # And the functions and the bucket's browser uploads follow it
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["CORS_ALLOW_ORIGIN"] == {"Ref": "AllowedOrigins"}
+    (rule,) = template["Resources"]["SpeechBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [{"Ref": "AllowedOrigins"}] and rule["AllowedMethods"] == ["POST"]
 
 
 def test_each_function_reserves_concurrency_unless_told_not_to(template: dict[str, Any]) -> None:
