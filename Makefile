@@ -10,19 +10,33 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	[ -x "$$(command -v $$p 2>/dev/null)" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: venv test unit integration e2e lint format typecheck validate build serve bench smoke clean
+.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy serve bench smoke clean
 
 venv: $(STAMP)
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt
 	@if [ -z "$(PYTHON313)" ]; then echo "error: no working Python 3.13 found (tried python3.13 and ~/.pyenv/versions/3.13*/bin/python)" >&2; exit 1; fi
+	@if [ -x $(BIN)/python ]; then echo "Updating $(VENV): a requirements file changed"; else \
+		echo "First run: installing the development environment into $(VENV): about 700 MB (AWS SAM CLI, moto, PyAV,"; \
+		echo "espeak-ng, pocketsphinx, Playwright and the layer's libraries), 2-5 minutes; later runs start at once."; fi
 	@test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $(STAMP)
 
-test: venv
-	$(BIN)/python -m pytest
+# Debian's Chromium for the browser tests (tests/e2e/test_browser.py), from the system's package manager: Playwright
+# drives it, and downloads no browser of its own. CHROMIUM=/path/to/chrome uses another.
+CHROMIUM ?=
+browser:
+	@if [ -n "$(CHROMIUM)" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "error: the browser tests need Chromium: install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; fi; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	echo "Installing Debian's chromium for the browser tests (about 300 MB, under a minute)"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test: venv browser
+	CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit
@@ -30,8 +44,8 @@ unit: venv
 integration: venv
 	$(BIN)/python -m pytest tests/integration
 
-e2e: venv
-	$(BIN)/python -m pytest tests/e2e
+e2e: venv browser
+	CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest tests/e2e
 
 # ruff, then the complexity gate: no function above radon's rank C but the few .ci/complexity_gate.py lists;
 # then every test function carries Given/When/Then comments (.ci/given_when_then.py).

@@ -372,8 +372,9 @@ def test_response_over_lambda_6_mb_answers_502(mechanics_server: LocalServer) ->
     assert too_big.json() == INTERNAL_ERROR
 
 
-def default_5xx(reply: Reply, status: int) -> None:
-    """The fixture's DEFAULT_5XX gateway response, rendered for API Gateway's "Internal server error"."""
+def default_5xx(reply: Reply, status: int, response_type: str = "DEFAULT_5XX") -> None:
+    """The fixture's DEFAULT_5XX gateway response, rendered for API Gateway's "Internal server error" of a
+    response type the Api does not declare."""
     assert reply.status == status, reply.body
     assert reply.headers["Content-Type"] == "application/json"
     body = reply.json()
@@ -381,7 +382,7 @@ def default_5xx(reply: Reply, status: int) -> None:
     assert body == {
         "detail": "Internal server error",
         "code": "gateway_error",
-        "type": "DEFAULT_5XX",
+        "type": response_type,
         "stage": "test",
         "unknown": "",  # a $context variable the local server does not know renders empty
     }
@@ -425,8 +426,8 @@ def test_rejected_invocation_answers_the_default_5xx_template(customised_server:
     body, headers = multipart(5 * MiB)
     # When it is sent to a route of the customised Api
     reply = customised_server.post("/echo", body, headers=headers)
-    # Then the Lambda API's refusal is API Gateway's 500, with the DEFAULT_5XX template
-    default_5xx(reply, 500)
+    # Then the Lambda API's refusal is API Gateway's 500, a failed integration in the DEFAULT_5XX template
+    default_5xx(reply, 500, "INTEGRATION_FAILURE")
     assert "X-Trace" not in reply.headers  # a request header the request did not send
 
 
