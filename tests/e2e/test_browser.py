@@ -22,7 +22,9 @@ from tests.e2e.conftest import LocalServer
 
 pytestmark = pytest.mark.e2e
 
-PAGE_HTML = b"<!doctype html><html><head><title>speech client</title></head><body>another origin</body></html>"
+PAGE_HTML = (
+    b"<!doctype html><html><head><title>speech client</title></head><body>another origin</body></html>"
+)
 
 # The page's calls. Each returns plain JSON values, so that Playwright hands them back to the test.
 SPEAK_AND_DECODE = """

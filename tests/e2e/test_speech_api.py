@@ -24,7 +24,11 @@ def post_tts(server: LocalServer, body: dict[str, object] | bytes) -> Reply:
 
 
 def post_stt(
-    server: LocalServer, audio: bytes, filename: str, model: str | None = "whisper-1", origin: str | None = None
+    server: LocalServer,
+    audio: bytes,
+    filename: str,
+    model: str | None = "whisper-1",
+    origin: str | None = None,
 ) -> Reply:
     """As `curl -F "audio=@file" -F "model=whisper-1"` sends it."""
     boundary = f"------------------------{uuid.uuid4().hex[:16]}"
