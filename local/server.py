@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import tomllib
 from collections.abc import Mapping
@@ -80,6 +81,7 @@ def samconfig_parameters(path: str, env: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _stop_on_signals()
     # SAM CLI's telemetry must not try the network from a local dev server.
     os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
     _configure_logging(args.debug)
@@ -209,6 +211,14 @@ def serve(
         # After the workers (the context's exit): an invocation in flight ends with its worker, then its poller.
         local_aws.close()
     return 0
+
+
+def _stop_on_signals() -> None:
+    """Ctrl+C (SIGINT) and SIGTERM stop the server the same way (workers and embedded services closed, status 0),
+    whatever the disposition it inherited: a server started with `&` from a script inherits SIGINT ignored, and
+    Python then leaves it ignored. (SAM replaces the SIGTERM handler while serving with one that stops it too.)"""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
 
 
 def _positive_int(value: str) -> int:

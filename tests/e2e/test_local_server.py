@@ -518,12 +518,17 @@ def test_engine_choice_follows_the_key_rule(user_env: dict[str, str], expected: 
 
 
 def test_code_change_restarts_the_worker_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    # Given a copy of the test template, served, with a warm worker
+    # Given a copy of the test template, served with a warm worker by a server that inherited SIGINT ignored
+    # (as from `make serve &` in a script; explicit, so the test does not depend on how pytest was started)
     root = tmp_path / "app"
     shutil.copytree(MECHANICS_TEMPLATE.parent, root, ignore=shutil.ignore_patterns("__pycache__"))
     handler = root / "mechanics" / "app.py"
     with running_server(
-        root / "template.yaml", tmp_path, server_env(), ["--warm-containers", "LAZY"]
+        root / "template.yaml",
+        tmp_path,
+        server_env(),
+        ["--warm-containers", "LAZY"],
+        ignored_signals=[signal.SIGINT],
     ) as server:
         before = worker_pid(ping(server))
         assert worker_pid(ping(server)) == before
@@ -537,6 +542,23 @@ def test_code_change_restarts_the_worker_and_ctrl_c_stops_everything(tmp_path: P
         server.proc.send_signal(signal.SIGINT)
         assert server.proc.wait(timeout=10) == 0
     assert wait_for_exit(after)
+
+
+def test_sigterm_stops_everything_like_ctrl_c_whatever_was_inherited(tmp_path: Path) -> None:
+    # Given a server with a warm worker, started with both SIGINT and SIGTERM ignored
+    with running_server(
+        MECHANICS_TEMPLATE,
+        tmp_path,
+        server_env(),
+        ["--warm-containers", "LAZY"],
+        ignored_signals=[signal.SIGINT, signal.SIGTERM],
+    ) as server:
+        worker = worker_pid(ping(server))
+        # When it gets SIGTERM (as from `kill`, a container runtime or a process manager)
+        server.proc.send_signal(signal.SIGTERM)
+        # Then it stops cleanly, its workers with it
+        assert server.proc.wait(timeout=10) == 0
+    assert wait_for_exit(worker)
 
 
 @pytest.mark.parametrize("slash", ["", "/"])
