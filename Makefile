@@ -65,7 +65,8 @@ typecheck: venv
 # The API on localhost:8000 (samconfig.toml; PORT=... overrides) through SAM's own API Gateway
 # emulation, without Docker: the local engine when no OpenAI key is configured.
 serve: venv
-	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT))
+	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
+		$(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
 # request; a 4,096-character TTS text in parallel chunks vs one call; a 30-minute recording in

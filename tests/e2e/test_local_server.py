@@ -137,6 +137,35 @@ def test_handler_runs_with_its_layer_environment_and_lambda_context(mechanics_se
     assert 0 < context["remaining_ms"] <= 2000
 
 
+def test_an_env_json_in_sams_format_sets_the_functions_environment(tmp_path: Path) -> None:
+    # Given an env.json as `sam local start-api --env-vars` reads it: a "Parameters" section for every function
+    # and a section for one function by its logical id, which wins
+    env_json = tmp_path / "env.json"
+    env_json.write_text(
+        json.dumps(
+            {
+                "Parameters": {"FROM_TEMPLATE": "from-parameters", "USER_ONLY": "undeclared-global"},
+                "MechanicsFunction": {
+                    "FROM_TEMPLATE": "from-function-section",
+                    "STT_MODEL_ROUTES": "whisper-1=x:y",
+                },
+            }
+        )
+    )
+    # When the server is started with it (make serve ENV_VARS=env.json)
+    with running_server(
+        MECHANICS_TEMPLATE, tmp_path, server_env(), ["--env-vars", str(env_json), "--warm-containers", "LAZY"]
+    ) as server:
+        env = ping(server).json()["env"]
+    # Then the function section wins over Parameters, which wins over the template
+    assert env["FROM_TEMPLATE"] == "from-function-section"
+    # And a variable the template does not declare reaches the function too (sam local would drop it)
+    assert env["USER_ONLY"] == "undeclared-global"
+    # And the file's routes win over the local engine's default routes
+    assert env["STT_MODEL_ROUTES"] == "whisper-1=x:y"
+    assert env["OVERRIDDEN_BY_USER"] == "template-value"
+
+
 def test_each_request_gets_its_own_request_id_and_time(mechanics_server: LocalServer) -> None:
     # Given a running server
     contexts, sent = [], []

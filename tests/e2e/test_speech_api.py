@@ -210,6 +210,20 @@ def test_answers_and_gateway_errors_carry_the_cors_header(speech_server: LocalSe
         assert reply.headers["Access-Control-Allow-Origin"] == "*"
 
 
+def test_start_up_prints_one_block_and_no_warnings(speech_server: LocalServer) -> None:
+    # Given make serve's server, started
+    out = speech_server.stdout
+    # When what it printed is read
+    # Then the URL, who can reach it, the documented routes and where the docs are
+    assert f"Speech API at http://127.0.0.1:{speech_server.port} (listening on 127.0.0.1 only;" in out
+    for route in ("POST  {url}/api/tts/", "POST  {url}/api/stt/", "GET   {url}/api/jobs/{{job_id}}"):
+        assert route.format(url=f"http://127.0.0.1:{speech_server.port}") in out
+    assert "Docs: README.md" in out
+    # And none of SAM's or werkzeug's start-up warnings
+    for noise in ("No current session found", "development server", "Mounting"):
+        assert noise not in speech_server.log and noise not in out
+
+
 def test_an_unknown_path_is_a_json_404(speech_server: LocalServer) -> None:
     # Given a path the API does not have / When posted to over HTTP / Then a JSON 404 with not_found
     reply = speech_server.post("/api/nothing", b"{}", headers=JSON_HEADERS)

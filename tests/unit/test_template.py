@@ -378,3 +378,25 @@ def test_the_template_lints_clean_with_snapstart_off_and_on(snapstart: str) -> N
     matches = lint(text, config=ManualArgs(regions=["us-east-1"]))
     # Then it finds nothing
     assert [str(match) for match in matches] == []
+
+
+def test_env_json_example_is_in_sams_format_for_this_template(template: dict[str, Any]) -> None:
+    # Given env.json.example, which `make serve ENV_VARS=env.json` reads as `sam local --env-vars` does
+    example = json.loads((TEMPLATE.parent / "env.json.example").read_text())
+    # When its sections are read
+    functions = {
+        name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    # Then each is "Parameters" (every function) or a function of the template, holding string values
+    assert set(example) - {"Parameters"} <= functions
+    assert all(isinstance(v, str) for section in example.values() for v in section.values())
+    # And copied as it is, it configures no key (the offline engine) and values the settings accept
+    assert example["Parameters"]["OPENAI_API_KEY"] == ""
+    for section in example.values():
+        Settings(
+            **{
+                name.lower(): value
+                for name, value in section.items()
+                if name.lower() in Settings.model_fields
+            }
+        )
