@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	[ -x "$$(command -v $$p 2>/dev/null)" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy serve bench smoke clean
+.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy start-api serve bench smoke clean
 
 venv: $(STAMP)
 
@@ -93,10 +93,35 @@ smoke: venv
 
 # sam needs python3.13 on PATH to build; the venv provides one.
 validate: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) validate --lint
 
 build: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build
+
+# Deploy to your AWS account (credentials as the AWS CLI finds them). The first time, `sam deploy --guided` asks for
+# the stack name, region and parameters (AllowedOrigins, SnapStart, ...) and saves the answers in SAMCONFIG's
+# [default.deploy.parameters]; once that section names a region, plain `sam deploy`. GUIDED=1 asks again;
+# PARAMS='SnapStart=true TtsMemorySize=1769' passes --parameter-overrides.
+SAM ?= $(BIN)/sam
+SAMCONFIG ?= samconfig.toml
+SAM_DEPLOY = PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) deploy --config-file "$(abspath $(SAMCONFIG))" \
+	$(if $(PARAMS),--parameter-overrides '$(subst ','\'',$(PARAMS))')
+deploy: build
+	@if [ -z "$(GUIDED)" ] && $(BIN)/python -c 'import sys, tomllib; \
+		deploy = tomllib.load(open(sys.argv[1], "rb")).get("default", {}).get("deploy", {}).get("parameters", {}); \
+		sys.exit(0 if deploy.get("region") else 1)' "$(SAMCONFIG)" 2>/dev/null; then \
+		$(SAM_DEPLOY); \
+	else \
+		echo "First deploy: sam deploy --guided asks for the stack name, region and parameters, then saves them in $(SAMCONFIG)"; \
+		$(SAM_DEPLOY) --guided; \
+	fi
+
+# SAM's own `sam local start-api`, which runs each function in a Docker (or Finch) container built from `make build`:
+# needs a container engine and an OpenAI key (ENV_VARS=env.json), since the offline engine is not in the Lambda
+# layer. `make serve` is the same API without Docker.
+start-api: build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) local start-api $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
+		$(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
 # What `sam build` runs for the layer and each function (template.yaml: BuildMethod: makefile, ContextPath: .),
 # in a scratch copy of their sources, with ARTIFACTS_DIR set: wheels for LAMBDA_ARCH (from the package index,
