@@ -63,10 +63,12 @@ typecheck: venv
 	$(BIN)/mypy
 
 # The API on localhost:8000 (samconfig.toml; PORT=... overrides) through SAM's own API Gateway
-# emulation, without Docker: the local engine when no OpenAI key is configured.
+# emulation, without Docker: the local engine when no OpenAI key is configured. HOST=0.0.0.0 listens beyond this
+# machine; ENV_VARS=env.json sets the functions' environment (sam local's format); PARAMS='AllowedOrigins=...'
+# overrides template parameters.
 serve: venv
 	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
-		$(if $(ENV_VARS),--env-vars $(ENV_VARS))
+		$(if $(ENV_VARS),--env-vars $(ENV_VARS)) $(if $(PARAMS),--parameter-overrides '$(subst ','\'',$(PARAMS))')
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
 # request; a 4,096-character TTS text in parallel chunks vs one call; a 30-minute recording in

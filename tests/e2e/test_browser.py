@@ -12,13 +12,15 @@ import http.server
 import os
 import shutil
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.e2e.conftest import LocalServer
+from tests.e2e.conftest import REPO, LocalServer, running_server, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -178,6 +180,71 @@ def test_a_page_uploads_to_the_bucket_then_names_the_upload(speech_server: Local
     # Then the bucket took it from that origin (its CORS rule) and the transcript came back
     assert (result["asked"], result["stored"], result["status"]) == (201, 204, 200), result
     assert result["answer"]["transcript"].strip(), "the offline engine heard nothing"
+
+
+SPEAK = """
+async ([api, text]) => {
+  try {
+    const reply = await fetch(`${api}/api/tts/`, {
+      method: "POST", headers: {"Content-Type": "application/json", "x-api-key": "page-key"},
+      body: JSON.stringify({text}),
+    });
+    return reply.status;
+  } catch (error) {
+    return String(error);
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def restricted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """template.yaml served with AllowedOrigins naming one origin, not the test page's."""
+    with running_server(
+        REPO / "template.yaml",
+        tmp_path_factory.mktemp("restricted-server"),
+        server_env(),
+        ["--parameter-overrides", "AllowedOrigins=https://app.example.test"],
+    ) as server:
+        yield server
+
+
+def test_a_page_of_another_origin_than_the_allowed_one_is_refused(
+    restricted_server: LocalServer, page: Page
+) -> None:
+    # Given a server whose AllowedOrigins names https://app.example.test, and a page on 127.0.0.1
+    # When the page asks for speech
+    result = page.evaluate(SPEAK, [api_url(restricted_server), "Hello"])
+    # Then the browser refuses to hand it the answer
+    assert result == "TypeError: Failed to fetch", result
+    # And the preflight names only the allowed origin, as does the bucket's rule for browser uploads
+    preflight = restricted_server.request(
+        "OPTIONS",
+        "/api/tts/",
+        headers={"Origin": "https://app.example.test", "Access-Control-Request-Method": "POST"},
+    )
+    assert preflight.headers["Access-Control-Allow-Origin"] == "https://app.example.test"
+    upload = restricted_server.post(
+        "/api/uploads/",
+        b'{"filename": "a.wav", "content_type": "audio/wav"}',
+        headers={"Content-Type": "application/json"},
+    )
+    bucket_url = upload.json()["url"]
+    for origin, allowed in (("https://app.example.test", True), ("http://127.0.0.1:1", False)):
+        reply = bucket_preflight(bucket_url, origin)
+        assert (reply.get("Access-Control-Allow-Origin") == origin) is allowed, (origin, reply)
+
+
+def bucket_preflight(url: str, origin: str) -> dict[str, str]:
+    """The embedded S3's answer to a browser's preflight for a POST to the bucket: its headers."""
+    request = urllib.request.Request(
+        url, method="OPTIONS", headers={"Origin": origin, "Access-Control-Request-Method": "POST"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return dict(reply.headers)
+    except urllib.error.HTTPError as refused:
+        return dict(refused.headers)
 
 
 def test_a_page_can_read_the_errors(speech_server: LocalServer, page: Page) -> None:
