@@ -3,15 +3,24 @@ API Gateway passes a Lambda proxy answer through as it is (it answers only the p
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from speech_common.settings import ConfigurationError, get_settings
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import header, invoke, multipart_body, stt_event, tts_event
+from tests.helpers import header, invoke, load_handler, multipart_body, stt_event, tts_event
 
 PAGE = "http://app.example.test:5173"
+
+
+@pytest.fixture(autouse=True)
+def new_containers() -> Iterator[None]:
+    """The handlers are imported once a session, as in a warm container; the origin is read when one starts."""
+    load_handler.cache_clear()
+    yield
+    load_handler.cache_clear()
 
 
 def from_page(event: dict[str, Any], origin: str = PAGE) -> dict[str, Any]:

@@ -76,9 +76,8 @@ def cors_config(allow_origin: str) -> CORSConfig:
 def create_resolver(
     *, expected_media_type: str, render_error: ErrorRenderer = detail_and_code
 ) -> SpeechApiResolver:
-    settings = (
-        get_settings()
-    )  # a bad configuration fails the cold start, naming its variable, not every request
+    # A bad configuration fails the cold start, naming its variable, not every request.
+    settings = get_settings()
     app = SpeechApiResolver(
         expected_media_type=expected_media_type, cors=cors_config(settings.cors_allow_origin)
     )
