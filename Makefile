@@ -119,8 +119,8 @@ deploy: build
 	fi
 
 # SAM's own `sam local start-api`, which runs each function in a Docker (or Finch) container built from `make build`:
-# needs a container engine and an OpenAI key (ENV_VARS=env.json), since the offline engine is not in the Lambda
-# layer. `make serve` is the same API without Docker.
+# needs a container engine, and the OpenAI key in Secrets Manager (the offline engine is not in the Lambda layer, and
+# sam local passes on only the variables the template declares). `make serve` is the same API without Docker.
 start-api: build
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) local start-api $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
 		$(if $(ENV_VARS),--env-vars $(ENV_VARS))
