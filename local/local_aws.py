@@ -65,6 +65,8 @@ class EmbeddedAws:
         self._port = port
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        # Each bucket's CORS rules (PutBucketCors' shape), for the browser uploads moto answers without them.
+        self.bucket_cors: dict[str, list[dict[str, Any]]] = {}
 
     @property
     def endpoint(self) -> str:
@@ -73,12 +75,17 @@ class EmbeddedAws:
 
     def start(self) -> None:
         # Imported here: moto is a development dependency and takes a moment to import.
+        from moto.moto_server import werkzeug_app
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
             create_backend_app,
         )
         from werkzeug.serving import make_server
+
+        # moto would let every origin call every service; S3 then answers browsers as the bucket's
+        # CorsConfiguration (from the template) says, as AWS does.
+        werkzeug_app.DISABLE_GLOBAL_CORS = True
 
         class QuietHandler(MotoRequestHandler):
             # One line per poll would drown the API's log, and presigned URLs carry signatures.
@@ -89,7 +96,7 @@ class EmbeddedAws:
             self._server = make_server(
                 self.host,
                 self._port,
-                DomainDispatcherApplication(create_backend_app),
+                _BucketCorsOnPost(DomainDispatcherApplication(create_backend_app), self.bucket_cors),
                 threaded=True,
                 request_handler=QuietHandler,
             )
@@ -121,6 +128,37 @@ class EmbeddedAws:
         )
 
 
+class _BucketCorsOnPost:
+    """moto answers a bucket's CORS preflight by its rules, but not the POST that follows (a browser's form upload
+    to a presigned POST): the rules' Access-Control-Allow-Origin is added to that answer, as S3 adds it."""
+
+    def __init__(self, app: Any, rules: Mapping[str, list[dict[str, Any]]]) -> None:
+        self.app = app
+        self.rules = rules
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        allowed = self._allowed_origin(environ)
+        if allowed is None:
+            return self.app(environ, start_response)
+
+        def start(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            kept = [(name, value) for name, value in headers if name.lower() != "access-control-allow-origin"]
+            return start_response(status, [*kept, ("Access-Control-Allow-Origin", allowed)], exc_info)
+
+        return self.app(environ, start)
+
+    def _allowed_origin(self, environ: Mapping[str, Any]) -> str | None:
+        origin = environ.get("HTTP_ORIGIN")
+        if not origin or environ.get("REQUEST_METHOD") != "POST":
+            return None
+        bucket = str(environ.get("PATH_INFO", "")).strip("/").split("/")[0]  # path-style URLs
+        for rule in self.rules.get(bucket, ()):
+            origins = rule.get("AllowedOrigins") or ()
+            if "POST" in (rule.get("AllowedMethods") or ()) and ("*" in origins or origin in origins):
+                return "*" if "*" in origins else str(origin)
+        return None
+
+
 # --- The template's resources -----------------------------------------------------------------------------------
 
 
@@ -147,6 +185,7 @@ def create_resources(
     for resource in resources:
         if resource.type == BUCKET:
             made = _create_bucket(aws.client("s3", region), resource, region)
+            aws.bucket_cors[made.ref] = _cors_rules(resource.properties.get("CorsConfiguration"))
         elif resource.type == TABLE:
             made = _create_table(aws.client("dynamodb", region), resource)
         elif resource.type == QUEUE:
@@ -165,7 +204,29 @@ def _create_bucket(s3: Any, resource: TemplateResource, region: str) -> Physical
     name = physical_name(resource)
     location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
     s3.create_bucket(Bucket=name, **location)
+    cors = _cors_rules(resource.properties.get("CorsConfiguration"))
+    if cors:
+        s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": cors})
     return PhysicalResource(resource.stack_path, resource.logical_id, BUCKET, name, f"arn:aws:s3:::{name}")
+
+
+_CORS_RULE_FIELDS = {
+    "AllowedHeaders": "AllowedHeaders",
+    "AllowedMethods": "AllowedMethods",
+    "AllowedOrigins": "AllowedOrigins",
+    "ExposedHeaders": "ExposeHeaders",
+    "MaxAge": "MaxAgeSeconds",
+}
+
+
+def _cors_rules(configuration: Any) -> list[dict[str, Any]]:
+    """A bucket's CorsConfiguration as CloudFormation spells it, as S3's PutBucketCors takes it."""
+    rules = configuration.get("CorsRules") if isinstance(configuration, dict) else None
+    return [
+        {_CORS_RULE_FIELDS[key]: value for key, value in rule.items() if key in _CORS_RULE_FIELDS}
+        for rule in rules or ()
+        if isinstance(rule, dict)
+    ]
 
 
 def _create_table(dynamodb: Any, resource: TemplateResource) -> PhysicalResource:

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
+from typing import Any
 
 from local import limits
 from local.pool import (
@@ -166,9 +167,12 @@ class ProcessLambdaRuntime:
 
     def worker_env(self, function: LambdaFunction) -> dict[str, str]:
         """The user's environment, then what SAM resolves (AWS_*, template variables, shell and --env-vars
-        overrides of those), then the server's overrides, then the runtime's own variables."""
+        overrides of those), then --env-vars values of variables the template does not declare (which sam local
+        drops: OPENAI_API_KEY in env.json must reach the functions, as it chose their engine), then the server's
+        overrides, then the runtime's own variables."""
         env = dict(self._user_env)
         env.update(function.env)
+        env.update({k: v for k, v in env_values(function.env_file_values).items() if k not in function.env})
         env.update(self.env_overrides.get(function.full_path, {}))
         env.update(
             {
@@ -235,3 +239,8 @@ def _py_version(runtime: str | None) -> str:
     if runtime and runtime.startswith("python"):
         return runtime.removeprefix("python")
     return f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def env_values(values: Mapping[str, Any]) -> dict[str, str]:
+    """--env-vars values as a Lambda would see them (lists and objects are not environment values)."""
+    return {k: str(v) for k, v in values.items() if isinstance(v, (str, int, float, bool))}

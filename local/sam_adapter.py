@@ -35,7 +35,6 @@ from typing import Any, Protocol
 from flask import Flask, Response, g, request
 from samcli.cli.types import CfnParameterOverridesType
 from samcli.commands.local.cli_common.invoke_context import InvokeContext
-from samcli.commands.local.lib.local_api_service import LocalApiService
 from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
 from samcli.lib.providers.api_provider import ApiProvider
 from samcli.lib.providers.provider import Api, LayerVersion
@@ -189,9 +188,9 @@ def parse_parameter_overrides(value: Any) -> dict[str, str] | None:
     return dict(CfnParameterOverridesType().convert(raw, None, None))
 
 
-def print_routes(api: Api, host: str, port: int) -> None:
-    """SAM's "Mounting <function> at http://host:port/path [METHODS]" lines."""
-    LocalApiService._print_routes(api.routes, host, port)
+def api_routes(api: Api) -> list[tuple[ApiRoute, tuple[str, ...]]]:
+    """Each route SAM mounts, with its methods (as SAM lists them: OPTIONS too where the Api has Cors)."""
+    return [(_api_route(route), tuple(route.methods)) for route in api.routes]
 
 
 def gateway_response_swagger(api_id: str, declared: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from local.pool import DEFAULT_CONCURRENCY
+
+if TYPE_CHECKING:
+    from local.sam_adapter import ApiRoute
 
 LOG = logging.getLogger("local.server")
 
@@ -81,6 +84,7 @@ def samconfig_parameters(path: str, env: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    _stop_on_signals()
     # SAM CLI's telemetry must not try the network from a local dev server.
     os.environ.setdefault("SAM_CLI_TELEMETRY", "0")
     _configure_logging(args.debug)
@@ -140,7 +144,7 @@ def serve(
     from local.gateway import LocalGatewayService
     from local.local_aws import LocalAws, PortUnavailable
     from local.pool import WorkerPool
-    from local.runtime import ProcessLambdaRuntime
+    from local.runtime import ProcessLambdaRuntime, env_values
 
     # Request threads mostly wait for workers; a thread whose worker has answered must then wait for the GIL
     # while other threads build events (the "convoy effect"), leaving workers idle. A 1 ms switch interval
@@ -163,7 +167,7 @@ def serve(
             functions = context.zip_functions()
             choices = {}
             for function in functions:
-                configured = {**user_env, **_strings(function.env_file_values)}
+                configured = {**user_env, **env_values(function.env_file_values)}
                 choice = engine_choice.choose(configured, runtime.layer_paths(function))
                 runtime.env_overrides[function.full_path] = choice.overrides
                 choices[function.full_path] = choice
@@ -190,15 +194,11 @@ def serve(
             service = LocalGatewayService(context, api, host=host, port=port)
             service.openapi_document = Path(template).parent / "openapi.json"  # make openapi writes it
             service.create()
-            sam_adapter.print_routes(api, host, port)
             if eager:
                 for function in functions:
                     runtime.pool.start_in_background(runtime.worker_spec(function), EAGER_INIT_TIMEOUT_S)
             local_aws.start_pollers()
-            LOG.info(
-                "Handlers run in local worker processes (no Docker), up to %d per function; CTRL+C to quit",
-                concurrency,
-            )
+            print(serving_block(sam_adapter.api_routes(api), host, port, concurrency), flush=True)
             try:
                 service.serve_forever()
             finally:
@@ -211,6 +211,54 @@ def serve(
         # After the workers (the context's exit): an invocation in flight ends with its worker, then its poller.
         local_aws.close()
     return 0
+
+
+# The /api door's contract writes its routes with a trailing slash (either way works); other doors as declared.
+SLASHED_PREFIX = "/api/"
+ALL_INTERFACES = ("0.0.0.0", "::", "")
+
+
+def documented_path(path: str) -> str:
+    """A route's path as the docs write it: /api/tts -> /api/tts/; one ending in a {parameter} as it is."""
+    if path.startswith(SLASHED_PREFIX) and not path.endswith(("/", "}")):
+        return path + "/"
+    return path
+
+
+def serving_block(
+    routes: list[tuple[ApiRoute, tuple[str, ...]]], host: str, port: int, concurrency: int
+) -> str:
+    """What a person needs once the server starts: the URL to open and who can reach it, the routes, the docs."""
+    if host in ALL_INTERFACES:
+        url = f"http://127.0.0.1:{port}"
+        reach = f"listening on all interfaces ({host or '0.0.0.0'}): other machines can call it"
+    else:
+        url = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+        reach = (
+            f"listening on {host} only; HOST=0.0.0.0 make serve to take requests from a LAN or a container"
+        )
+    listed = sorted(
+        (documented_path(route.path), method)
+        for route, methods in routes
+        for method in methods
+        if method not in ("OPTIONS", "HEAD")
+    )
+    lines = [f"Speech API at {url} ({reach})"]
+    lines += [f"  {method:<5} {url}{path}" for path, method in listed]
+    lines += [
+        f'Docs: README.md, section "The API"; {url}/docs (Swagger UI) and {url}/openapi.json. '
+        "No API key is needed locally.",
+        f"Handlers run in local worker processes (no Docker), up to {concurrency} per function. CTRL+C to quit.",
+    ]
+    return "\n".join(lines)
+
+
+def _stop_on_signals() -> None:
+    """Ctrl+C (SIGINT) and SIGTERM stop the server the same way (workers and embedded services closed, status 0),
+    whatever the disposition it inherited: a server started with `&` from a script inherits SIGINT ignored, and
+    Python then leaves it ignored. (SAM replaces the SIGTERM handler while serving with one that stops it too.)"""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
 
 
 def _positive_int(value: str) -> int:
@@ -241,9 +289,18 @@ def _parse_overrides(value: Any) -> dict[str, str] | None:
     return sam_adapter.parse_parameter_overrides(value)
 
 
-def _strings(values: Mapping[str, Any]) -> dict[str, str]:
-    # --env-vars values as a Lambda would see them (lists and objects are not environment values).
-    return {k: str(v) for k, v in values.items() if isinstance(v, (str, int, float, bool))}
+# Start-up lines of SAM and werkzeug that say nothing true of this server: it has no AWS session to need (the
+# account id is a placeholder locally), and serving_block already says what it is and how to stop it.
+QUIET_STARTUP = (
+    "No current session found",
+    "This is a development server",
+    "Press CTRL+C to quit",
+)
+
+
+def _not_startup_noise(record: logging.LogRecord) -> bool:
+    message = record.getMessage()
+    return not any(noise in message for noise in QUIET_STARTUP)
 
 
 def _configure_logging(debug: bool) -> None:
@@ -251,6 +308,9 @@ def _configure_logging(debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO
     for name in ("samcli", "local", "werkzeug"):
         logging.getLogger(name).setLevel(level)
+    if not debug:
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(_not_startup_noise)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import contextlib
 import http.client
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -112,11 +113,22 @@ def server_command(template: Path, port: int, args: Iterable[str] = ()) -> list[
 
 @contextlib.contextmanager
 def running_server(
-    template: Path, log_dir: Path, env: Mapping[str, str], args: Iterable[str] = ()
+    template: Path,
+    log_dir: Path,
+    env: Mapping[str, str],
+    args: Iterable[str] = (),
+    ignored_signals: Iterable[signal.Signals] = (),
 ) -> Iterator[LocalServer]:
-    """Start the server, wait (bounded) until it accepts connections, stop it (and so its workers) after."""
+    """Start the server, wait (bounded) until it accepts connections, stop it (and so its workers) after.
+    `ignored_signals` are ignored when it starts, as a shell's `&` leaves SIGINT ignored."""
     port = free_port()
     stdout_path, stderr_path = log_dir / "server.out", log_dir / "server.err"
+    ignored = tuple(ignored_signals)
+
+    def inherit_dispositions() -> None:
+        for signum in ignored:
+            signal.signal(signum, signal.SIG_IGN)
+
     with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
         proc = subprocess.Popen(
             server_command(template, port, args),
@@ -124,6 +136,7 @@ def running_server(
             env=dict(env),
             stdout=out,
             stderr=err,
+            preexec_fn=inherit_dispositions if ignored else None,
         )
     server = LocalServer(proc, port, stdout_path, stderr_path)
     try:

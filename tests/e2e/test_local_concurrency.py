@@ -71,12 +71,12 @@ def test_requests_beyond_the_concurrency_wait_for_a_worker(tmp_path: Path) -> No
     with running_server(MECHANICS_TEMPLATE, tmp_path, env, ["--concurrency", "2"]) as server:
         # When 5 requests of 0.6 s each come at once
         replies, seconds = burst(server, ["/sleep?seconds=0.6"] * 5)
-        log = server.log
+        printed = server.stdout
     # Then all are served, by 2 workers, in 3 rounds: the others waited rather than starting more processes
     assert [reply.status for reply in replies] == [200] * 5
     assert len(pids(replies)) == 2
     assert seconds >= 3 * 0.6
-    assert "up to 2 per function" in log
+    assert "up to 2 per function" in printed
 
 
 def test_a_request_queued_past_the_integration_timeout_answers_504(tmp_path: Path) -> None:

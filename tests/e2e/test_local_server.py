@@ -137,6 +137,35 @@ def test_handler_runs_with_its_layer_environment_and_lambda_context(mechanics_se
     assert 0 < context["remaining_ms"] <= 2000
 
 
+def test_an_env_json_in_sams_format_sets_the_functions_environment(tmp_path: Path) -> None:
+    # Given an env.json as `sam local start-api --env-vars` reads it: a "Parameters" section for every function
+    # and a section for one function by its logical id, which wins
+    env_json = tmp_path / "env.json"
+    env_json.write_text(
+        json.dumps(
+            {
+                "Parameters": {"FROM_TEMPLATE": "from-parameters", "USER_ONLY": "undeclared-global"},
+                "MechanicsFunction": {
+                    "FROM_TEMPLATE": "from-function-section",
+                    "STT_MODEL_ROUTES": "whisper-1=x:y",
+                },
+            }
+        )
+    )
+    # When the server is started with it (make serve ENV_VARS=env.json)
+    with running_server(
+        MECHANICS_TEMPLATE, tmp_path, server_env(), ["--env-vars", str(env_json), "--warm-containers", "LAZY"]
+    ) as server:
+        env = ping(server).json()["env"]
+    # Then the function section wins over Parameters, which wins over the template
+    assert env["FROM_TEMPLATE"] == "from-function-section"
+    # And a variable the template does not declare reaches the function too (sam local would drop it)
+    assert env["USER_ONLY"] == "undeclared-global"
+    # And the file's routes win over the local engine's default routes
+    assert env["STT_MODEL_ROUTES"] == "whisper-1=x:y"
+    assert env["OVERRIDDEN_BY_USER"] == "template-value"
+
+
 def test_each_request_gets_its_own_request_id_and_time(mechanics_server: LocalServer) -> None:
     # Given a running server
     contexts, sent = [], []
@@ -372,8 +401,9 @@ def test_response_over_lambda_6_mb_answers_502(mechanics_server: LocalServer) ->
     assert too_big.json() == INTERNAL_ERROR
 
 
-def default_5xx(reply: Reply, status: int) -> None:
-    """The fixture's DEFAULT_5XX gateway response, rendered for API Gateway's "Internal server error"."""
+def default_5xx(reply: Reply, status: int, response_type: str = "DEFAULT_5XX") -> None:
+    """The fixture's DEFAULT_5XX gateway response, rendered for API Gateway's "Internal server error" of a
+    response type the Api does not declare."""
     assert reply.status == status, reply.body
     assert reply.headers["Content-Type"] == "application/json"
     body = reply.json()
@@ -381,7 +411,7 @@ def default_5xx(reply: Reply, status: int) -> None:
     assert body == {
         "detail": "Internal server error",
         "code": "gateway_error",
-        "type": "DEFAULT_5XX",
+        "type": response_type,
         "stage": "test",
         "unknown": "",  # a $context variable the local server does not know renders empty
     }
@@ -425,8 +455,8 @@ def test_rejected_invocation_answers_the_default_5xx_template(customised_server:
     body, headers = multipart(5 * MiB)
     # When it is sent to a route of the customised Api
     reply = customised_server.post("/echo", body, headers=headers)
-    # Then the Lambda API's refusal is API Gateway's 500, with the DEFAULT_5XX template
-    default_5xx(reply, 500)
+    # Then the Lambda API's refusal is API Gateway's 500, a failed integration in the DEFAULT_5XX template
+    default_5xx(reply, 500, "INTEGRATION_FAILURE")
     assert "X-Trace" not in reply.headers  # a request header the request did not send
 
 
@@ -517,12 +547,17 @@ def test_engine_choice_follows_the_key_rule(user_env: dict[str, str], expected: 
 
 
 def test_code_change_restarts_the_worker_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
-    # Given a copy of the test template, served, with a warm worker
+    # Given a copy of the test template, served with a warm worker by a server that inherited SIGINT ignored
+    # (as from `make serve &` in a script; explicit, so the test does not depend on how pytest was started)
     root = tmp_path / "app"
     shutil.copytree(MECHANICS_TEMPLATE.parent, root, ignore=shutil.ignore_patterns("__pycache__"))
     handler = root / "mechanics" / "app.py"
     with running_server(
-        root / "template.yaml", tmp_path, server_env(), ["--warm-containers", "LAZY"]
+        root / "template.yaml",
+        tmp_path,
+        server_env(),
+        ["--warm-containers", "LAZY"],
+        ignored_signals=[signal.SIGINT],
     ) as server:
         before = worker_pid(ping(server))
         assert worker_pid(ping(server)) == before
@@ -536,6 +571,23 @@ def test_code_change_restarts_the_worker_and_ctrl_c_stops_everything(tmp_path: P
         server.proc.send_signal(signal.SIGINT)
         assert server.proc.wait(timeout=10) == 0
     assert wait_for_exit(after)
+
+
+def test_sigterm_stops_everything_like_ctrl_c_whatever_was_inherited(tmp_path: Path) -> None:
+    # Given a server with a warm worker, started with both SIGINT and SIGTERM ignored
+    with running_server(
+        MECHANICS_TEMPLATE,
+        tmp_path,
+        server_env(),
+        ["--warm-containers", "LAZY"],
+        ignored_signals=[signal.SIGINT, signal.SIGTERM],
+    ) as server:
+        worker = worker_pid(ping(server))
+        # When it gets SIGTERM (as from `kill`, a container runtime or a process manager)
+        server.proc.send_signal(signal.SIGTERM)
+        # Then it stops cleanly, its workers with it
+        assert server.proc.wait(timeout=10) == 0
+    assert wait_for_exit(worker)
 
 
 @pytest.mark.parametrize("slash", ["", "/"])

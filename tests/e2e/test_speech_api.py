@@ -24,7 +24,13 @@ def post_tts(server: LocalServer, body: dict[str, object] | bytes) -> Reply:
     return server.post("/api/tts/", data, headers=JSON_HEADERS)
 
 
-def post_stt(server: LocalServer, audio: bytes, filename: str, model: str | None = "whisper-1") -> Reply:
+def post_stt(
+    server: LocalServer,
+    audio: bytes,
+    filename: str,
+    model: str | None = "whisper-1",
+    origin: str | None = None,
+) -> Reply:
     """As `curl -F "audio=@file" -F "model=whisper-1"` sends it."""
     boundary = f"------------------------{uuid.uuid4().hex[:16]}"
     parts = [
@@ -40,9 +46,8 @@ def post_stt(server: LocalServer, audio: bytes, filename: str, model: str | None
         b"".join(f"--{boundary}\r\n".encode() + part + b"\r\n" for part in parts)
         + f"--{boundary}--\r\n".encode()
     )
-    return server.post(
-        "/api/stt/", body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    return server.post("/api/stt/", body, headers={**headers, **({"Origin": origin} if origin else {})})
 
 
 def mp3_pcm(audio: bytes) -> tuple[str, int]:
@@ -152,6 +157,73 @@ def test_a_request_over_api_gateways_limit_is_refused(speech_server: LocalServer
     # Then API Gateway's 413, in the API's error shape (the template's GatewayResponses)
     assert reply.status == 413
     assert reply.json()["code"] == "payload_too_large"
+
+
+def test_a_wav_too_large_for_lambda_names_the_limit_and_the_upload_route(speech_server: LocalServer) -> None:
+    # Given a 4.8 MB wav: under API Gateway's 10 MB, but over Lambda's 6 MB once base64-encoded in the event
+    pcm = b"\0\1" * (16_000 * 150)  # 150 s of 16 kHz 16-bit mono
+    wav = encode("wav", pcm, 16_000)
+    assert 4_700_000 < len(wav) < 5_000_000
+    # When a page posts it
+    reply = post_stt(speech_server, wav, "long.wav", origin="http://page.example.test")
+    # Then the template's INTEGRATION_FAILURE answer: API Gateway's 500, naming the limit and the way out
+    assert reply.status == 500, reply.body
+    answer = reply.json()
+    assert answer["code"] == "integration_failure"
+    assert "6 MB" in answer["detail"] and "POST /api/uploads/" in answer["detail"]
+    assert "upload_id" in answer["detail"]
+    # And the page may read it
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+
+
+@pytest.mark.parametrize("path", ["/api/tts/", "/api/stt", "/api/uploads/", "/api/jobs/abc"])
+def test_a_browser_preflight_is_answered_for_the_key_and_token_headers(
+    speech_server: LocalServer, path: str
+) -> None:
+    # Given template.yaml's Cors (AllowedOrigins defaulting to *)
+    # When a browser on another origin asks whether it may send the key and a token
+    reply = speech_server.request(
+        "OPTIONS",
+        path,
+        headers={
+            "Origin": "http://page.example.test",
+            "Access-Control-Request-Method": "GET" if "jobs" in path else "POST",
+            "Access-Control-Request-Headers": "authorization,content-type,x-api-key",
+        },
+    )
+    # Then it may, from any origin, without invoking a function
+    assert reply.status == 200, reply.body
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    allowed = {h.strip().lower() for h in reply.headers["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "x-api-key"} <= allowed
+    assert "POST" in reply.headers["Access-Control-Allow-Methods"]
+
+
+def test_answers_and_gateway_errors_carry_the_cors_header(speech_server: LocalServer) -> None:
+    # Given a page on another origin
+    origin = {"Origin": "http://page.example.test"}
+    # When it gets speech, a 400 from a function, and a 404 from the gateway
+    served = speech_server.post("/api/tts/", b'{"text": "Hi"}', headers={**JSON_HEADERS, **origin})
+    refused = speech_server.post("/api/tts/", b'{"text": ""}', headers={**JSON_HEADERS, **origin})
+    unknown = speech_server.post("/api/nothing", b"{}", headers={**JSON_HEADERS, **origin})
+    # Then every answer may be read by the page
+    assert (served.status, refused.status, unknown.status) == (200, 400, 404)
+    for reply in (served, refused, unknown):
+        assert reply.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_start_up_prints_one_block_and_no_warnings(speech_server: LocalServer) -> None:
+    # Given make serve's server, started
+    out = speech_server.stdout
+    # When what it printed is read
+    # Then the URL, who can reach it, the documented routes and where the docs are
+    assert f"Speech API at http://127.0.0.1:{speech_server.port} (listening on 127.0.0.1 only;" in out
+    for route in ("POST  {url}/api/tts/", "POST  {url}/api/stt/", "GET   {url}/api/jobs/{{job_id}}"):
+        assert route.format(url=f"http://127.0.0.1:{speech_server.port}") in out
+    assert "Docs: README.md" in out
+    # And none of SAM's or werkzeug's start-up warnings
+    for noise in ("No current session found", "development server", "Mounting"):
+        assert noise not in speech_server.log and noise not in out
 
 
 def test_an_unknown_path_is_a_json_404(speech_server: LocalServer) -> None:

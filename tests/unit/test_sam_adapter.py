@@ -145,7 +145,6 @@ STACK = "samcli.lib.providers.provider.Stack"
 API = "samcli.lib.providers.provider.Api"
 API_PROVIDER = "samcli.lib.providers.api_provider.ApiProvider"
 ROUTE = "samcli.local.apigw.route.Route"
-LOCAL_API_SERVICE = "samcli.commands.local.lib.local_api_service.LocalApiService"
 PARAMETER_OVERRIDES = "samcli.cli.types.CfnParameterOverridesType"
 STREAM_WRITER = "samcli.lib.utils.stream_writer.StreamWriter"
 CODEURI = "samcli.lib.utils.codeuri"
@@ -247,7 +246,6 @@ CALLS = (
     Call(FUNCTION_PROVIDER, "get_all"),
     Call(ENV_VARS, "resolve"),
     Call(STREAM_WRITER, "write_str", positional=("output",)),
-    Call(LOCAL_API_SERVICE, "_print_routes", positional=("routes", "host", "port")),
     Call(API_PROVIDER, "__init__", positional=("stacks",), keywords=("cwd",)),
     Call(PARAMETER_OVERRIDES, "convert", positional=("values", "param", "ctx")),
     Call(CODEURI, "resolve_code_path", positional=("cwd", "codeuri")),
@@ -289,7 +287,7 @@ ATTRIBUTES = {
     LAYER_VERSION: ("arn", "codeuri"),
     STACK: ("resources", "stack_path"),
     API: ("routes", "stage_name"),
-    ROUTE: ("function_name", "path", "event_type", "HTTP"),
+    ROUTE: ("function_name", "path", "event_type", "HTTP", "methods"),
 }
 
 # Our overrides take effect only while SAM calls these members through `self` (not through its own class).

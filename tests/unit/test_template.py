@@ -167,7 +167,7 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
 ) -> None:
     # Given the template after the SAM transform / When its REST API paths are read
     paths = _rest_api_body(transformed)["paths"]
-    # Then there are the routes, each requiring an API key
+    # Then there are the routes, each requiring an API key (but the CORS preflight, which browsers send without)
     assert set(paths) == {
         "/api/stt",
         "/api/tts",
@@ -185,7 +185,9 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
     # authorizer that takes x-api-key or Bearer (not cached by API Gateway: a missing key must be denied, 403)
     for path, operations in paths.items():
         authorizer = "BearerAuthorizer" if path.startswith("/v1/") else "ApiKeyAuthorizer"
-        assert all(op["security"] == [{authorizer: []}, {"api_key": []}] for op in operations.values())
+        calls = [op for method, op in operations.items() if method != "options"]
+        assert all(op["security"] == [{authorizer: []}, {"api_key": []}] for op in calls)
+        assert "security" not in operations["options"]
     authorizers = _rest_api_body(transformed)["securityDefinitions"]
     bearer = authorizers["BearerAuthorizer"]["x-amazon-apigateway-authorizer"]
     assert (bearer["identitySource"], bearer["authorizerResultTtlInSeconds"]) == (
@@ -220,6 +222,8 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
         ("INVALID_API_KEY", None, "invalid_api_key"),
         ("ACCESS_DENIED", "403", "invalid_api_key"),
         ("INTEGRATION_TIMEOUT", None, "gateway_timeout"),
+        ("INTEGRATION_FAILURE", None, "integration_failure"),
+        ("DEFAULT_4XX", None, "gateway_error"),
         ("DEFAULT_5XX", None, "gateway_error"),
     ],
 )
@@ -236,6 +240,40 @@ def test_gateway_errors_keep_the_error_shape(
         "$context.error.messageString", '"Internal server error"'
     )
     assert json.loads(rendered)["code"] == code and json.loads(rendered)["detail"]
+    # And a browser may read it: it carries the allowed origin
+    origin = response["responseParameters"]["gatewayresponse.header.Access-Control-Allow-Origin"]
+    assert origin == {"Fn::Sub": "'${AllowedOrigins}'"}
+
+
+ALLOWED_ORIGIN = {"Fn::Sub": "'${AllowedOrigins}'"}
+
+
+def test_browsers_on_the_allowed_origin_may_call_the_api(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    # Given the template, and the same after the SAM transform
+    paths = _rest_api_body(transformed)["paths"]
+    # When the preflight of every route is read
+    for path, operations in paths.items():
+        preflight = operations["options"]["x-amazon-apigateway-integration"]
+        headers = preflight["responses"]["default"]["responseParameters"]
+        # Then API Gateway answers it itself, for the parameter's origin and the key and token headers
+        assert preflight["type"] == "mock", path
+        assert headers["method.response.header.Access-Control-Allow-Origin"] == ALLOWED_ORIGIN
+        allowed = headers["method.response.header.Access-Control-Allow-Headers"].strip("'").lower().split(",")
+        assert {"x-api-key", "authorization", "content-type"} <= set(allowed)
+    # And the parameter defaults to any origin, refusing a list or a path (one value goes in a header)
+    parameter = template["Parameters"]["AllowedOrigins"]
+    assert parameter["Default"] == "*"
+    pattern = re.compile(parameter["AllowedPattern"])
+    assert pattern.fullmatch("https://app.example.com:8443") and pattern.fullmatch("*")
+    assert not pattern.fullmatch("https://a.example.com,https://b.example.com")
+    assert not pattern.fullmatch("https://a.example.com/app")
+    # And the functions and the bucket's browser uploads follow it
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["CORS_ALLOW_ORIGIN"] == {"Ref": "AllowedOrigins"}
+    (rule,) = template["Resources"]["SpeechBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rule["AllowedOrigins"] == [{"Ref": "AllowedOrigins"}] and rule["AllowedMethods"] == ["POST"]
 
 
 def test_an_unauthorized_v1_caller_gets_openai_s_401_shape(transformed: dict[str, Any]) -> None:
@@ -377,3 +415,25 @@ def test_the_template_lints_clean_with_snapstart_off_and_on(snapstart: str) -> N
     matches = lint(text, config=ManualArgs(regions=["us-east-1"]))
     # Then it finds nothing
     assert [str(match) for match in matches] == []
+
+
+def test_env_json_example_is_in_sams_format_for_this_template(template: dict[str, Any]) -> None:
+    # Given env.json.example, which `make serve ENV_VARS=env.json` reads as `sam local --env-vars` does
+    example = json.loads((TEMPLATE.parent / "env.json.example").read_text())
+    # When its sections are read
+    functions = {
+        name for name, r in template["Resources"].items() if r["Type"] == "AWS::Serverless::Function"
+    }
+    # Then each is "Parameters" (every function) or a function of the template, holding string values
+    assert set(example) - {"Parameters"} <= functions
+    assert all(isinstance(v, str) for section in example.values() for v in section.values())
+    # And copied as it is, it configures no key (the offline engine) and values the settings accept
+    assert example["Parameters"]["OPENAI_API_KEY"] == ""
+    for section in example.values():
+        Settings(
+            **{
+                name.lower(): value
+                for name, value in section.items()
+                if name.lower() in Settings.model_fields
+            }
+        )

@@ -165,6 +165,9 @@ class Settings(BaseSettings):
     # Identical speech requests served from the bucket's cache/ (when there is a bucket).
     tts_cache: bool = True  # jobs (table TTL) and results (lifecycle rule)
 
+    # Browsers: the origin whose pages may read the answers (template: AllowedOrigins), "*" for any.
+    cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[^,\s/'\"]+)$")
+
     # Size: Lambda carries 6 MB each way; API Gateway base64-encodes binary bodies.
     max_event_body_bytes: int = LAMBDA_PAYLOAD_LIMIT_BYTES
     max_response_body_bytes: int = LAMBDA_PAYLOAD_LIMIT_BYTES - 64 * 1024

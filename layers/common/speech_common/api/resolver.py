@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, CORSConfig
 from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
@@ -33,8 +33,8 @@ class SpeechApiResolver(APIGatewayRestResolver):
     (the multipart boundary) are case-sensitive and left alone.
     """
 
-    def __init__(self, *, expected_media_type: str) -> None:
-        super().__init__(enable_validation=True, json_body_deserializer=parse_json_body)
+    def __init__(self, *, expected_media_type: str, cors: CORSConfig | None = None) -> None:
+        super().__init__(enable_validation=True, json_body_deserializer=parse_json_body, cors=cors)
         self.expected_media_type = expected_media_type
         self.use([_refuse_bad_envelope])
 
@@ -68,13 +68,27 @@ def _normalise_content_type(event: dict[str, Any]) -> None:
             event["multiValueHeaders"][key] = [_normalise(v) if isinstance(v, str) else v for v in values]
 
 
+def cors_config(allow_origin: str) -> CORSConfig:
+    """Access-Control-* on every answer of the functions to a request with an Origin (API Gateway answers the
+    preflight itself, with the template's Cors): pages of that origin may read answers and these headers."""
+    return CORSConfig(
+        allow_origin=allow_origin,
+        allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
+        expose_headers=["X-Speech-Engine", "X-Speech-Cache"],
+        max_age=600,
+    )
+
+
 def create_resolver(
     *,
     expected_media_type: str,
     render_error: ErrorRenderer = detail_and_code,
     not_found_detail: str = NOT_FOUND_DETAIL,
 ) -> SpeechApiResolver:
-    get_settings()  # a bad configuration fails the cold start, naming its variable, not every request
-    app = SpeechApiResolver(expected_media_type=expected_media_type)
+    # A bad configuration fails the cold start, naming its variable, not every request.
+    settings = get_settings()
+    app = SpeechApiResolver(
+        expected_media_type=expected_media_type, cors=cors_config(settings.cors_allow_origin)
+    )
     install_error_handlers(app, render_error, not_found_detail)
     return app

@@ -1,0 +1,57 @@
+"""The README's examples against `make serve`, run as written: every bash block that calls the local API, in order,
+in one shell (as a reader pastes them into one terminal), from a folder holding only samples/."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import av
+import pytest
+
+from tests.e2e.conftest import REPO, LocalServer
+
+pytestmark = pytest.mark.e2e
+
+BLOCK = re.compile(r"^```bash\n(.*?)^```", re.DOTALL | re.MULTILINE)
+
+
+def local_api_blocks() -> list[str]:
+    blocks = BLOCK.findall((REPO / "README.md").read_text())
+    return [block for block in blocks if "localhost:8000" in block or '"$API/' in block]
+
+
+def test_the_readme_names_the_examples_this_test_runs() -> None:
+    # Given the README
+    # When its bash blocks that call the local API are picked
+    blocks = local_api_blocks()
+    # Then they are the TTS call, saving its audio, the STT call, the upload and the job
+    joined = "\n".join(blocks)
+    for example in ("/api/tts/", "> hello.mp3", "samples/hello.mp3", "/api/uploads/", "/api/stt/jobs/"):
+        assert example in joined
+    assert not any(line.lstrip().startswith("make ") for line in joined.splitlines())
+
+
+def test_every_readme_example_runs_as_written(speech_server: LocalServer, tmp_path: Path) -> None:
+    # Given a folder with the repository's samples/, and the README's examples aimed at this server's port
+    shutil.copytree(REPO / "samples", tmp_path / "samples")
+    script = "set -euo pipefail\n" + "\n".join(local_api_blocks())
+    script = script.replace("localhost:8000", f"localhost:{speech_server.port}")
+    # When they run in one shell, one after the other
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
+    )
+    # Then all of them succeed, and none answered an error
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"code"' not in done.stdout, done.stdout[-2000:]
+    assert '"audio_base64"' in done.stdout
+    assert done.stdout.count('"transcript"') >= 2  # the file, then the upload by its upload_id
+    assert '"job_id"' in done.stdout and '"kind": "stt"' in done.stdout.replace(
+        '"kind":"stt"', '"kind": "stt"'
+    )
+    # And the saved audio is an mp3 that decodes
+    with av.open(str(tmp_path / "hello.mp3")) as container:
+        assert container.streams.audio[0].codec_context.name in ("mp3", "mp3float")
+        assert sum(frame.samples for frame in container.decode(audio=0)) > 24_000
