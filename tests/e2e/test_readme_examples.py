@@ -27,9 +27,17 @@ def test_the_readme_names_the_examples_this_test_runs() -> None:
     # Given the README
     # When its bash blocks that call the local API are picked
     blocks = local_api_blocks()
-    # Then they are the TTS call, saving its audio, the STT call, the upload and the job
+    # Then they are the TTS call, saving its audio, the STT call, the upload and both jobs
     joined = "\n".join(blocks)
-    for example in ("/api/tts/", "> hello.mp3", "samples/hello.mp3", "/api/uploads/", "/api/stt/jobs/"):
+    examples = (
+        "/api/tts/",
+        "> hello.mp3",
+        "samples/hello.mp3",
+        "/api/uploads/",
+        "/api/stt/jobs/",
+        "/api/tts/jobs/",
+    )
+    for example in examples:
         assert example in joined
     assert not any(line.lstrip().startswith("make ") for line in joined.splitlines())
 
@@ -51,7 +59,8 @@ def test_every_readme_example_runs_as_written(speech_server: LocalServer, tmp_pa
     assert '"job_id"' in done.stdout and '"kind": "stt"' in done.stdout.replace(
         '"kind":"stt"', '"kind": "stt"'
     )
-    # And the saved audio is an mp3 that decodes
-    with av.open(str(tmp_path / "hello.mp3")) as container:
-        assert container.streams.audio[0].codec_context.name in ("mp3", "mp3float")
-        assert sum(frame.samples for frame in container.decode(audio=0)) > 24_000
+    # And the saved audio, and the speech job's, are mp3s that decode (the job's a minute and more)
+    for saved, samples in (("hello.mp3", 24_000), ("speech-job.mp3", 60 * 24_000)):
+        with av.open(str(tmp_path / saved)) as container:
+            assert container.streams.audio[0].codec_context.name in ("mp3", "mp3float")
+            assert sum(frame.samples for frame in container.decode(audio=0)) > samples
