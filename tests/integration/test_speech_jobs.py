@@ -13,8 +13,9 @@ import pytest
 import requests
 
 from speech_common.core import LONG_TEXT_PIECE_CHARS
-from speech_common.engines.openai_realtime import MAX_CHARS_PER_SECOND
+from speech_common.engines.openai_realtime import CHUNK_GAP_SECONDS, MAX_CHARS_PER_SECOND
 from speech_common.settings import get_settings
+from speech_common.text_chunks import split_text
 from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI, speech_seconds
 from tests.fakes.realtime_server import FakeRealtimeServer
@@ -251,3 +252,24 @@ def test_a_speech_job_on_the_dead_letter_queue_is_failed_as_speech(aws: dict[str
         "detail": "Speech synthesis failed: the worker stopped before it finished",
         "code": "worker_failed",
     }
+
+
+def test_realtime_pieces_are_joined_with_the_pause_the_model_trims(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given tts-1 read by the realtime engine, which trims the pause after each sentence it reads
+    with FakeRealtimeServer(api_key=fake_openai.api_key) as realtime:
+        monkeypatch.setenv("OPENAI_REALTIME_BASE_URL", realtime.websocket_base_url)
+        monkeypatch.setenv(
+            "TTS_MODEL_ROUTES", "tts-1=openai-realtime:gpt-realtime-2.1-mini;tts-1-hd=local:local"
+        )
+        get_settings.cache_clear()
+        text = long_text(2_500)
+        pieces = split_text(text, LONG_TEXT_PIECE_CHARS)
+        # When a job of several pieces is read
+        status = finished(aws, new_job({"text": text, "response_format": "wav"})["json"]["job_id"])
+        spoken = sum(len(realtime.pcm_for(piece)) for piece in pieces) / 2 / 24_000
+    # Then the audio is the pieces' speech with the engine's pause between each two
+    assert len(pieces) >= 3
+    expected = spoken + (len(pieces) - 1) * CHUNK_GAP_SECONDS
+    assert status["result"]["duration_seconds"] == pytest.approx(expected, abs=0.01)

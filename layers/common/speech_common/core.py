@@ -208,7 +208,8 @@ def synthesize_long_text(request: TtsRequest, deadline: Deadline) -> tuple[Speec
         read_all,
         failure_detail=TTS_FAILED,
     )
-    pcm = join_pcm(parts)
+    gap_seconds = tts_engine(route.engine, settings).join_gap_seconds / request.speed
+    pcm = join_pcm(parts, gap_samples=round(gap_seconds * OUTPUT_SAMPLE_RATE))
     del parts
     seconds = len(pcm) / BYTES_PER_SAMPLE / OUTPUT_SAMPLE_RATE
     audio = encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)

@@ -35,6 +35,9 @@ class TextToSpeechEngine(ABC):
     """
 
     name: ClassVar[str]
+    # Silence put between pieces of one text read in separate calls: none where each piece keeps the
+    # pause that ends its sentence; some where the upstream trims it.
+    join_gap_seconds: ClassVar[float] = 0.0
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings

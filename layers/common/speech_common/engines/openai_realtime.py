@@ -438,6 +438,7 @@ class _SessionPlan:
 
 class OpenAIRealtimeTextToSpeech(TextToSpeechEngine):
     name = "openai-realtime"
+    join_gap_seconds = CHUNK_GAP_SECONDS  # the model trims the pause after each sentence it reads
     # Out-of-band responses may run in parallel in one session; chunks of a long text do.
     max_parallel_responses = 4
 
