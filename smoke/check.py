@@ -134,7 +134,7 @@ def run_probe(probe: Probe, settings: Settings, clip: Callable[[], AudioUpload])
                 TranscriptionRequest(audio=clip()),
                 upstream_model=probe.route.upstream_model,
                 deadline=Deadline(SECONDS_PER_CALL),
-            )
+            ).text
             output = f"{len(text.split())} words"
     except UpstreamFailure as failure:
         if failure.code == UpstreamFailure.VERBATIM_MISMATCH:

@@ -105,7 +105,7 @@ def transcribe(
         TranscriptionRequest(upload, language=language),
         upstream_model="whisper-1",
         deadline=deadline or Deadline(30),
-    )
+    ).text
 
 
 def words(text: str) -> list[str]:

@@ -60,7 +60,7 @@ def test_transcription_sends_the_bytes_with_a_matching_name_and_json_format(fake
     # When the engine transcribes it in English with gpt-transcribe
     text = stt().transcribe(
         TranscriptionRequest(upload, language="en"), upstream_model="gpt-transcribe", deadline=Deadline(10)
-    )
+    ).text
     # Then the transcript comes back
     assert text == "one two three"
     # And the upstream got the same bytes as audio.ogg, asked for json, with the language
@@ -450,6 +450,6 @@ def test_a_transcription_200_without_a_transcript_is_retried(fake_openai: FakeOp
         TranscriptionRequest(AudioUpload(tone("mp3"), "mp3")),
         upstream_model="whisper-1",
         deadline=Deadline(10),
-    )
+    ).text
     assert text == fake_openai.transcript
     assert fake_openai.calls("/v1/audio/transcriptions") == 2
