@@ -237,7 +237,9 @@ def test_verbose_json_has_openais_segments(two_segments: FakeOpenAI) -> None:
         "english",
         "Turn left. Then right.",
     )
-    assert body["duration"] == pytest.approx(duration_seconds(tone("mp3")), abs=0.05)  # the fake measures the file
+    assert body["duration"] == pytest.approx(
+        duration_seconds(tone("mp3")), abs=0.05
+    )  # the fake measures the file
     assert [(s["id"], s["start"], s["end"], s["text"]) for s in body["segments"]] == [
         (0, 0.0, 1.5, "Turn left."),
         (1, 3661.25, 3663.0, "Then right."),
