@@ -466,3 +466,39 @@ def test_api_stt_refuses_timed_formats_in_its_shape_when_no_entry_gives_timings(
     assert set(body) == {"detail", "code"} and body["code"] == "unsupported_response_format"
     assert "gpt-transcribe" in body["detail"]
     assert fake_openai.calls() == 0
+
+
+def test_api_stt_timed_formats_from_the_local_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given whisper-1 routed to the offline engine, and speech made by it after a second of silence
+    monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=local:local")
+    get_settings.cache_clear()
+    spoken = stt_engine_speech("Seven green apples fell from the tree.")
+    body = multipart_body(
+        {"response_format": "verbose_json", "language": "en"}, {"audio": ("a.wav", spoken, "audio/wav")}
+    )
+    # When /api/stt/ is asked for verbose_json, then srt
+    verbose = call("stt", stt_event(body))
+    srt = call("stt", stt_event(body.replace(b"verbose_json", b"srt")))
+    # Then segments that start after the silence, served by the local engine, and srt cues from them
+    assert verbose["statusCode"] == 200, verbose["body"]
+    answer = json.loads(verbose["body"])
+    assert header(verbose, "X-Speech-Engine") == "local:local" and answer["language"] == "en"
+    assert answer["segments"] and 0.5 <= answer["segments"][0]["start"] <= 1.7
+    assert "seven" in answer["transcript"].lower()
+    assert srt["statusCode"] == 200 and srt["body"].startswith("1\n00:00:0")
+    assert answer["segments"][0]["text"].strip() in srt["body"]
+
+
+def stt_engine_speech(text: str) -> bytes:
+    """wav of the local engine's voice saying `text`, after a second of silence."""
+    from speech_common.deadline import Deadline
+    from speech_common.engines import tts_engine
+    from speech_common.engines.base import SpeechRequest
+    from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
+
+    pcm = tts_engine("local", get_settings()).synthesize(
+        SpeechRequest(text=text, voice="alloy", response_format="pcm"),
+        upstream_model="tts-1",
+        deadline=Deadline(30),
+    )
+    return encode_pcm(bytes(OUTPUT_SAMPLE_RATE * 2) + pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt="wav")
