@@ -63,7 +63,7 @@ def test_transcriptions_in_json_and_text(report: dict[str, Any]) -> None:
 
 
 def test_timed_transcriptions(report: dict[str, Any]) -> None:
-    # Given the npm SDK's transcriptions.create asked for srt, and for verbose_json with word timings
+    # Given the npm SDK's transcriptions.create asked for srt, and for verbose_json with word timings / When it answered
     transcripts = report["transcriptions"]
     # Then srt is a string of numbered, timed cues
     assert re.match(r"^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n\S", transcripts["srt"])
