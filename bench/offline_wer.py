@@ -127,7 +127,7 @@ def whisper_engine() -> Callable[[Sample], str]:
 
     def transcribe(sample: Sample) -> str:
         request = TranscriptionRequest(AudioUpload(sample.audio, sample.fmt))
-        return stt.transcribe(request, upstream_model="whisper-1", deadline=Deadline(120))
+        return stt.transcribe(request, upstream_model="whisper-1", deadline=Deadline(120)).text
 
     return transcribe
 

@@ -130,10 +130,14 @@ def run_probe(probe: Probe, settings: Settings, clip: Callable[[], AudioUpload])
                 verbatim = "passed"
         else:
             audio = None
-            text = stt_engine(probe.route.engine, settings).transcribe(
-                TranscriptionRequest(audio=clip()),
-                upstream_model=probe.route.upstream_model,
-                deadline=Deadline(SECONDS_PER_CALL),
+            text = (
+                stt_engine(probe.route.engine, settings)
+                .transcribe(
+                    TranscriptionRequest(audio=clip()),
+                    upstream_model=probe.route.upstream_model,
+                    deadline=Deadline(SECONDS_PER_CALL),
+                )
+                .text
             )
             output = f"{len(text.split())} words"
     except UpstreamFailure as failure:

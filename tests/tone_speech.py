@@ -2,7 +2,7 @@
 
 For long-audio tests: `recording(words)` makes the PCM, and `hear(file)` is a transcriber for the
 fake OpenAI server that decodes an uploaded file and names each tone it finds, so a transcript
-shows which words every piece held, in order.
+shows which words every piece held, in order; `hear_timed(file)` also says when (verbose_json's segments).
 """
 
 from __future__ import annotations
@@ -45,6 +45,11 @@ def recording(words: list[str], *, word_seconds: float = 0.6, gap_seconds: float
 
 def hear(data: bytes) -> str:
     """The words in an audio file: one per sound between silences of 0.1 s or more, named by pitch."""
+    return " ".join(word for _, _, word in hear_timed(data))
+
+
+def hear_timed(data: bytes) -> list[tuple[float, float, str]]:
+    """(start, end, word) in seconds of each word in an audio file: a segmenter for the fake OpenAI server."""
     pcm = b"".join(iter_decoded_pcm(data, sample_rate=RATE))
     seconds = len(pcm) / 2 / RATE
     quiet = silences(pcm, RATE, min_seconds=0.1)
@@ -60,5 +65,5 @@ def hear(data: bytes) -> str:
         hz = crossings / 2 / (len(samples) / RATE)
         index = round((hz - BASE_HZ) / STEP_HZ)
         if 0 <= index < len(WORDS):
-            words.append(WORDS[index])
-    return " ".join(words)
+            words.append((start, end, WORDS[index]))
+    return words

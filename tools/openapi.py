@@ -79,9 +79,12 @@ def _multipart_forms() -> dict[tuple[str, str], dict[str, Any]]:
     }
 
 
-def _text_answers() -> dict[str, str]:
-    """Routes whose 200 is JSON by default and text/plain with response_format text: their JSON model."""
-    return {"/api/stt": "SttResponse", "/v1/audio/transcriptions": "Transcription"}
+def _text_answers() -> dict[str, tuple[str, ...]]:
+    """Routes whose 200 is JSON (json, verbose_json), text/plain (text, srt) or text/vtt: their JSON models."""
+    return {
+        "/api/stt": ("SttResponse", "SttVerboseResponse"),
+        "/v1/audio/transcriptions": ("Transcription", "TranscriptionVerbose"),
+    }
 
 
 def _error_responses(path: str) -> dict[str, Any]:
@@ -111,11 +114,13 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
     form = forms.get((path, method))
     if form is not None:
         operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
-    model = _text_answers().get(path)
-    if model is not None:
+    models = _text_answers().get(path)
+    if models is not None:
+        refs = [{"$ref": f"#/components/schemas/{model}"} for model in models]
         responses["200"]["content"] = {
-            "application/json": {"schema": {"$ref": f"#/components/schemas/{model}"}},
+            "application/json": {"schema": {"anyOf": refs}},
             "text/plain": {"schema": {"type": "string"}},
+            "text/vtt": {"schema": {"type": "string"}},
         }
     v1 = path.startswith("/v1/")
     operation["tags"] = ["OpenAI-compatible (/v1)" if v1 else "Speech API (/api)"]
@@ -124,8 +129,8 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
 
 def build() -> dict[str, Any]:
     """The document, from the code as it is now."""
-    from speech_common.models import ErrorBody, SttResponse
-    from speech_common.openai_api.models import OpenAIErrorBody, Transcription
+    from speech_common.models import ErrorBody, SttResponse, SttVerboseResponse
+    from speech_common.openai_api.models import OpenAIErrorBody, Transcription, TranscriptionVerbose
 
     documents = []
     for name in FUNCTIONS:
@@ -138,7 +143,14 @@ def build() -> dict[str, Any]:
         for method, operation in operations.items():
             _complete(path, method, operation, forms)
     schemas = {k: v for k, v in merged["schemas"].items() if k not in _POWERTOOLS_SCHEMAS}
-    for model in (ErrorBody, OpenAIErrorBody, SttResponse, Transcription):
+    for model in (
+        ErrorBody,
+        OpenAIErrorBody,
+        SttResponse,
+        SttVerboseResponse,
+        Transcription,
+        TranscriptionVerbose,
+    ):
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(copy.deepcopy(schema.pop("$defs", {})))
         schemas[model.__name__] = schema

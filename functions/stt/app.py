@@ -1,6 +1,7 @@
 """POST /api/stt/: transcribe an audio file (or an upload) now; POST /api/stt/jobs/: queue the work.
 POST /v1/audio/transcriptions (and translations): the OpenAI-shaped door to the same transcription."""
 
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -22,15 +23,19 @@ from speech_common.api.resolver import create_resolver
 from speech_common.core import transcribe
 from speech_common.errors import InvalidRequest, NotFound
 from speech_common.jobs import create_stt_job
-from speech_common.models import JobAccepted, SttResponse
+from speech_common.models import JobAccepted, SttResponse, SttVerboseResponse, TranscriptionSegment
 from speech_common.observability import logger, metrics
-from speech_common.openai_api.models import Transcription
+from speech_common.openai_api.models import Transcription, TranscriptionVerbose
 from speech_common.openai_api.resolver import create_openai_resolver, resolve
-from speech_common.openai_api.transcriptions import read_transcription_form, transcription_answer
+from speech_common.openai_api.transcriptions import (
+    read_transcription_form,
+    recording_seconds,
+    transcription_answer,
+)
 from speech_common.settings import get_settings
 from speech_common.snapstart import register_hooks
 from speech_common.storage import store_upload
-from speech_common.transcript_formats import TEXT_CONTENT_TYPE, refuse_timed_format
+from speech_common.transcript_formats import TEXT_CONTENT_TYPE, TIMED_FORMATS, segment_objects, subtitles
 
 app = create_resolver(expected_media_type=MULTIPART)
 v1 = create_openai_resolver(expected_media_type=MULTIPART)
@@ -38,17 +43,32 @@ register_hooks("stt")  # SnapStart (opt in): the SDK and clients set up before t
 
 
 @app.post("/api/stt")
-def speech_to_text() -> Response[SttResponse | str]:
+def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
     form = read_stt_form(app.current_event)
-    refuse_timed_format(form.form.response_format)
-    job = form.job(caller(app.current_event))
+    response_format = form.form.response_format
+    job = replace(form.job(caller(app.current_event)), timings=response_format in TIMED_FORMATS)
     refuse_audio_too_long_to_answer(job)
     transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
-    if form.form.response_format == "text":
-        answer: Response[Any] = Response(200, TEXT_CONTENT_TYPE, transcript.text)
-        answer.headers[SERVED_BY_HEADER] = str(route)
-        return answer
-    return served(SttResponse(transcript=transcript.text, model=transcript.model), route)
+    if response_format == "verbose_json":
+        segments = [TranscriptionSegment(**item) for item in segment_objects(transcript.segments or ())]
+        verbose = SttVerboseResponse(
+            transcript=transcript.text,
+            model=transcript.model,
+            language=transcript.language or "",
+            duration=recording_seconds(transcript),
+            segments=segments,
+        )
+        return served(verbose, route)
+    if response_format == "json":
+        return served(SttResponse(transcript=transcript.text, model=transcript.model), route)
+    content_type, body = (
+        (TEXT_CONTENT_TYPE, transcript.text)
+        if response_format == "text"
+        else subtitles(response_format, transcript.segments or ())
+    )
+    answer: Response[Any] = Response(200, content_type, body)
+    answer.headers[SERVED_BY_HEADER] = str(route)
+    return answer
 
 
 @app.post("/api/stt/jobs")
@@ -66,11 +86,9 @@ def speech_to_text_job() -> Response[JobAccepted]:
 
 
 @v1.post("/v1/audio/transcriptions")
-def openai_transcription() -> Response[Transcription | str]:
-    job, response_format = read_transcription_form(v1.current_event)
-    return transcription_answer(
-        job, response_format, invocation_deadline(v1.current_event, v1.lambda_context)
-    )
+def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
+    job, form = read_transcription_form(v1.current_event)
+    return transcription_answer(job, form, invocation_deadline(v1.current_event, v1.lambda_context))
 
 
 @v1.post("/v1/audio/translations")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 from collections.abc import Iterator
 
 import av
 import openai
 import pytest
+from openai.types.audio import TranscriptionVerbose
 
 from tests.e2e.conftest import LocalServer
 
@@ -107,18 +109,41 @@ def test_transcription_text(client: openai.OpenAI, spoken_wav: bytes) -> None:
     assert isinstance(text, str) and text.endswith("\n") and text.strip()
 
 
-@pytest.mark.parametrize("response_format", ["srt", "vtt", "verbose_json"])
-def test_transcription_timed_formats_are_typed_400s(
-    client: openai.OpenAI, spoken_wav: bytes, response_format: str
+SRT_CUE = re.compile(r"^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n\S")
+VTT_CUE = re.compile(r"^WEBVTT\n\n\d\d:\d\d:\d\d\.\d{3} --> \d\d:\d\d:\d\d\.\d{3}\n\S")
+
+
+@pytest.mark.parametrize(("response_format", "cue"), [("srt", SRT_CUE), ("vtt", VTT_CUE)])
+def test_transcription_subtitles_are_strings(
+    client: openai.OpenAI, spoken_wav: bytes, response_format: str, cue: re.Pattern[str]
 ) -> None:
-    # Given a format made of segment timings / When the SDK asks for it
-    with pytest.raises(openai.BadRequestError) as caught:
-        client.audio.transcriptions.create(
-            model="whisper-1", file=("speech.wav", spoken_wav), response_format=response_format
-        )
-    # Then BadRequestError naming the parameter and why
-    assert caught.value.code == "unsupported_response_format"
-    assert caught.value.param == "response_format"
+    # Given spoken words / When the SDK asks for subtitles
+    subtitles = client.audio.transcriptions.create(
+        model="whisper-1", file=("speech.wav", spoken_wav), response_format=response_format, language="en"
+    )
+    # Then a string of cues, the first one timed and with words
+    assert isinstance(subtitles, str) and cue.match(subtitles), subtitles
+
+
+def test_transcription_verbose_json_is_a_transcription_verbose(
+    client: openai.OpenAI, spoken_wav: bytes
+) -> None:
+    # Given spoken words / When the SDK asks for verbose_json with segment and word timings
+    verbose = client.audio.transcriptions.create(
+        model="whisper-1",
+        file=("speech.wav", spoken_wav),
+        response_format="verbose_json",
+        timestamp_granularities=["segment", "word"],
+        language="en",
+    )
+    # Then the SDK's TranscriptionVerbose: segments and words within the recording, in order
+    assert isinstance(verbose, TranscriptionVerbose)
+    assert verbose.segments and verbose.words and verbose.language == "en"
+    seconds = decoded(spoken_wav)[1] / 24_000
+    assert verbose.duration == pytest.approx(seconds, abs=0.1)
+    assert all(0 <= s.start < s.end <= seconds + 0.3 for s in verbose.segments)
+    assert [w.start for w in verbose.words] == sorted(w.start for w in verbose.words)
+    assert verbose.text.strip() == " ".join(s.text.strip() for s in verbose.segments)
 
 
 def test_models_list_and_retrieve(client: openai.OpenAI) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -61,11 +62,27 @@ def test_transcriptions_in_json_and_text(report: dict[str, Any]) -> None:
     assert transcripts["json"].strip() and transcripts["text"] == transcripts["json"] + "\n"
 
 
+def test_timed_transcriptions(report: dict[str, Any]) -> None:
+    # Given the npm SDK's transcriptions.create asked for srt, and for verbose_json with word timings / When it answered
+    transcripts = report["transcriptions"]
+    # Then srt is a string of numbered, timed cues
+    assert re.match(r"^1\n\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}\n\S", transcripts["srt"])
+    # And verbose_json has words in order within the recording, and no segments (only words were asked for)
+    verbose = transcripts["verbose_json"]
+    assert verbose["segments"] is None and verbose["words"]
+    starts = [word["start"] for word in verbose["words"]]
+    assert (
+        starts == sorted(starts)
+        and starts[0] >= 0
+        and verbose["words"][-1]["end"] <= verbose["duration"] + 0.3
+    )
+
+
 def test_typed_errors_and_models(report: dict[str, Any]) -> None:
-    # Given a timed format, a bad voice and a bad file sent with the npm SDK / When it raised
+    # Given a model this API does not serve, a bad voice and a bad file sent with the npm SDK / When it raised
     errors = report["errors"]
     # Then each is a BadRequestError naming the parameter
-    assert errors["srt"] == {**errors["srt"], "badRequest": True, "param": "response_format"}
+    assert errors["badModel"] == {**errors["badModel"], "badRequest": True, "param": "model"}
     assert errors["badVoice"] == {
         **errors["badVoice"],
         "badRequest": True,

@@ -241,6 +241,8 @@ class FakeOpenAI:
         # Transcriptions: a function of the uploaded file instead of the fixed `transcript`, and time
         # taken in proportion to the audio's duration.
         self.transcriber: Callable[[bytes], str] | None = None
+        # verbose_json's segments, (start, end, text) in seconds, from the file (None: one segment, all of it).
+        self.segmenter: Callable[[bytes], list[tuple[float, float, str]]] | None = None
         self.seconds_per_audio_second = 0.0
         # Azure OpenAI mode: the API version its deployment paths must name (None: plain OpenAI only).
         self.azure_api_version: str | None = None
@@ -401,6 +403,7 @@ class FakeOpenAI:
             self.seconds_per_input_char = 0.0
             self.seconds_per_audio_second = 0.0
             self.transcriber = None
+            self.segmenter = None
             self.azure_api_version = None
             self.azure_requests.clear()
             self.stream_chunk_delay = 0.0
@@ -609,15 +612,51 @@ class FakeOpenAI:
             return _Response(200, vtt.encode(), "text/vtt; charset=utf-8")
         payload: dict[str, Any] = {"text": text}
         if response_format == "verbose_json":
-            segment = {
-                "id": 0, "seek": 0, "start": 0.0, "end": duration, "text": text, "tokens": [],
-                "temperature": 0.0, "avg_logprob": -0.2, "compression_ratio": 1.0, "no_speech_prob": 0.0,
-            }  # fmt: skip
             payload = {"task": "transcribe", "language": "english", "duration": duration, **payload}
-            payload["segments"] = [segment]
+            payload.update(self._timings(recorded, text, duration))
         if usage is not None:
             payload["usage"] = usage
         return _json_response(payload)
+
+    def _timings(self, recorded: RecordedRequest, text: str, duration: float) -> dict[str, Any]:
+        """verbose_json's segments (unless only words were asked for) and words (when they were), as whisper-1's:
+        without a segmenter, one segment of the whole file, its words spread evenly over it."""
+        granularities = recorded.form.get("timestamp_granularities[]", [])
+        granularities = [granularities] if isinstance(granularities, str) else granularities
+        timed = (
+            self.segmenter(recorded.file_bytes or b"")
+            if self.segmenter is not None
+            else [(0.0, duration, text)]
+        )
+        timings: dict[str, Any] = {}
+        if not granularities or "segment" in granularities:
+            timings["segments"] = [
+                {
+                    "id": number,
+                    "seek": 0,
+                    "start": start,
+                    "end": end,
+                    "text": segment_text,
+                    "tokens": [50364],
+                    "temperature": 0.0,
+                    "avg_logprob": -0.2,
+                    "compression_ratio": 1.0,
+                    "no_speech_prob": 0.0,
+                }
+                for number, (start, end, segment_text) in enumerate(timed)
+            ]
+        if "word" in granularities:
+            timings["words"] = [
+                {
+                    "word": word,
+                    "start": start + (end - start) * i / len(words),
+                    "end": start + (end - start) * (i + 1) / len(words),
+                }
+                for start, end, segment_text in timed
+                for words in [segment_text.split()]
+                for i, word in enumerate(words)
+            ]
+        return timings
 
     def _speak(self, recorded: RecordedRequest) -> _Response:
         data = recorded.json

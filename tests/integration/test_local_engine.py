@@ -105,7 +105,7 @@ def transcribe(
         TranscriptionRequest(upload, language=language),
         upstream_model="whisper-1",
         deadline=deadline or Deadline(30),
-    )
+    ).text
 
 
 def words(text: str) -> list[str]:
@@ -420,3 +420,47 @@ def test_two_threads_synthesising_at_once_both_get_their_own_audio(tts: TextToSp
         for output in outputs:
             assert len(output) == pytest.approx(len(alone[voice]), rel=0.03)
             assert voice_traits(output)[0] == pytest.approx(voice_traits(alone[voice])[0], rel=0.1)
+
+
+def test_segment_and_word_timings_fall_where_the_speech_is(
+    tts: TextToSpeechEngine, stt: SpeechToTextEngine
+) -> None:
+    # Given 2 s of silence, a sentence, 3 s of silence, another sentence and 1 s of silence
+    first = speak(tts, "The river is calm today.", response_format="pcm")
+    second = speak(tts, "Seven green apples fell.", response_format="pcm")
+    gap = bytes(OUTPUT_SAMPLE_RATE * 2)  # a second of silence
+    pcm = gap * 2 + first + gap * 3 + second + gap
+    seconds_of = lambda part: len(part) / 2 / OUTPUT_SAMPLE_RATE  # noqa: E731
+    second_starts = 2 + seconds_of(first) + 3
+    total = seconds_of(pcm)
+    audio = AudioUpload(encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt="wav"), "wav")
+    # When it is transcribed with segment and word timings
+    result = stt.transcribe(
+        TranscriptionRequest(audio, language="en", timings=True, words=True),
+        upstream_model="whisper-1",
+        deadline=Deadline(60),
+    )
+    # Then segments come in order within the recording, the first starting near 2 s
+    segments = result.segments or ()
+    assert segments and result.words
+    assert all(0 <= s.start < s.end <= total + 0.3 for s in segments)
+    assert [s.start for s in segments] == sorted(s.start for s in segments)
+    assert segments[0].start == pytest.approx(2.0, abs=0.7)
+    # And the words "river" and "seven" start near where each sentence was spoken
+    starts = {re.sub(r"\W", "", w.word.lower()): w.start for w in result.words}
+    assert starts["river"] == pytest.approx(2.0 + 0.3, abs=0.8)
+    assert starts["seven"] == pytest.approx(second_starts, abs=0.7)
+    # And the duration is the recording's, the language the one asked for
+    assert result.duration == pytest.approx(total, abs=0.1) and result.language == "en"
+
+
+def test_without_timings_the_local_engine_gives_the_text_alone(
+    stt: SpeechToTextEngine, tts: TextToSpeechEngine
+) -> None:
+    # Given speech / When transcribed without timings / Then no segments nor words, only the text
+    result = stt.transcribe(
+        TranscriptionRequest(AudioUpload(speak(tts, "one two three"), "mp3")),
+        upstream_model="whisper-1",
+        deadline=Deadline(30),
+    )
+    assert result.segments is None and result.words is None and result.text

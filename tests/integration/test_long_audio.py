@@ -16,7 +16,7 @@ from speech_common.transcode import encode_pcm
 from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import invoke, multipart_body, stt_event
-from tests.tone_speech import RATE, WORDS, hear, recording
+from tests.tone_speech import RATE, WORDS, hear, hear_timed, recording
 
 WORD_COUNT = 600  # twelve minutes: 0.6 s of sound and 0.6 s of silence a word
 
@@ -60,6 +60,27 @@ def test_a_long_recording_is_cut_into_parallel_pieces_and_every_word_comes_back_
     # And the transcript holds every word once, in order
     assert transcript.text == words
     assert str(route) == "openai:whisper-1"
+
+
+def test_timed_pieces_come_back_on_the_recordings_clock(hearing: FakeOpenAI) -> None:
+    # Given the twelve-minute recording (word i sounds from i * 1.2 s for 0.6 s), an upstream whisper-1
+    # that gives one segment a word, and a transcription asking for segment and word timings
+    hearing.segmenter = hear_timed
+    audio, words = long_mp3()
+    job = TranscriptionJob(AudioUpload(audio, "mp3"), timings=True, words=True)
+    # When it is transcribed (in several pieces)
+    transcript, _ = transcribe(job, Deadline(60))
+    assert hearing.calls("/v1/audio/transcriptions") >= 2
+    # Then every word is a segment once, in order, starting where it sounds in the whole recording
+    segments = transcript.segments or ()
+    assert [s.text for s in segments] == words.split()
+    assert all(s.start == pytest.approx(i * 1.2, abs=0.05) for i, s in enumerate(segments))
+    assert all(s.end - s.start == pytest.approx(0.6, abs=0.05) for s in segments)
+    # And so is every word timing; the text is the segments', the duration the whole recording
+    assert [(w.word, round(w.start, 1)) for w in transcript.words or ()] == [
+        (s.text, round(s.start, 1)) for s in segments
+    ]
+    assert transcript.text == words and transcript.duration == pytest.approx(WORD_COUNT * 1.2, abs=0.1)
 
 
 def test_a_short_recording_is_sent_whole(hearing: FakeOpenAI) -> None:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import date
 from typing import Any
 
 import av
 import pytest
 
+from speech_common import model_routing
+from speech_common.settings import get_settings
+from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import (
     BOUNDARY,
@@ -181,17 +185,139 @@ def test_transcription_parameters_reach_the_upstream(fake_openai: FakeOpenAI) ->
     assert (form["language"], form["prompt"], form["temperature"]) == ("fr", "Glossary: Lyon", "0.2")
 
 
-@pytest.mark.parametrize("response_format", ["srt", "vtt", "verbose_json"])
-def test_timed_formats_are_refused_before_any_upstream_call(
-    fake_openai: FakeOpenAI, response_format: str
+# Two segments, the second past the first hour (the fake's whisper-1 answers verbose_json with them).
+TWO_SEGMENTS = [(0.0, 1.5, "Turn left."), (3661.25, 3663.0, "Then right.")]
+SRT = "1\n00:00:00,000 --> 00:00:01,500\nTurn left.\n\n2\n01:01:01,250 --> 01:01:03,000\nThen right.\n\n"
+VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nTurn left.\n\n01:01:01.250 --> 01:01:03.000\nThen right.\n\n"
+
+
+@pytest.fixture
+def two_segments(fake_openai: FakeOpenAI) -> FakeOpenAI:
+    fake_openai.transcript = "Turn left. Then right."
+    fake_openai.segmenter = lambda _audio: TWO_SEGMENTS
+    return fake_openai
+
+
+def granularities(*values: str) -> bytes:
+    """timestamp_granularities[] as the SDK sends a list: the field repeated."""
+    return b"".join(
+        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="timestamp_granularities[]"\r\n\r\n{value}\r\n'.encode()
+        for value in values
+    )
+
+
+@pytest.mark.parametrize(
+    ("response_format", "content_type", "expected"),
+    [("srt", "text/plain; charset=utf-8", SRT), ("vtt", "text/vtt; charset=utf-8", VTT)],
+)
+def test_subtitles_are_written_from_whisper_1_segments_as_openai_writes_them(
+    two_segments: FakeOpenAI, response_format: str, content_type: str, expected: str
 ) -> None:
-    # Given a format made of segment timings / When a file is posted with it
+    # Given an upstream whisper-1 that hears two segments / When a file is posted for subtitles
     response = transcription({"model": "whisper-1", "response_format": response_format}, tone("mp3"))
-    # Then 400 unsupported_response_format naming the parameter, and no upstream call
+    # Then the subtitles, hours and all, with OpenAI's content type
+    assert response["statusCode"] == 200, response["body"]
+    assert (header(response, "Content-Type"), response["body"]) == (content_type, expected)
+    assert header(response, "X-Speech-Engine") == "openai:whisper-1"
+    # And whisper-1 was asked for verbose_json with segment timings
+    form = two_segments.last_request.form
+    assert (form["response_format"], form["timestamp_granularities[]"]) == ("verbose_json", ["segment"])
+
+
+def test_verbose_json_has_openais_segments(two_segments: FakeOpenAI) -> None:
+    # Given an upstream whisper-1 that hears two segments / When verbose_json is asked for
+    response = transcription({"model": "whisper-1", "response_format": "verbose_json"}, tone("mp3"))
+    # Then OpenAI's TranscriptionVerbose: task, language, duration, text and the segments, no words
+    assert response["statusCode"] == 200, response["body"]
+    assert header(response, "Content-Type") == "application/json"
+    body = json.loads(response["body"])
+    assert set(body) == {"task", "language", "duration", "text", "segments"}
+    assert (body["task"], body["language"], body["text"]) == (
+        "transcribe",
+        "english",
+        "Turn left. Then right.",
+    )
+    assert body["duration"] == pytest.approx(
+        duration_seconds(tone("mp3")), abs=0.05
+    )  # the fake measures the file
+    assert [(s["id"], s["start"], s["end"], s["text"]) for s in body["segments"]] == [
+        (0, 0.0, 1.5, "Turn left."),
+        (1, 3661.25, 3663.0, "Then right."),
+    ]
+    assert set(body["segments"][0]) == {
+        "id", "seek", "start", "end", "text", "tokens", "temperature", "avg_logprob", "compression_ratio",
+        "no_speech_prob",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("asked", "keys"),
+    [(("word",), {"words"}), (("segment", "word"), {"segments", "words"})],
+)
+def test_verbose_json_gives_words_when_asked_for(
+    two_segments: FakeOpenAI, asked: tuple[str, ...], keys: set[str]
+) -> None:
+    # Given word timings asked for (alone, or with segments)
+    body = granularities(*asked) + multipart_body(
+        {"model": "whisper-1", "response_format": "verbose_json"},
+        {"file": ("a.mp3", tone("mp3"), "audio/mpeg")},
+    )
+    # When the file is posted
+    response = call("stt", stt_event(body, path="/v1/audio/transcriptions"))
+    # Then the words (and the segments only when asked for too), whisper-1 asked for both
+    assert response["statusCode"] == 200, response["body"]
+    answer = json.loads(response["body"])
+    assert set(answer) == {"task", "language", "duration", "text"} | keys
+    assert [w["word"] for w in answer["words"]] == ["Turn", "left.", "Then", "right."]
+    assert answer["words"][2] == {"word": "Then", "start": 3661.25, "end": 3662.125}
+    assert two_segments.last_request.form["timestamp_granularities[]"] == ["segment", "word"]
+
+
+def test_a_timed_format_passes_over_an_entry_that_gives_no_timings(
+    two_segments: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given whisper-1 routed to gpt-transcribe first, then whisper-1
+    monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=openai:gpt-transcribe,openai:whisper-1")
+    get_settings.cache_clear()
+    # When srt is asked for, then json
+    srt = transcription({"model": "whisper-1", "response_format": "srt"}, tone("mp3"))
+    plain = transcription({"model": "whisper-1"}, tone("mp3"))
+    # Then srt came from whisper-1 alone (gpt-transcribe was not asked), json from gpt-transcribe
+    assert (srt["statusCode"], srt["body"]) == (200, SRT)
+    assert header(srt, "X-Speech-Engine") == "openai:whisper-1"
+    assert [r.model for r in two_segments.requests] == ["whisper-1", "gpt-transcribe"]
+    assert header(plain, "X-Speech-Engine") == "openai:gpt-transcribe"
+
+
+@pytest.mark.parametrize("response_format", ["srt", "vtt", "verbose_json"])
+def test_timed_formats_are_refused_before_any_call_when_no_entry_gives_timings(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, response_format: str
+) -> None:
+    # Given whisper-1 routed to gpt-transcribe alone
+    monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=openai:gpt-transcribe")
+    get_settings.cache_clear()
+    # When a timed format is asked for
+    response = transcription({"model": "whisper-1", "response_format": response_format}, tone("mp3"))
+    # Then 400 unsupported_response_format naming the parameter and why, and no upstream call
     assert response["statusCode"] == 400
     error = error_of(response)
     assert (error["param"], error["code"]) == ("response_format", "unsupported_response_format")
-    assert "json or text" in error["message"]
+    assert "openai:gpt-transcribe gives the text alone" in error["message"]
+    assert fake_openai.calls() == 0
+
+
+def test_timed_formats_are_refused_once_whisper_1_is_shut_down(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the default route (whisper-1, then gpt-transcribe) on whisper-1's shutdown day
+    monkeypatch.setattr(model_routing, "utc_today", lambda: date(2027, 2, 26))
+    # When srt is asked for
+    response = transcription({"model": "whisper-1", "response_format": "srt"}, tone("mp3"))
+    # Then 400 saying that whisper-1 is shut down and gpt-transcribe gives no timings, before any call
+    assert response["statusCode"] == 400
+    message = error_of(response)["message"]
+    assert "openai:whisper-1 was shut down on 2027-02-26" in message
+    assert "openai:gpt-transcribe gives the text alone" in message
     assert fake_openai.calls() == 0
 
 
@@ -295,12 +421,84 @@ def test_api_stt_text_format_and_prompt(fake_openai: FakeOpenAI) -> None:
     assert fake_openai.last_request.form["prompt"] == "Directions"
 
 
-@pytest.mark.parametrize("response_format", ["srt", "vtt", "verbose_json"])
-def test_api_stt_refuses_timed_formats_in_its_shape(fake_openai: FakeOpenAI, response_format: str) -> None:
-    # Given a timed format / When a file is posted to /api/stt/ with it
+@pytest.mark.parametrize(
+    ("response_format", "content_type", "expected"),
+    [("srt", "text/plain; charset=utf-8", SRT), ("vtt", "text/vtt; charset=utf-8", VTT)],
+)
+def test_api_stt_answers_subtitles(
+    two_segments: FakeOpenAI, response_format: str, content_type: str, expected: str
+) -> None:
+    # Given an upstream whisper-1 that hears two segments / When /api/stt/ is asked for subtitles
     response = api_stt({"response_format": response_format})
+    # Then the same subtitles as /v1 gives
+    assert response["statusCode"] == 200, response["body"]
+    assert (header(response, "Content-Type"), response["body"]) == (content_type, expected)
+
+
+def test_api_stt_verbose_json_is_the_documented_answer_with_timings(two_segments: FakeOpenAI) -> None:
+    # Given an upstream whisper-1 that hears two segments / When /api/stt/ is asked for verbose_json
+    response = api_stt({"response_format": "verbose_json"})
+    # Then {"transcript", "model"} with the language, the duration and OpenAI's segments
+    assert response["statusCode"] == 200, response["body"]
+    body = json.loads(response["body"])
+    assert set(body) == {"transcript", "model", "language", "duration", "segments"}
+    assert (body["transcript"], body["model"], body["language"]) == (
+        "Turn left. Then right.",
+        "whisper-1",
+        "english",
+    )
+    assert [(s["id"], s["start"], s["text"]) for s in body["segments"]] == [
+        (0, 0.0, "Turn left."),
+        (1, 3661.25, "Then right."),
+    ]
+
+
+def test_api_stt_refuses_timed_formats_in_its_shape_when_no_entry_gives_timings(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given whisper-1 routed to gpt-transcribe alone / When /api/stt/ is asked for vtt
+    monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=openai:gpt-transcribe")
+    get_settings.cache_clear()
+    response = api_stt({"response_format": "vtt"})
     # Then 400 {"detail", "code"} and no upstream call
     assert response["statusCode"] == 400
     body = json.loads(response["body"])
     assert set(body) == {"detail", "code"} and body["code"] == "unsupported_response_format"
+    assert "gpt-transcribe" in body["detail"]
     assert fake_openai.calls() == 0
+
+
+def test_api_stt_timed_formats_from_the_local_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given whisper-1 routed to the offline engine, and speech made by it after a second of silence
+    monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=local:local")
+    get_settings.cache_clear()
+    spoken = stt_engine_speech("Seven green apples fell from the tree.")
+    body = multipart_body(
+        {"response_format": "verbose_json", "language": "en"}, {"audio": ("a.wav", spoken, "audio/wav")}
+    )
+    # When /api/stt/ is asked for verbose_json, then srt
+    verbose = call("stt", stt_event(body))
+    srt = call("stt", stt_event(body.replace(b"verbose_json", b"srt")))
+    # Then segments that start after the silence, served by the local engine, and srt cues from them
+    assert verbose["statusCode"] == 200, verbose["body"]
+    answer = json.loads(verbose["body"])
+    assert header(verbose, "X-Speech-Engine") == "local:local" and answer["language"] == "en"
+    assert answer["segments"] and 0.5 <= answer["segments"][0]["start"] <= 1.7
+    assert "seven" in answer["transcript"].lower()
+    assert srt["statusCode"] == 200 and srt["body"].startswith("1\n00:00:0")
+    assert answer["segments"][0]["text"].strip() in srt["body"]
+
+
+def stt_engine_speech(text: str) -> bytes:
+    """wav of the local engine's voice saying `text`, after a second of silence."""
+    from speech_common.deadline import Deadline
+    from speech_common.engines import tts_engine
+    from speech_common.engines.base import SpeechRequest
+    from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
+
+    pcm = tts_engine("local", get_settings()).synthesize(
+        SpeechRequest(text=text, voice="alloy", response_format="pcm"),
+        upstream_model="tts-1",
+        deadline=Deadline(30),
+    )
+    return encode_pcm(bytes(OUTPUT_SAMPLE_RATE * 2) + pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt="wav")

@@ -58,8 +58,14 @@ def test_transcription_sends_the_bytes_with_a_matching_name_and_json_format(fake
     fake_openai.transcript = "one two three"
     upload = AudioUpload(data=tone("ogg"), format="ogg")
     # When the engine transcribes it in English with gpt-transcribe
-    text = stt().transcribe(
-        TranscriptionRequest(upload, language="en"), upstream_model="gpt-transcribe", deadline=Deadline(10)
+    text = (
+        stt()
+        .transcribe(
+            TranscriptionRequest(upload, language="en"),
+            upstream_model="gpt-transcribe",
+            deadline=Deadline(10),
+        )
+        .text
     )
     # Then the transcript comes back
     assert text == "one two three"
@@ -446,10 +452,14 @@ def test_a_transcription_200_without_a_transcript_is_retried(fake_openai: FakeOp
     # Given an upstream whose first 200 is an HTML page
     fake_openai.answer_next_with(b"<html>hello</html>", "text/html", times=1)
     # When audio is transcribed / Then the second attempt's transcript is returned
-    text = stt().transcribe(
-        TranscriptionRequest(AudioUpload(tone("mp3"), "mp3")),
-        upstream_model="whisper-1",
-        deadline=Deadline(10),
+    text = (
+        stt()
+        .transcribe(
+            TranscriptionRequest(AudioUpload(tone("mp3"), "mp3")),
+            upstream_model="whisper-1",
+            deadline=Deadline(10),
+        )
+        .text
     )
     assert text == fake_openai.transcript
     assert fake_openai.calls("/v1/audio/transcriptions") == 2

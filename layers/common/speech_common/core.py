@@ -13,11 +13,17 @@ from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from speech_common import tts_cache
+from speech_common import model_routing, tts_cache
 from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines import stt_engine, tts_engine
-from speech_common.engines.base import SpeechRequest, TranscriptionRequest
+from speech_common.engines.base import (
+    SpeechRequest,
+    TimedSegment,
+    TimedWord,
+    TranscriptionRequest,
+    TranscriptionResult,
+)
 from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailure
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.models import TtsRequest
@@ -41,12 +47,18 @@ class TranscriptionJob:
     language: str | None = None
     prompt: str | None = None  # text to guide the style and spelling (engines that cannot ignore it)
     temperature: float | None = None
+    timings: bool = False  # segment timings (srt, vtt, verbose_json): only from route entries that give them
+    words: bool = False  # word timings too
 
 
 @dataclass(frozen=True)
 class Transcript:
     text: str
     model: str  # the public model asked for; the Route says what served it
+    language: str | None = None
+    duration: float | None = None  # seconds
+    segments: tuple[TimedSegment, ...] | None = None  # when timings were asked for
+    words: tuple[TimedWord, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,13 +76,46 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     transcribed in parallel (each through the whole route chain), joined in order."""
     settings = get_settings()
     chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
+    if job.timings or job.words:
+        chain = timed_routes(job.model, chain, settings.route_policy)
     seconds = audio_seconds(job.audio)
     if seconds is not None and seconds > settings.stt_split_above_seconds:
-        text, route = _transcribe_in_pieces(job, chain, seconds, deadline)
+        result, route = _transcribe_in_pieces(job, chain, seconds, deadline)
     else:
-        text, route = _transcribe_once(job, job.audio, chain, deadline)
+        result, route = _transcribe_once(job, job.audio, chain, deadline)
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
-    return Transcript(text=text.strip(), model=job.model), route
+    transcript = Transcript(
+        text=result.text.strip(),
+        model=job.model,
+        language=result.language,
+        duration=result.duration if result.duration is not None else seconds,
+        segments=result.segments,
+        words=result.words,
+    )
+    return transcript, route
+
+
+def timed_routes(model: str, chain: tuple[Route, ...], policy: RoutePolicy) -> tuple[Route, ...]:
+    """The chain's entries that give segment timings and are not past their shutdown date, in order;
+    400 unsupported_response_format (naming why) when there is none. No upstream is called: whether an
+    entry gives timings is known from its engine and upstream model (gpt-transcribe gives none)."""
+    settings = get_settings()
+    timed = [r for r in chain if stt_engine(r.engine, settings).gives_timings(r.upstream_model)]
+    today = model_routing.utc_today()
+    live = tuple(r for r in timed if not model_routing.is_retired(r, policy, today))
+    if live:
+        return live
+    why = "; ".join(
+        f"{r} was shut down on {policy.shutdown_dates[r.upstream_model]}"
+        if r in timed
+        else f"{r} gives the text alone"
+        for r in chain
+    )
+    raise InvalidRequest(
+        f"response_format: {model} cannot give segment timings here ({why}); use json or text",
+        code="unsupported_response_format",
+        param="response_format",
+    )
 
 
 def audio_seconds(audio: AudioUpload) -> float | None:
@@ -98,14 +143,20 @@ def refuse_longer_than(audio: AudioUpload, limit: float, what: str) -> None:
 
 def _transcribe_once(
     job: TranscriptionJob, audio: AudioUpload, chain: tuple[Route, ...], deadline: Deadline
-) -> tuple[str, Route]:
-    """`audio`: the job's whole recording, or one piece of it."""
+) -> tuple[TranscriptionResult, Route]:
+    """`audio`: the job's whole recording, or one piece of it. For timings, `chain` holds only the
+    entries that give them (timed_routes)."""
     settings = get_settings()
     request = TranscriptionRequest(
-        audio=audio, language=job.language, prompt=job.prompt, temperature=job.temperature
+        audio=audio,
+        language=job.language,
+        prompt=job.prompt,
+        temperature=job.temperature,
+        timings=job.timings,
+        words=job.words,
     )
 
-    def hear(route: Route) -> str:
+    def hear(route: Route) -> TranscriptionResult:
         with upstream_subsegment(route.engine, route.upstream_model):
             return stt_engine(route.engine, settings).transcribe(
                 request, upstream_model=route.upstream_model, deadline=deadline
@@ -116,7 +167,7 @@ def _transcribe_once(
 
 def _transcribe_in_pieces(
     job: TranscriptionJob, chain: tuple[Route, ...], seconds: float, deadline: Deadline
-) -> tuple[str, Route]:
+) -> tuple[TranscriptionResult, Route]:
     from speech_common import long_audio
     from speech_common.transcode import AudioDecodeError, encode_pcm, iter_decoded_pcm
 
@@ -148,12 +199,16 @@ def _transcribe_in_pieces(
     ]
     del pcm  # the pieces hold what is needed now
 
-    def one(upload: AudioUpload) -> tuple[str, Route]:
+    def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
         return _transcribe_once(job, upload, chain, deadline)
 
     results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
-    return long_audio.join_transcripts((text for text, _ in results), pieces), results[0][1]
+    heard = [result for result, _ in results]
+    if job.timings or job.words:
+        return long_audio.join_timed(heard, pieces, total), results[0][1]
+    text = long_audio.join_transcripts((result.text for result in heard), pieces)
+    return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
 
 
 def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:

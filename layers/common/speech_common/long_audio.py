@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Final
+
+from speech_common.engines.base import TimedSegment, TimedWord, TranscriptionResult
 
 PIECE_SAMPLE_RATE: Final = 16_000  # what speech recognisers use; half the bytes of 24 kHz
 BYTES_PER_SAMPLE: Final = 2
@@ -161,3 +163,41 @@ def _repeated_words(before: list[str], after: list[str]) -> int:
         if tail[-size:] == head[:size]:
             return size
     return 0
+
+
+def join_timed(
+    results: Sequence[TranscriptionResult], pieces: Sequence[Piece], total_seconds: float
+) -> TranscriptionResult:
+    """The pieces' timed transcripts on the recording's clock: each piece's segments and words moved by
+    the piece's start. After a hard cut, the later piece's segments (and words) that start before the
+    previous piece's end are dropped: that audio was already heard, whole, by the previous piece. (A
+    segment that straddles the cut is kept: a word may then be heard twice, never lost.) The text is
+    the kept segments' texts, so that it matches them."""
+    segments: list[TimedSegment] = []
+    words: list[TimedWord] = []
+    heard_until = 0.0  # where the previous piece ended
+    for result, piece in zip(results, pieces, strict=True):
+        keep_from = heard_until if piece.overlaps_previous else 0.0
+        segments += (
+            replace(
+                s,
+                start=s.start + piece.start,
+                end=s.end + piece.start,
+                seek=s.seek + round(piece.start * 100),
+            )
+            for s in result.segments or ()
+            if s.start + piece.start >= keep_from
+        )
+        words += (
+            TimedWord(w.start + piece.start, w.end + piece.start, w.word)
+            for w in result.words or ()
+            if w.start + piece.start >= keep_from
+        )
+        heard_until = piece.end
+    return TranscriptionResult(
+        text=" ".join(s.text.strip() for s in segments if s.text.strip()),
+        language=results[0].language if results else None,
+        duration=total_seconds,
+        segments=tuple(segments),
+        words=tuple(words) if any(r.words is not None for r in results) else None,
+    )

@@ -83,7 +83,7 @@ def forget_unavailable() -> None:
         _skipped_until.clear()
 
 
-def _retired(route: Route, policy: RoutePolicy, today: date) -> bool:
+def is_retired(route: Route, policy: RoutePolicy, today: date) -> bool:
     gone_from = policy.shutdown_dates.get(route.upstream_model)
     return gone_from is not None and today >= gone_from
 
@@ -105,7 +105,7 @@ def routes_to_try(chain: tuple[Route, ...], policy: RoutePolicy) -> tuple[Route,
     is up). The last one is always tried: remembered state alone never fails a request."""
     today, now = utc_today(), time.monotonic()
     *head, last = chain
-    return (*(r for r in head if not _retired(r, policy, today) and not _skip_now(r, policy, now)), last)
+    return (*(r for r in head if not is_retired(r, policy, today) and not _skip_now(r, policy, now)), last)
 
 
 def run_chain[T](

@@ -11,7 +11,7 @@ SttModel = Literal["whisper-1"]
 TtsModel = Literal["tts-1", "tts-1-hd"]
 Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
-# OpenAI's transcript formats; srt, vtt and verbose_json need segment timings (speech_common.transcripts).
+# OpenAI's transcript formats; srt, vtt and verbose_json need segment timings (core.timed_routes).
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 
 DOCUMENTED_VOICES: tuple[str, ...] = get_args(Voice)
@@ -92,8 +92,41 @@ class SttForm(BaseModel):
         default=None, max_length=MAX_PROMPT_CHARS, description="Text to guide style and spelling (extra)"
     )
     response_format: TranscriptFormat = Field(
-        default="json", description='json: {"transcript", "model"} (documented); text: the transcript alone'
+        default="json",
+        description='json: {"transcript", "model"} (documented); text: the transcript alone; srt, vtt: '
+        'subtitles; verbose_json: {"transcript", "model", "language", "duration", "segments"}',
     )
+
+
+class TranscriptionSegment(BaseModel):
+    """One timed segment, as OpenAI's verbose_json gives it (both doors)."""
+
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class TranscriptionWord(BaseModel):
+    word: str
+    start: float
+    end: float
+
+
+class SttVerboseResponse(BaseModel):
+    """POST /api/stt/ with response_format verbose_json: the documented answer and the timings."""
+
+    transcript: str
+    model: str
+    language: str
+    duration: float
+    segments: list[TranscriptionSegment]
 
 
 class UploadRequest(BaseModel):

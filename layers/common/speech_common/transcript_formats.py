@@ -1,23 +1,75 @@
-"""Transcript formats both doors take (OpenAI's response_format), and which of them this deployment can give."""
+"""Transcript formats both doors take (OpenAI's response_format), and how the timed ones are written.
+
+srt, vtt and verbose_json are made of segment timings, which only some route entries give (the local
+engine, and the openai engine on whisper-1: see core.timed_routes); they are written here as OpenAI
+writes them. The renderers are a few lines each, so no subtitle library is used.
+"""
 
 from __future__ import annotations
 
-from speech_common.errors import InvalidRequest
+from typing import Any
 
-# Formats made of segment timings: no engine here returns timings (each gives the text alone), so they are
-# refused rather than faked. The openai engine asks every upstream model for json, the only format
-# gpt-transcribe (whisper-1's replacement from 2027-02-26) answers.
+from speech_common.engines.base import TimedSegment, TimedWord
+
 TIMED_FORMATS = ("srt", "vtt", "verbose_json")
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
+# As OpenAI labels them (the SDKs read any answer that is not JSON as text).
+SRT_CONTENT_TYPE = TEXT_CONTENT_TYPE
+VTT_CONTENT_TYPE = "text/vtt; charset=utf-8"
 
 
-def refuse_timed_format(response_format: str) -> None:
-    """400 for a format that needs segment timings, naming the ones that work."""
-    if response_format in TIMED_FORMATS:
-        raise InvalidRequest(
-            f"response_format {response_format} needs segment timings, which the engines of this deployment "
-            "do not give (they return the text alone; whisper-1's replacement gpt-transcribe gives json only); "
-            "use json or text",
-            code="unsupported_response_format",
-            param="response_format",
-        )
+def timestamp(seconds: float, decimal_marker: str) -> str:
+    """HH:MM:SS,mmm (srt) or HH:MM:SS.mmm (vtt); hours grow past two digits rather than wrap."""
+    millis = max(round(seconds * 1000), 0)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal_marker}{millis:03d}"
+
+
+def _cues(segments: tuple[TimedSegment, ...], decimal_marker: str) -> list[str]:
+    return [
+        f"{timestamp(segment.start, decimal_marker)} --> {timestamp(segment.end, decimal_marker)}\n"
+        f"{segment.text.strip()}\n\n"
+        for segment in segments
+    ]
+
+
+def render_srt(segments: tuple[TimedSegment, ...]) -> str:
+    """Numbered cues from 1, a blank line after each; nothing at all for no speech."""
+    return "".join(f"{number}\n{cue}" for number, cue in enumerate(_cues(segments, ","), start=1))
+
+
+def render_vtt(segments: tuple[TimedSegment, ...]) -> str:
+    """The WEBVTT header, then one cue a segment (unnumbered, as OpenAI writes them)."""
+    return "WEBVTT\n\n" + "".join(_cues(segments, "."))
+
+
+def segment_objects(segments: tuple[TimedSegment, ...]) -> list[dict[str, Any]]:
+    """verbose_json's segments, numbered from 0 in order (pieces of a long recording are numbered anew)."""
+    return [
+        {
+            "id": number,
+            "seek": segment.seek,
+            "start": segment.start,
+            "end": segment.end,
+            "text": segment.text,
+            "tokens": list(segment.tokens),
+            "temperature": segment.temperature,
+            "avg_logprob": segment.avg_logprob,
+            "compression_ratio": segment.compression_ratio,
+            "no_speech_prob": segment.no_speech_prob,
+        }
+        for number, segment in enumerate(segments)
+    ]
+
+
+def word_objects(words: tuple[TimedWord, ...]) -> list[dict[str, Any]]:
+    return [{"word": word.word, "start": word.start, "end": word.end} for word in words]
+
+
+def subtitles(response_format: str, segments: tuple[TimedSegment, ...]) -> tuple[str, str]:
+    """srt or vtt: the content type and the body."""
+    if response_format == "srt":
+        return SRT_CONTENT_TYPE, render_srt(segments)
+    return VTT_CONTENT_TYPE, render_vtt(segments)

@@ -45,8 +45,16 @@ for (const format of ["json", "text"]) {
   });
   report.transcriptions[format] = typeof result === "string" ? result : result.text;
 }
-report.errors.srt = await typedError(async () => client.audio.transcriptions.create({
+report.transcriptions.srt = await client.audio.transcriptions.create({
   model: "whisper-1", file: await toFile(wav, "speech.wav"), response_format: "srt",
+});
+const verbose = await client.audio.transcriptions.create({
+  model: "whisper-1", file: await toFile(wav, "speech.wav"), response_format: "verbose_json",
+  timestamp_granularities: ["word"],
+});
+report.transcriptions.verbose_json = { segments: verbose.segments ?? null, words: verbose.words, duration: verbose.duration };
+report.errors.badModel = await typedError(async () => client.audio.transcriptions.create({
+  model: "gpt-4o-transcribe", file: await toFile(wav, "speech.wav"),
 }));
 report.errors.badVoice = await typedError(() => client.audio.speech.create({
   model: "tts-1", voice: "coral", input: "Hello",

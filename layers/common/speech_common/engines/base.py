@@ -25,6 +25,44 @@ class TranscriptionRequest:
     language: str | None = None
     prompt: str | None = None  # OpenAI's prompt; engines without one ignore it
     temperature: float | None = None
+    timings: bool = False  # segments with start and end times (srt, vtt, verbose_json)
+    words: bool = False  # word timings too (verbose_json with timestamp_granularities[]=word)
+
+
+@dataclass(frozen=True)
+class TimedSegment:
+    """A stretch of the transcript and when it is heard, in seconds from the recording's start.
+
+    The other fields are Whisper's own, as OpenAI's verbose_json gives them (neutral values when an engine
+    does not say)."""
+
+    start: float
+    end: float
+    text: str
+    seek: int = 0
+    tokens: tuple[int, ...] = ()
+    temperature: float = 0.0
+    avg_logprob: float = 0.0
+    compression_ratio: float = 1.0
+    no_speech_prob: float = 0.0
+
+
+@dataclass(frozen=True)
+class TimedWord:
+    start: float
+    end: float
+    word: str
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """What an engine heard. `segments` (and `words`) are None unless the request asked for timings."""
+
+    text: str
+    language: str | None = None  # as the engine names it: "english" (OpenAI) or a code ("en")
+    duration: float | None = None  # seconds
+    segments: tuple[TimedSegment, ...] | None = None
+    words: tuple[TimedWord, ...] | None = None
 
 
 class TextToSpeechEngine(ABC):
@@ -54,7 +92,12 @@ class SpeechToTextEngine(ABC):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
+    def gives_timings(self, upstream_model: str) -> bool:
+        """Whether this engine, serving `upstream_model`, answers a request with `timings` (checked by
+        the route chain before any call: an entry that cannot is passed over)."""
+        return False
+
     @abstractmethod
     def transcribe(
         self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline
-    ) -> str: ...
+    ) -> TranscriptionResult: ...

@@ -21,7 +21,10 @@ from speech_common.engines.base import (
     SpeechRequest,
     SpeechToTextEngine,
     TextToSpeechEngine,
+    TimedSegment,
+    TimedWord,
     TranscriptionRequest,
+    TranscriptionResult,
 )
 from speech_common.errors import InvalidRequest, UpstreamFailure
 from speech_common.transcode import AudioDecodeError, change_tempo, encode_pcm, iter_decoded_pcm
@@ -233,17 +236,45 @@ class _Recogniser:
         )
         self.languages = frozenset(self._model.supported_languages)
 
-    def transcribe(self, samples: NDArray[np.float32], language: str | None, deadline: Deadline) -> str:
+    def transcribe(
+        self, samples: NDArray[np.float32], request: TranscriptionRequest, deadline: Deadline
+    ) -> TranscriptionResult:
         """The transcript of 16 kHz mono samples in [-1, 1]. Call with _RECOGNISER_LOCK held."""
         # vad_filter: silence and noise are cut before Whisper sees them, which would otherwise
-        # "hear" words in them ("You", "Thank you."). No language: Whisper detects it, as OpenAI's does.
-        segments, _info = self._model.transcribe(samples, language=language, beam_size=5, vad_filter=True)
-        texts: list[str] = []
+        # "hear" words in them ("You", "Thank you."); faster-whisper puts the timings back on the
+        # recording's own clock. No language: Whisper detects it, as OpenAI's does.
+        segments, info = self._model.transcribe(
+            samples, language=request.language, beam_size=5, vad_filter=True, word_timestamps=request.words
+        )
+        timed: list[TimedSegment] = []
+        words: list[TimedWord] = []
         for segment in segments:  # decoded lazily, one 30-second window at a time
-            texts.append(segment.text.strip())
+            timed.append(_timed_segment(segment))
+            words += (TimedWord(word.start, word.end, word.word.strip()) for word in segment.words or ())
             if deadline.expired():
                 raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
-        return " ".join(text for text in texts if text)
+        return TranscriptionResult(
+            text=" ".join(segment.text.strip() for segment in timed if segment.text.strip()),
+            language=info.language,
+            duration=info.duration,
+            segments=tuple(timed) if request.timings or request.words else None,
+            words=tuple(words) if request.words else None,
+        )
+
+
+def _timed_segment(segment: Any) -> TimedSegment:
+    """A faster-whisper Segment as the engines give segments."""
+    return TimedSegment(
+        start=segment.start,
+        end=segment.end,
+        text=segment.text,
+        seek=segment.seek,
+        tokens=tuple(segment.tokens),
+        temperature=segment.temperature or 0.0,
+        avg_logprob=segment.avg_logprob,
+        compression_ratio=segment.compression_ratio,
+        no_speech_prob=segment.no_speech_prob,
+    )
 
 
 def _recogniser_instance() -> _Recogniser:
@@ -285,7 +316,12 @@ class LocalSpeechToText(SpeechToTextEngine):
 
     name: ClassVar[str] = "local"
 
-    def transcribe(self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline) -> str:
+    def gives_timings(self, upstream_model: str) -> bool:
+        return True  # Whisper's segments, and its words on request
+
+    def transcribe(
+        self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline
+    ) -> TranscriptionResult:
         if deadline.expired():
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
         samples = _decoded_samples(request.audio.data, deadline)
@@ -298,4 +334,4 @@ class LocalSpeechToText(SpeechToTextEngine):
                     f"language: the local engine does not know {request.language!r}",
                     code="unsupported_language",
                 )
-            return recogniser.transcribe(samples, request.language, deadline)
+            return recogniser.transcribe(samples, request, deadline)

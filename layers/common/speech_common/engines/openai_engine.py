@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from speech_common.audio import is_audio_of
 from speech_common.deadline import Deadline
@@ -18,7 +18,10 @@ from speech_common.engines.base import (
     SpeechRequest,
     SpeechToTextEngine,
     TextToSpeechEngine,
+    TimedSegment,
+    TimedWord,
     TranscriptionRequest,
+    TranscriptionResult,
 )
 from speech_common.engines.openai_client import get_openai_client
 from speech_common.engines.pcm import join_pcm
@@ -45,6 +48,9 @@ if TYPE_CHECKING:
 SPEECH_CHUNK_CHARS: Final = 1000
 # Shorter chunks cost more calls than they save time, and read less naturally at the joins.
 MIN_SPEECH_CHUNK_CHARS: Final = 250
+# The transcription models that answer verbose_json (segment and word timings): gpt-4o-transcribe and
+# gpt-4o-mini-transcribe answer json and text only, gpt-transcribe (whisper-1's replacement) json only.
+TIMED_TRANSCRIPTION_MODELS: Final = frozenset({"whisper-1"})
 
 
 def speech_chunks(text: str, parallel: int) -> list[str]:
@@ -109,27 +115,37 @@ class _OpenAIEngine:
 class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
     name = "openai"
 
-    def transcribe(self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline) -> str:
+    def gives_timings(self, upstream_model: str) -> bool:
+        return upstream_model in TIMED_TRANSCRIPTION_MODELS
+
+    def transcribe(
+        self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline
+    ) -> TranscriptionResult:
         audio = request.audio
         from openai import omit
 
-        def attempt(client: OpenAI) -> str:
+        timed = request.timings or request.words
+        granularities: list[Literal["word", "segment"]] = (
+            ["segment", "word"] if request.words else ["segment"]
+        )
+
+        def attempt(client: OpenAI) -> TranscriptionResult:
             with client.audio.transcriptions.with_streaming_response.create(
                 model=upstream_model,
                 file=(audio.filename, audio.data, audio.content_type),
-                response_format="json",  # the only format every transcription model accepts
+                # json: the only format every transcription model accepts; verbose_json (whisper-1's)
+                # only when timings are asked for, from a model that gives them (gives_timings).
+                response_format="verbose_json" if timed else "json",
+                timestamp_granularities=granularities if timed else omit,
                 language=request.language or omit,
                 prompt=request.prompt or omit,
                 temperature=omit if request.temperature is None else request.temperature,
             ) as response:
                 body = _read_within(response, deadline)
             try:
-                text = json.loads(body)["text"]
-            except (ValueError, TypeError, KeyError):
-                text = None
-            if not isinstance(text, str):
-                raise UnexpectedAnswer("a transcript")
-            return text
+                return _transcription_result(json.loads(body), timed=timed, words=request.words)
+            except (ValueError, TypeError, KeyError, AttributeError):
+                raise UnexpectedAnswer("a transcript") from None
 
         return self._call(attempt, deadline)
 
@@ -144,6 +160,41 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
                 "The audio file could not be processed; send a valid audio file", code="unsupported_audio"
             )
         return from_openai(exc)
+
+
+def _transcription_result(answer: Any, *, timed: bool, words: bool) -> TranscriptionResult:
+    """OpenAI's json or verbose_json answer; ValueError, TypeError, KeyError when it is neither."""
+    text = answer["text"]
+    if not isinstance(text, str):
+        raise TypeError("text is not a string")
+    if not timed:
+        return TranscriptionResult(text=text)
+    segments = tuple(
+        TimedSegment(
+            start=float(item["start"]),
+            end=float(item["end"]),
+            text=str(item["text"]),
+            seek=int(item.get("seek", 0)),
+            tokens=tuple(int(token) for token in item.get("tokens", ())),
+            temperature=float(item.get("temperature", 0.0)),
+            avg_logprob=float(item.get("avg_logprob", 0.0)),
+            compression_ratio=float(item.get("compression_ratio", 1.0)),
+            no_speech_prob=float(item.get("no_speech_prob", 0.0)),
+        )
+        for item in answer.get("segments") or ()
+    )
+    heard = tuple(
+        TimedWord(float(item["start"]), float(item["end"]), str(item["word"]))
+        for item in answer.get("words") or ()
+    )
+    duration = answer.get("duration")
+    return TranscriptionResult(
+        text=text,
+        language=answer.get("language"),
+        duration=None if duration is None else float(duration),
+        segments=segments,
+        words=heard if words else None,
+    )
 
 
 class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):

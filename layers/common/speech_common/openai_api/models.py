@@ -12,6 +12,8 @@ from speech_common.models import (
     AudioFormat,
     SttModel,
     TranscriptFormat,
+    TranscriptionSegment,
+    TranscriptionWord,
     TtsModel,
     Voice,
     speakable,
@@ -46,12 +48,15 @@ class TranscriptionForm(BaseModel):
     prompt: str | None = Field(
         default=None, max_length=MAX_PROMPT_CHARS, description="Text to guide style and spelling"
     )
-    response_format: TranscriptFormat = Field(default="json", description="json or text (see README)")
+    response_format: TranscriptFormat = Field(
+        default="json",
+        description="json, text, srt, vtt or verbose_json (the timed three where the route gives timings)",
+    )
     temperature: float | None = Field(default=None, ge=0.0, le=1.0)
     timestamp_granularities: list[Literal["word", "segment"]] = Field(
         default_factory=list,
         alias="timestamp_granularities[]",
-        description="Only with verbose_json, which this deployment's engines cannot give",
+        description="verbose_json's timings: segment (the default), word, or both",
     )
     stream: Literal[False] = Field(default=False, description="Streaming transcripts are not served")
 
@@ -60,6 +65,18 @@ class Transcription(BaseModel):
     """response_format json: OpenAI's Transcription object."""
 
     text: str
+
+
+class TranscriptionVerbose(BaseModel):
+    """response_format verbose_json: OpenAI's TranscriptionVerbose object. `segments` unless only word
+    timings were asked for, `words` when they were."""
+
+    task: Literal["transcribe"] = "transcribe"
+    language: str
+    duration: float
+    text: str
+    segments: list[TranscriptionSegment] | None = None
+    words: list[TranscriptionWord] | None = None
 
 
 class ModelCard(BaseModel):

@@ -11,19 +11,26 @@ from pydantic import ValidationError
 from speech_common.api.answers import SERVED_BY_HEADER, refuse_audio_too_long_to_answer
 from speech_common.api.multipart_form import read_form_parts, recognised_audio
 from speech_common.api.validation import invalid_request_from, shown
-from speech_common.core import TranscriptionJob, transcribe
+from speech_common.core import Transcript, TranscriptionJob, transcribe
 from speech_common.deadline import Deadline
 from speech_common.errors import InvalidRequest
-from speech_common.openai_api.models import Transcription, TranscriptionForm
-from speech_common.transcript_formats import TEXT_CONTENT_TYPE, refuse_timed_format
+from speech_common.models import TranscriptionSegment, TranscriptionWord
+from speech_common.openai_api.models import Transcription, TranscriptionForm, TranscriptionVerbose
+from speech_common.transcript_formats import (
+    TEXT_CONTENT_TYPE,
+    TIMED_FORMATS,
+    segment_objects,
+    subtitles,
+    word_objects,
+)
 
 FILE_FIELD = "file"
 GRANULARITIES = "timestamp_granularities[]"
 
 
-def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJob, str]:
-    """OpenAI's form as a TranscriptionJob and its response_format; 400 (naming the parameter) for anything
-    this API cannot do, before any upstream call."""
+def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJob, TranscriptionForm]:
+    """OpenAI's form as a TranscriptionJob, and the form (its response_format and timestamp_granularities);
+    400 (naming the parameter) for anything this API cannot do, before any upstream call."""
     files, fields, lists = read_form_parts(event, repeatable=frozenset({GRANULARITIES}))
     values: dict[str, Any] = dict(fields)
     if GRANULARITIES in lists:
@@ -41,21 +48,53 @@ def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJ
         )
     if FILE_FIELD not in files:
         raise InvalidRequest("file: a file is required", code="missing_field", param=FILE_FIELD)
-    refuse_timed_format(form.response_format)
+    verbose = form.response_format == "verbose_json"
     return TranscriptionJob(
         audio=recognised_audio(files[FILE_FIELD], FILE_FIELD),
         model=form.model,
         language=form.language,
         prompt=form.prompt,
         temperature=form.temperature,
-    ), form.response_format
+        # timestamp_granularities[] count with verbose_json only, as on OpenAI.
+        timings=form.response_format in TIMED_FORMATS,
+        words=verbose and "word" in form.timestamp_granularities,
+    ), form
 
 
-def transcription_answer(job: TranscriptionJob, response_format: str, deadline: Deadline) -> Response[Any]:
-    """The transcript as OpenAI shapes it: json {"text"} or text/plain (a line)."""
+def transcription_answer(job: TranscriptionJob, form: TranscriptionForm, deadline: Deadline) -> Response[Any]:
+    """The transcript as OpenAI shapes it: json {"text"}, text/plain (a line), srt, vtt or verbose_json."""
     refuse_audio_too_long_to_answer(job)
     transcript, route = transcribe(job, deadline)
     headers = {SERVED_BY_HEADER: str(route)}
-    if response_format == "text":
+    if form.response_format == "text":
         return Response(200, TEXT_CONTENT_TYPE, transcript.text + "\n", headers)
+    if form.response_format in ("srt", "vtt"):
+        content_type, body = subtitles(form.response_format, transcript.segments or ())
+        return Response(200, content_type, body, headers)
+    if form.response_format == "verbose_json":
+        segments = not form.timestamp_granularities or "segment" in form.timestamp_granularities
+        # Written here, not by the resolver: a part not asked for is absent, as on OpenAI, not null.
+        verbose = verbose_transcription(transcript, segments).model_dump_json(exclude_none=True)
+        return Response(200, content_types.APPLICATION_JSON, verbose, headers)
     return Response(200, content_types.APPLICATION_JSON, Transcription(text=transcript.text), headers)
+
+
+def verbose_transcription(transcript: Transcript, segments: bool) -> TranscriptionVerbose:
+    """OpenAI's verbose_json: segments unless only words were asked for; words when they were."""
+    timed = transcript.segments or ()
+    return TranscriptionVerbose(
+        language=transcript.language or "",
+        duration=recording_seconds(transcript),
+        text=transcript.text,
+        segments=[TranscriptionSegment(**item) for item in segment_objects(timed)] if segments else None,
+        words=None
+        if transcript.words is None
+        else [TranscriptionWord(**item) for item in word_objects(transcript.words)],
+    )
+
+
+def recording_seconds(transcript: Transcript) -> float:
+    """The recording's length: as the engine measured it, else the end of its last segment."""
+    if transcript.duration is not None:
+        return transcript.duration
+    return max((segment.end for segment in transcript.segments or ()), default=0.0)
