@@ -136,10 +136,11 @@ deploy: build
 
 # SAM's own `sam local start-api`, which runs each function in a Docker (or Finch) container built from `make build`:
 # needs a container engine, and the OpenAI key in Secrets Manager (the offline engine is not in the Lambda layer, and
-# sam local passes on only the variables the template declares). `make serve` is the same API without Docker.
+# sam local passes on only the variables the template declares); no authorizer runs and no key is needed, as with
+# `make serve`, which is the same API without Docker.
 start-api: build
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) local start-api $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
-		$(if $(ENV_VARS),--env-vars $(ENV_VARS))
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) local start-api --disable-authorizer $(if $(PORT),--port $(PORT)) \
+		$(if $(HOST),--host $(HOST)) $(if $(ENV_VARS),--env-vars $(ENV_VARS))
 
 # What `sam build` runs for the layer and each function (template.yaml: BuildMethod: makefile, ContextPath: .),
 # in a scratch copy of their sources, with ARTIFACTS_DIR set: wheels for LAMBDA_ARCH (from the package index,

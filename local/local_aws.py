@@ -96,7 +96,7 @@ class EmbeddedAws:
             self._server = make_server(
                 self.host,
                 self._port,
-                _BucketCorsOnPost(DomainDispatcherApplication(create_backend_app), self.bucket_cors),
+                _BucketCors(DomainDispatcherApplication(create_backend_app), self.bucket_cors),
                 threaded=True,
                 request_handler=QuietHandler,
             )
@@ -128,9 +128,10 @@ class EmbeddedAws:
         )
 
 
-class _BucketCorsOnPost:
-    """moto answers a bucket's CORS preflight by its rules, but not the POST that follows (a browser's form upload
-    to a presigned POST): the rules' Access-Control-Allow-Origin is added to that answer, as S3 adds it."""
+class _BucketCors:
+    """moto answers a bucket's CORS preflight by its rules, but not the request that follows (a browser's form upload
+    to a presigned POST, or its fetch of a presigned GET): the rules' Access-Control-Allow-Origin is added to that
+    answer, as S3 adds it."""
 
     def __init__(self, app: Any, rules: Mapping[str, list[dict[str, Any]]]) -> None:
         self.app = app
@@ -149,12 +150,13 @@ class _BucketCorsOnPost:
 
     def _allowed_origin(self, environ: Mapping[str, Any]) -> str | None:
         origin = environ.get("HTTP_ORIGIN")
-        if not origin or environ.get("REQUEST_METHOD") != "POST":
+        method = environ.get("REQUEST_METHOD")
+        if not origin or method not in ("GET", "POST"):
             return None
         bucket = str(environ.get("PATH_INFO", "")).strip("/").split("/")[0]  # path-style URLs
         for rule in self.rules.get(bucket, ()):
             origins = rule.get("AllowedOrigins") or ()
-            if "POST" in (rule.get("AllowedMethods") or ()) and ("*" in origins or origin in origins):
+            if method in (rule.get("AllowedMethods") or ()) and ("*" in origins or origin in origins):
                 return "*" if "*" in origins else str(origin)
         return None
 

@@ -26,10 +26,15 @@ _keys: dict[str, str] = {}  # enabled key value -> key id
 _keys_read_at: float | None = None
 
 
-def api_key_of(headers: Mapping[str, Any] | None) -> str | None:
-    """The key from x-api-key, else from Authorization: Bearer (header names are case-insensitive)."""
+def api_key_of(headers: Mapping[str, Any] | None, *, bearer_only: bool = False) -> str | None:
+    """The key from x-api-key, else from Authorization: Bearer (header names are case-insensitive).
+
+    `bearer_only` (the /v1 door): API Gateway caches that door's answers by the Authorization header alone,
+    so the answer must depend on nothing else: a valid x-api-key beside a made-up Bearer token would
+    otherwise leave that token allowed, for anyone, for the cache's 5 minutes.
+    """
     lowered = {str(name).lower(): value for name, value in (headers or {}).items() if isinstance(value, str)}
-    key = lowered.get("x-api-key", "").strip()
+    key = "" if bearer_only else lowered.get("x-api-key", "").strip()
     if key:
         return key
     scheme, _, token = lowered.get("authorization", "").strip().partition(" ")
@@ -42,7 +47,11 @@ def _enabled_keys() -> dict[str, str]:
     with _lock:
         if _keys_read_at is None or time.monotonic() - _keys_read_at > KEYS_CACHE_SECONDS:
             keys: dict[str, str] = {}
-            for page in boto3.client("apigateway").get_paginator("get_api_keys").paginate(includeValues=True):
+            for page in (
+                boto3.client("apigateway")
+                .get_paginator("get_api_keys")
+                .paginate(includeValues=True, PaginationConfig={"PageSize": 500})
+            ):
                 keys.update(
                     {item["value"]: item["id"] for item in page.get("items", []) if item.get("enabled")}
                 )
@@ -77,7 +86,7 @@ def _policy(effect: str, method_arn: str) -> dict[str, Any]:
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method_arn = str(event.get("methodArn", ""))
     openai_door = str(event.get("path") or "").startswith(V1_PREFIX)
-    key = api_key_of(event.get("headers"))
+    key = api_key_of(event.get("headers"), bearer_only=openai_door)
     key_id = _enabled_keys().get(key) if key else None
     if key is None or key_id is None:
         logger.info("API key refused", extra={"reason": "missing" if key is None else "unknown"})

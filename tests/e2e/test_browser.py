@@ -44,6 +44,19 @@ async ([api, text]) => {
 }
 """
 
+FETCH_LINKED_SPEECH = """
+async ([api, text]) => {
+  const reply = await fetch(`${api}/api/tts/`, {
+    method: "POST", headers: {"Content-Type": "application/json", "x-api-key": "page-key"},
+    body: JSON.stringify({text, response_format: "wav", delivery: "url"}),
+  });
+  const answer = await reply.json();
+  const audio = await fetch(answer.audio_url);
+  const decoded = await new OfflineAudioContext(1, 1, 24000).decodeAudioData(await audio.arrayBuffer());
+  return {status: reply.status, audioStatus: audio.status, seconds: decoded.duration};
+}
+"""
+
 SPEECH_AS_BLOB = """
 async (api, text) => {
   const reply = await fetch(`${api}/api/tts/`, {
@@ -161,6 +174,15 @@ def test_a_page_on_another_origin_gets_speech_it_can_decode(speech_server: Local
     assert result["engine"] and result["engine"].startswith("local:")  # an exposed header
     assert result["channels"] >= 1 and result["seconds"] > 0.5, result
     assert not [line for line in console if "CORS" in line]
+
+
+def test_a_page_fetches_the_audio_a_link_points_to(speech_server: LocalServer, page: Page) -> None:
+    # Given a page on another origin that asks for speech as a link ("delivery": "url")
+    # When it fetches the presigned link from the bucket and decodes the wav
+    result = page.evaluate(FETCH_LINKED_SPEECH, [api_url(speech_server), "Hello from a linked file."])
+    # Then the bucket's CORS rule let it read the audio, which plays
+    assert (result["status"], result["audioStatus"]) == (200, 200), result
+    assert result["seconds"] > 0.5, result
 
 
 def test_a_page_uploads_a_blob_with_form_data(speech_server: LocalServer, page: Page) -> None:

@@ -39,13 +39,19 @@ def authorize(path: str, headers: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "headers", [{"x-api-key": KEY}, {"Authorization": f"Bearer {KEY}"}, {"authorization": f"bearer  {KEY} "}]
+    ("path", "headers"),
+    [
+        ("/api/tts", {"x-api-key": KEY}),
+        ("/api/tts", {"Authorization": f"Bearer {KEY}"}),
+        ("/v1/audio/speech", {"Authorization": f"Bearer {KEY}"}),
+        ("/v1/audio/speech", {"authorization": f"bearer  {KEY} "}),
+    ],
 )
-def test_a_known_key_in_either_header_is_the_usage_plan_key(
-    api_keys: dict[str, str], headers: dict[str, str]
+def test_a_known_key_is_the_usage_plan_key(
+    api_keys: dict[str, str], path: str, headers: dict[str, str]
 ) -> None:
-    # Given an enabled API key / When it comes as x-api-key or as a Bearer token
-    answer = authorize("/v1/audio/speech", headers)
+    # Given an enabled API key / When it comes as x-api-key or a Bearer token on /api, or a Bearer token on /v1
+    answer = authorize(path, headers)
     # Then it is allowed on the whole stage (the answer may be cached) and counted against its usage plan
     assert answer["usageIdentifierKey"] == KEY
     assert answer["principalId"] == api_keys["enabled"] == answer["context"]["apiKeyId"]
@@ -70,6 +76,19 @@ def test_on_v1_a_missing_or_wrong_key_is_unauthorized(
     # Then the authorizer says Unauthorized: API Gateway's 401, in OpenAI's shape
     with pytest.raises(Exception, match=r"^Unauthorized$"):
         authorize("/v1/models", headers)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"x-api-key": KEY}, {"x-api-key": KEY, "Authorization": "Bearer EMPTY"}],
+    ids=["x-api-key-alone", "beside-a-made-up-token"],
+)
+def test_on_v1_only_the_bearer_token_counts(api_keys: dict[str, str], headers: dict[str, str]) -> None:
+    # Given a valid x-api-key, alone or beside a made-up Bearer token (API Gateway caches /v1 answers by
+    # the Authorization header alone: an Allow here would let anyone send "Bearer EMPTY" for 5 minutes)
+    # When a /v1 route is asked for / Then the authorizer says Unauthorized
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorize("/v1/audio/speech", headers)
 
 
 @pytest.mark.parametrize("headers", [{}, {"x-api-key": "wrong-key-value-0123456789"}])

@@ -147,6 +147,8 @@ def test_a_piece_that_keeps_failing_fails_the_job_and_leaves_nothing_to_link(
     assert status["status"] == "failed" and status["result"] is None
     assert status["error"] == {"detail": "Speech synthesis failed", "code": "upstream_auth_failed"}
     assert not [key for key in bucket_keys(aws, "results/") if not key.endswith(".json")]
+    # And the caller's text is not kept after the job ended
+    assert not [key for key in bucket_keys(aws, "uploads/") if key.endswith(".txt")]
     # And the pieces not yet begun were never asked for
     assert fake_openai.calls("/v1/audio/speech") <= get_settings().tts_parallel_calls
     assert len(text) // LONG_TEXT_PIECE_CHARS > get_settings().tts_parallel_calls
@@ -273,3 +275,27 @@ def test_realtime_pieces_are_joined_with_the_pause_the_model_trims(
     assert len(pieces) >= 3
     expected = spoken + (len(pieces) - 1) * CHUNK_GAP_SECONDS
     assert status["result"]["duration_seconds"] == pytest.approx(expected, abs=0.01)
+
+
+@pytest.mark.parametrize("gone", ["row-past-its-ttl", "result-deleted-by-the-bucket-rule"])
+def test_an_expired_speech_job_is_a_404_not_a_500(
+    aws: dict[str, str], fake_openai: FakeOpenAI, gone: str
+) -> None:
+    # Given a finished job whose row is past its TTL (DynamoDB deletes it days later), or whose result the
+    # bucket's lifecycle rule deleted first
+    job_id = new_job({"text": "Hello there."})["json"]["job_id"]
+    run_worker(aws)
+    session = boto3.session.Session()
+    if gone == "row-past-its-ttl":
+        session.client("dynamodb").update_item(
+            TableName=aws["table"],
+            Key={"job_id": {"S": job_id}},
+            UpdateExpression="SET #t = :t",
+            ExpressionAttributeNames={"#t": "ttl"},
+            ExpressionAttributeValues={":t": {"N": str(int(time.time()) - 60)}},
+        )
+    else:
+        session.client("s3").delete_object(Bucket=aws["bucket"], Key=f"results/{job_id}.json")
+    # When it is read / Then it is the documented 404, as for any unknown job
+    status = job_status(job_id)
+    assert status["statusCode"] == 404 and status["json"]["code"] == "unknown_job", status["json"]

@@ -273,7 +273,7 @@ def test_browsers_on_the_allowed_origin_may_call_the_api(
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     assert variables["CORS_ALLOW_ORIGIN"] == {"Ref": "AllowedOrigins"}
     (rule,) = template["Resources"]["SpeechBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
-    assert rule["AllowedOrigins"] == [{"Ref": "AllowedOrigins"}] and rule["AllowedMethods"] == ["POST"]
+    assert rule["AllowedOrigins"] == [{"Ref": "AllowedOrigins"}] and rule["AllowedMethods"] == ["GET", "POST"]
 
 
 def test_an_unauthorized_v1_caller_gets_openai_s_401_shape(transformed: dict[str, Any]) -> None:

@@ -122,8 +122,8 @@ def _create_job(settings: Settings, owner: str, kind: str, request: dict[str, An
 
 def get_job(settings: Settings, owner: str, job_id: str) -> Job:
     item = _item(settings, job_id)
-    if item is None or item.get("owner", {}).get("S") != owner or "kind" not in item:
-        raise NotFound("No such job (unknown, expired, or made with another API key)", code="unknown_job")
+    if item is None or item.get("owner", {}).get("S") != owner or "kind" not in item or _expired(item):
+        raise _unknown_job()
     job = _job_of(item)
     lease = item.get("lease_until", {}).get("N")
     if job.status == RUNNING and lease and time.time() > float(lease):
@@ -138,6 +138,8 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
         return get_job(settings, owner, job_id)
     if job.status == SUCCEEDED and "result_key" in item:
         result = read_job_result(settings, item["result_key"]["S"])
+        if result is None:  # expired: the bucket's rule came before the table's TTL
+            raise _unknown_job()
         if "audio_key" in result:  # a link made now: it outlives the job's run by expires_in
             key = result.pop("audio_key")
             result = {
@@ -147,6 +149,16 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
             }
         job = dataclasses.replace(job, result=result)
     return job
+
+
+def _unknown_job() -> NotFound:
+    return NotFound("No such job (unknown, expired, or made with another API key)", code="unknown_job")
+
+
+def _expired(item: dict[str, Any]) -> bool:
+    """Past its TTL: DynamoDB deletes such rows within days, not at once."""
+    ttl = item.get("ttl", {}).get("N")
+    return ttl is not None and time.time() > float(ttl)
 
 
 def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: float) -> None:
@@ -174,8 +186,11 @@ def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: 
         result = work(settings, job_id, owner, request, deadline)
     except SpeechError as error:
         fail_job(settings, job_id, error.code, error.detail)
-        return
-    _update(settings, job_id, SUCCEEDED, result_key=store_job_result(settings, job_id, result))
+    else:
+        _update(settings, job_id, SUCCEEDED, result_key=store_job_result(settings, job_id, result))
+    # Only once the job has ended: a delivery that fails before that comes back and reads the text again.
+    if "text_id" in request:
+        delete_text(settings, request["text_id"])
 
 
 def _transcription(
@@ -197,7 +212,6 @@ def _speech(
     wanted = TtsJobRequest(text=text, **{k: v for k, v in request.items() if k != "text_id"})
     speech, _route, seconds = synthesize_long_text(wanted, deadline)
     audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)
-    delete_text(settings, request["text_id"])  # the caller's text is kept no longer than needed
     return {
         "audio_key": audio_key,
         "model": speech.model,

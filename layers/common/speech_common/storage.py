@@ -225,10 +225,15 @@ def store_job_result(settings: Settings, job_id: str, result: dict[str, Any]) ->
     return key
 
 
-def read_job_result(settings: Settings, key: str) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(
-        s3_client().get_object(Bucket=_bucket(settings), Key=key)["Body"].read()
-    )
+def read_job_result(settings: Settings, key: str) -> dict[str, Any] | None:
+    """A job's result; None once the bucket's lifecycle rule has deleted it."""
+    try:
+        body = s3_client().get_object(Bucket=_bucket(settings), Key=key)["Body"].read()
+    except Exception as exc:
+        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
+    result: dict[str, Any] = json.loads(body)
     return result
 
 

@@ -74,7 +74,7 @@ def cors_config(allow_origin: str) -> CORSConfig:
     return CORSConfig(
         allow_origin=allow_origin,
         allow_headers=["Authorization", "Content-Type", "X-Api-Key"],
-        expose_headers=["X-Speech-Engine", "X-Speech-Cache"],
+        expose_headers=["X-Speech-Engine", "X-Speech-Cache", "Retry-After"],
         max_age=600,
     )
 
