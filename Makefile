@@ -53,6 +53,7 @@ JS_SDK := tests/e2e/sdk_js
 js-sdk: $(JS_SDK)/node_modules/.installed
 
 $(JS_SDK)/node_modules/.installed: $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
+	@command -v npm >/dev/null || { echo "error: the npm SDK tests need Node.js 20+ and npm (e.g. apt-get install nodejs npm)" >&2; exit 1; }
 	cd $(JS_SDK) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
