@@ -4,6 +4,7 @@
     .venv/bin/python bench/long_text.py                     # 0.004 s a character (OpenAI: ~0.012)
     .venv/bin/python bench/long_text.py --seconds-per-char 0.002 --runs 3 --parallel 4
     .venv/bin/python bench/long_text.py --job-chars 100000 --job-seconds-per-char 0.0005
+    .venv/bin/python bench/long_text.py --memory-chars 100000 150000   # also: the worker's peak memory (wav)
 
 Goal: the chunked read takes at most 0.2x the single call's time (TTS_PARALLEL_CALLS=8, one round).
 The job (the worker's synthesize_long_text, cache off) is timed at a lighter pace by default (0.001 s
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -61,10 +63,47 @@ def main() -> int:
     )
     parser.add_argument("--job-chars", type=int, default=60_000)
     parser.add_argument("--job-seconds-per-char", type=float, default=0.001)
+    parser.add_argument("--memory-chars", type=int, nargs="*", default=[], help="also measure peak memory")
     args = parser.parse_args()
     request_benchmark(args)
     job_benchmark(args)
+    if args.memory_chars:
+        print("\nspeech job, peak memory (wav, audio at a real pace of 15 characters a second):")
+        for chars in args.memory_chars:
+            job_peak_memory_mb(chars)
     return 0
+
+
+def job_peak_memory_mb(chars: int) -> float:
+    """Peak RSS of a fresh interpreter that reads a `chars`-character job as wav, as the worker would
+    (the fake upstream, answering at full length, runs in this process, so its memory is not counted)."""
+    paths = f"sys.path[:0] = [{str(REPO)!r}, {str(REPO / 'layers' / 'common')!r}]"
+    measure = f"""
+import os, resource, sys
+{paths}
+os.environ.update(POWERTOOLS_METRICS_NAMESPACE="b", POWERTOOLS_SERVICE_NAME="b", POWERTOOLS_LOG_LEVEL="ERROR")
+from speech_common.core import synthesize_long_text
+from speech_common.deadline import Deadline
+from speech_common.models import TtsJobRequest
+sentence = "This sentence is part of a long document read aloud by a speech job. "
+text = (sentence * ({chars} // len(sentence) + 1))[:{chars}].rsplit(" ", 1)[0] + "."
+speech, _, seconds = synthesize_long_text(TtsJobRequest(text=text, response_format="wav"), Deadline(3600))
+print(len(speech.audio), seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+    with FakeOpenAI(api_key="sk-bench") as fake:
+        fake.max_speech_seconds = 3600.0
+        env = {**os.environ, "OPENAI_API_KEY": "sk-bench", "OPENAI_BASE_URL": fake.base_url}
+        for name in ("SPEECH_BUCKET", "OPENAI_SECRET_NAME"):
+            env.pop(name, None)
+        out = subprocess.run(
+            [sys.executable, "-c", measure], capture_output=True, text=True, check=True, env=env
+        )
+    size, seconds, peak_kb = out.stdout.split()[-3:]
+    print(
+        f"  {chars:,} characters: {float(seconds) / 60:.0f} min of speech, {int(size) / 1e6:.0f} MB of wav, "
+        f"peak RSS {int(peak_kb) / 1024:.0f} MB (the worker has 2048 MB)"
+    )
+    return int(peak_kb) / 1024
 
 
 def request_benchmark(args: argparse.Namespace) -> None:

@@ -238,6 +238,8 @@ class FakeOpenAI:
         self.delay_seconds = 0.0
         # Speech takes time in proportion to its input, as OpenAI's does (~0.012 s a character).
         self.seconds_per_input_char = 0.0
+        # Speech answers are capped at this many seconds to keep tests fast; benchmarks of memory lift it.
+        self.max_speech_seconds = _MAX_SPEECH_SECONDS
         # Transcriptions: a function of the uploaded file instead of the fixed `transcript`, and time
         # taken in proportion to the audio's duration.
         self.transcriber: Callable[[bytes], str] | None = None
@@ -401,6 +403,7 @@ class FakeOpenAI:
             self._errors.clear()
             self.delay_seconds = 0.0
             self.seconds_per_input_char = 0.0
+            self.max_speech_seconds = _MAX_SPEECH_SECONDS
             self.seconds_per_audio_second = 0.0
             self.transcriber = None
             self.segmenter = None
@@ -722,7 +725,7 @@ class FakeOpenAI:
         if stream_format != "audio":
             raise _invalid_value("stream_format", stream_format, ("sse", "audio"))
 
-        audio = _tone(response_format, round(speech_seconds(text, speed) * 10))
+        audio = _tone(response_format, round(speech_seconds(text, speed, cap=self.max_speech_seconds) * 10))
         return _Response(200, audio, SPEECH_CONTENT_TYPES[response_format], chunked=True)
 
 
@@ -1012,9 +1015,9 @@ _CONTAINERS: Final[Mapping[str, tuple[str, str]]] = {
 
 
 @functools.cache
-def speech_seconds(text: str, speed: float = 1.0) -> float:
-    """How long the fake's answer to `text` plays: real pace, capped to keep tests fast, in tenths."""
-    return round(min(_MAX_SPEECH_SECONDS, max(0.1, len(text) / _CHARS_PER_SECOND / speed)) * 10) / 10
+def speech_seconds(text: str, speed: float = 1.0, *, cap: float = _MAX_SPEECH_SECONDS) -> float:
+    """How long the fake's answer to `text` plays: real pace, capped (to keep tests fast), in tenths."""
+    return round(min(cap, max(0.1, len(text) / _CHARS_PER_SECOND / speed)) * 10) / 10
 
 
 def _tone(response_format: str, tenths: int) -> bytes:

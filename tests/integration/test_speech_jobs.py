@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -172,25 +173,31 @@ def test_a_gone_route_moves_the_whole_text_to_the_next_entry_so_one_voice_reads_
     assert duration_seconds(audio) == pytest.approx(sum(speech_seconds(p) for p in by_hd), abs=0.1)
 
 
-def test_every_engine_reads_a_job(
-    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given the realtime engine (its verbatim check on every piece) and the offline engine as routes
+@pytest.fixture
+def realtime_and_local(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeRealtimeServer]:
+    """tts-1 read by the realtime engine (on its fake), tts-1-hd by the offline engine."""
     with FakeRealtimeServer(api_key=fake_openai.api_key) as realtime:
         monkeypatch.setenv("OPENAI_REALTIME_BASE_URL", realtime.websocket_base_url)
         monkeypatch.setenv(
             "TTS_MODEL_ROUTES", "tts-1=openai-realtime:gpt-realtime-2.1-mini;tts-1-hd=local:local"
         )
         get_settings.cache_clear()
-        text = long_text(2_500)
-        # When a job runs on each
-        by_model = {
-            model: finished(
-                aws, new_job({"text": text, "model": model, "response_format": "wav"})["json"]["job_id"]
-            )
-            for model in ("tts-1", "tts-1-hd")
-        }
-        asked = realtime.received
+        yield realtime
+
+
+def test_every_engine_reads_a_job(aws: dict[str, str], realtime_and_local: FakeRealtimeServer) -> None:
+    # Given the realtime engine (its verbatim check on every piece) and the offline engine as routes
+    text = long_text(2_500)
+    # When a job runs on each
+    by_model = {
+        model: finished(
+            aws, new_job({"text": text, "model": model, "response_format": "wav"})["json"]["job_id"]
+        )
+        for model in ("tts-1", "tts-1-hd")
+    }
+    asked = realtime_and_local.received
     # Then both succeeded with wav audio of the whole text (about 15 characters a second spoken)
     for model, status in by_model.items():
         assert status["status"] == "succeeded", (model, status["error"])
@@ -257,20 +264,14 @@ def test_a_speech_job_on_the_dead_letter_queue_is_failed_as_speech(aws: dict[str
 
 
 def test_realtime_pieces_are_joined_with_the_pause_the_model_trims(
-    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    aws: dict[str, str], realtime_and_local: FakeRealtimeServer
 ) -> None:
     # Given tts-1 read by the realtime engine, which trims the pause after each sentence it reads
-    with FakeRealtimeServer(api_key=fake_openai.api_key) as realtime:
-        monkeypatch.setenv("OPENAI_REALTIME_BASE_URL", realtime.websocket_base_url)
-        monkeypatch.setenv(
-            "TTS_MODEL_ROUTES", "tts-1=openai-realtime:gpt-realtime-2.1-mini;tts-1-hd=local:local"
-        )
-        get_settings.cache_clear()
-        text = long_text(2_500)
-        pieces = split_text(text, LONG_TEXT_PIECE_CHARS)
-        # When a job of several pieces is read
-        status = finished(aws, new_job({"text": text, "response_format": "wav"})["json"]["job_id"])
-        spoken = sum(len(realtime.pcm_for(piece)) for piece in pieces) / 2 / 24_000
+    text = long_text(2_500)
+    pieces = split_text(text, LONG_TEXT_PIECE_CHARS)
+    # When a job of several pieces is read
+    status = finished(aws, new_job({"text": text, "response_format": "wav"})["json"]["job_id"])
+    spoken = sum(len(realtime_and_local.pcm_for(piece)) for piece in pieces) / 2 / 24_000
     # Then the audio is the pieces' speech with the engine's pause between each two
     assert len(pieces) >= 3
     expected = spoken + (len(pieces) - 1) * CHUNK_GAP_SECONDS

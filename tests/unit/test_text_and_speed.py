@@ -9,7 +9,7 @@ from speech_common.engines.openai_realtime import (
     MIN_UPSTREAM_SPEED,
     chunk_limit,
 )
-from speech_common.engines.pcm import join_pcm, split_speed, whole_samples
+from speech_common.engines.pcm import join_pcm, join_pcm_releasing, split_speed, whole_samples
 from speech_common.engines.polly import polly_rate
 from speech_common.text_chunks import split_text
 
@@ -83,3 +83,13 @@ def test_pcm_parts_join_on_whole_samples_with_a_gap() -> None:
     # Then the stray byte is dropped and the gap is silence
     assert joined == b"\x01\x02" + b"\x00\x00" + b"\x04\x05"
     assert whole_samples(b"\x01\x02\x03") == b"\x01\x02"
+
+
+def test_a_long_texts_parts_are_released_as_they_are_joined() -> None:
+    # Given a list of parts, one ending mid-sample
+    parts = [b"\x01\x02\x03", b"\x04\x05", b"\x06\x07"]
+    # When joined releasing them, with one sample of silence between them
+    joined = join_pcm_releasing(parts, gap_samples=1)
+    # Then the join is join_pcm's, and the list no longer holds the parts
+    assert joined == join_pcm([b"\x01\x02\x03", b"\x04\x05", b"\x06\x07"], gap_samples=1)
+    assert parts == []

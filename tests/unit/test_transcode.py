@@ -11,6 +11,7 @@ import pytest
 
 from speech_common.audio import sniff_audio_format
 from speech_common.transcode import (
+    ENCODE_FRAME_SECONDS,
     OUTPUT_FORMATS,
     OUTPUT_SAMPLE_RATE,
     AudioDecodeError,
@@ -70,6 +71,17 @@ def test_each_output_format_decodes_with_its_codec_and_duration(fmt: str, input_
     assert data.startswith(MAGIC.get(fmt, b""))
     # ADTS cannot tell a decoder to trim AAC's priming samples (1024) and last-frame padding.
     assert duration_seconds(data) == pytest.approx(1.0, abs=0.1 if fmt == "aac" else 0.02)
+    assert tone_hz(decode_to_pcm(data, sample_rate=16_000), 16_000) == pytest.approx(440, rel=0.03)
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "wav"])
+def test_pcm_longer_than_one_encoder_frame_is_encoded_whole(fmt: str) -> None:
+    # Given 25 s of tone: three of the frames the encoder is handed, the last one short
+    pcm = sine_pcm(2.5 * ENCODE_FRAME_SECONDS, 24_000)
+    # When it is encoded
+    data = encode_pcm(pcm, sample_rate=24_000, fmt=fmt)
+    # Then all of it is there, in order and without a seam (the pitch holds over the whole)
+    assert duration_seconds(data) == pytest.approx(2.5 * ENCODE_FRAME_SECONDS, abs=0.05)
     assert tone_hz(decode_to_pcm(data, sample_rate=16_000), 16_000) == pytest.approx(440, rel=0.03)
 
 

@@ -241,7 +241,7 @@ def synthesize_long_text(request: TtsRequest, deadline: Deadline) -> tuple[Speec
     good fails the text and stops the pieces not yet begun. Pieces are cached like requests (as PCM),
     so a text read again, or sharing pieces with an earlier one, pays only for what is new.
     """
-    from speech_common.engines.pcm import BYTES_PER_SAMPLE, join_pcm
+    from speech_common.engines.pcm import BYTES_PER_SAMPLE, join_pcm_releasing
     from speech_common.text_chunks import split_text
     from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
 
@@ -264,8 +264,7 @@ def synthesize_long_text(request: TtsRequest, deadline: Deadline) -> tuple[Speec
         failure_detail=TTS_FAILED,
     )
     gap_seconds = tts_engine(route.engine, settings).join_gap_seconds / request.speed
-    pcm = join_pcm(parts, gap_samples=round(gap_seconds * OUTPUT_SAMPLE_RATE))
-    del parts
+    pcm = join_pcm_releasing(parts, gap_samples=round(gap_seconds * OUTPUT_SAMPLE_RATE))
     seconds = len(pcm) / BYTES_PER_SAMPLE / OUTPUT_SAMPLE_RATE
     audio = encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))

@@ -18,8 +18,8 @@ DOCUMENTED_VOICES: tuple[str, ...] = get_args(Voice)
 # What /v1/audio/speech takes in one call; longer texts are cut by the engines, not by callers.
 MAX_TTS_TEXT_CHARS = 4096
 # The most a speech job can be set to take (TTS_JOB_MAX_CHARS is the deployment's limit): the worker
-# holds the pieces, their join and the encoded audio at once (about 1 GB of wav per 100,000 characters,
-# in its 2 GB), and reads them within its 15 minutes.
+# holds the speech and its encoding at once (bench/long_text.py --memory-chars: 150,000 characters as
+# wav peak at about 1.1 GB of its 2 GB), and reads them within its 15 minutes.
 MAX_TTS_JOB_TEXT_CHARS = 150_000
 # A transcription prompt guides style and spelling; whisper reads only its last 224 tokens.
 MAX_PROMPT_CHARS = 4096

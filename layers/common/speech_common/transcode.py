@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 # OpenAI's speech endpoint answers at 24 kHz in every format; so do we, whatever the source rate.
 OUTPUT_SAMPLE_RATE: Final = 24_000
+# PCM is handed to the encoder this many seconds at a time (a speech job's hours never copied whole).
+ENCODE_FRAME_SECONDS: Final = 10
 # FFmpeg's atempo filter accepts 0.5-100 per instance; slower tempos chain instances.
 _ATEMPO_MIN: Final = 0.5
 
@@ -47,15 +49,23 @@ class AudioDecodeError(ValueError):
     """The bytes are not audio FFmpeg can decode, or hold no audio stream."""
 
 
-def _pcm_frame(pcm: bytes, sample_rate: int) -> AudioFrame:
+def _pcm_frame(pcm: bytes | memoryview, sample_rate: int, pts: int = 0) -> AudioFrame:
     import av
 
     frame = av.AudioFrame(format="s16", layout="mono", samples=len(pcm) // _BYTES_PER_SAMPLE)
-    frame.planes[0].update(pcm)
+    frame.planes[0].update(pcm)  # type: ignore[arg-type]  # any buffer; the stub says bytes
     frame.sample_rate = sample_rate
     frame.time_base = Fraction(1, sample_rate)
-    frame.pts = 0
+    frame.pts = pts
     return frame
+
+
+def _pcm_frames(pcm: bytes, sample_rate: int) -> Generator[AudioFrame]:
+    """`pcm` as frames of ENCODE_FRAME_SECONDS, so that the encoder never holds a second copy of it whole."""
+    step = ENCODE_FRAME_SECONDS * sample_rate * _BYTES_PER_SAMPLE
+    view = memoryview(pcm)
+    for start in range(0, len(pcm), step):
+        yield _pcm_frame(view[start : start + step], sample_rate, pts=start // _BYTES_PER_SAMPLE)
 
 
 def _frame_bytes(frame: AudioFrame) -> bytes:
@@ -135,9 +145,9 @@ def encode_pcm(pcm: bytes, *, sample_rate: int, fmt: str, output_rate: int = OUT
         stream = cast("AudioStream", container.add_stream(encoding.codec, rate=output_rate, layout="mono"))
         if encoding.bit_rate is not None:
             stream.bit_rate = encoding.bit_rate
-        frames = [_pcm_frame(resampled, output_rate)] if resampled else []
-        for frame in [*frames, None]:  # None flushes the encoder
+        for frame in _pcm_frames(resampled, output_rate):
             container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))  # flushes the encoder
     return output.getvalue()
 
 
