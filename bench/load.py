@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from warm_worker import free_port, wait_until_listening  # the same local server, started the same way
+from warm_worker import free_port, stop, wait_until_listening  # the same local server, started the same way
 
 REPO = Path(__file__).resolve().parents[1]
 REQUEST_TIMEOUT_S = 60.0
@@ -173,12 +173,7 @@ def serving(server_args: list[str]) -> Iterator[int]:
             sys.stderr.write(log_path.read_text(errors="replace")[-4000:])
             raise
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc)
 
 
 if __name__ == "__main__":

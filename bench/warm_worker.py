@@ -63,12 +63,7 @@ def main() -> int:
             sys.stderr.write((Path(tmp) / "server.log").read_text(errors="replace")[-4000:])
             raise
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=10)
+            stop(proc)
 
     median = statistics.median(warm)
     p90 = sorted(warm)[max(0, int(len(warm) * 0.9) - 1)]
@@ -97,6 +92,16 @@ def _timed(port: int, path: str, body: bytes, headers: dict[str, str], expect: i
     if response.status != expect:
         raise RuntimeError(f"POST {path} answered {response.status}, expected {expect}: {payload[:300]!r}")
     return elapsed
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """The server and its workers stopped, however it is doing."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def free_port() -> int:

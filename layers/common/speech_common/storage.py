@@ -141,14 +141,14 @@ def read_upload(
 def store_result(settings: Settings, owner: str, data: bytes, extension: str, content_type: str) -> str:
     """Keep a result (audio) under results/ and return a presigned GET for it (the lifecycle rule expires it)."""
     key = f"{RESULTS_PREFIX}{new_upload_id()}.{extension}"
-    _put_result(settings, key, owner, data, content_type)
+    _put(settings, key, data, content_type, owner=owner, what="the audio")
     return presign_result(settings, key)
 
 
 def store_job_audio(settings: Settings, job_id: str, owner: str, data: bytes, extension: str) -> str:
     """A speech job's audio under results/, in one put (never half-written); its key."""
     key = f"{RESULTS_PREFIX}{job_id}.{extension}"
-    _put_result(settings, key, owner, data, SPEECH_CONTENT_TYPES[extension])
+    _put(settings, key, data, SPEECH_CONTENT_TYPES[extension], owner=owner, what="the audio")
     return key
 
 
@@ -167,44 +167,19 @@ def presign_result(settings: Settings, key: str) -> str:
     return url
 
 
-def _put_result(settings: Settings, key: str, owner: str, data: bytes, content_type: str) -> None:
-    try:
-        s3_client().put_object(
-            Bucket=_bucket(settings), Key=key, Body=data, ContentType=content_type, Metadata={"owner": owner}
-        )
-    except OperationFailed:
-        raise
-    except Exception as exc:  # botocore: credentials, network
-        raise OperationFailed("Storing the audio failed", code="storage_error") from exc
-
-
 def store_text(settings: Settings, owner: str, text: str) -> str:
     """A speech job's text under uploads/ (the lifecycle rule expires it), until the worker reads it."""
     text_id = new_upload_id()
-    try:
-        s3_client().put_object(
-            Bucket=_bucket(settings),
-            Key=f"{UPLOADS_PREFIX}{text_id}.txt",
-            Body=text.encode(),
-            ContentType="text/plain; charset=utf-8",
-            Metadata={"owner": owner},
-        )
-    except OperationFailed:
-        raise
-    except Exception as exc:  # botocore: credentials, network
-        raise OperationFailed("Storing the text failed", code="storage_error") from exc
+    _put(
+        settings, _text_key(text_id), text.encode(), "text/plain; charset=utf-8", owner=owner, what="the text"
+    )
     return text_id
 
 
 def read_text(settings: Settings, owner: str, text_id: str) -> str:
     """A job's text; gone (expired before the worker came to it): 400 unknown_upload."""
-    try:
-        obj = s3_client().get_object(Bucket=_bucket(settings), Key=f"{UPLOADS_PREFIX}{text_id}.txt")
-    except Exception as exc:
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
-            raise InvalidRequest("The job's text has expired; send it again", code="unknown_upload") from None
-        raise
-    if obj.get("Metadata", {}).get("owner") != owner:
+    obj = _object_or_none(settings, _text_key(text_id))
+    if obj is None or obj.get("Metadata", {}).get("owner") != owner:
         raise InvalidRequest("The job's text has expired; send it again", code="unknown_upload")
     text: str = obj["Body"].read().decode()
     return text
@@ -212,29 +187,61 @@ def read_text(settings: Settings, owner: str, text_id: str) -> str:
 
 def delete_text(settings: Settings, text_id: str) -> None:
     try:
-        s3_client().delete_object(Bucket=_bucket(settings), Key=f"{UPLOADS_PREFIX}{text_id}.txt")
+        s3_client().delete_object(Bucket=_bucket(settings), Key=_text_key(text_id))
     except Exception:  # the lifecycle rule deletes it anyway
         logger.warning("a job's text was not deleted; the lifecycle rule will")
+
+
+def _text_key(text_id: str) -> str:
+    return f"{UPLOADS_PREFIX}{text_id}.txt"
 
 
 def store_job_result(settings: Settings, job_id: str, result: dict[str, Any]) -> str:
     """A job's result as JSON under results/ (a transcript can outgrow a DynamoDB item); its key."""
     key = f"{RESULTS_PREFIX}{job_id}.json"
-    body = json.dumps(result, ensure_ascii=False).encode()
-    s3_client().put_object(Bucket=_bucket(settings), Key=key, Body=body, ContentType="application/json")
+    _put(
+        settings, key, json.dumps(result, ensure_ascii=False).encode(), "application/json", what="the result"
+    )
     return key
 
 
 def read_job_result(settings: Settings, key: str) -> dict[str, Any] | None:
     """A job's result; None once the bucket's lifecycle rule has deleted it."""
+    obj = _object_or_none(settings, key)
+    result: dict[str, Any] | None = json.loads(obj["Body"].read()) if obj is not None else None
+    return result
+
+
+def s3_error_code(exc: BaseException) -> str | None:
+    """The error code S3 answered with (NoSuchKey, AccessDenied, ...); None when it did not answer."""
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code")
+    return str(code) if code is not None else None
+
+
+def _object_or_none(settings: Settings, key: str) -> dict[str, Any] | None:
+    """get_object's answer, or None when there is no such object."""
     try:
-        body = s3_client().get_object(Bucket=_bucket(settings), Key=key)["Body"].read()
+        obj: dict[str, Any] = s3_client().get_object(Bucket=_bucket(settings), Key=key)
     except Exception as exc:
-        if getattr(exc, "response", {}).get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        if s3_error_code(exc) in ("NoSuchKey", "404"):
             return None
         raise
-    result: dict[str, Any] = json.loads(body)
-    return result
+    return obj
+
+
+def _put(
+    settings: Settings, key: str, body: bytes, content_type: str, *, what: str, owner: str | None = None
+) -> None:
+    """One object, whole; a failure is 500 storage_error ("Storing `what` failed")."""
+    metadata = {"owner": owner} if owner is not None else {}
+    try:
+        s3_client().put_object(
+            Bucket=_bucket(settings), Key=key, Body=body, ContentType=content_type, Metadata=metadata
+        )
+    except OperationFailed:
+        raise
+    except Exception as exc:  # botocore: credentials, network
+        raise OperationFailed(f"Storing {what} failed", code="storage_error") from exc
 
 
 def _bucket(settings: Settings) -> str:

@@ -31,13 +31,12 @@ def enabled(settings: Settings) -> bool:
 
 
 def cached_audio(settings: Settings, key: str) -> bytes | None:
-    from speech_common.storage import s3_client
+    from speech_common.storage import s3_client, s3_error_code
 
     try:
         data: bytes = s3_client().get_object(Bucket=settings.speech_bucket, Key=key)["Body"].read()
     except Exception as exc:  # a miss, or S3 unreachable: a miss either way
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code")
-        if code not in ("NoSuchKey", "404", "AccessDenied", "403"):
+        if s3_error_code(exc) not in ("NoSuchKey", "404", "AccessDenied", "403"):
             logger.warning("speech cache unreadable", extra={"error_type": type(exc).__name__})
         return None
     return data or None

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import multipart
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from speech_common.api.envelope import media_type
 from speech_common.api.validation import invalid_request_from, shown
@@ -62,16 +64,8 @@ def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
     The envelope (size, content type) was checked by the resolver before the route ran.
     """
     files, fields, _ = read_form_parts(event)
-    try:
-        form = SttForm.model_validate(fields)
-    except ValidationError as exc:
-        raise invalid_request_from(exc.errors(include_input=False)) from None
-    unexpected_files = sorted(name for name in files if name != AUDIO_FIELD)
-    if unexpected_files:
-        raise InvalidRequest(
-            f"{shown(unexpected_files[0])}: unknown file field; send the audio as '{AUDIO_FIELD}'",
-            code="unknown_field",
-        )
+    form = validated_form(SttForm, fields)
+    refuse_files_other_than(AUDIO_FIELD, files, "field")
     if AUDIO_FIELD in files and form.upload_id is not None:
         raise InvalidRequest(
             "send either the file 'audio' or the field 'upload_id', not both", code="invalid_field"
@@ -84,6 +78,25 @@ def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
             code="missing_field",
         )
     return SttFormData(form=form, audio=recognised_audio(files[AUDIO_FIELD], AUDIO_FIELD))
+
+
+def validated_form[Form: BaseModel](model: type[Form], values: Mapping[str, Any]) -> Form:
+    """The form's fields as `model`; 400 naming the first field at fault (its value never echoed)."""
+    try:
+        return model.model_validate(values)
+    except ValidationError as exc:
+        raise invalid_request_from(exc.errors(include_input=False)) from None
+
+
+def refuse_files_other_than(field: str, files: Mapping[str, bytes], noun: str) -> None:
+    """400 unknown_field for a file under another name than `field` (`noun`: what the door calls fields)."""
+    unexpected = sorted(name for name in files if name != field)
+    if unexpected:
+        raise InvalidRequest(
+            f"{shown(unexpected[0])}: unknown file {noun}; send the audio as '{field}'",
+            code="unknown_field",
+            param=shown(unexpected[0]),
+        )
 
 
 def recognised_audio(data: bytes, field: str) -> AudioUpload:

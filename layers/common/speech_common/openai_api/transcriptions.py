@@ -6,11 +6,14 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response, content_types
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import ValidationError
 
 from speech_common.api.answers import SERVED_BY_HEADER, refuse_audio_too_long_to_answer
-from speech_common.api.multipart_form import read_form_parts, recognised_audio
-from speech_common.api.validation import invalid_request_from, shown
+from speech_common.api.multipart_form import (
+    read_form_parts,
+    recognised_audio,
+    refuse_files_other_than,
+    validated_form,
+)
 from speech_common.core import Transcript, TranscriptionJob, transcribe
 from speech_common.deadline import Deadline
 from speech_common.errors import InvalidRequest
@@ -35,17 +38,8 @@ def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJ
     values: dict[str, Any] = dict(fields)
     if GRANULARITIES in lists:
         values[GRANULARITIES] = lists[GRANULARITIES]
-    try:
-        form = TranscriptionForm.model_validate(values)
-    except ValidationError as exc:
-        raise invalid_request_from(exc.errors(include_input=False)) from None
-    unexpected = sorted(name for name in files if name != FILE_FIELD)
-    if unexpected:
-        raise InvalidRequest(
-            f"{shown(unexpected[0])}: unknown file parameter; send the audio as '{FILE_FIELD}'",
-            code="unknown_field",
-            param=shown(unexpected[0]),
-        )
+    form = validated_form(TranscriptionForm, values)
+    refuse_files_other_than(FILE_FIELD, files, "parameter")
     if FILE_FIELD not in files:
         raise InvalidRequest("file: a file is required", code="missing_field", param=FILE_FIELD)
     verbose = form.response_format == "verbose_json"
