@@ -10,6 +10,13 @@ engine, nothing leaves the machine). Each phase first sends twice its concurrenc
 counted (so that the workers a phase needs are warm, as a steady load finds them), then --requests requests
 from that many client threads, each on a new connection as curl would. Prints p50, p95, p99, throughput and the
 error count of each phase, and the ratio of the two p95s. A request that is not answered 200 counts as an error.
+
+It also prints how busy the machine's cores were in each phase (from /proc/stat, so Linux only) and the ratio that
+allows. The clients send their next request as soon as they have an answer, so by Little's law mean latency =
+requests in flight / throughput, and the ratio of the two means is (32 / 4) x (throughput at 4 / throughput at 32).
+If a request costs the same CPU in both phases, throughput at 32 is at most the throughput at 4 divided by the share
+of the cores busy at 4, so the ratio of means is at least 8 x that share: a baseline that keeps the cores 90% busy
+allows about 7x, and the 4x goal needs them under half busy at concurrency 4.
 """
 
 from __future__ import annotations
@@ -45,12 +52,17 @@ class Phase:
     latencies: list[float]  # seconds, of the requests answered 200
     failures: Counter[str]  # the others: "HTTP <status>" or the client's exception
     wall: float  # seconds from the first request sent to the last answer
+    busy: float | None  # share of the machine's cores busy meanwhile (None: no /proc/stat)
 
     def percentile(self, p: float) -> float:
         # Nearest rank: the smallest latency that at least p% of the requests did not exceed.
         ordered = sorted(self.latencies)
         rank = max(1, -(-len(ordered) * p // 100))
         return ordered[int(rank) - 1]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.latencies) / len(self.latencies)
 
     @property
     def errors(self) -> int:
@@ -92,13 +104,20 @@ def main() -> int:
                 if phase.errors
                 else ""
             )
+            + (f"  cores busy {phase.busy:4.0%}" if phase.busy is not None else "")
         )
     base, loaded = phases
     ratio = loaded.percentile(95) / base.percentile(95)
     print(
         f"p95 at {loaded.concurrency} / p95 at {base.concurrency}: {ratio:.2f}x (goal: <= {GOAL_RATIO:g}x); "
-        f"throughput {loaded.throughput / base.throughput:.2f}x"
+        f"mean {loaded.mean / base.mean:.2f}x; throughput {loaded.throughput / base.throughput:.2f}x"
     )
+    if base.busy is not None:
+        print(
+            f"mean ratio {os.cpu_count()} cores allow at equal CPU a request (Little's law): "
+            f"{loaded.concurrency}/{base.concurrency} x {base.busy:.0%} busy at {base.concurrency} "
+            f"= {least_mean_ratio(base, loaded.concurrency):.2f}x"
+        )
     if base.errors or loaded.errors:
         print("FAIL: some requests were not answered 200", file=sys.stderr)
         return 1
@@ -108,11 +127,37 @@ def main() -> int:
     return 0
 
 
+def least_mean_ratio(base: Phase, concurrency: int) -> float:
+    """The least mean latency at `concurrency` over that of `base` the machine allows if a request costs the same
+    CPU at both: the throughput there is at most base.throughput / base.busy (every core busy), and mean latency =
+    requests in flight / throughput."""
+    assert base.busy is not None
+    return concurrency / base.concurrency * base.busy
+
+
 def run_phase(port: int, path: str, concurrency: int, requests: int) -> Phase:
     _send_all(port, path, concurrency, 2 * concurrency)  # warm-up, not counted
+    cpu_before = cpu_ticks()
     started = time.perf_counter()
     latencies, failures = _send_all(port, path, concurrency, requests)
-    return Phase(concurrency, latencies, failures, time.perf_counter() - started)
+    wall = time.perf_counter() - started
+    cpu_after = cpu_ticks()
+    busy = None
+    if cpu_before and cpu_after:
+        busy = (cpu_after[0] - cpu_before[0]) / max(1, cpu_after[1] - cpu_before[1])
+    return Phase(concurrency, latencies, failures, wall, busy)
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, all) clock ticks of all cores since boot, from /proc/stat's first line; None where there is none."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(n) for n in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + fields[4]  # idle and iowait
+    total = sum(fields[:8])  # guest time is counted in user already
+    return total - idle, total
 
 
 def _send_all(port: int, path: str, concurrency: int, requests: int) -> tuple[list[float], Counter[str]]:

@@ -1,6 +1,7 @@
 """An embedded S3, DynamoDB and SQS for `make serve`: no AWS account needed for uploads and jobs.
 
-moto's server mode runs in this process on a loopback port; the template's AWS::S3::Bucket, AWS::DynamoDB::Table
+moto's server mode runs in a process of its own on a loopback port (in the server's process it shared one GIL
+with the gateway's emulation, and halved what both could serve under load); the template's AWS::S3::Bucket, AWS::DynamoDB::Table
 and AWS::SQS::Queue resources are created there, and every function gets their physical names where its
 environment refers to them, plus service-specific endpoints (AWS_ENDPOINT_URL_S3, _DYNAMODB, _SQS: not the global
 AWS_ENDPOINT_URL, which would also send Polly and Secrets Manager calls to moto). Functions with SQS events are
@@ -12,8 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +38,7 @@ DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "loc
 # A failed delivery comes back after the queue's visibility timeout: seconds here, not the template's 90 min
 # (the poller keeps a message invisible for as long as its invocation runs).
 LOCAL_VISIBILITY_TIMEOUT_S = 5
+START_TIMEOUT_S = 60.0
 _QUEUE_ATTRIBUTES = (
     "DelaySeconds",
     "MaximumMessageSize",
@@ -58,60 +65,57 @@ class PhysicalResource:
 
 
 class EmbeddedAws:
-    """moto's S3, DynamoDB and SQS (server mode, real HTTP) on a loopback port, in a thread of this process."""
+    """moto's S3, DynamoDB and SQS (server mode, real HTTP) on a loopback port, in a child process that ends with
+    this one (it exits when its standard input closes, however this process ended)."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self._port = port
-        self._server: Any = None
-        self._thread: threading.Thread | None = None
-        # Each bucket's CORS rules (PutBucketCors' shape), for the browser uploads moto answers without them.
-        self.bucket_cors: dict[str, list[dict[str, Any]]] = {}
+        self._proc: subprocess.Popen[str] | None = None
+        self._endpoint: str | None = None
 
     @property
     def endpoint(self) -> str:
-        assert self._server is not None, "start() first"
-        return f"http://{self.host}:{self._server.server_address[1]}"
+        assert self._endpoint is not None, "start() first"
+        return self._endpoint
 
-    def start(self) -> None:
-        # Imported here: moto is a development dependency and takes a moment to import.
-        from moto.moto_server import werkzeug_app
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
+    def start(self, timeout: float = START_TIMEOUT_S) -> None:
+        """Start the child and wait for the port it listens on. Raises PortUnavailable."""
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "local.local_aws", self.host, str(self._port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
         )
-        from werkzeug.serving import make_server
-
-        # moto would let every origin call every service; S3 then answers browsers as the bucket's
-        # CorsConfiguration (from the template) says, as AWS does.
-        werkzeug_app.DISABLE_GLOBAL_CORS = True
-
-        class QuietHandler(MotoRequestHandler):
-            # One line per poll would drown the API's log, and presigned URLs carry signatures.
-            def log_request(self, *_args: Any) -> None:
-                pass
-
-        try:
-            self._server = make_server(
-                self.host,
-                self._port,
-                _BucketCors(DomainDispatcherApplication(create_backend_app), self.bucket_cors),
-                threaded=True,
-                request_handler=QuietHandler,
-            )
-        except OSError as exc:
-            raise PortUnavailable(f"{self.host}:{self._port}: {exc.strerror or exc}") from exc
-        self._thread = threading.Thread(target=self._server.serve_forever, name="embedded-aws", daemon=True)
-        self._thread.start()
+        stdout = self._proc.stdout
+        assert stdout is not None
+        answer: list[str] = []
+        reader = threading.Thread(target=lambda: answer.append(stdout.readline()), daemon=True)
+        reader.start()
+        reader.join(timeout)
+        said = answer[0].strip() if answer else ""
+        if not said.startswith("listening "):
+            self.stop()
+            if said.startswith("unavailable "):
+                raise PortUnavailable(f"{self.host}:{self._port}: {said.removeprefix('unavailable ')}")
+            raise RuntimeError(f"the embedded AWS services did not start: {said or 'no answer'}")
+        self._endpoint = f"http://{self.host}:{said.removeprefix('listening ')}"
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        proc, self._proc, self._endpoint = self._proc, None, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                proc.stdin.close()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
 
     def client(self, service: str, region: str) -> Any:
         import boto3
@@ -128,14 +132,71 @@ class EmbeddedAws:
         )
 
 
+def serve_embedded_aws(host: str, port: int) -> None:
+    """The child: moto's server on host:port, saying "listening PORT" (or "unavailable WHY") on standard output,
+    until standard input closes."""
+    # Imported here: moto is a development dependency and takes a moment to import.
+    from moto.moto_server import werkzeug_app
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    # moto would let every origin call every service; S3 then answers browsers as the bucket's
+    # CorsConfiguration (from the template) says, as AWS does.
+    werkzeug_app.DISABLE_GLOBAL_CORS = True
+
+    class QuietHandler(MotoRequestHandler):
+        # One line per poll would drown the API's log, and presigned URLs carry signatures.
+        def log_request(self, *_args: Any) -> None:
+            pass
+
+    # Bound here, not by werkzeug, which answers a taken port by printing to stderr and exiting.
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+        listener.listen(128)
+    except OSError as exc:
+        print(f"unavailable {exc.strerror or exc}", flush=True)
+        sys.exit(2)
+    server = make_server(
+        host,
+        port,
+        _BucketCors(DomainDispatcherApplication(create_backend_app), _moto_bucket_cors),
+        threaded=True,
+        request_handler=QuietHandler,
+        fd=listener.fileno(),
+    )
+    # Ctrl-C reaches the whole process group: the server that started this one decides when it ends.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    print(f"listening {server.server_address[1]}", flush=True)
+    threading.Thread(target=server.serve_forever, name="embedded-aws", daemon=True).start()
+    sys.stdin.read()  # until the parent closes it or ends
+
+
+def _moto_bucket_cors(bucket: str) -> list[dict[str, Any]]:
+    """The bucket's CORS rules as moto holds them (what PutBucketCors set), in PutBucketCors' shape."""
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.s3.models import s3_backends
+
+    found = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets.get(bucket)
+    return [
+        {"AllowedMethods": rule.allowed_methods or [], "AllowedOrigins": rule.allowed_origins or []}
+        for rule in (found.cors if found is not None else ())
+    ]
+
+
 class _BucketCors:
     """moto answers a bucket's CORS preflight by its rules, but not the request that follows (a browser's form upload
     to a presigned POST, or its fetch of a presigned GET): the rules' Access-Control-Allow-Origin is added to that
     answer, as S3 adds it."""
 
-    def __init__(self, app: Any, rules: Mapping[str, list[dict[str, Any]]]) -> None:
+    def __init__(self, app: Any, rules_of: Callable[[str], list[dict[str, Any]]]) -> None:
         self.app = app
-        self.rules = rules
+        self.rules_of = rules_of
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         allowed = self._allowed_origin(environ)
@@ -154,7 +215,7 @@ class _BucketCors:
         if not origin or method not in ("GET", "POST"):
             return None
         bucket = str(environ.get("PATH_INFO", "")).strip("/").split("/")[0]  # path-style URLs
-        for rule in self.rules.get(bucket, ()):
+        for rule in self.rules_of(bucket):
             origins = rule.get("AllowedOrigins") or ()
             if method in (rule.get("AllowedMethods") or ()) and ("*" in origins or origin in origins):
                 return "*" if "*" in origins else str(origin)
@@ -187,7 +248,6 @@ def create_resources(
     for resource in resources:
         if resource.type == BUCKET:
             made = _create_bucket(aws.client("s3", region), resource, region)
-            aws.bucket_cors[made.ref] = _cors_rules(resource.properties.get("CorsConfiguration"))
         elif resource.type == TABLE:
             made = _create_table(aws.client("dynamodb", region), resource)
         elif resource.type == QUEUE:
@@ -339,7 +399,7 @@ def describe(
     endpoint: str, created: Mapping[tuple[str, str], PhysicalResource], pollers: Iterable[QueuePoller] = ()
 ) -> str:
     """What `make serve` prints: where the services listen, what was created, which queue feeds which function."""
-    lines = [f"Embedded AWS (moto, in this process): S3, DynamoDB and SQS at {endpoint}"]
+    lines = [f"Embedded AWS (moto, in a child process): S3, DynamoDB and SQS at {endpoint}"]
     for resource in created.values():
         lines.append(f"  {resource.logical_id} ({resource.type}): {resource.ref}")
     for poller in pollers:
@@ -447,3 +507,7 @@ def _truthy(value: Any) -> bool:
 def stop_quietly(aws: EmbeddedAws) -> None:
     with contextlib.suppress(Exception):
         aws.stop()
+
+
+if __name__ == "__main__":
+    serve_embedded_aws(sys.argv[1], int(sys.argv[2]))

@@ -4,6 +4,10 @@ the SQS poller's delivery, retries and redrive (against the embedded server itse
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -16,6 +20,7 @@ from local.local_aws import (
     ENDPOINT_VARIABLES,
     EmbeddedAws,
     PhysicalResource,
+    PortUnavailable,
     create_resources,
     function_overrides,
     physical_name,
@@ -69,11 +74,9 @@ def function(env: dict[str, str]) -> LambdaFunction:
 
 @pytest.fixture
 def aws() -> Iterator[EmbeddedAws]:
-    embedded = EmbeddedAws()
+    embedded = EmbeddedAws()  # a process of its own: each test starts with no resources
     embedded.start()
     yield embedded
-    # moto's backends are global to the process: the next test's server would see this one's resources.
-    requests.post(f"{embedded.endpoint}/moto-api/reset", timeout=10)
     embedded.stop()
 
 
@@ -225,3 +228,73 @@ def test_a_failing_message_is_retried_then_moved_to_the_dead_letter_queue(
     counts = [e["Records"][0]["attributes"]["ApproximateReceiveCount"] for e in failing.events]
     assert counts == ["1", "2"]
     assert [e["Records"][0]["body"] for e in dead_letters.events] == ['{"job_id": "j"}']
+
+
+def test_a_browsers_get_is_answered_by_the_buckets_cors_rules_as_they_are_now(aws: EmbeddedAws) -> None:
+    # Given a bucket whose CORS rules let one origin GET, and a presigned link to one of its objects
+    s3 = aws.client("s3", REGION)
+    s3.create_bucket(Bucket="audio")
+    s3.put_object(Bucket="audio", Key="a.mp3", Body=b"ID3")
+    rules = [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://app.example.test"]}]
+    s3.put_bucket_cors(Bucket="audio", CORSConfiguration={"CORSRules": rules})
+    link = s3.generate_presigned_url("get_object", Params={"Bucket": "audio", "Key": "a.mp3"}, ExpiresIn=60)
+
+    def allowed(origin: str) -> str | None:
+        return requests.get(link, headers={"Origin": origin}, timeout=10).headers.get(
+            "Access-Control-Allow-Origin"
+        )
+
+    # When that origin and another fetch it, then the rules change and the other fetches it again
+    before = (allowed("https://app.example.test"), allowed("https://other.example.test"))
+    rules = [{"AllowedMethods": ["GET"], "AllowedOrigins": ["https://other.example.test"]}]
+    s3.put_bucket_cors(Bucket="audio", CORSConfiguration={"CORSRules": rules})
+    after = allowed("https://other.example.test")
+    # Then each answer follows the rules the bucket has at the time, as S3's do
+    assert before == ("https://app.example.test", None)
+    assert after == "https://other.example.test"
+
+
+def test_a_taken_port_is_reported_as_unavailable() -> None:
+    # Given a loopback port something else listens on
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        # When the embedded services are started on it
+        embedded = EmbeddedAws(port=taken.getsockname()[1])
+        # Then they say the port is taken
+        with pytest.raises(PortUnavailable, match=str(taken.getsockname()[1])):
+            embedded.start()
+
+
+def test_the_services_end_with_the_process_that_started_them_even_when_it_is_killed() -> None:
+    # Given a process that started the embedded services and printed their process id
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, time; from local.local_aws import EmbeddedAws; a = EmbeddedAws(); a.start();"
+            " print(a._proc.pid, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    assert _running(child)
+    # When that process is killed (it has no chance to stop them)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    # Then the services end too, instead of holding their port
+    deadline = time.monotonic() + 10
+    while _running(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(child)
+
+
+def _running(pid: int) -> bool:
+    """Whether pid is a process that has not ended (a zombie, ended but not yet reaped, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
