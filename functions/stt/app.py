@@ -20,22 +20,23 @@ from speech_common.api.answers import (
 from speech_common.api.envelope import MULTIPART
 from speech_common.api.multipart_form import read_stt_form
 from speech_common.api.resolver import create_resolver
-from speech_common.core import transcribe
-from speech_common.errors import InvalidRequest, NotFound
+from speech_common.core import refuse_untimed, transcribe
+from speech_common.errors import NotFound
 from speech_common.jobs import create_stt_job
-from speech_common.models import JobAccepted, SttResponse, SttVerboseResponse, TranscriptionSegment
+from speech_common.models import JobAccepted, SttResponse, SttVerboseResponse
 from speech_common.observability import logger, metrics
 from speech_common.openai_api.models import Transcription, TranscriptionVerbose
 from speech_common.openai_api.resolver import create_openai_resolver, resolve
-from speech_common.openai_api.transcriptions import (
-    read_transcription_form,
-    recording_seconds,
-    transcription_answer,
-)
+from speech_common.openai_api.transcriptions import read_transcription_form, transcription_answer
 from speech_common.settings import get_settings
 from speech_common.snapstart import register_hooks
 from speech_common.storage import store_upload
-from speech_common.transcript_formats import TEXT_CONTENT_TYPE, TIMED_FORMATS, segment_objects, subtitles
+from speech_common.transcript_formats import (
+    TEXT_CONTENT_TYPE,
+    TIMED_FORMATS,
+    api_verbose_transcript,
+    subtitles,
+)
 
 app = create_resolver(expected_media_type=MULTIPART)
 v1 = create_openai_resolver(expected_media_type=MULTIPART)
@@ -50,15 +51,7 @@ def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
     refuse_audio_too_long_to_answer(job)
     transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
     if response_format == "verbose_json":
-        segments = [TranscriptionSegment(**item) for item in segment_objects(transcript.segments or ())]
-        verbose = SttVerboseResponse(
-            transcript=transcript.text,
-            model=transcript.model,
-            language=transcript.language or "",
-            duration=recording_seconds(transcript),
-            segments=segments,
-        )
-        return served(verbose, route)
+        return served(SttVerboseResponse(**api_verbose_transcript(transcript)), route)
     if response_format == "json":
         return served(SttResponse(transcript=transcript.text, model=transcript.model), route)
     content_type, body = (
@@ -74,13 +67,19 @@ def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
 @app.post("/api/stt/jobs")
 def speech_to_text_job() -> Response[JobAccepted]:
     form, owner, settings = read_stt_form(app.current_event), caller(app.current_event), get_settings()
-    if form.form.prompt is not None or form.form.response_format != "json":
-        raise InvalidRequest(
-            "prompt and response_format are not taken by jobs (a job's result is {transcript, model})",
-            code="invalid_field",
-        )
-    upload_id = form.form.upload_id or store_upload(settings, owner, form.job(owner).audio)
-    job = create_stt_job(settings, owner, upload_id, form.form.model, form.form.language)
+    fields = form.form
+    if fields.response_format in TIMED_FORMATS:
+        refuse_untimed(fields.model)
+    upload_id = fields.upload_id or store_upload(settings, owner, form.job(owner).audio)
+    job = create_stt_job(
+        settings,
+        owner,
+        upload_id,
+        fields.model,
+        fields.language,
+        prompt=fields.prompt,
+        response_format=fields.response_format,
+    )
     status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
     return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
 

@@ -27,7 +27,7 @@ def test_the_readme_names_the_examples_this_test_runs() -> None:
     # Given the README
     # When its bash blocks that call the local API are picked
     blocks = local_api_blocks()
-    # Then they are the TTS call, saving its audio, the STT call, the upload and both jobs
+    # Then they are the TTS call, saving its audio, the STT call, the upload, both jobs and subtitles from a job
     joined = "\n".join(blocks)
     examples = (
         "/api/tts/",
@@ -35,6 +35,7 @@ def test_the_readme_names_the_examples_this_test_runs() -> None:
         "samples/hello.mp3",
         "/api/uploads/",
         "/api/stt/jobs/",
+        "response_format=vtt",
         "/api/tts/jobs/",
     )
     for example in examples:
@@ -59,6 +60,9 @@ def test_every_readme_example_runs_as_written(speech_server: LocalServer, tmp_pa
     assert '"job_id"' in done.stdout and '"kind": "stt"' in done.stdout.replace(
         '"kind":"stt"', '"kind": "stt"'
     )
+    # And the job's subtitles were saved as WebVTT with a timed cue
+    subtitles = (tmp_path / "hello.vtt").read_text()
+    assert subtitles.startswith("WEBVTT\n\n") and " --> " in subtitles, subtitles
     # And the saved audio, and the speech job's, are mp3s that decode (the job's a minute and more)
     for saved, samples in (("hello.mp3", 24_000), ("speech-job.mp3", 60 * 24_000)):
         with av.open(str(tmp_path / saved)) as container:

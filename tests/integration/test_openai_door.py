@@ -20,10 +20,14 @@ from tests.helpers import (
     FakeLambdaContext,
     api_event,
     header,
+    invoke,
+    job_status,
     load_handler,
     multipart_body,
+    run_worker,
     stt_event,
     tts_event,
+    with_api_key,
 )
 from tests.samples import tone
 
@@ -502,3 +506,72 @@ def stt_engine_speech(text: str) -> bytes:
         deadline=Deadline(30),
     )
     return encode_pcm(bytes(OUTPUT_SAMPLE_RATE * 2) + pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt="wav")
+
+
+# --- /api/stt/jobs/: the same extras, the result as JSON -------------------------------------------
+
+
+def stt_job(fields: dict[str, str]) -> dict[str, Any]:
+    body = multipart_body({"model": "whisper-1", **fields}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
+    return invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))
+
+
+def finished_job(aws: dict[str, str], fields: dict[str, str]) -> dict[str, Any]:
+    accepted = stt_job(fields)
+    assert accepted["statusCode"] == 202, accepted["json"]
+    assert run_worker(aws) == 1
+    status: dict[str, Any] = job_status(accepted["json"]["job_id"])["json"]
+    assert status["status"] == "succeeded", status
+    return status
+
+
+@pytest.mark.parametrize(("response_format", "expected"), [("srt", SRT), ("vtt", VTT)])
+def test_a_job_gives_subtitles_in_its_result(
+    aws: dict[str, str], two_segments: FakeOpenAI, response_format: str, expected: str
+) -> None:
+    # Given an upstream whisper-1 that hears two segments, the second past the first hour
+    # When a job is asked for subtitles and the worker runs
+    status = finished_job(aws, {"response_format": response_format})
+    # Then its result holds the transcript and the same subtitles /api/stt/ answers
+    assert status["result"] == {
+        "transcript": "Turn left. Then right.",
+        "model": "whisper-1",
+        "response_format": response_format,
+        "subtitles": expected,
+    }
+
+
+def test_a_job_gives_verbose_json_as_api_stt_does(aws: dict[str, str], two_segments: FakeOpenAI) -> None:
+    # Given an upstream whisper-1 that hears two segments / When a job is asked for verbose_json
+    status = finished_job(aws, {"response_format": "verbose_json"})
+    answer = api_stt({"response_format": "verbose_json"})
+    # Then its result is the answer /api/stt/ gives for the same recording
+    assert status["result"] == json.loads(answer["body"])
+    assert [s["start"] for s in status["result"]["segments"]] == [0.0, 3661.25]
+
+
+def test_a_jobs_prompt_reaches_the_upstream_and_text_is_the_plain_result(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a prompt and response_format text / When a job runs
+    fake_openai.transcript = "turn left"
+    status = finished_job(aws, {"prompt": "Directions", "response_format": "text"})
+    # Then the upstream got the prompt, and the result is the documented one (a job's result is JSON)
+    assert fake_openai.last_request.form["prompt"] == "Directions"
+    assert status["result"] == {"transcript": "turn left", "model": "whisper-1"}
+
+
+def test_a_job_for_timings_no_entry_gives_is_refused_before_it_is_queued(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given whisper-1 routed to gpt-transcribe alone (text only)
+    monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=openai:gpt-transcribe")
+    get_settings.cache_clear()
+    # When a job is asked for srt
+    response = stt_job({"response_format": "srt"})
+    # Then 400 unsupported_response_format at once, and nothing is queued or called
+    assert response["statusCode"] == 400
+    assert response["json"]["code"] == "unsupported_response_format"
+    assert "gpt-transcribe" in response["json"]["detail"]
+    assert run_worker(aws) == 0
+    assert fake_openai.calls() == 0

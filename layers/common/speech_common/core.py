@@ -95,6 +95,13 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     return transcript, route
 
 
+def refuse_untimed(model: str) -> None:
+    """400 unsupported_response_format now when no entry of the model's chain gives timings: a job that asks for
+    them is refused before it is queued, not failed after."""
+    settings = get_settings()
+    timed_routes(model, _chain(settings.stt_model_routes, model, STT_FAILED), settings.route_policy)
+
+
 def timed_routes(model: str, chain: tuple[Route, ...], policy: RoutePolicy) -> tuple[Route, ...]:
     """The chain's entries that give segment timings and are not past their shutdown date, in order;
     400 unsupported_response_format (naming why) when there is none. No upstream is called: whether an

@@ -42,6 +42,7 @@ from speech_common.storage import (
     store_job_result,
     store_text,
 )
+from speech_common.transcript_formats import TIMED_FORMATS, api_job_result
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STT, TTS = "stt", "tts"
@@ -76,11 +77,25 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def create_stt_job(settings: Settings, owner: str, upload_id: str, model: str, language: str | None) -> Job:
+def create_stt_job(
+    settings: Settings,
+    owner: str,
+    upload_id: str,
+    model: str,
+    language: str | None,
+    *,
+    prompt: str | None = None,
+    response_format: str = "json",
+) -> Job:
     """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's."""
     _check_configured(settings)
     check_upload(settings, owner, upload_id)
-    return _create_job(settings, owner, STT, {"upload_id": upload_id, "model": model, "language": language})
+    request: dict[str, Any] = {"upload_id": upload_id, "model": model, "language": language}
+    if prompt is not None:
+        request["prompt"] = prompt
+    if response_format != "json":
+        request["response_format"] = response_format
+    return _create_job(settings, owner, STT, request)
 
 
 def create_tts_job(settings: Settings, owner: str, request: TtsRequest) -> Job:
@@ -198,10 +213,16 @@ def _transcription(
 ) -> dict[str, Any]:
     audio = read_upload(settings, owner, request["upload_id"])
     refuse_longer_than(audio, settings.job_max_audio_seconds, "a job takes")
-    transcript, _route = transcribe(
-        TranscriptionJob(audio=audio, model=request["model"], language=request.get("language")), deadline
+    response_format = request.get("response_format", "json")
+    job = TranscriptionJob(
+        audio=audio,
+        model=request["model"],
+        language=request.get("language"),
+        prompt=request.get("prompt"),
+        timings=response_format in TIMED_FORMATS,
     )
-    return {"transcript": transcript.text, "model": transcript.model}
+    transcript, _route = transcribe(job, deadline)
+    return api_job_result(transcript, response_format)
 
 
 def _speech(

@@ -95,7 +95,8 @@ class SttForm(BaseModel):
     response_format: TranscriptFormat = Field(
         default="json",
         description='json: {"transcript", "model"} (documented); text: the transcript alone; srt, vtt: '
-        'subtitles; verbose_json: {"transcript", "model", "language", "duration", "segments"}',
+        'subtitles; verbose_json: {"transcript", "model", "language", "duration", "segments"}. A job\'s result is '
+        'always JSON: srt and vtt add "response_format" and "subtitles" (a string) to {"transcript", "model"}',
     )
 
 

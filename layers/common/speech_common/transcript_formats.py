@@ -7,9 +7,12 @@ writes them. The renderers are a few lines each, so no subtitle library is used.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from speech_common.engines.base import TimedSegment, TimedWord
+
+if TYPE_CHECKING:
+    from speech_common.core import Transcript
 
 TIMED_FORMATS = ("srt", "vtt", "verbose_json")
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
@@ -73,3 +76,33 @@ def subtitles(response_format: str, segments: tuple[TimedSegment, ...]) -> tuple
     if response_format == "srt":
         return SRT_CONTENT_TYPE, render_srt(segments)
     return VTT_CONTENT_TYPE, render_vtt(segments)
+
+
+def recording_seconds(transcript: Transcript) -> float:
+    """The recording's length: as the engine measured it, else the end of its last segment."""
+    if transcript.duration is not None:
+        return transcript.duration
+    return max((segment.end for segment in transcript.segments or ()), default=0.0)
+
+
+def api_verbose_transcript(transcript: Transcript) -> dict[str, Any]:
+    """/api's verbose_json: the documented {"transcript", "model"} with the language, duration and segments."""
+    return {
+        "transcript": transcript.text,
+        "model": transcript.model,
+        "language": transcript.language or "",
+        "duration": recording_seconds(transcript),
+        "segments": segment_objects(transcript.segments or ()),
+    }
+
+
+def api_job_result(transcript: Transcript, response_format: str) -> dict[str, Any]:
+    """A transcription job's result in the response_format asked: {"transcript", "model"} for json and text,
+    verbose_json's fields, or srt and vtt as a string under "subtitles" (a job's result is always JSON)."""
+    if response_format == "verbose_json":
+        return api_verbose_transcript(transcript)
+    result = {"transcript": transcript.text, "model": transcript.model}
+    if response_format in ("srt", "vtt"):
+        _content_type, body = subtitles(response_format, transcript.segments or ())
+        result |= {"response_format": response_format, "subtitles": body}
+    return result

@@ -22,6 +22,7 @@ from speech_common.openai_api.models import Transcription, TranscriptionForm, Tr
 from speech_common.transcript_formats import (
     TEXT_CONTENT_TYPE,
     TIMED_FORMATS,
+    recording_seconds,
     segment_objects,
     subtitles,
     word_objects,
@@ -85,10 +86,3 @@ def verbose_transcription(transcript: Transcript, segments: bool) -> Transcripti
         if transcript.words is None
         else [TranscriptionWord(**item) for item in word_objects(transcript.words)],
     )
-
-
-def recording_seconds(transcript: Transcript) -> float:
-    """The recording's length: as the engine measured it, else the end of its last segment."""
-    if transcript.duration is not None:
-        return transcript.duration
-    return max((segment.end for segment in transcript.segments or ()), default=0.0)
