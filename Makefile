@@ -10,11 +10,11 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	[ -x "$$(command -v $$p 2>/dev/null)" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy start-api serve bench smoke clean openapi js-sdk
+.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy start-api serve bench smoke clean openapi js-sdk lock
 
 venv: $(STAMP)
 
-$(STAMP): requirements-dev.txt layers/common/requirements.txt requirements-offline-model.txt
+$(STAMP): requirements-dev.txt layers/common/requirements.txt layers/common/constraints.txt requirements-offline-model.txt
 	@if [ -z "$(PYTHON313)" ]; then echo "error: no working Python 3.13 found (tried python3.13 and ~/.pyenv/versions/3.13*/bin/python)" >&2; exit 1; fi
 	@if [ -x $(BIN)/python ]; then echo "Updating $(VENV): a requirements file changed"; else \
 		echo "First run: installing the development environment into $(VENV): about 700 MB (AWS SAM CLI, moto, PyAV,"; \
@@ -64,6 +64,15 @@ $(JS_SDK)/node_modules/.installed: $(JS_SDK)/package.json $(JS_SDK)/package-lock
 openapi: venv
 	$(BIN)/python -m tools.openapi
 
+# The layer's lock (layers/common/constraints.txt): every package it ships, at the version installed here. After a
+# change to layers/common/requirements.txt, this installs it without the old lock (pip upgrades only what the change
+# needs) and writes the new one; commit both.
+lock:
+	@test -x $(BIN)/python || { echo "error: no $(VENV) yet: run make venv first" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet -r layers/common/requirements.txt
+	$(BIN)/python -m tools.lock_layer
+	@touch $(STAMP)
+
 # ruff, then the complexity gate: no function above radon's rank C but the few .ci/complexity_gate.py lists;
 # then every test function carries Given/When/Then comments (.ci/given_when_then.py); openapi.json is current.
 lint: venv
@@ -72,6 +81,7 @@ lint: venv
 	$(BIN)/python .ci/complexity_gate.py
 	$(BIN)/python .ci/given_when_then.py
 	$(BIN)/python -m tools.openapi --check
+	$(BIN)/python -m tools.lock_layer --check
 
 format: venv
 	$(BIN)/ruff format .
@@ -157,7 +167,7 @@ LAMBDA_BUILD_CHECK = @if [ -z "$(PYTHON313)" ]; then echo "error: no working Pyt
 
 build-CommonLayer:
 	$(LAMBDA_BUILD_CHECK)
-	$(LAMBDA_BUILD) layer --requirements requirements.txt --package speech_common --arch $(LAMBDA_ARCH) --out "$(ARTIFACTS_DIR)/python"
+	$(LAMBDA_BUILD) layer --requirements requirements.txt --constraints constraints.txt --package speech_common --arch $(LAMBDA_ARCH) --out "$(ARTIFACTS_DIR)/python"
 
 # Any function (SttFunction, TtsFunction, ...) whose template Metadata says BuildMethod: makefile. Not .PHONY: make
 # would then skip this pattern rule.

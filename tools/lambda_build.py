@@ -45,7 +45,8 @@ ARCHES = {"arm64": "aarch64", "x86_64": "x86_64"}
 LAYER_ROOT = "/opt/python"
 TASK_ROOT = "/var/task"
 NOT_SHIPPED = ("__pycache__", "*.pyc", "Makefile")
-MISSING_WHEEL = re.compile(r"No matching distribution found for (\S+)")
+# How pip says a requirement has no wheel for the platform: alone, or (with the lock as constraints) as a conflict.
+MISSING_WHEEL = re.compile(r"No matching distribution found for (\S+)|Cannot install (\S+) because")
 
 
 class BuildError(Exception):
@@ -69,8 +70,12 @@ def platform_options(arch: str) -> list[str]:
     return [option for tag in tags for option in ("--platform", tag)]
 
 
-def install_requirements(requirements: Path, target: Path, arch: str) -> None:
-    """The requirements' wheels for Lambda's platform, unpacked into `target` (no .pyc: compiled later)."""
+def install_requirements(
+    requirements: Path, target: Path, arch: str, constraints: Path | None = None
+) -> None:
+    """The requirements' wheels for Lambda's platform, unpacked into `target` (no .pyc: compiled later), every
+    package at the version `constraints` pins (the layer's lock, tools/lock_layer.py)."""
+    locked = ["--constraint", str(constraints)] if constraints is not None else []
     with tempfile.TemporaryDirectory(prefix="wheelhouse-") as wheelhouse:
         built: set[str] = set()
         while True:
@@ -78,15 +83,16 @@ def install_requirements(requirements: Path, target: Path, arch: str) -> None:
                 "install", "--quiet", "--no-compile", "--target", str(target), "--upgrade",
                 *platform_options(arch), "--implementation", "cp",
                 "--python-version", ".".join(map(str, RUNTIME)), "--only-binary=:all:",
-                "--find-links", wheelhouse, "--requirement", str(requirements),
+                "--find-links", wheelhouse, "--requirement", str(requirements), *locked,
             )  # fmt: skip
             if result.returncode == 0:
                 break
             missing = MISSING_WHEEL.search(result.stderr)
-            if missing is None or missing.group(1) in built:
+            requirement = next((group for group in missing.groups() if group), "") if missing else ""
+            if not requirement or requirement in built:
                 raise BuildError(f"pip could not install {requirements}:\n{result.stderr.strip()}")
-            built.add(missing.group(1))
-            _pure_wheel_from_source(missing.group(1), Path(wheelhouse))
+            built.add(requirement)
+            _pure_wheel_from_source(requirement, Path(wheelhouse))
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing on Lambda runs them
 
 
@@ -142,10 +148,12 @@ def _environment(**values: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def build_layer(requirements: Path, package: Path, arch: str, out: Path) -> None:
+def build_layer(
+    requirements: Path, package: Path, arch: str, out: Path, constraints: Path | None = None
+) -> None:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    install_requirements(requirements, out, arch)
+    install_requirements(requirements, out, arch, constraints)
     copy_sources(package, out / package.name)
     compile_tree(out, LAYER_ROOT)
 
@@ -161,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     kinds = parser.add_subparsers(dest="kind", required=True)
     layer = kinds.add_parser("layer", help="requirements' wheels + the shared package, compiled")
     layer.add_argument("--requirements", type=Path, required=True)
+    layer.add_argument("--constraints", type=Path, help="pins for every package (the layer's lock)")
     layer.add_argument("--package", type=Path, required=True, help="the layer's own package directory")
     layer.add_argument("--arch", choices=sorted(ARCHES), required=True)
     layer.add_argument("--out", type=Path, required=True, help="the layer's python/ directory")
@@ -171,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         check_interpreter()
         if args.kind == "layer":
-            build_layer(args.requirements, args.package, args.arch, args.out)
+            build_layer(args.requirements, args.package, args.arch, args.out, args.constraints)
         else:
             build_function(args.source, args.out)
     except BuildError as exc:

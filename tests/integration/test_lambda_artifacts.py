@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from tests.lambda_cold import Artifacts
 from tools import lambda_build
+from tools import lock_layer as tools_lock
 
 # A .pyc's header: magic (4 bytes), flags (4), then the source's hash for hash-based ones (8).
 UNCHECKED_HASH = 0b01  # hash-based, check_source off
@@ -70,6 +73,22 @@ def test_the_layer_holds_the_shared_package_and_no_console_scripts(built_artifac
         for p in (built_artifacts.layer / "speech_common").rglob("*.py")
     )
     assert shipped == sorted(p.relative_to(repository) for p in repository.rglob("*.py"))
+
+
+def test_the_layer_ships_exactly_the_locked_versions(built_artifacts: Artifacts) -> None:
+    # Given the built layer and the lock (layers/common/constraints.txt)
+    locked = dict(
+        line.split("==")
+        for line in tools_lock.LOCK.read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    # When its installed distributions are read
+    shipped = {
+        canonicalize_name(distribution.metadata["Name"]): distribution.version
+        for distribution in importlib.metadata.distributions(path=[str(built_artifacts.layer)])
+    }
+    # Then they are the lock's packages at the lock's versions: nothing newer than the tests ran, nothing more
+    assert shipped == locked
 
 
 def test_the_build_refuses_an_interpreter_that_is_not_the_runtimes(monkeypatch: pytest.MonkeyPatch) -> None:
