@@ -1,5 +1,8 @@
 """The OpenAI key: environment first, else Secrets Manager (through moto), never leaked."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -7,6 +10,7 @@ from moto import mock_aws
 from speech_common.errors import UpstreamFailure
 from speech_common.secrets import has_openai_key, openai_api_key
 from speech_common.settings import Settings
+from tests.fakes.secrets_manager import FakeSecretsManager
 
 
 @pytest.fixture
@@ -83,3 +87,25 @@ def test_secrets_manager_calls_are_bounded_in_time() -> None:
     # Then connecting, reading and retrying are all bounded
     assert config.connect_timeout <= 2 and config.read_timeout <= 3
     assert config.retries["total_max_attempts"] <= 2
+
+
+def test_callers_arriving_together_on_a_cold_container_read_the_secret_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a cold container (no provider, nothing cached) and a Secrets Manager that counts its calls
+    with FakeSecretsManager({"speech-api/openai": "sk-once"}) as fake:
+        for name, value in fake.client_environment().items():
+            monkeypatch.setenv(name, value)
+        settings = Settings(openai_secret_name="speech-api/openai")
+        start = threading.Barrier(16)
+
+        def read() -> str:
+            start.wait()
+            return openai_api_key(settings)
+
+        # When 16 calls (a long text's pieces) ask for the key at the same moment
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            keys = list(pool.map(lambda _: read(), range(16)))
+        # Then every one has it, and Secrets Manager was asked once
+        assert keys == ["sk-once"] * 16
+        assert fake.calls == 1

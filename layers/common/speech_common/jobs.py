@@ -16,7 +16,6 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from speech_common.core import (
@@ -30,6 +29,7 @@ from speech_common.core import (
 from speech_common.deadline import Deadline
 from speech_common.errors import NotFound, OperationFailed, SpeechError
 from speech_common.models import TtsJobRequest, TtsRequest
+from speech_common.parallel import built_once
 from speech_common.settings import Settings
 from speech_common.storage import (
     check_upload,
@@ -349,7 +349,7 @@ def _sqs() -> Any:
     return _client("sqs")
 
 
-@cache
+@built_once()
 def _client(service: str) -> Any:
     """One client per service per container, with timeouts a request can afford."""
     import boto3

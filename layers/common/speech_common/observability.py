@@ -5,10 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
+
+from speech_common.parallel import built_once
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Tracer
@@ -29,7 +30,7 @@ for _library in (
     logging.getLogger(_library).setLevel(logging.INFO)
 
 
-@cache
+@built_once()
 def tracer() -> Tracer:
     """Powertools' Tracer, built on the first upstream call.
 

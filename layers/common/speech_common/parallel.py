@@ -2,9 +2,35 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+
+
+class BuiltOnce[R]:
+    """functools.lru_cache whose callers, arriving together on a cold container (a text's pieces, read in parallel),
+    wait for one build instead of each making its own client or provider."""
+
+    def __init__(self, build: Callable[..., R], maxsize: int | None) -> None:
+        self._cached = functools.lru_cache(maxsize=maxsize)(build)
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, build)
+
+    def __call__(self, *args: Hashable) -> R:
+        with self._lock:
+            return self._cached(*args)
+
+    def cache_clear(self) -> None:
+        self._cached.cache_clear()
+
+    def cache_info(self) -> functools._CacheInfo:
+        return self._cached.cache_info()
+
+
+def built_once[R](maxsize: int | None = None) -> Callable[[Callable[..., R]], BuiltOnce[R]]:
+    """Decorate a builder as BuiltOnce, keeping up to `maxsize` results (None: all)."""
+    return lambda build: BuiltOnce(build, maxsize)
 
 
 class Stopped(Exception):

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
-from functools import cache
+import threading
 from typing import Any
 
 from speech_common.errors import UpstreamFailure
+from speech_common.parallel import built_once
 from speech_common.settings import Settings
+
+# One read of the secret at a time: callers arriving together on a cold container (or when the cached value has
+# expired) find the value the first one fetched, instead of each paying for a GetSecretValue.
+_reading = threading.Lock()
 
 
 def openai_api_key(settings: Settings) -> str:
@@ -18,7 +23,8 @@ def openai_api_key(settings: Settings) -> str:
         raise UpstreamFailure(UpstreamFailure.NOT_CONFIGURED, "no OpenAI API key is configured")
 
     try:
-        raw = secrets_provider().get(settings.openai_secret_name, max_age=settings.secret_max_age_seconds)
+        with _reading:
+            raw = secrets_provider().get(settings.openai_secret_name, max_age=settings.secret_max_age_seconds)
     except Exception as exc:  # GetParameterError, or botocore errors wrapped by Powertools
         # The exception text names the secret, never its value; keep only its class in the message.
         raise UpstreamFailure(
@@ -27,7 +33,7 @@ def openai_api_key(settings: Settings) -> str:
     return _key_from_secret(str(raw), settings.openai_secret_key_field)
 
 
-@cache
+@built_once()
 def secrets_provider() -> Any:
     """Powertools' Secrets Manager provider (it caches values), with timeouts a request can afford.
 

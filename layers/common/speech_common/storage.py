@@ -12,12 +12,12 @@ import json
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any
 
 from speech_common.audio import SPEECH_CONTENT_TYPES, AudioUpload, sniff_audio_format
 from speech_common.errors import InvalidRequest, OperationFailed
 from speech_common.observability import logger
+from speech_common.parallel import built_once
 from speech_common.settings import Settings
 
 UPLOADS_PREFIX = "uploads/"
@@ -250,7 +250,7 @@ def _bucket(settings: Settings) -> str:
     return settings.speech_bucket
 
 
-@cache
+@built_once()
 def s3_client() -> Any:
     """One S3 client per container (AWS_ENDPOINT_URL_S3, which make serve sets, points it at a local S3)."""
     import boto3

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from speech_common.parallel import built_once
 from speech_common.secrets import openai_api_key
 from speech_common.settings import Settings
 
@@ -24,7 +24,7 @@ def get_openai_client(settings: Settings) -> OpenAI:
     return client_for(openai_api_key(settings), settings.openai_base_url)
 
 
-@lru_cache(maxsize=1)
+@built_once(maxsize=1)
 def client_for(
     api_key: str,
     base_url: str | None,
