@@ -23,6 +23,8 @@ from packaging.markers import default_environment
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from tools.generated import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 REQUIREMENTS = ROOT / "layers" / "common" / "requirements.txt"
 LOCK = ROOT / "layers" / "common" / "constraints.txt"
@@ -87,14 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     except importlib.metadata.PackageNotFoundError as exc:
         print(f"error: {exc.name} is not installed: run make venv first", file=sys.stderr)
         return 2
-    if args.check:
-        if LOCK.is_file() and LOCK.read_text() == text:
-            return 0
-        print(f"{LOCK.relative_to(ROOT)} is not current: run `make lock` and commit it", file=sys.stderr)
-        return 1
-    LOCK.write_text(text)
-    print(f"wrote {LOCK.relative_to(ROOT)}: {text.count('==')} packages")
-    return 0
+    summary = f": {text.count('==')} packages"
+    return write_or_check(LOCK, text, check=args.check, command="make lock", summary=summary)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from tools.generated import write_or_check
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "layers" / "common") not in sys.path:
     sys.path.insert(0, str(ROOT / "layers" / "common"))  # the layer, as Lambda puts it on the path
@@ -188,15 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.openapi", description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if openapi.json is not current")
     args = parser.parse_args(argv)
-    text = rendered()
-    if args.check:
-        if not DOCUMENT.is_file() or DOCUMENT.read_text() != text:
-            print("openapi.json is not current: run `make openapi` and commit it", file=sys.stderr)
-            return 1
-        return 0
-    DOCUMENT.write_text(text)
-    print(f"wrote {DOCUMENT.relative_to(ROOT)}")
-    return 0
+    return write_or_check(DOCUMENT, rendered(), check=args.check, command="make openapi")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ def test_check_fails_on_a_stale_lock_and_passes_on_a_current_one(
     # Given the lock written afresh to a scratch file
     lock = tmp_path / "constraints.txt"
     monkeypatch.setattr(lock_layer, "LOCK", lock)
-    monkeypatch.setattr(lock_layer, "ROOT", tmp_path)
     assert lock_layer.main([]) == 0
     # When it is checked as written, then with one version changed
     current = lock_layer.main(["--check"])
