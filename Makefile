@@ -74,7 +74,8 @@ lock:
 	@touch $(STAMP)
 
 # ruff, then the complexity gate: no function above radon's rank C but the few .ci/complexity_gate.py lists;
-# then every test function carries Given/When/Then comments (.ci/given_when_then.py); openapi.json is current.
+# then every test function carries Given/When/Then comments (.ci/given_when_then.py); openapi.json and the layer's
+# lock are current.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -14,8 +14,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
-
 from speech_common.observability import logger
 
 KEYS_CACHE_SECONDS = 300.0  # a key made or disabled takes up to this long to count
@@ -46,6 +44,8 @@ def _enabled_keys() -> dict[str, str]:
     global _keys_read_at
     with _lock:
         if _keys_read_at is None or time.monotonic() - _keys_read_at > KEYS_CACHE_SECONDS:
+            import boto3  # here: a request without a key is refused before any AWS call
+
             keys: dict[str, str] = {}
             for page in (
                 boto3.client("apigateway")

@@ -1,7 +1,6 @@
 """POST /api/stt/: transcribe an audio file (or an upload) now; POST /api/stt/jobs/: queue the work.
 POST /v1/audio/transcriptions (and translations): the OpenAI-shaped door to the same transcription."""
 
-from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,7 +8,6 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from speech_common.api.answers import (
-    SERVED_BY_HEADER,
     api_url,
     caller,
     created,
@@ -47,7 +45,7 @@ register_hooks("stt")  # SnapStart (opt in): the SDK and clients set up before t
 def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
     form = read_stt_form(app.current_event)
     response_format = form.form.response_format
-    job = replace(form.job(caller(app.current_event)), timings=response_format in TIMED_FORMATS)
+    job = form.job(caller(app.current_event))
     refuse_audio_too_long_to_answer(job)
     transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
     if response_format == "verbose_json":
@@ -59,9 +57,7 @@ def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
         if response_format == "text"
         else subtitles(response_format, transcript.segments or ())
     )
-    answer: Response[Any] = Response(200, content_type, body)
-    answer.headers[SERVED_BY_HEADER] = str(route)
-    return answer
+    return served(body, route, content_type=content_type)
 
 
 @app.post("/api/stt/jobs")

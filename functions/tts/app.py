@@ -25,7 +25,7 @@ from speech_common.models import JobAccepted, TtsJobRequest, TtsRequest, TtsResp
 from speech_common.observability import logger, metrics
 from speech_common.openai_api.models import SpeechBody
 from speech_common.openai_api.resolver import create_openai_resolver, resolve
-from speech_common.openai_api.speech import SPEECH_CONTENT_TYPES, speak
+from speech_common.openai_api.speech import OPENAI_SPEECH_CONTENT_TYPES, speak
 from speech_common.settings import get_settings
 from speech_common.snapstart import register_hooks
 
@@ -55,7 +55,8 @@ def text_to_speech_job(request: Annotated[TtsJobRequest, Body()]) -> Response[Jo
         200: {
             "description": "The audio",
             "content": {
-                ct: {"schema": {"type": "string", "format": "binary"}} for ct in SPEECH_CONTENT_TYPES.values()
+                ct: {"schema": {"type": "string", "format": "binary"}}
+                for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
             },
         }
     },

@@ -193,6 +193,8 @@ def test_transcription_parameters_reach_the_upstream(fake_openai: FakeOpenAI) ->
 TWO_SEGMENTS = [(0.0, 1.5, "Turn left."), (3661.25, 3663.0, "Then right.")]
 SRT = "1\n00:00:00,000 --> 00:00:01,500\nTurn left.\n\n2\n01:01:01,250 --> 01:01:03,000\nThen right.\n\n"
 VTT = "WEBVTT\n\n00:00:00.000 --> 00:00:01.500\nTurn left.\n\n01:01:01.250 --> 01:01:03.000\nThen right.\n\n"
+# Each subtitle format with the content type OpenAI labels it with, and what those two segments give.
+SUBTITLES = [("srt", "text/plain; charset=utf-8", SRT), ("vtt", "text/vtt; charset=utf-8", VTT)]
 
 
 @pytest.fixture
@@ -210,10 +212,7 @@ def granularities(*values: str) -> bytes:
     )
 
 
-@pytest.mark.parametrize(
-    ("response_format", "content_type", "expected"),
-    [("srt", "text/plain; charset=utf-8", SRT), ("vtt", "text/vtt; charset=utf-8", VTT)],
-)
+@pytest.mark.parametrize(("response_format", "content_type", "expected"), SUBTITLES)
 def test_subtitles_are_written_from_whisper_1_segments_as_openai_writes_them(
     two_segments: FakeOpenAI, response_format: str, content_type: str, expected: str
 ) -> None:
@@ -425,10 +424,7 @@ def test_api_stt_text_format_and_prompt(fake_openai: FakeOpenAI) -> None:
     assert fake_openai.last_request.form["prompt"] == "Directions"
 
 
-@pytest.mark.parametrize(
-    ("response_format", "content_type", "expected"),
-    [("srt", "text/plain; charset=utf-8", SRT), ("vtt", "text/vtt; charset=utf-8", VTT)],
-)
+@pytest.mark.parametrize(("response_format", "content_type", "expected"), SUBTITLES)
 def test_api_stt_answers_subtitles(
     two_segments: FakeOpenAI, response_format: str, content_type: str, expected: str
 ) -> None:

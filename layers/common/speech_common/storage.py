@@ -99,7 +99,7 @@ def check_upload(settings: Settings, owner: str, upload_id: str) -> int:
         head = s3_client().head_object(Bucket=_bucket(settings), Key=UPLOADS_PREFIX + upload_id)
     except ClientError as exc:
         # 404 for a missing key; 403 too when a role may not list the bucket.
-        if exc.response.get("Error", {}).get("Code") in (
+        if s3_error_code(exc) in (
             "NoSuchKey",
             "404",
             "NotFound",

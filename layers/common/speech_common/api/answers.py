@@ -59,14 +59,19 @@ def created(body: BaseModel, status_code: int = 201) -> Response[Any]:
     return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=body)
 
 
-def served(body: BaseModel, route: Route) -> Response[Any]:
-    """200 with the body, naming what served it."""
-    return Response(
-        status_code=200,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers={SERVED_BY_HEADER: str(route)},
-    )
+def served(
+    body: Any, route: Route, *, content_type: str = content_types.APPLICATION_JSON, cache: str | None = None
+) -> Response[Any]:
+    """200 with the body, naming what served it (and, for speech, whether the speech cache had it)."""
+    headers = {SERVED_BY_HEADER: str(route)}
+    if cache is not None:
+        headers[CACHE_HEADER] = cache
+    return Response(status_code=200, content_type=content_type, body=body, headers=headers)
+
+
+def fits_in_answer(audio: bytes) -> bool:
+    """Whether Lambda can return the audio (base64-encoded, as API Gateway carries it): it refuses over 6 MB."""
+    return 4 * ((len(audio) + 2) // 3) <= get_settings().max_response_body_bytes
 
 
 def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
@@ -75,7 +80,9 @@ def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
     refuse_longer_than(job.audio, get_settings().sync_max_audio_seconds, what)
 
 
-def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
+def refuse_audio_too_large_to_return(
+    request: TtsRequest, way_out: str = 'ask for "delivery": "url" (a link to the audio), or mp3 or opus'
+) -> None:
     """Refuse, before paying the upstream, lossless audio that cannot fit in Lambda's answer."""
     if request.delivery == "url":
         return  # the answer carries a link, not the audio
@@ -87,7 +94,7 @@ def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
     if encoded_bytes > get_settings().max_response_body_bytes:
         raise PayloadTooLarge(
             f"{request.response_format} audio of this text (about {seconds:.0f} s) would be larger than "
-            'the API can return; ask for "delivery": "url" (a link to the audio), or mp3 or opus',
+            f"the API can return; {way_out}",
             code="response_too_large",
         )
 
@@ -120,17 +127,13 @@ def delivered(speech: Speech, event: APIGatewayProxyEvent, route: Route) -> Resp
         )
     else:
         body = TtsResponse(audio_base64=inline_base64(speech.audio), model=speech.model, voice=speech.voice)
-    answer = served(body, route)
-    if speech.cache is not None:
-        answer.headers[CACHE_HEADER] = speech.cache
-    return answer
+    return served(body, route, cache=speech.cache)
 
 
 def inline_base64(audio: bytes) -> str:
     """The audio as base64 for a JSON answer, or 413 when Lambda could not return it."""
     # Lambda refuses responses over 6 MB: say so clearly instead of letting the gateway answer 502.
-    encoded_size = 4 * ((len(audio) + 2) // 3)
-    if encoded_size > get_settings().max_response_body_bytes:
+    if not fits_in_answer(audio):
         raise PayloadTooLarge(
             f"The synthesized audio ({len(audio)} bytes) is larger than the API can return; "
             'ask for "delivery": "url" (a link to the audio), or response_format opus',

@@ -20,6 +20,7 @@ from speech_common.core import TranscriptionJob
 from speech_common.errors import InvalidRequest, PayloadTooLarge
 from speech_common.models import SttForm
 from speech_common.settings import Settings, get_settings
+from speech_common.transcript_formats import TIMED_FORMATS
 
 AUDIO_FIELD = "audio"
 ACCEPTED_AUDIO = "flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav, webm"
@@ -54,7 +55,11 @@ class SttFormData:
                 settings, owner, self.form.upload_id or "", max_bytes=settings.sync_max_upload_bytes
             )
         return TranscriptionJob(
-            audio=audio, model=self.form.model, language=self.form.language, prompt=self.form.prompt
+            audio=audio,
+            model=self.form.model,
+            language=self.form.language,
+            prompt=self.form.prompt,
+            timings=self.form.response_format in TIMED_FORMATS,
         )
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from speech_common.api.answers import SERVED_BY_HEADER, refuse_audio_too_long_to_answer
+from speech_common.api.answers import refuse_audio_too_long_to_answer, served
 from speech_common.api.multipart_form import (
     read_form_parts,
     recognised_audio,
@@ -17,7 +17,6 @@ from speech_common.api.multipart_form import (
 from speech_common.core import Transcript, TranscriptionJob, transcribe
 from speech_common.deadline import Deadline
 from speech_common.errors import InvalidRequest
-from speech_common.models import TranscriptionSegment, TranscriptionWord
 from speech_common.openai_api.models import Transcription, TranscriptionForm, TranscriptionVerbose
 from speech_common.transcript_formats import (
     TEXT_CONTENT_TYPE,
@@ -60,18 +59,16 @@ def transcription_answer(job: TranscriptionJob, form: TranscriptionForm, deadlin
     """The transcript as OpenAI shapes it: json {"text"}, text/plain (a line), srt, vtt or verbose_json."""
     refuse_audio_too_long_to_answer(job)
     transcript, route = transcribe(job, deadline)
-    headers = {SERVED_BY_HEADER: str(route)}
     if form.response_format == "text":
-        return Response(200, TEXT_CONTENT_TYPE, transcript.text + "\n", headers)
+        return served(transcript.text + "\n", route, content_type=TEXT_CONTENT_TYPE)
     if form.response_format in ("srt", "vtt"):
         content_type, body = subtitles(form.response_format, transcript.segments or ())
-        return Response(200, content_type, body, headers)
+        return served(body, route, content_type=content_type)
     if form.response_format == "verbose_json":
         segments = not form.timestamp_granularities or "segment" in form.timestamp_granularities
         # Written here, not by the resolver: a part not asked for is absent, as on OpenAI, not null.
-        verbose = verbose_transcription(transcript, segments).model_dump_json(exclude_none=True)
-        return Response(200, content_types.APPLICATION_JSON, verbose, headers)
-    return Response(200, content_types.APPLICATION_JSON, Transcription(text=transcript.text), headers)
+        return served(verbose_transcription(transcript, segments).model_dump_json(exclude_none=True), route)
+    return served(Transcription(text=transcript.text), route)
 
 
 def verbose_transcription(transcript: Transcript, segments: bool) -> TranscriptionVerbose:
@@ -81,8 +78,6 @@ def verbose_transcription(transcript: Transcript, segments: bool) -> Transcripti
         language=transcript.language or "",
         duration=recording_seconds(transcript),
         text=transcript.text,
-        segments=[TranscriptionSegment(**item) for item in segment_objects(timed)] if segments else None,
-        words=None
-        if transcript.words is None
-        else [TranscriptionWord(**item) for item in word_objects(transcript.words)],
+        segments=segment_objects(timed) if segments else None,  # pydantic makes the models of the dicts
+        words=None if transcript.words is None else word_objects(transcript.words),
     )
