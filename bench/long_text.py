@@ -32,11 +32,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "common")]
 
 from speech_common import engines  # noqa: E402
-from speech_common.core import LONG_TEXT_PIECE_CHARS, synthesize_long_text  # noqa: E402
+from speech_common.core import (  # noqa: E402
+    LONG_TEXT_PIECE_CHARS,
+    SynthesisRequest,
+    synthesize_long_text,
+)
 from speech_common.deadline import Deadline  # noqa: E402
 from speech_common.engines import openai_engine  # noqa: E402
 from speech_common.engines.base import SpeechRequest  # noqa: E402
-from speech_common.models import TtsJobRequest  # noqa: E402
 from speech_common.settings import Settings, get_settings  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 
@@ -84,10 +87,10 @@ import os, resource, sys
 os.environ.update(POWERTOOLS_METRICS_NAMESPACE="b", POWERTOOLS_SERVICE_NAME="b", POWERTOOLS_LOG_LEVEL="ERROR")
 from speech_common.core import synthesize_long_text
 from speech_common.deadline import Deadline
-from speech_common.models import TtsJobRequest
+from speech_common.core import SynthesisRequest
 sentence = "This sentence is part of a long document read aloud by a speech job. "
 text = (sentence * ({chars} // len(sentence) + 1))[:{chars}].rsplit(" ", 1)[0] + "."
-speech, _, seconds = synthesize_long_text(TtsJobRequest(text=text, response_format="wav"), Deadline(3600))
+speech, _, seconds = synthesize_long_text(SynthesisRequest(text=text, response_format="wav"), Deadline(3600))
 print(len(speech.audio), seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
     with FakeOpenAI(api_key="sk-bench") as fake:
@@ -145,7 +148,7 @@ def timed_job(text: str, parallel: int) -> float:
     get_settings.cache_clear()
     engines.reset_engines()
     started = time.perf_counter()
-    synthesize_long_text(TtsJobRequest(text=text), Deadline(WORKER_TIMEOUT_SECONDS))
+    synthesize_long_text(SynthesisRequest(text=text), Deadline(WORKER_TIMEOUT_SECONDS))
     return time.perf_counter() - started
 
 

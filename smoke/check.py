@@ -26,9 +26,9 @@ from speech_common.engines import stt_engine, tts_engine  # noqa: E402
 from speech_common.engines.base import SpeechRequest, TranscriptionRequest  # noqa: E402
 from speech_common.errors import SpeechError, UpstreamFailure  # noqa: E402
 from speech_common.model_routing import Route  # noqa: E402
-from speech_common.models import DOCUMENTED_VOICES, SttModel, TtsModel  # noqa: E402
 from speech_common.secrets import has_openai_key  # noqa: E402
 from speech_common.settings import ConfigurationError, Settings, get_settings  # noqa: E402
+from speech_common.vocabulary import DOCUMENTED_VOICES, SttModel, TtsModel  # noqa: E402
 
 SENTENCE = "The quick brown fox jumps over the lazy dog."
 SECONDS_PER_CALL = 60.0

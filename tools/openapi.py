@@ -1,6 +1,6 @@
 """The OpenAPI 3 document of both doors, generated from the code: `make openapi` writes openapi.json.
 
-Each function's resolvers (the /api one and the /v1 one) describe their routes with Powertools; this merges
+Each function's doors (the /api one and the /v1 one) describe their routes with Powertools; this merges
 them into one document and adds what Powertools cannot infer: the multipart forms (read by our own parser, from
 the same pydantic models), the text answers, each door's error shape and statuses (Powertools would say 422),
 and how to authenticate. `python -m tools.openapi --check` fails when openapi.json is not current (make lint).
@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "layers" / "common") not in sys.path:
     sys.path.insert(0, str(ROOT / "layers" / "common"))  # the layer, as Lambda puts it on the path
 DOCUMENT = ROOT / "openapi.json"
-FUNCTIONS = ("tts", "stt", "jobs")  # each has `app` (the /api door) and `v1` (the OpenAI-shaped door)
+FUNCTIONS = ("tts", "stt", "jobs")  # each lists its DOORS (the /api one and the /v1 one)
 TITLE = "Speech API"
 DESCRIPTION = (
     "Speech to text and text to speech through two doors over one core: /api (the documented contract, errors "
@@ -67,8 +67,8 @@ def _form_schema(model: type[Any], file_field: str, file_description: str) -> di
 
 
 def _multipart_forms() -> dict[tuple[str, str], dict[str, Any]]:
-    from speech_common.models import SttForm
-    from speech_common.openai_api.models import TranscriptionForm
+    from speech_common.doors.api.models import SttForm
+    from speech_common.doors.openai.models import TranscriptionForm
 
     api = _form_schema(SttForm, "audio", "The recording (or send upload_id instead); recognised by content")
     api["required"] = [name for name in api["required"] if name != "audio"]  # audio or upload_id
@@ -131,13 +131,13 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
 
 def build() -> dict[str, Any]:
     """The document, from the code as it is now."""
-    from speech_common.models import ErrorBody, SttResponse, SttVerboseResponse
-    from speech_common.openai_api.models import OpenAIErrorBody, Transcription, TranscriptionVerbose
+    from speech_common.doors.api.models import ErrorBody, SttResponse, SttVerboseResponse
+    from speech_common.doors.openai.models import OpenAIErrorBody, Transcription, TranscriptionVerbose
 
     documents = []
     for name in FUNCTIONS:
         handler = _handler(name)
-        for resolver in (handler.app, handler.v1):
+        for resolver in (door.build() for door in handler.DOORS):
             documents.append(json.loads(resolver.get_openapi_json_schema(title=TITLE, version=VERSION)))
     merged = _merge(documents)
     forms = _multipart_forms()

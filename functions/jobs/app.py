@@ -1,5 +1,8 @@
 """POST /api/uploads/: a presigned S3 POST for a large file; GET /api/jobs/{job_id}: a job's state;
-GET /v1/models[/{model_id}]: the public models served (the OpenAI-shaped door)."""
+GET /v1/models[/{model_id}]: the public models served (the OpenAI-shaped door).
+
+Each door's routes are registered when its first request arrives.
+"""
 
 from typing import Annotated, Any
 
@@ -8,46 +11,60 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.api.answers import caller, created
-from speech_common.api.envelope import JSON
-from speech_common.api.resolver import create_resolver
-from speech_common.jobs import get_job
-from speech_common.models import UploadRequest, UploadResponse
+from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
+from speech_common.http_kit.envelope import JSON
+from speech_common.http_kit.event import caller
+from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
 from speech_common.observability import logger, metrics
-from speech_common.openai_api.catalog import served_model, served_models
-from speech_common.openai_api.models import ModelCard, ModelList
-from speech_common.openai_api.resolver import create_openai_resolver, resolve
 from speech_common.settings import get_settings
-from speech_common.storage import presign_upload
 
-app = create_resolver(expected_media_type=JSON)
-v1 = create_openai_resolver(expected_media_type=JSON)
+get_settings()  # a bad configuration fails the cold start, naming its variable, not every request
 
 
-@app.post("/api/uploads")
-def new_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadResponse]:
-    content_type = request.content_type if request else None
-    upload = presign_upload(get_settings(), caller(app.current_event), content_type)
-    return created(UploadResponse(**upload.__dict__))
+def api_door() -> SpeechApiResolver:
+    from speech_common.doors.api.models import UploadRequest, UploadResponse
+    from speech_common.doors.api.resolver import api_resolver
+    from speech_common.jobs import get_job
+    from speech_common.storage import presign_upload
+
+    app = api_resolver(JSON)
+
+    @app.post("/api/uploads")
+    def new_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Response[UploadResponse]:
+        content_type = request.content_type if request else None
+        upload = presign_upload(get_settings(), caller(app.current_event), content_type)
+        return created(UploadResponse(**upload.__dict__))
+
+    @app.get("/api/jobs/<job_id>")
+    def job_status(job_id: str) -> Response[Any]:
+        job = get_job(get_settings(), caller(app.current_event), job_id)
+        return Response(status_code=200, content_type="application/json", body=job.public())
+
+    return app
 
 
-@app.get("/api/jobs/<job_id>")
-def job_status(job_id: str) -> Response[Any]:
-    job = get_job(get_settings(), caller(app.current_event), job_id)
-    return Response(status_code=200, content_type="application/json", body=job.public())
+def openai_door() -> SpeechApiResolver:
+    from speech_common.doors.openai.catalog import served_model, served_models
+    from speech_common.doors.openai.models import ModelCard, ModelList
+    from speech_common.doors.openai.resolver import openai_resolver
+
+    v1 = openai_resolver(JSON)
+
+    @v1.get("/v1/models")
+    def openai_models() -> ModelList:
+        return served_models()
+
+    @v1.get("/v1/models/<model_id>")
+    def openai_model(model_id: str) -> ModelCard:
+        return served_model(model_id)
+
+    return v1
 
 
-@v1.get("/v1/models")
-def openai_models() -> ModelList:
-    return served_models()
-
-
-@v1.get("/v1/models/<model_id>")
-def openai_model(model_id: str) -> ModelCard:
-    return served_model(model_id)
+DOORS = (Door(OPENAI_PREFIX, openai_door), Door("", api_door))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return resolve(event, context, api=app, v1=v1)
+    return resolve(event, context, DOORS)

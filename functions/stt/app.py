@@ -1,5 +1,8 @@
 """POST /api/stt/: transcribe an audio file (or an upload) now; POST /api/stt/jobs/: queue the work.
-POST /v1/audio/transcriptions (and translations): the OpenAI-shaped door to the same transcription."""
+POST /v1/audio/transcriptions (and translations): the OpenAI-shaped door to the same transcription.
+
+Each door's routes are registered when its first request arrives: a /api/stt/ request never loads the /v1 door.
+"""
 
 from typing import Any
 
@@ -7,97 +10,97 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.api.answers import (
-    api_url,
-    caller,
-    created,
-    invocation_deadline,
-    refuse_audio_too_long_to_answer,
-    served,
-)
-from speech_common.api.envelope import MULTIPART
-from speech_common.api.multipart_form import read_stt_form
-from speech_common.api.resolver import create_resolver
-from speech_common.core import refuse_untimed, transcribe
-from speech_common.errors import NotFound
-from speech_common.jobs import create_stt_job
-from speech_common.models import JobAccepted, SttResponse, SttVerboseResponse
+from speech_common.core import transcribe
+from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
+from speech_common.http_kit.envelope import MULTIPART, URLENCODED
+from speech_common.http_kit.event import api_url, caller, invocation_deadline
+from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
 from speech_common.observability import logger, metrics
-from speech_common.openai_api.models import Transcription, TranscriptionVerbose
-from speech_common.openai_api.resolver import create_openai_resolver, resolve
-from speech_common.openai_api.transcriptions import read_transcription_form, transcription_answer
 from speech_common.settings import get_settings
 from speech_common.snapstart import register_hooks
-from speech_common.storage import store_upload
-from speech_common.transcript_formats import (
-    TEXT_CONTENT_TYPE,
-    TIMED_FORMATS,
-    api_verbose_transcript,
-    subtitles,
-)
 
-app = create_resolver(expected_media_type=MULTIPART)
-v1 = create_openai_resolver(expected_media_type=MULTIPART)
 register_hooks("stt")  # SnapStart (opt in): the SDK and clients set up before the snapshot
 
-
-@app.post("/api/stt")
-def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
-    form = read_stt_form(app.current_event)
-    response_format = form.form.response_format
-    job = form.job(caller(app.current_event))
-    refuse_audio_too_long_to_answer(job)
-    transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
-    if response_format == "verbose_json":
-        return served(SttVerboseResponse(**api_verbose_transcript(transcript)), route)
-    if response_format == "json":
-        return served(SttResponse(transcript=transcript.text, model=transcript.model), route)
-    content_type, body = (
-        (TEXT_CONTENT_TYPE, transcript.text)
-        if response_format == "text"
-        else subtitles(response_format, transcript.segments or ())
-    )
-    return served(body, route, content_type=content_type)
+get_settings()  # a bad configuration fails the cold start, naming its variable, not every request
 
 
-@app.post("/api/stt/jobs")
-def speech_to_text_job() -> Response[JobAccepted]:
-    form, owner, settings = read_stt_form(app.current_event), caller(app.current_event), get_settings()
-    fields = form.form
-    if fields.response_format in TIMED_FORMATS:
-        refuse_untimed(fields.model)
-    upload_id = fields.upload_id or store_upload(settings, owner, form.job(owner).audio)
-    job = create_stt_job(
-        settings,
-        owner,
-        upload_id,
-        fields.model,
-        fields.language,
-        prompt=fields.prompt,
-        response_format=fields.response_format,
-    )
-    status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
-    return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
+def api_door() -> SpeechApiResolver:
+    from speech_common.doors.api.answers import refuse_audio_too_long_to_answer, transcript_answer
+    from speech_common.doors.api.models import JobAccepted, SttResponse, SttVerboseResponse
+    from speech_common.doors.api.requests import read_stt_form
+    from speech_common.doors.api.resolver import api_resolver
+
+    # urlencoded: a form with fields only (an upload id), as requests, httpx and fetch send it when there is no file
+    app = api_resolver(MULTIPART, URLENCODED)
+
+    @app.post("/api/stt")
+    def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
+        form = read_stt_form(app.current_event)
+        job = form.job(caller(app.current_event))
+        refuse_audio_too_long_to_answer(job)
+        transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
+        return transcript_answer(transcript, form.form.response_format, route)
+
+    @app.post("/api/stt/jobs")
+    def speech_to_text_job() -> Response[JobAccepted]:
+        from speech_common.core import refuse_untimed
+        from speech_common.jobs import create_stt_job  # here: a /api/stt/ request does not load the jobs code
+        from speech_common.storage import store_upload
+        from speech_common.transcript_formats import needs_timings
+
+        form, owner, settings = read_stt_form(app.current_event), caller(app.current_event), get_settings()
+        fields = form.form
+        if needs_timings(fields.response_format):
+            refuse_untimed(fields.model)
+        upload_id = fields.upload_id or store_upload(settings, owner, form.job(owner).audio)
+        job = create_stt_job(
+            settings,
+            owner,
+            upload_id,
+            fields.model,
+            fields.language,
+            prompt=fields.prompt,
+            response_format=fields.response_format,
+        )
+        status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
+        return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
+
+    return app
 
 
-@v1.post("/v1/audio/transcriptions")
-def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
-    job, form = read_transcription_form(v1.current_event)
-    return transcription_answer(job, form, invocation_deadline(v1.current_event, v1.lambda_context))
+def openai_door() -> SpeechApiResolver:
+    from speech_common.doors.openai.answers import refuse_audio_too_long_to_answer, transcription_answer
+    from speech_common.doors.openai.models import Transcription, TranscriptionVerbose
+    from speech_common.doors.openai.requests import read_transcription_form
+    from speech_common.doors.openai.resolver import openai_resolver
+    from speech_common.errors import NotFound
+
+    v1 = openai_resolver(MULTIPART)
+
+    @v1.post("/v1/audio/transcriptions")
+    def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
+        job, form = read_transcription_form(v1.current_event)
+        refuse_audio_too_long_to_answer(job)
+        transcript, route = transcribe(job, invocation_deadline(v1.current_event, v1.lambda_context))
+        return transcription_answer(transcript, form, route)
+
+    @v1.post("/v1/audio/translations")
+    def openai_translation() -> Response[Any]:
+        # whisper-1 is OpenAI's only translation model and is shut down on 2027-02-26; its replacement
+        # (gpt-transcribe) does not translate, and no engine here does. Refused rather than pretended.
+        raise NotFound(
+            "Translations are not served: whisper-1, OpenAI's only translation model, shuts down on 2027-02-26 "
+            "and nothing replaces it. Transcribe with POST /v1/audio/transcriptions and translate the text",
+            code="unsupported_endpoint",
+        )
+
+    return v1
 
 
-@v1.post("/v1/audio/translations")
-def openai_translation() -> Response[Any]:
-    # whisper-1 is OpenAI's only translation model and is shut down on 2027-02-26; its replacement
-    # (gpt-transcribe) does not translate, and no engine here does. Refused rather than pretended.
-    raise NotFound(
-        "Translations are not served: whisper-1, OpenAI's only translation model, shuts down on 2027-02-26 "
-        "and nothing replaces it. Transcribe with POST /v1/audio/transcriptions and translate the text",
-        code="unsupported_endpoint",
-    )
+DOORS = (Door(OPENAI_PREFIX, openai_door), Door("", api_door))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return resolve(event, context, api=app, v1=v1)
+    return resolve(event, context, DOORS)

@@ -1,5 +1,8 @@
 """POST /api/tts/: turn text into speech; POST /api/tts/jobs/: queue a text of any length;
-POST /v1/audio/speech: speech answered as OpenAI answers."""
+POST /v1/audio/speech: speech answered as OpenAI answers.
+
+Each door's routes are registered when its first request arrives: a /api/tts/ request never loads the /v1 door.
+"""
 
 from typing import Annotated
 
@@ -8,65 +11,85 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.api.answers import (
-    api_url,
-    caller,
-    created,
-    delivered,
-    invocation_deadline,
-    refuse_audio_too_large_to_return,
-    refuse_text_longer_than_a_job_takes,
-)
-from speech_common.api.envelope import JSON
-from speech_common.api.resolver import create_resolver
 from speech_common.core import synthesize
-from speech_common.jobs import create_tts_job
-from speech_common.models import JobAccepted, TtsJobRequest, TtsRequest, TtsResponse, TtsUrlResponse
+from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
+from speech_common.http_kit.envelope import JSON
+from speech_common.http_kit.event import api_url, caller, invocation_deadline
+from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
 from speech_common.observability import logger, metrics
-from speech_common.openai_api.models import SpeechBody
-from speech_common.openai_api.resolver import create_openai_resolver, resolve
-from speech_common.openai_api.speech import OPENAI_SPEECH_CONTENT_TYPES, speak
 from speech_common.settings import get_settings
 from speech_common.snapstart import register_hooks
 
-app = create_resolver(expected_media_type=JSON)
-v1 = create_openai_resolver(expected_media_type=JSON)
 register_hooks("tts")  # SnapStart (opt in): the SDK and clients set up before the snapshot
 
-
-@app.post("/api/tts")
-def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsResponse | TtsUrlResponse]:
-    refuse_audio_too_large_to_return(request)
-    speech, route = synthesize(request, invocation_deadline(app.current_event, app.lambda_context))
-    return delivered(speech, app.current_event, route)
+get_settings()  # a bad configuration fails the cold start, naming its variable, not every request
 
 
-@app.post("/api/tts/jobs")
-def text_to_speech_job(request: Annotated[TtsJobRequest, Body()]) -> Response[JobAccepted]:
-    refuse_text_longer_than_a_job_takes(request)
-    job = create_tts_job(get_settings(), caller(app.current_event), request)
-    status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
-    return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
+def api_door() -> SpeechApiResolver:
+    from speech_common.doors.api.answers import delivered, refuse_audio_too_large_to_return
+    from speech_common.doors.api.models import (
+        JobAccepted,
+        TtsJobRequest,
+        TtsRequest,
+        TtsResponse,
+        TtsUrlResponse,
+    )
+    from speech_common.doors.api.requests import refuse_text_longer_than_a_job_takes, synthesis_request
+    from speech_common.doors.api.resolver import api_resolver
+
+    app = api_resolver(JSON)
+
+    @app.post("/api/tts")
+    def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsResponse | TtsUrlResponse]:
+        refuse_audio_too_large_to_return(request)
+        deadline = invocation_deadline(app.current_event, app.lambda_context)
+        speech, route = synthesize(synthesis_request(request), deadline)
+        return delivered(speech, request.delivery, app.current_event, route)
+
+    @app.post("/api/tts/jobs")
+    def text_to_speech_job(request: Annotated[TtsJobRequest, Body()]) -> Response[JobAccepted]:
+        from speech_common.jobs import create_tts_job  # here: a /api/tts/ request does not load the jobs code
+
+        refuse_text_longer_than_a_job_takes(request)
+        job = create_tts_job(get_settings(), caller(app.current_event), synthesis_request(request))
+        status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
+        return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
+
+    return app
 
 
-@v1.post(
-    "/v1/audio/speech",
-    responses={
-        200: {
-            "description": "The audio",
-            "content": {
-                ct: {"schema": {"type": "string", "format": "binary"}}
-                for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
-            },
-        }
-    },
-)
-def openai_speech(body: Annotated[SpeechBody, Body()]):
-    # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
-    return speak(body, invocation_deadline(v1.current_event, v1.lambda_context))
+def openai_door() -> SpeechApiResolver:
+    from speech_common.doors.openai.answers import (
+        OPENAI_SPEECH_CONTENT_TYPES,
+        refuse_audio_too_large_to_return,
+        speech_answer,
+    )
+    from speech_common.doors.openai.models import SpeechBody
+    from speech_common.doors.openai.requests import synthesis_request
+    from speech_common.doors.openai.resolver import openai_resolver
+
+    v1 = openai_resolver(JSON)
+    audio = {
+        ct: {"schema": {"type": "string", "format": "binary"}} for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
+    }
+
+    @v1.post("/v1/audio/speech", responses={200: {"description": "The audio", "content": audio}})
+    def openai_speech(body: Annotated[SpeechBody, Body()]):
+        # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
+        request = synthesis_request(body)
+        refuse_audio_too_large_to_return(
+            request.text, request.response_format, request.speed
+        )  # before paying
+        speech, route = synthesize(request, invocation_deadline(v1.current_event, v1.lambda_context))
+        return speech_answer(speech, route)
+
+    return v1
+
+
+DOORS = (Door(OPENAI_PREFIX, openai_door), Door("", api_door))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return resolve(event, context, api=app, v1=v1)
+    return resolve(event, context, DOORS)

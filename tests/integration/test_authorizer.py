@@ -117,7 +117,7 @@ def test_the_owner_of_uploads_and_jobs_is_the_key_the_authorizer_named() -> None
     # Given an event whose identity carries no key id, but whose authorizer context names one
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-    from speech_common.api.answers import caller
+    from speech_common.http_kit.event import caller
     from tests.helpers import api_event
 
     event = api_event("GET", "/api/jobs/x", api_key_id=None)

@@ -7,11 +7,10 @@ import json
 import pytest
 
 from speech_common.audio import AudioUpload
-from speech_common.core import Speech, Transcript, TranscriptionJob, synthesize, transcribe
+from speech_common.core import Speech, SynthesisRequest, Transcript, TranscriptionJob, synthesize, transcribe
 from speech_common.deadline import Deadline
 from speech_common.errors import OperationFailed
 from speech_common.model_routing import Route
-from speech_common.models import TtsRequest
 from tests.fakes.openai_server import FakeOpenAI
 from tests.integration.test_cold_start import fresh_python
 from tests.samples import tone
@@ -31,7 +30,7 @@ def test_a_transcription_job_is_served_without_an_event(fake_openai: FakeOpenAI)
 
 def test_speech_is_served_without_an_event(fake_openai: FakeOpenAI) -> None:
     # Given a validated request and a deadline
-    request = TtsRequest(text="Hello there.", voice="nova", response_format="wav")
+    request = SynthesisRequest(text="Hello there.", voice="nova", response_format="wav")
     # When the core synthesizes it
     speech, route = synthesize(request, Deadline(10))
     # Then it returns typed audio (not base64, not an HTTP answer) and the route
@@ -45,7 +44,7 @@ def test_an_upstream_failure_is_a_typed_error_with_a_code(fake_openai: FakeOpenA
     fake_openai.api_key = "sk-another"
     # When the core is asked / Then it raises OperationFailed with the documented code, no HTTP status
     with pytest.raises(OperationFailed) as caught:
-        synthesize(TtsRequest(text="Hello."), Deadline(10))
+        synthesize(SynthesisRequest(text="Hello."), Deadline(10))
     assert (caught.value.detail, caught.value.code) == ("Speech synthesis failed", "upstream_auth_failed")
     assert not hasattr(caught.value, "status_code")
 
@@ -54,7 +53,7 @@ def test_the_core_imports_nothing_of_http() -> None:
     # Given a fresh interpreter / When the core is imported
     loaded = fresh_python(
         "import sys, json, speech_common.core; "
-        "print(json.dumps(sorted(m for m in sys.modules if 'event_handler' in m or m.startswith('speech_common.api'))))"
+        "print(json.dumps(sorted(m for m in sys.modules if 'event_handler' in m or m.startswith(('speech_common.http_kit', 'speech_common.doors')))))"
     )
     # Then neither Powertools' event handler nor our HTTP edge came with it
     assert json.loads(loaded) == []

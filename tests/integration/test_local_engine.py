@@ -27,7 +27,6 @@ from speech_common.engines.base import (
 )
 from speech_common.engines.local import ESPEAK_VOICES
 from speech_common.errors import InvalidRequest, UpstreamFailure
-from speech_common.models import DOCUMENTED_VOICES
 from speech_common.settings import get_settings
 from speech_common.transcode import (
     OUTPUT_FORMATS,
@@ -35,6 +34,7 @@ from speech_common.transcode import (
     encode_pcm,
     resample_pcm,
 )
+from speech_common.vocabulary import DOCUMENTED_VOICES
 from tests.audio_helpers import decode_to_pcm, duration_seconds
 from tests.helpers import ROOT
 

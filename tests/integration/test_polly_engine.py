@@ -27,12 +27,11 @@ from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from speech_common import engines
-from speech_common.core import LONG_TEXT_PIECE_CHARS, synthesize_long_text
+from speech_common.core import LONG_TEXT_PIECE_CHARS, SynthesisRequest, synthesize_long_text
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest
 from speech_common.engines.polly import PollyTextToSpeech
 from speech_common.errors import UpstreamFailure
-from speech_common.models import TtsJobRequest
 from speech_common.settings import get_settings
 
 POLLY_RATE = 16_000
@@ -843,7 +842,7 @@ def test_a_long_text_is_read_by_polly_piece_by_piece_and_encoded_once(
     for _ in range(3):
         polly.answer(tone(1.0))
     # When the job's text is read as opus
-    request = TtsJobRequest(text=text, voice="echo", response_format="opus")
+    request = SynthesisRequest(text=text, voice="echo", response_format="opus")
     speech, route, seconds = synthesize_long_text(request, Deadline(30))
     # Then Polly was asked three times as PCM with the same voice, and the whole is one opus file of 3 s
     assert str(route) == "polly:neural"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from local.binary_media import first_accept_type, returns_binary
-from speech_common.openai_api.speech import SPEECH_CONTENT_TYPES
+from speech_common.doors.openai.answers import SPEECH_CONTENT_TYPES
 from tests.unit.test_template import template  # noqa: F401  (a fixture)
 
 

@@ -1,7 +1,7 @@
 """The speech core: typed requests and a deadline in, typed results out. It knows nothing of HTTP.
 
-Each door (the /api handlers today; a job worker or another API shape later) builds the request
-and the deadline, calls `transcribe` or `synthesize`, and shapes its own answer. The core picks
+Each door (/api, /v1) and the job worker converts its own request into the core's types
+(SynthesisRequest, TranscriptionJob), builds the deadline, calls `transcribe` or `synthesize`, and shapes its own answer. The core picks
 the public model's route chain, runs it through the engines, and turns an upstream failure into
 OperationFailed with a documented code.
 """
@@ -26,7 +26,6 @@ from speech_common.engines.base import (
 )
 from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailure
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
-from speech_common.models import TtsRequest
 from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.parallel import run_all
 from speech_common.settings import get_settings
@@ -62,12 +61,22 @@ class Transcript:
 
 
 @dataclass(frozen=True)
+class SynthesisRequest:
+    """What to say and how: each door converts its own body into this."""
+
+    text: str
+    model: str = "tts-1"
+    voice: str = "alloy"
+    response_format: str = "mp3"
+    speed: float = 1.0
+
+
+@dataclass(frozen=True)
 class Speech:
     audio: bytes
     model: str
     voice: str
     response_format: str
-    delivery: str = "inline"
     cache: str | None = None  # "hit" or "miss" when the speech cache is on
 
 
@@ -218,7 +227,7 @@ def _transcribe_in_pieces(
     return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
 
 
-def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
+def synthesize(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, Route]:
     """Speech from the first route entry that serves; an identical earlier request's audio, when the
     cache holds it for that entry (no upstream call)."""
     settings = get_settings()
@@ -234,12 +243,10 @@ def synthesize(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route]:
     )
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
     cache = ("hit" if hits[-1] else "miss") if hits else None
-    return Speech(
-        audio, request.model, request.voice, request.response_format, request.delivery, cache
-    ), route
+    return Speech(audio, request.model, request.voice, request.response_format, cache), route
 
 
-def synthesize_long_text(request: TtsRequest, deadline: Deadline) -> tuple[Speech, Route, float]:
+def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, Route, float]:
     """Speech of a text of any length (a job's): cut at sentence ends into pieces that each take one
     upstream call, read in parallel, joined as PCM and encoded once; also its length in seconds.
 
@@ -276,7 +283,7 @@ def synthesize_long_text(request: TtsRequest, deadline: Deadline) -> tuple[Speec
     audio = encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
     metrics.add_metric(name="TextPiecesSynthesized", unit=MetricUnit.Count, value=len(pieces))
-    speech = Speech(audio, request.model, request.voice, request.response_format, "url")
+    speech = Speech(audio, request.model, request.voice, request.response_format)
     return speech, route, seconds
 
 

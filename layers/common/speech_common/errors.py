@@ -1,4 +1,4 @@
-"""Typed exceptions, free of HTTP: each door maps them to its own answer (speech_common.api.errors)."""
+"""Typed exceptions, free of HTTP: each door maps them to its own answer (speech_common.http_kit.errors, in the door's ErrorShape)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from typing import Any
 from speech_common.core import (
     STT_FAILED,
     TTS_FAILED,
+    SynthesisRequest,
     TranscriptionJob,
     refuse_longer_than,
     synthesize_long_text,
@@ -28,7 +29,6 @@ from speech_common.core import (
 )
 from speech_common.deadline import Deadline
 from speech_common.errors import NotFound, OperationFailed, SpeechError
-from speech_common.models import TtsJobRequest, TtsRequest
 from speech_common.parallel import built_once
 from speech_common.settings import Settings
 from speech_common.storage import (
@@ -98,11 +98,11 @@ def create_stt_job(
     return _create_job(settings, owner, STT, request)
 
 
-def create_tts_job(settings: Settings, owner: str, request: TtsRequest) -> Job:
+def create_tts_job(settings: Settings, owner: str, request: SynthesisRequest) -> Job:
     """Keep the text in the bucket (it may be larger than a table item), record the job and queue it."""
     _check_configured(settings)
     text_id = store_text(settings, owner, request.text)
-    spoken = request.model_dump(exclude={"text", "delivery"})
+    spoken = {k: v for k, v in dataclasses.asdict(request).items() if k != "text"}
     return _create_job(settings, owner, TTS, {"text_id": text_id, **spoken})
 
 
@@ -230,7 +230,7 @@ def _speech(
 ) -> dict[str, Any]:
     """The audio is written whole, once, after every piece is read: nothing half-made is ever linked."""
     text = read_text(settings, owner, request["text_id"])
-    wanted = TtsJobRequest(text=text, **{k: v for k, v in request.items() if k != "text_id"})
+    wanted = SynthesisRequest(text=text, **{k: v for k, v in request.items() if k != "text_id"})
     speech, _route, seconds = synthesize_long_text(wanted, deadline)
     audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)
     return {

@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from speech_common.model_routing import RoutePolicy, RouteTable, parse_routes
-from speech_common.models import DOCUMENTED_VOICES, MAX_TTS_JOB_TEXT_CHARS, SttModel, TtsModel
+from speech_common.vocabulary import DOCUMENTED_VOICES, MAX_TTS_JOB_TEXT_CHARS, SttModel, TtsModel
 
 # Lambda's synchronous invocation payload limit, each way.
 LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024

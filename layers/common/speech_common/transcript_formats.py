@@ -9,16 +9,55 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from speech_common.engines.base import TimedSegment, TimedWord
 
 if TYPE_CHECKING:
     from speech_common.core import Transcript
 
 TIMED_FORMATS = ("srt", "vtt", "verbose_json")
+JSON_FORMATS = ("json", "verbose_json")
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 # As OpenAI labels them (the SDKs read any answer that is not JSON as text).
 SRT_CONTENT_TYPE = TEXT_CONTENT_TYPE
 VTT_CONTENT_TYPE = "text/vtt; charset=utf-8"
+
+
+class TranscriptionSegment(BaseModel):
+    """One timed segment, as OpenAI's verbose_json gives it (both doors)."""
+
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: list[int]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+
+
+class TranscriptionWord(BaseModel):
+    word: str
+    start: float
+    end: float
+
+
+def needs_timings(response_format: str) -> bool:
+    """Whether a format is made of segment timings (the one place that decides which route entries may serve)."""
+    return response_format in TIMED_FORMATS
+
+
+def rendered_text(transcript: Transcript, response_format: str) -> tuple[str, str] | None:
+    """The transcript as a text format: text, srt or vtt as (content type, body); None for json and verbose_json,
+    whose object each door (and a job's result) shapes from the transcript in its own words."""
+    if response_format == "text":
+        return TEXT_CONTENT_TYPE, transcript.text
+    if response_format in ("srt", "vtt"):
+        return subtitles(response_format, transcript.segments or ())
+    return None
 
 
 def timestamp(seconds: float, decimal_marker: str) -> str:
@@ -102,7 +141,7 @@ def api_job_result(transcript: Transcript, response_format: str) -> dict[str, An
     if response_format == "verbose_json":
         return api_verbose_transcript(transcript)
     result = {"transcript": transcript.text, "model": transcript.model}
-    if response_format in ("srt", "vtt"):
-        _content_type, body = subtitles(response_format, transcript.segments or ())
-        result |= {"response_format": response_format, "subtitles": body}
+    rendered = rendered_text(transcript, response_format)
+    if rendered is not None and response_format != "text":
+        result |= {"response_format": response_format, "subtitles": rendered[1]}
     return result

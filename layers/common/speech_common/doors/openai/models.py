@@ -6,14 +6,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from speech_common.models import (
+from speech_common.transcript_formats import TranscriptionSegment, TranscriptionWord
+from speech_common.vocabulary import (
     MAX_PROMPT_CHARS,
     MAX_TTS_TEXT_CHARS,
     AudioFormat,
     SttModel,
     TranscriptFormat,
-    TranscriptionSegment,
-    TranscriptionWord,
     TtsModel,
     Voice,
     speakable,

@@ -1,22 +1,23 @@
-"""The error table of the /api door: which exception is which status, rendered as {"detail", "code"}.
+"""Every error rendered in the door's shape: which exception is which status, and the handlers that catch them.
 
-The table and the handlers are the door's; the exceptions are the core's (speech_common.errors).
-Another door (say an OpenAI-shaped /v1) installs the same handlers with its own renderer.
+The exceptions are the core's (speech_common.errors). A door gives its ErrorShape: its renderer, its status rule
+(the table below unless it says otherwise) and what it says for an unknown route.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
 
-from speech_common.api.validation import invalid_request_from
 from speech_common.errors import InvalidRequest, NotFound, OperationFailed, PayloadTooLarge, SpeechError
-from speech_common.models import ErrorBody
+from speech_common.http_kit.validation import invalid_request_from
 from speech_common.observability import logger
 
 STATUS_BY_ERROR: dict[type[SpeechError], int] = {
@@ -26,8 +27,6 @@ STATUS_BY_ERROR: dict[type[SpeechError], int] = {
     OperationFailed: 500,
 }
 ENVELOPE_PROBLEM = "envelope_problem"  # the resolver's context key for a failed envelope check
-
-NOT_FOUND_DETAIL = "No such route; use POST /api/stt/ or POST /api/tts/"
 
 
 class ErrorRenderer(Protocol):
@@ -43,18 +42,18 @@ def status_of(error: SpeechError) -> int:
     return 400
 
 
-def detail_and_code(status_code: int, detail: str, code: str, param: str | None = None) -> Response:
-    """The /api door's error body (the field at fault is named in the detail)."""
-    body = ErrorBody(detail=detail, code=code).model_dump_json()
-    return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=body)
+@dataclass(frozen=True)
+class ErrorShape:
+    """How a door answers errors: its body, its status for each error, its word for an unknown route."""
+
+    render: ErrorRenderer
+    not_found_detail: str
+    status_of: Callable[[SpeechError], int] = status_of
 
 
-def install_error_handlers(
-    app: APIGatewayRestResolver,
-    render: ErrorRenderer = detail_and_code,
-    not_found_detail: str = NOT_FOUND_DETAIL,
-) -> None:
-    """Map every exception to a rendered error; nothing escapes as a stack trace."""
+def install_error_handlers(app: APIGatewayRestResolver, shape: ErrorShape) -> None:
+    """Map every exception to an error in the door's shape; nothing escapes as a stack trace."""
+    render = shape.render
 
     def envelope_problem() -> SpeechError | None:
         problem = app.context.get(ENVELOPE_PROBLEM)
@@ -62,7 +61,7 @@ def install_error_handlers(
 
     @app.exception_handler(SpeechError)
     def speech_error(exc: SpeechError) -> Response:
-        status = status_of(exc)
+        status = shape.status_of(exc)
         if status >= 500:
             logger.warning("request failed", extra={"code": exc.code, "status": status})
         else:
@@ -76,7 +75,7 @@ def install_error_handlers(
 
     @app.not_found
     def not_found(_: Exception) -> Response:
-        return render(404, not_found_detail, "not_found")
+        return render(404, shape.not_found_detail, "not_found")
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response:

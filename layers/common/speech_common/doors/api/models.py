@@ -1,39 +1,23 @@
-"""Request and response models of the two endpoints (the documented contract plus optional extras)."""
+"""Request and answer models of the /api door (the documented contract plus optional extras)."""
 
 from __future__ import annotations
 
-import unicodedata
-from typing import Literal, get_args
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SttModel = Literal["whisper-1"]
-TtsModel = Literal["tts-1", "tts-1-hd"]
-Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
-AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
-# OpenAI's transcript formats; srt, vtt and verbose_json need segment timings (core.timed_routes).
-TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
-
-DOCUMENTED_VOICES: tuple[str, ...] = get_args(Voice)
-# What /v1/audio/speech takes in one call; longer texts are cut by the engines, not by callers.
-MAX_TTS_TEXT_CHARS = 4096
-# The most a speech job can be set to take (TTS_JOB_MAX_CHARS is the deployment's limit): the worker
-# holds the speech and its encoding at once (bench/long_text.py --memory-chars: 150,000 characters as
-# wav peak at about 1.1 GB of its 2 GB), and reads them within its 15 minutes.
-MAX_TTS_JOB_TEXT_CHARS = 150_000
-# A transcription prompt guides style and spelling; whisper reads only its last 224 tokens.
-MAX_PROMPT_CHARS = 4096
-
-
-def speakable(value: str) -> str:
-    # Zero-width and control characters alone are as empty as spaces.
-    if all(ch.isspace() or unicodedata.category(ch) in ("Cc", "Cf") for ch in value):
-        raise ValueError("must not be empty or blank")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("is not valid Unicode (it holds a lone surrogate)") from None
-    return value
+from speech_common.transcript_formats import TranscriptionSegment
+from speech_common.vocabulary import (
+    MAX_PROMPT_CHARS,
+    MAX_TTS_JOB_TEXT_CHARS,
+    MAX_TTS_TEXT_CHARS,
+    AudioFormat,
+    SttModel,
+    TranscriptFormat,
+    TtsModel,
+    Voice,
+    speakable,
+)
 
 
 class TtsRequest(BaseModel):
@@ -98,27 +82,6 @@ class SttForm(BaseModel):
         'subtitles; verbose_json: {"transcript", "model", "language", "duration", "segments"}. A job\'s result is '
         'always JSON: srt and vtt add "response_format" and "subtitles" (a string) to {"transcript", "model"}',
     )
-
-
-class TranscriptionSegment(BaseModel):
-    """One timed segment, as OpenAI's verbose_json gives it (both doors)."""
-
-    id: int
-    seek: int
-    start: float
-    end: float
-    text: str
-    tokens: list[int]
-    temperature: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-
-
-class TranscriptionWord(BaseModel):
-    word: str
-    start: float
-    end: float
 
 
 class SttVerboseResponse(BaseModel):

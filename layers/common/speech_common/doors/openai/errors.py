@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from aws_lambda_powertools.event_handler import Response, content_types
 
-from speech_common.errors import UpstreamFailure
-from speech_common.openai_api.models import OpenAIError, OpenAIErrorBody
+from speech_common.doors.openai.models import OpenAIError, OpenAIErrorBody
+from speech_common.errors import SpeechError, UpstreamFailure
+from speech_common.http_kit import headers
+from speech_common.http_kit.errors import ErrorShape, status_of
 
 NOT_FOUND_DETAIL = "No such route; the /v1 door serves POST /v1/audio/speech, POST /v1/audio/transcriptions and GET /v1/models"
 # The upstream's rate limit is the caller's 429 here (it retried within the deadline already): the SDKs
@@ -25,12 +27,16 @@ _TYPES = {
 }
 
 
+def openai_status(error: SpeechError) -> int:
+    """The kit's status, but the upstream's rate limit is the caller's 429 (as OpenAI answers it)."""
+    return 429 if error.code == UpstreamFailure.RATE_LIMITED else status_of(error)
+
+
 def openai_error(status_code: int, detail: str, code: str, param: str | None = None) -> Response:
-    """{"error": {"message", "type", "param", "code"}} at OpenAI's status for the failure."""
-    headers: dict[str, str] = {}
+    """{"error": {"message", "type", "param", "code"}} at the status given (openai_status)."""
+    headers_sent: dict[str, str] = {}
     if code == UpstreamFailure.RATE_LIMITED:
-        status_code = 429
-        headers["Retry-After"] = str(UPSTREAM_RATE_LIMITED_RETRY_AFTER_S)
+        headers_sent[headers.RETRY_AFTER] = str(UPSTREAM_RATE_LIMITED_RETRY_AFTER_S)
     body = OpenAIErrorBody(
         error=OpenAIError(
             message=detail, type=_TYPES.get(status_code, "server_error"), param=param, code=code
@@ -40,5 +46,8 @@ def openai_error(status_code: int, detail: str, code: str, param: str | None = N
         status_code=status_code,
         content_type=content_types.APPLICATION_JSON,
         body=body.model_dump_json(),
-        headers=headers,
+        headers=headers_sent,
     )
+
+
+ERRORS = ErrorShape(render=openai_error, not_found_detail=NOT_FOUND_DETAIL, status_of=openai_status)

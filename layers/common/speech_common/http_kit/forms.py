@@ -1,88 +1,24 @@
-"""The multipart form of POST /api/stt/: the audio file (recognised by content) and its fields."""
+"""Form bodies, whichever door takes them: multipart (files and fields) or urlencoded (fields only), and an uploaded
+file recognised as audio by its content."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
+import urllib.parse
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import multipart
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ValidationError
 
-from speech_common.api.envelope import media_type
-from speech_common.api.validation import invalid_request_from, shown
 from speech_common.audio import AudioUpload, sniff_audio_format
-from speech_common.core import TranscriptionJob
 from speech_common.errors import InvalidRequest, PayloadTooLarge
-from speech_common.models import SttForm
+from speech_common.http_kit.envelope import URLENCODED, media_type
+from speech_common.http_kit.validation import invalid_request_from, shown
 from speech_common.settings import Settings, get_settings
-from speech_common.transcript_formats import TIMED_FORMATS
 
-AUDIO_FIELD = "audio"
 ACCEPTED_AUDIO = "flac, m4a, mp3, mp4, mpeg, mpga, ogg, wav, webm"
 MAX_FORM_PARTS = 16
-
-
-def _body_bytes(event: APIGatewayProxyEvent) -> bytes:
-    body = event.body or ""
-    if event.is_base64_encoded:
-        try:
-            return base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise InvalidRequest("The request body is not valid base64", code="malformed_body") from None
-    return body.encode("utf-8", errors="surrogateescape")
-
-
-@dataclass(frozen=True)
-class SttFormData:
-    """The form of POST /api/stt/ (and /api/stt/jobs/): the file, or the id of a completed upload."""
-
-    form: SttForm
-    audio: AudioUpload | None
-
-    def job(self, owner: str) -> TranscriptionJob:
-        """The transcription this form asks for (an upload is read from the bucket)."""
-        audio = self.audio
-        if audio is None:
-            from speech_common.storage import read_upload
-
-            settings = get_settings()
-            audio = read_upload(
-                settings, owner, self.form.upload_id or "", max_bytes=settings.sync_max_upload_bytes
-            )
-        return TranscriptionJob(
-            audio=audio,
-            model=self.form.model,
-            language=self.form.language,
-            prompt=self.form.prompt,
-            timings=self.form.response_format in TIMED_FORMATS,
-        )
-
-
-def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
-    """The audio file (recognised by content) or upload id, and the validated form fields.
-
-    The envelope (size, content type) was checked by the resolver before the route ran.
-    """
-    files, fields, _ = read_form_parts(event)
-    form = validated_form(SttForm, fields)
-    refuse_files_other_than(AUDIO_FIELD, files, "field")
-    if AUDIO_FIELD in files and form.upload_id is not None:
-        raise InvalidRequest(
-            "send either the file 'audio' or the field 'upload_id', not both", code="invalid_field"
-        )
-    if form.upload_id is not None:
-        return SttFormData(form=form, audio=None)
-    if AUDIO_FIELD not in files:
-        raise InvalidRequest(
-            "audio: a file is required (multipart field 'audio'), or the field 'upload_id'",
-            code="missing_field",
-        )
-    return SttFormData(form=form, audio=recognised_audio(files[AUDIO_FIELD], AUDIO_FIELD))
 
 
 def validated_form[Form: BaseModel](model: type[Form], values: Mapping[str, Any]) -> Form:
@@ -121,19 +57,58 @@ def recognised_audio(data: bytes, field: str) -> AudioUpload:
 type FormParts = tuple[dict[str, bytes], dict[str, str], dict[str, list[str]]]
 
 
-def read_form_parts(event: APIGatewayProxyEvent, repeatable: frozenset[str] = frozenset()) -> FormParts:
-    """The files, the fields and the repeated fields ("x[]", named in `repeatable`) of a multipart body.
+def read_form_parts(
+    raw: bytes,
+    content_type: str | None,
+    *,
+    file_fields: frozenset[str] = frozenset(),
+    repeatable: frozenset[str] = frozenset(),
+) -> FormParts:
+    """The files, the fields and the repeated fields ("x[]", named in `repeatable`) of a form body.
 
-    The envelope (size, content type) was checked by the resolver before the route ran.
+    A multipart part is a file when it has a filename or is named in `file_fields`. An urlencoded body has
+    fields only. The envelope (size, content type) was checked before.
     """
-    _, params = media_type(event)
+    mime, params = media_type(content_type)
+    if mime == URLENCODED:
+        return {}, *_read_urlencoded(raw, repeatable)
     boundary = params.get("boundary", "")
     if not boundary:
         raise InvalidRequest("The multipart Content-Type has no boundary", code="malformed_multipart")
-    return _read_parts(_body_bytes(event), boundary, get_settings(), repeatable)
+    return _read_parts(raw, boundary, get_settings(), file_fields, repeatable)
 
 
-def _read_parts(raw: bytes, boundary: str, settings: Settings, repeatable: frozenset[str]) -> FormParts:
+def _read_urlencoded(raw: bytes, repeatable: frozenset[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    try:
+        pairs = urllib.parse.parse_qsl(
+            raw.decode("utf-8"),
+            keep_blank_values=True,
+            strict_parsing=bool(raw),
+            max_num_fields=MAX_FORM_PARTS,
+        )
+    except UnicodeDecodeError:
+        raise InvalidRequest("The form body is not valid UTF-8", code="malformed_body") from None
+    except ValueError as exc:  # "Max number of fields exceeded" or a malformed pair
+        if "max number" in str(exc).lower():
+            raise InvalidRequest(
+                f"The form has too many fields (at most {MAX_FORM_PARTS})", code="too_many_fields"
+            ) from None
+        raise InvalidRequest("The urlencoded form body is malformed", code="malformed_body") from None
+    fields: dict[str, str] = {}
+    lists: dict[str, list[str]] = {}
+    for name, value in pairs:
+        if name in repeatable:
+            lists.setdefault(name, []).append(value)
+        elif name in fields:
+            raise InvalidRequest(f"{shown(name)}: the field is sent more than once", code="duplicate_field")
+        else:
+            fields[name] = value
+    return fields, lists
+
+
+def _read_parts(
+    raw: bytes, boundary: str, settings: Settings, file_fields: frozenset[str], repeatable: frozenset[str]
+) -> FormParts:
     files: dict[str, bytes] = {}
     fields: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
@@ -158,7 +133,7 @@ def _read_parts(raw: bytes, boundary: str, settings: Settings, repeatable: froze
                 raise InvalidRequest(
                     f"{shown(name)}: the field is sent more than once", code="duplicate_field"
                 )
-            if name == AUDIO_FIELD or part.filename:
+            if name in file_fields or part.filename:
                 files[name] = part.raw
             else:
                 fields[name] = part.value

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from speech_common.errors import InvalidRequest
-from speech_common.models import MAX_TTS_TEXT_CHARS
+from speech_common.vocabulary import MAX_TTS_TEXT_CHARS
 
 
 def parse_json_body(body: str) -> Any:

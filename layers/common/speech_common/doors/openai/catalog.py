@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import get_args
 
+from speech_common.doors.openai.models import ModelCard, ModelList
 from speech_common.errors import NotFound
-from speech_common.models import SttModel, TtsModel
-from speech_common.openai_api.models import ModelCard, ModelList
+from speech_common.vocabulary import SttModel, TtsModel
 
 OWNED_BY = "speech-api"
 # When OpenAI published each model (its own `created`): the names, and so the dates, are OpenAI's.

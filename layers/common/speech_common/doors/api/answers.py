@@ -1,0 +1,89 @@
+"""The /api door's answers: speech inline (audio_base64) or as a link, transcripts in the format asked."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel
+
+from speech_common.audio import SPEECH_CONTENT_TYPES
+from speech_common.core import Speech, Transcript, TranscriptionJob
+from speech_common.doors.api.models import (
+    SttResponse,
+    SttVerboseResponse,
+    TtsRequest,
+    TtsResponse,
+    TtsUrlResponse,
+)
+from speech_common.errors import PayloadTooLarge
+from speech_common.http_kit import answers
+from speech_common.http_kit.event import caller
+from speech_common.http_kit.resolver import served
+from speech_common.model_routing import Route
+from speech_common.settings import get_settings
+from speech_common.transcript_formats import api_verbose_transcript, rendered_text
+
+_TOO_LARGE_WAY_OUT = 'ask for "delivery": "url" (a link to the audio), or mp3 or opus'
+_TOO_LONG_WAY_OUT = "send it as a job: POST /api/stt/jobs/"
+
+
+def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
+    """413 before paying the upstream for lossless audio that cannot fit in the answer (a link always fits)."""
+    if request.delivery != "url":
+        answers.refuse_audio_too_large_to_return(
+            request.text, request.response_format, request.speed, _TOO_LARGE_WAY_OUT
+        )
+
+
+def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
+    answers.refuse_audio_too_long_to_answer(job, _TOO_LONG_WAY_OUT)
+
+
+def delivered(speech: Speech, delivery: str, event: APIGatewayProxyEvent, route: Route) -> Response[Any]:
+    """The documented answer (audio_base64), or with "delivery": "url" a link to the audio in the bucket."""
+    if delivery == "url":
+        from speech_common.storage import store_result
+
+        settings = get_settings()
+        url = store_result(
+            settings,
+            caller(event),
+            speech.audio,
+            speech.response_format,
+            SPEECH_CONTENT_TYPES[speech.response_format],
+        )
+        body: BaseModel = TtsUrlResponse(
+            audio_url=url,
+            expires_in=settings.result_url_expires_seconds,
+            model=speech.model,
+            voice=speech.voice,
+        )
+    else:
+        body = TtsResponse(audio_base64=inline_base64(speech.audio), model=speech.model, voice=speech.voice)
+    return served(body, route, cache=speech.cache)
+
+
+def inline_base64(audio: bytes) -> str:
+    """The audio as base64 for a JSON answer, or 413 when Lambda could not return it."""
+    # Lambda refuses responses over 6 MB: say so clearly instead of letting the gateway answer 502.
+    if not answers.fits_in_answer(audio):
+        raise PayloadTooLarge(
+            f"The synthesized audio ({len(audio)} bytes) is larger than the API can return; "
+            'ask for "delivery": "url" (a link to the audio), or response_format opus',
+            code="response_too_large",
+        )
+    return base64.b64encode(audio).decode("ascii")
+
+
+def transcript_answer(transcript: Transcript, response_format: str, route: Route) -> Response[Any]:
+    """{"transcript", "model"} (documented), verbose_json's fields, or text, srt and vtt as themselves."""
+    rendered = rendered_text(transcript, response_format)
+    if rendered is not None:
+        content_type, body = rendered
+        return served(body, route, content_type=content_type)
+    if response_format == "verbose_json":
+        return served(SttVerboseResponse(**api_verbose_transcript(transcript)), route)
+    return served(SttResponse(transcript=transcript.text, model=transcript.model), route)

@@ -1,0 +1,90 @@
+"""The /api door's requests in the core's terms: the STT form (a file or an upload) and the TTS body."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from speech_common.audio import AudioUpload
+from speech_common.core import SynthesisRequest, TranscriptionJob
+from speech_common.doors.api.models import SttForm, TtsRequest
+from speech_common.errors import InvalidRequest
+from speech_common.http_kit.event import body_bytes
+from speech_common.http_kit.forms import (
+    read_form_parts,
+    recognised_audio,
+    refuse_files_other_than,
+    validated_form,
+)
+from speech_common.settings import get_settings
+from speech_common.transcript_formats import needs_timings
+
+AUDIO_FIELD = "audio"
+
+
+def synthesis_request(request: TtsRequest) -> SynthesisRequest:
+    return SynthesisRequest(
+        text=request.text,
+        model=request.model,
+        voice=request.voice,
+        response_format=request.response_format,
+        speed=request.speed,
+    )
+
+
+def refuse_text_longer_than_a_job_takes(request: TtsRequest) -> None:
+    limit = get_settings().tts_job_max_chars
+    if len(request.text) > limit:
+        raise InvalidRequest(
+            f"text: {len(request.text):,} characters, more than a speech job takes ({limit:,})",
+            code="text_too_long",
+        )
+
+
+@dataclass(frozen=True)
+class SttFormData:
+    """The form of POST /api/stt/ (and /api/stt/jobs/): the file, or the id of a completed upload."""
+
+    form: SttForm
+    audio: AudioUpload | None
+
+    def job(self, owner: str) -> TranscriptionJob:
+        """The transcription this form asks for (an upload is read from the bucket)."""
+        audio = self.audio
+        if audio is None:
+            from speech_common.storage import read_upload
+
+            settings = get_settings()
+            audio = read_upload(
+                settings, owner, self.form.upload_id or "", max_bytes=settings.sync_max_upload_bytes
+            )
+        return TranscriptionJob(
+            audio=audio,
+            model=self.form.model,
+            language=self.form.language,
+            prompt=self.form.prompt,
+            timings=needs_timings(self.form.response_format),
+        )
+
+
+def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
+    """The audio file (recognised by content) or upload id, and the validated form fields: multipart, or urlencoded
+    when there is no file (an upload id). The envelope (size, content type) was checked before the route ran."""
+    files, fields, _ = read_form_parts(
+        body_bytes(event), event.headers.get("content-type"), file_fields=frozenset({AUDIO_FIELD})
+    )
+    form = validated_form(SttForm, fields)
+    refuse_files_other_than(AUDIO_FIELD, files, "field")
+    if AUDIO_FIELD in files and form.upload_id is not None:
+        raise InvalidRequest(
+            "send either the file 'audio' or the field 'upload_id', not both", code="invalid_field"
+        )
+    if form.upload_id is not None:
+        return SttFormData(form=form, audio=None)
+    if AUDIO_FIELD not in files:
+        raise InvalidRequest(
+            "audio: a file is required (multipart field 'audio'), or the field 'upload_id'",
+            code="missing_field",
+        )
+    return SttFormData(form=form, audio=recognised_audio(files[AUDIO_FIELD], AUDIO_FIELD))

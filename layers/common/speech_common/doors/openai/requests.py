@@ -1,0 +1,68 @@
+"""The /v1 door's requests in the core's terms: OpenAI's speech body and its transcription form."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from speech_common.core import SynthesisRequest, TranscriptionJob
+from speech_common.doors.openai.models import SpeechBody, TranscriptionForm
+from speech_common.errors import InvalidRequest
+from speech_common.http_kit.event import body_bytes
+from speech_common.http_kit.forms import (
+    read_form_parts,
+    recognised_audio,
+    refuse_files_other_than,
+    validated_form,
+)
+from speech_common.transcript_formats import needs_timings
+
+FILE_FIELD = "file"
+GRANULARITIES = "timestamp_granularities[]"
+
+
+def synthesis_request(body: SpeechBody) -> SynthesisRequest:
+    """What this body asks the core for; 400 for what tts-1 and tts-1-hd cannot do."""
+    if body.instructions and body.instructions.strip():
+        raise InvalidRequest(
+            "instructions: tts-1 and tts-1-hd do not take instructions; send none",
+            code="unsupported_parameter",
+            param="instructions",
+        )
+    return SynthesisRequest(
+        text=body.input,
+        model=body.model,
+        voice=body.voice,
+        response_format=body.response_format,
+        speed=body.speed,
+    )
+
+
+def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJob, TranscriptionForm]:
+    """OpenAI's form as a TranscriptionJob, and the form (its response_format and timestamp_granularities);
+    400 (naming the parameter) for anything this API cannot do, before any upstream call."""
+    files, fields, lists = read_form_parts(
+        body_bytes(event),
+        event.headers.get("content-type"),
+        file_fields=frozenset({FILE_FIELD}),
+        repeatable=frozenset({GRANULARITIES}),
+    )
+    values: dict[str, Any] = dict(fields)
+    if GRANULARITIES in lists:
+        values[GRANULARITIES] = lists[GRANULARITIES]
+    form = validated_form(TranscriptionForm, values)
+    refuse_files_other_than(FILE_FIELD, files, "parameter")
+    if FILE_FIELD not in files:
+        raise InvalidRequest("file: a file is required", code="missing_field", param=FILE_FIELD)
+    verbose = form.response_format == "verbose_json"
+    return TranscriptionJob(
+        audio=recognised_audio(files[FILE_FIELD], FILE_FIELD),
+        model=form.model,
+        language=form.language,
+        prompt=form.prompt,
+        temperature=form.temperature,
+        timings=needs_timings(form.response_format),
+        # timestamp_granularities[] count with verbose_json only, as on OpenAI.
+        words=verbose and "word" in form.timestamp_granularities,
+    ), form
