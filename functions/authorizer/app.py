@@ -14,10 +14,11 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
+from speech_common.http_kit.paths import under
 from speech_common.observability import logger
 
 KEYS_CACHE_SECONDS = 300.0  # a key made or disabled takes up to this long to count
-V1_PREFIX = "/v1/"
 
 _lock = threading.Lock()
 _keys: dict[str, str] = {}  # enabled key value -> key id
@@ -85,7 +86,7 @@ def _policy(effect: str, method_arn: str) -> dict[str, Any]:
 
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method_arn = str(event.get("methodArn", ""))
-    openai_door = str(event.get("path") or "").startswith(V1_PREFIX)
+    openai_door = under(event.get("path"), OPENAI_PREFIX)
     key = api_key_of(event.get("headers"), bearer_only=openai_door)
     key_id = _enabled_keys().get(key) if key else None
     if key is None or key_id is None:

@@ -69,11 +69,18 @@ def openai_door() -> SpeechApiResolver:
     from speech_common.doors.openai.resolver import openai_resolver
 
     v1 = openai_resolver(JSON)
-    audio = {
-        ct: {"schema": {"type": "string", "format": "binary"}} for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
-    }
-
-    @v1.post("/v1/audio/speech", responses={200: {"description": "The audio", "content": audio}})
+    @v1.post(
+        "/v1/audio/speech",
+        responses={
+            200: {
+                "description": "The audio",
+                "content": {
+                    ct: {"schema": {"type": "string", "format": "binary"}}
+                    for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
+                },
+            }
+        },
+    )
     def openai_speech(body: Annotated[SpeechBody, Body()]):
         # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
         request = synthesis_request(body)

@@ -48,7 +48,7 @@ class SpeechApiResolver(APIGatewayRestResolver):
             proxy_event = APIGatewayProxyEvent(event)
             problem = envelope_problem(
                 body=proxy_event.body,
-                is_base64=proxy_event.is_base64_encoded,
+                is_base64=bool(proxy_event.is_base64_encoded),
                 method=proxy_event.http_method,
                 content_type=proxy_event.headers.get("content-type"),  # case-insensitive in Powertools v3
                 expected_media_types=self.expected_media_types,
