@@ -1,7 +1,7 @@
 """POST /api/uploads/: a presigned S3 POST for a large file; GET /api/jobs/{job_id}: a job's state;
 GET /v1/models[/{model_id}]: the public models served (the OpenAI-shaped door)."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from speech_common.api.answers import caller, created
 from speech_common.api.envelope import JSON
 from speech_common.api.resolver import create_resolver
+from speech_common.doors.api.jobs import JobStatus, job_status_of
 from speech_common.jobs import get_job
 from speech_common.models import UploadRequest, UploadResponse
 from speech_common.observability import logger, metrics
@@ -32,9 +33,8 @@ def new_upload(request: Annotated[UploadRequest | None, Body()] = None) -> Respo
 
 
 @app.get("/api/jobs/<job_id>")
-def job_status(job_id: str) -> Response[Any]:
-    job = get_job(get_settings(), caller(app.current_event), job_id)
-    return Response(status_code=200, content_type="application/json", body=job.public())
+def job_status(job_id: str) -> JobStatus:
+    return job_status_of(get_job(get_settings(), caller(app.current_event), job_id))
 
 
 @v1.get("/v1/models")

@@ -1,0 +1,1 @@
+"""The /api door: the documented contract (POST /api/stt/, /api/tts/), uploads and jobs."""
