@@ -4,7 +4,7 @@ GET /v1/models[/{model_id}]: the public models served (the OpenAI-shaped door).
 Each door's routes are registered when its first request arrives.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -22,6 +22,7 @@ get_settings()  # a bad configuration fails the cold start, naming its variable,
 
 
 def api_door() -> SpeechApiResolver:
+    from speech_common.doors.api.jobs import JobStatus, job_status_of
     from speech_common.doors.api.models import UploadRequest, UploadResponse
     from speech_common.doors.api.resolver import api_resolver
     from speech_common.jobs import get_job
@@ -36,9 +37,8 @@ def api_door() -> SpeechApiResolver:
         return created(UploadResponse(**upload.__dict__))
 
     @app.get("/api/jobs/<job_id>")
-    def job_status(job_id: str) -> Response[Any]:
-        job = get_job(get_settings(), caller(app.current_event), job_id)
-        return Response(status_code=200, content_type="application/json", body=job.public())
+    def job_status(job_id: str) -> JobStatus:
+        return job_status_of(get_job(get_settings(), caller(app.current_event), job_id))
 
     return app
 

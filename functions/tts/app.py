@@ -69,6 +69,7 @@ def openai_door() -> SpeechApiResolver:
     from speech_common.doors.openai.resolver import openai_resolver
 
     v1 = openai_resolver(JSON)
+
     @v1.post(
         "/v1/audio/speech",
         responses={

@@ -10,7 +10,9 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from speech_common import jobs, storage
+from speech_common import storage
+from speech_common.jobs.queue import sqs_client
+from speech_common.jobs.store import dynamodb_client
 from speech_common.settings import get_settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.secrets_manager import FakeSecretsManager
@@ -74,8 +76,8 @@ def aws(
     monkeypatch.setenv("JOBS_TABLE", table)
     monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
     get_settings.cache_clear()
-    for client in (storage.s3_client, jobs._client):
+    for client in (storage.s3_client, dynamodb_client, sqs_client):
         client.cache_clear()
     yield {"bucket": bucket, "table": table, "queue_url": queue_url}
-    for client in (storage.s3_client, jobs._client):
+    for client in (storage.s3_client, dynamodb_client, sqs_client):
         client.cache_clear()

@@ -11,8 +11,10 @@ import boto3
 import pytest
 import requests
 
-from speech_common import jobs, storage
+from speech_common import storage
 from speech_common.engines.openai_engine import speech_chunks
+from speech_common.jobs import RUNNING
+from speech_common.jobs.store import DynamoDBJobStore, JobChange
 from speech_common.long_audio import piece_seconds_for
 from speech_common.settings import get_settings
 from tests.audio_helpers import duration_seconds
@@ -196,7 +198,8 @@ def test_a_running_job_past_its_lease_reads_failed(
     # Given a job a worker took and then never finished (its lease ran out)
     body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
     job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"]["job_id"]
-    jobs._update(get_settings(), job_id, jobs.RUNNING, lease_until=1.0)
+    taken = JobChange(RUNNING, "1970-01-01T00:00:01Z", lease_until=1)
+    assert DynamoDBJobStore(aws["table"]).change(job_id, taken)
     # When it is read / Then it is failed with worker_timeout (a job is never stuck running)
     status = job_status(job_id)["json"]
     assert status["status"] == "failed" and status["error"]["code"] == "worker_timeout"

@@ -1,0 +1,36 @@
+"""Transcription and speech jobs, in the manner of handler -> logic -> data access:
+
+service.py  the state machine (create, run, read, fail), over the two interfaces below
+store.py    `JobStore`, where jobs are kept (DynamoDB)
+queue.py    `JobQueue`, how jobs reach the worker (SQS)
+"""
+
+from speech_common.jobs.service import (
+    FAILED,
+    QUEUED,
+    RUNNING,
+    STT,
+    SUCCEEDED,
+    TTS,
+    Job,
+    create_stt_job,
+    create_tts_job,
+    fail_abandoned_job,
+    get_job,
+    run_job,
+)
+
+__all__ = [
+    "FAILED",
+    "QUEUED",
+    "RUNNING",
+    "STT",
+    "SUCCEEDED",
+    "TTS",
+    "Job",
+    "create_stt_job",
+    "create_tts_job",
+    "fail_abandoned_job",
+    "get_job",
+    "run_job",
+]

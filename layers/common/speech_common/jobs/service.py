@@ -1,0 +1,255 @@
+"""Transcription and speech jobs: the state machine, over a `JobStore` (the table) and a `JobQueue` (the
+worker's queue); the work itself is the core's, its inputs and results are in the bucket (`storage`).
+
+A job moves queued -> running -> succeeded | failed. It belongs to the API key that made it: another
+key reading it gets the same 404 as an unknown id. A job is never left running: the worker holds a
+lease (its timeout and a margin), and a job whose lease has run out reads as failed
+(`worker_timeout`); a message the worker never finishes ends on the dead-letter queue, whose
+handler marks the job failed (`worker_failed`). Each door shapes its own answer from a `Job`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from speech_common.core import (
+    STT_FAILED,
+    TTS_FAILED,
+    SynthesisRequest,
+    TranscriptionJob,
+    refuse_longer_than,
+    synthesize_long_text,
+    transcribe,
+)
+from speech_common.deadline import Deadline
+from speech_common.errors import NotFound, OperationFailed, SpeechError
+from speech_common.jobs.queue import JobQueue, SqsJobQueue
+from speech_common.jobs.store import DynamoDBJobStore, JobChange, JobStore, StoredJob
+from speech_common.settings import Settings
+from speech_common.storage import (
+    check_upload,
+    delete_text,
+    presign_result,
+    read_job_result,
+    read_text,
+    read_upload,
+    store_job_audio,
+    store_job_result,
+    store_text,
+)
+from speech_common.transcript_formats import TIMED_FORMATS, api_job_result
+
+QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
+STT, TTS = "stt", "tts"
+JOB_FAILED = "The job failed"
+FAILED_BY_KIND = {STT: STT_FAILED, TTS: TTS_FAILED}
+LEASE_MARGIN_SECONDS = 60
+MAX_JOB_ID_CHARS = 64  # ours are 24; a longer id is nobody's and is not looked up
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job as its owner may see it."""
+
+    job_id: str
+    kind: str
+    status: str
+    created_at: str
+    updated_at: str
+    result: dict[str, Any] | None = None
+    error: dict[str, str] | None = None
+
+
+def create_stt_job(
+    settings: Settings,
+    owner: str,
+    upload_id: str,
+    model: str,
+    language: str | None,
+    *,
+    prompt: str | None = None,
+    response_format: str = "json",
+) -> Job:
+    """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's."""
+    queue = _queue(settings)
+    check_upload(settings, owner, upload_id)
+    request: dict[str, Any] = {"upload_id": upload_id, "model": model, "language": language}
+    if prompt is not None:
+        request["prompt"] = prompt
+    if response_format != "json":
+        request["response_format"] = response_format
+    return _create_job(settings, queue, owner, STT, request)
+
+
+def create_tts_job(settings: Settings, owner: str, request: SynthesisRequest) -> Job:
+    """Keep the text in the bucket (it may be larger than a table item), record the job and queue it."""
+    queue = _queue(settings)
+    text_id = store_text(settings, owner, request.text)
+    spoken = {k: v for k, v in dataclasses.asdict(request).items() if k != "text"}
+    return _create_job(settings, queue, owner, TTS, {"text_id": text_id, **spoken})
+
+
+def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, request: dict[str, Any]) -> Job:
+    store = _store(settings)
+    job_id = secrets.token_urlsafe(18)
+    now = _now()
+    expires_at = int(time.time()) + settings.result_retention_days * 86_400
+    store.add(StoredJob(job_id, kind, QUEUED, owner, request, now, now, expires_at))
+    try:
+        queue.send(job_id)
+    except Exception as exc:  # not queued: it would stay queued forever
+        _fail(store, job_id, "jobs_unavailable", f"{FAILED_BY_KIND[kind]}: the job could not be queued")
+        raise OperationFailed("The job could not be queued; try again", code="jobs_unavailable") from exc
+    return Job(job_id, kind, QUEUED, now, now)
+
+
+def get_job(settings: Settings, owner: str, job_id: str) -> Job:
+    store = _store(settings)
+    stored = _stored(store, job_id)
+    if stored is None or stored.owner != owner or time.time() > stored.expires_at:
+        # Past its TTL the row is still there for a while (DynamoDB deletes within days), but gone to its owner.
+        raise _unknown_job()
+    if stored.status == RUNNING and stored.lease_until is not None and time.time() > stored.lease_until:
+        # Final: a redelivered message finds the job failed and leaves it (no second, unasked-for run).
+        _fail(
+            store,
+            job_id,
+            "worker_timeout",
+            f"{FAILED_BY_KIND.get(stored.kind, JOB_FAILED)}: the worker did not finish in time",
+            if_lease_until=stored.lease_until,
+        )
+        return get_job(settings, owner, job_id)
+    result = None
+    if stored.status == SUCCEEDED and stored.result_key is not None:
+        result = _result(settings, stored.result_key)
+    return Job(
+        job_id=stored.job_id,
+        kind=stored.kind,
+        status=stored.status,
+        created_at=stored.created_at,
+        updated_at=stored.updated_at,
+        result=result,
+        error=stored.error,
+    )
+
+
+def _result(settings: Settings, result_key: str) -> dict[str, Any]:
+    result = read_job_result(settings, result_key)
+    if result is None:  # expired: the bucket's rule came before the table's TTL
+        raise _unknown_job()
+    if "audio_key" in result:  # a link made now: it outlives the job's run by expires_in
+        key = result.pop("audio_key")
+        result = {
+            "audio_url": presign_result(settings, key),
+            "expires_in": settings.result_url_expires_seconds,
+            **result,
+        }
+    return result
+
+
+def _unknown_job() -> NotFound:
+    return NotFound("No such job (unknown, expired, or made with another API key)", code="unknown_job")
+
+
+def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: float) -> None:
+    """The worker's work for one job; the job ends succeeded or failed, never running."""
+    store = _store(settings)
+    stored = _stored(store, job_id)
+    if stored is None or stored.status in (SUCCEEDED, FAILED):
+        return  # unknown (expired), or already done by an earlier delivery
+    lease_until = int(time.time() + lease_seconds + LEASE_MARGIN_SECONDS)
+    started = store.change(
+        job_id, JobChange(RUNNING, _now(), lease_until=lease_until), only_from=(QUEUED, RUNNING)
+    )
+    if not started:
+        return  # it ended meanwhile (failed by an expired lease, say)
+    work = _transcription if stored.kind == STT else _speech
+    try:
+        result = work(settings, job_id, stored.owner, stored.request, deadline)
+    except SpeechError as error:
+        _fail(store, job_id, error.code, error.detail)
+    else:
+        # From any status: a worker still running past its lease has its result kept rather than lost.
+        store.change(
+            job_id, JobChange(SUCCEEDED, _now(), result_key=store_job_result(settings, job_id, result))
+        )
+    # Only once the job has ended: a delivery that fails before that comes back and reads the text again.
+    if "text_id" in stored.request:
+        delete_text(settings, stored.request["text_id"])
+
+
+def _transcription(
+    settings: Settings, job_id: str, owner: str, request: dict[str, Any], deadline: Deadline
+) -> dict[str, Any]:
+    audio = read_upload(settings, owner, request["upload_id"])
+    refuse_longer_than(audio, settings.job_max_audio_seconds, "a job takes")
+    response_format = request.get("response_format", "json")
+    job = TranscriptionJob(
+        audio=audio,
+        model=request["model"],
+        language=request.get("language"),
+        prompt=request.get("prompt"),
+        timings=response_format in TIMED_FORMATS,
+    )
+    transcript, _route = transcribe(job, deadline)
+    return api_job_result(transcript, response_format)
+
+
+def _speech(
+    settings: Settings, job_id: str, owner: str, request: dict[str, Any], deadline: Deadline
+) -> dict[str, Any]:
+    """The audio is written whole, once, after every piece is read: nothing half-made is ever linked."""
+    text = read_text(settings, owner, request["text_id"])
+    wanted = SynthesisRequest(text=text, **{k: v for k, v in request.items() if k != "text_id"})
+    speech, _route, seconds = synthesize_long_text(wanted, deadline)
+    audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)
+    return {
+        "audio_key": audio_key,
+        "model": speech.model,
+        "voice": speech.voice,
+        "response_format": speech.response_format,
+        "duration_seconds": round(seconds, 3),
+    }
+
+
+def fail_abandoned_job(settings: Settings, job_id: str) -> None:
+    """Fail a job whose messages ran out of retries (the dead-letter queue's handler)."""
+    store = _store(settings)
+    stored = _stored(store, job_id)
+    if stored is None:
+        return  # unknown or expired: nobody is waiting for it
+    failed = FAILED_BY_KIND.get(stored.kind, JOB_FAILED)
+    _fail(store, job_id, "worker_failed", f"{failed}: the worker stopped before it finished")
+
+
+def _fail(store: JobStore, job_id: str, code: str, detail: str, *, if_lease_until: int | None = None) -> None:
+    """Mark a job failed, unless it already succeeded (or, with `if_lease_until`, unless its lease changed)."""
+    change = JobChange(FAILED, _now(), error={"detail": detail, "code": code})
+    store.change(job_id, change, only_from=(QUEUED, RUNNING, FAILED), if_lease_until=if_lease_until)
+
+
+def _stored(store: JobStore, job_id: str) -> StoredJob | None:
+    if not job_id or len(job_id) > MAX_JOB_ID_CHARS:
+        return None
+    return store.get(job_id)
+
+
+def _store(settings: Settings) -> JobStore:
+    if not settings.jobs_table:
+        raise OperationFailed("Jobs are not configured", code="jobs_not_configured")
+    return DynamoDBJobStore(settings.jobs_table)
+
+
+def _queue(settings: Settings) -> JobQueue:
+    if not settings.jobs_queue_url:
+        raise OperationFailed("Jobs are not configured", code="jobs_not_configured")
+    return SqsJobQueue(settings.jobs_queue_url)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
