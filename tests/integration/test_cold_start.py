@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from speech_common.engines import STT_ENGINES, TTS_ENGINES
+from speech_common.engine_names import STT_ENGINES, TTS_ENGINES
 from speech_common.engines.base import SpeechToTextEngine, TextToSpeechEngine
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.secrets_manager import FakeSecretsManager

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from speech_common.engine_names import EngineKind, engine_names
 from speech_common.model_routing import RoutePolicy, RouteTable, parse_routes
 from speech_common.models import DOCUMENTED_VOICES, MAX_TTS_JOB_TEXT_CHARS, SttModel, TtsModel
 
@@ -70,9 +71,7 @@ def parse_voice_map(spec: str) -> VoiceMap:
     return mapping
 
 
-def _check_chains(table: RouteTable, public_models: tuple[str, ...], kind: str) -> RouteTable:
-    from speech_common.engines import engine_names  # engines import this module
-
+def _check_chains(table: RouteTable, public_models: tuple[str, ...], kind: EngineKind) -> RouteTable:
     unknown = sorted(set(table) - set(public_models))
     if unknown:
         raise ValueError(f"{unknown[0]!r} is not a documented model ({', '.join(public_models)})")
