@@ -13,7 +13,7 @@ type EngineKind = Literal["stt", "tts"]
 
 TTS_ENGINES: Final[dict[str, str]] = {
     "openai": "speech_common.engines.openai_engine:OpenAITextToSpeech",
-    "openai-realtime": "speech_common.engines.openai_realtime:OpenAIRealtimeTextToSpeech",
+    "openai-realtime": "speech_common.engines.openai_realtime.engine:OpenAIRealtimeTextToSpeech",
     "polly": "speech_common.engines.polly:PollyTextToSpeech",
     "local": "speech_common.engines.local:LocalTextToSpeech",
 }
