@@ -119,14 +119,10 @@ def routes_to_try(chain: tuple[Route, ...], policy: RoutePolicy) -> tuple[Route,
     is up). The last one is always tried: remembered state alone never fails a request."""
     today, now = utc_today(), time.monotonic()
     *head, last = chain
-    return (
-        *(
-            r
-            for r in head
-            if not is_retired(r, policy, today) and not skipped_routes.skip_now(r, policy, now)
-        ),
-        last,
+    live = (
+        r for r in head if not is_retired(r, policy, today) and not skipped_routes.skip_now(r, policy, now)
     )
+    return (*live, last)
 
 
 def run_chain[T](
