@@ -44,9 +44,9 @@ def lambda_environment(monkeypatch: pytest.MonkeyPatch):
 
 def _forget_container_state() -> None:
     get_settings.cache_clear()
-    engines.reset_engines()
+    engines.built_engines.cache_clear()
     openai_client.client_for.cache_clear()
-    model_routing.forget_unavailable()
+    model_routing.skipped_routes.cache_clear()
     parameters.clear_caches()
     secrets.secrets_provider.cache_clear()
 

@@ -245,6 +245,8 @@ class FakeOpenAI:
         self.transcriber: Callable[[bytes], str] | None = None
         # verbose_json's segments, (start, end, text) in seconds, from the file (None: one segment, all of it).
         self.segmenter: Callable[[bytes], list[tuple[float, float, str]]] | None = None
+        # Fields left out of verbose_json answers, as some OpenAI-compatible servers do ("segments", "duration").
+        self.verbose_json_without: frozenset[str] = frozenset()
         self.seconds_per_audio_second = 0.0
         # Azure OpenAI mode: the API version its deployment paths must name (None: plain OpenAI only).
         self.azure_api_version: str | None = None
@@ -407,6 +409,7 @@ class FakeOpenAI:
             self.seconds_per_audio_second = 0.0
             self.transcriber = None
             self.segmenter = None
+            self.verbose_json_without = frozenset()
             self.azure_api_version = None
             self.azure_requests.clear()
             self.stream_chunk_delay = 0.0
@@ -615,11 +618,16 @@ class FakeOpenAI:
             return _Response(200, vtt.encode(), "text/vtt; charset=utf-8")
         payload: dict[str, Any] = {"text": text}
         if response_format == "verbose_json":
-            payload = {"task": "transcribe", "language": "english", "duration": duration, **payload}
-            payload.update(self._timings(recorded, text, duration))
+            payload = self._verbose(recorded, text, duration)
         if usage is not None:
             payload["usage"] = usage
         return _json_response(payload)
+
+    def _verbose(self, recorded: RecordedRequest, text: str, duration: float) -> dict[str, Any]:
+        """verbose_json, as whisper-1's, less the fields this server is told to leave out."""
+        payload = {"task": "transcribe", "language": "english", "duration": duration, "text": text}
+        payload.update(self._timings(recorded, text, duration))
+        return {key: value for key, value in payload.items() if key not in self.verbose_json_without}
 
     def _timings(self, recorded: RecordedRequest, text: str, duration: float) -> dict[str, Any]:
         """verbose_json's segments (unless only words were asked for) and words (when they were), as whisper-1's:

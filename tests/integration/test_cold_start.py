@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from speech_common.engines import STT_ENGINES, TTS_ENGINES
+from speech_common.engine_names import STT_ENGINES, TTS_ENGINES
 from speech_common.engines.base import SpeechToTextEngine, TextToSpeechEngine
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.secrets_manager import FakeSecretsManager
@@ -72,7 +72,7 @@ def test_bad_requests_are_answered_without_importing_heavy_libraries() -> None:
     [
         "speech_common.transcode",
         "speech_common.engines.openai_engine",
-        "speech_common.engines.openai_realtime",
+        "speech_common.engines.openai_realtime.engine",
         "speech_common.engines.polly",
         "speech_common.engines.local",
         "speech_common.engines",
@@ -100,7 +100,7 @@ UPSTREAM = {
 # Never on these paths: other engines, their SDKs and codecs, the realtime client.
 NOT_NEEDED = (
     "av", "websockets", "num2words", "docopt", "faster_whisper", "ctranslate2", "espeakng_loader",
-    "speech_common.engines.openai_realtime", "speech_common.verbatim", "speech_common.engines.polly",
+    "speech_common.engines.openai_realtime", "speech_common.engines.polly",
     "speech_common.engines.local", "openai.resources.realtime", "openai.types.realtime",
 )  # fmt: skip
 

@@ -21,7 +21,15 @@ from speech_common.errors import UpstreamFailure
 from speech_common.settings import get_settings
 from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import header, invoke, multipart_body, stt_event, tts_event
+from tests.helpers import (
+    FakeLambdaContext,
+    header,
+    invoke,
+    load_handler,
+    multipart_body,
+    stt_event,
+    tts_event,
+)
 from tests.samples import tone
 
 SPEECH = SpeechRequest(text="Hello there", voice="nova", response_format="mp3")
@@ -463,3 +471,43 @@ def test_a_transcription_200_without_a_transcript_is_retried(fake_openai: FakeOp
     )
     assert text == fake_openai.transcript
     assert fake_openai.calls("/v1/audio/transcriptions") == 2
+
+
+# -- an OpenAI-compatible upstream whose verbose_json has its text but no segments ------------------
+
+
+@pytest.mark.parametrize(
+    ("response_format", "cue"),
+    [("srt", "1\n00:00:00,000 --> 00:00:02,000\n"), ("vtt", "WEBVTT\n\n00:00:00.000 --> 00:00:02.000\n")],
+)
+def test_a_verbose_json_without_segments_is_one_cue_over_the_whole_recording(
+    fake_openai: FakeOpenAI, response_format: str, cue: str
+) -> None:
+    # Given an upstream that answers verbose_json with its text and duration, but no segments
+    fake_openai.transcript = "Every word is kept."
+    fake_openai.verbose_json_without = frozenset({"segments"})
+    # When two seconds of audio are posted for subtitles
+    fields = {"model": "whisper-1", "response_format": response_format}
+    event = stt_event(multipart_body(fields, {"audio": ("a.wav", tone("wav", 2.0), "audio/wav")}))
+    response = load_handler("stt").lambda_handler(event, FakeLambdaContext())  # its body is not JSON
+    # Then the subtitles are one cue, from 0 to the upstream's duration, holding the whole text
+    assert response["statusCode"] == 200, response["body"]
+    assert response["body"] == f"{cue}Every word is kept.\n\n"
+    assert fake_openai.last_request.form["response_format"] == "verbose_json"
+
+
+def test_without_segments_or_duration_the_one_segment_spans_the_audio(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream whose verbose_json has neither segments nor a duration
+    fake_openai.transcript = "Still every word."
+    fake_openai.verbose_json_without = frozenset({"segments", "duration"})
+    # When two seconds of audio are transcribed with timings
+    result = stt().transcribe(
+        TranscriptionRequest(AudioUpload(tone("wav", 2.0), "wav"), timings=True),
+        upstream_model="whisper-1",
+        deadline=Deadline(10),
+    )
+    # Then the text is one segment over the audio's own duration (from its headers)
+    assert [(s.start, round(s.end, 2), s.text) for s in result.segments or ()] == [
+        (0.0, 2.0, "Still every word.")
+    ]
+    assert result.duration is not None and round(result.duration, 2) == 2.0

@@ -14,10 +14,10 @@ from websockets.sync.client import connect
 from speech_common.deadline import Deadline
 from speech_common.engines.base import SpeechRequest
 from speech_common.engines.openai_client import client_for
-from speech_common.engines.openai_realtime import (
+from speech_common.engines.openai_realtime.conversation import SAMPLE_RATE
+from speech_common.engines.openai_realtime.engine import (
     CHUNK_GAP_SECONDS,
     MAX_CHUNK_CHARS,
-    SAMPLE_RATE,
     OpenAIRealtimeTextToSpeech,
 )
 from speech_common.engines.pcm import BYTES_PER_SAMPLE

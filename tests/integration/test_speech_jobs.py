@@ -14,7 +14,8 @@ import pytest
 import requests
 
 from speech_common.core import LONG_TEXT_PIECE_CHARS
-from speech_common.engines.openai_realtime import CHUNK_GAP_SECONDS, MAX_CHARS_PER_SECOND
+from speech_common.engines.openai_realtime.conversation import MAX_CHARS_PER_SECOND
+from speech_common.engines.openai_realtime.engine import CHUNK_GAP_SECONDS
 from speech_common.settings import get_settings
 from speech_common.text_chunks import split_text
 from tests.audio_helpers import duration_seconds

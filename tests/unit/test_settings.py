@@ -1,9 +1,23 @@
 """Settings: route chains and voice maps parsed when read; a bad value is a start-up error naming it."""
 
+import ast
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
+from speech_common import engine_names
 from speech_common.model_routing import Route
-from speech_common.settings import ConfigurationError, Settings, get_settings, parse_voice_map
+from speech_common.settings import (
+    ConfigurationError,
+    Settings,
+    get_settings,
+    parse_voice_map,
+    require,
+    resource,
+)
 
 
 def test_voice_map_parses_names_case_insensitively() -> None:
@@ -67,3 +81,76 @@ def test_a_secret_value_is_never_part_of_a_configuration_error(monkeypatch: pyte
     with pytest.raises(ConfigurationError) as caught:
         get_settings()
     assert "UPSTREAM_MAX_ATTEMPTS" in str(caught.value) and "sk-very-secret" not in str(caught.value)
+
+
+RESOURCES = {"SPEECH_BUCKET": "speech-bucket", "JOBS_TABLE": "jobs", "JOBS_QUEUE_URL": "https://sqs.test/q"}
+
+
+def test_a_function_gets_the_resources_it_requires(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the bucket, the table and the queue in the environment
+    for variable, value in RESOURCES.items():
+        monkeypatch.setenv(variable, value)
+    # When a function requires all three
+    settings = require("speech_bucket", "jobs_table", "jobs_queue_url")
+    # Then its settings hold them, and each can be read as a plain string
+    assert (settings.speech_bucket, settings.jobs_table, settings.jobs_queue_url) == tuple(RESOURCES.values())
+    assert resource("jobs_queue_url") == "https://sqs.test/q"
+
+
+@pytest.mark.parametrize("unset", ["", None], ids=["empty", "absent"])
+def test_a_missing_resource_fails_the_start_naming_each_variable(
+    monkeypatch: pytest.MonkeyPatch, unset: str | None
+) -> None:
+    # Given a bucket, but a table and a queue that are empty or absent
+    monkeypatch.setenv("SPEECH_BUCKET", "speech-bucket")
+    for variable in ("JOBS_TABLE", "JOBS_QUEUE_URL"):
+        if unset is None:
+            monkeypatch.delenv(variable, raising=False)
+        else:
+            monkeypatch.setenv(variable, unset)
+    # When a function requires all three / Then the error names both missing variables and not the bucket
+    with pytest.raises(ConfigurationError) as caught:
+        require("speech_bucket", "jobs_table", "jobs_queue_url")
+    message = str(caught.value)
+    assert "JOBS_TABLE: required by this function" in message and "JOBS_QUEUE_URL: required" in message
+    assert "SPEECH_BUCKET" not in message
+    # And a function that requires only the bucket starts
+    assert require("speech_bucket").speech_bucket == "speech-bucket"
+
+
+def test_reading_an_unset_resource_is_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no queue in the environment
+    monkeypatch.delenv("JOBS_QUEUE_URL", raising=False)
+    # When code reads the queue's URL / Then the error names its variable
+    with pytest.raises(ConfigurationError, match="JOBS_QUEUE_URL"):
+        resource("jobs_queue_url")
+
+
+def test_the_engine_registry_imports_nothing_and_settings_do_not_import_the_engines() -> None:
+    # Given the engine-name registry's source
+    source = Path(engine_names.__file__).read_text()
+    # When its imports are listed
+    tree = ast.parse(source)
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    # Then it needs nothing but typing
+    assert imported <= {"__future__", "typing"}
+    # And settings, read in a fresh interpreter (routes checked), load no engine module: no cycle between the two
+    probe = (
+        "import sys, speech_common.settings as s; s.Settings(); "
+        "print([m for m in sys.modules if m.startswith('speech_common.engines')])"
+    )
+    layer = Path(engine_names.__file__).parent.parent
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={**os.environ, "PYTHONPATH": str(layer)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+    assert loaded == "[]"

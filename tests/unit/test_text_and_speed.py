@@ -2,7 +2,7 @@
 
 import pytest
 
-from speech_common.engines.openai_realtime import (
+from speech_common.engines.openai_realtime.engine import (
     LONGEST_CHUNK_CHARS,
     MAX_CHUNK_CHARS,
     MAX_UPSTREAM_SPEED,

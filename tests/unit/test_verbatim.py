@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from speech_common import verbatim
-from speech_common.verbatim import same_words
+from speech_common.engines.openai_realtime import verbatim
+from speech_common.engines.openai_realtime.verbatim import same_words
 
 # --- the same words, written differently -------------------------------------------------------
 

@@ -72,15 +72,41 @@ def utc_today() -> date:
     return datetime.now(UTC).date()
 
 
-# Route -> monotonic time until which it is skipped, after a "model gone" answer.
-_skipped_until: dict[Route, float] = {}
-_skipped_lock = threading.Lock()
+class SkippedRoutes:
+    """The routes that answered "model gone" before their shutdown date, and until when each is skipped.
+
+    Like functools.lru_cache, `cache_clear()` forgets them all (as a new container starts).
+    """
+
+    def __init__(self) -> None:
+        self._until: dict[Route, float] = {}  # route -> monotonic time until which it is skipped
+        self._lock = threading.Lock()
+
+    def skip_now(self, route: Route, policy: RoutePolicy, now: float) -> bool:
+        """Whether to skip a route that answered "gone"; once its time is up, one request claims the retry."""
+        with self._lock:
+            until = self._until.get(route)
+            if until is None:
+                return False
+            if until > now:
+                return True
+            self._until[route] = now + policy.gone_skip_seconds  # the others keep skipping meanwhile
+            return False
+
+    def gone(self, route: Route, policy: RoutePolicy) -> None:
+        with self._lock:
+            self._until[route] = time.monotonic() + policy.gone_skip_seconds
+
+    def answered(self, route: Route) -> None:
+        with self._lock:
+            self._until.pop(route, None)  # it answered: it is back
+
+    def cache_clear(self) -> None:
+        with self._lock:
+            self._until.clear()
 
 
-def forget_unavailable() -> None:
-    """A new container starts with nothing remembered (tests start each one so)."""
-    with _skipped_lock:
-        _skipped_until.clear()
+skipped_routes = SkippedRoutes()
 
 
 def is_retired(route: Route, policy: RoutePolicy, today: date) -> bool:
@@ -88,24 +114,15 @@ def is_retired(route: Route, policy: RoutePolicy, today: date) -> bool:
     return gone_from is not None and today >= gone_from
 
 
-def _skip_now(route: Route, policy: RoutePolicy, now: float) -> bool:
-    """Whether to skip a route that answered "gone"; once its time is up, one request claims the retry."""
-    with _skipped_lock:
-        until = _skipped_until.get(route)
-        if until is None:
-            return False
-        if until > now:
-            return True
-        _skipped_until[route] = now + policy.gone_skip_seconds  # the others keep skipping meanwhile
-        return False
-
-
 def routes_to_try(chain: tuple[Route, ...], policy: RoutePolicy) -> tuple[Route, ...]:
     """The entries this request tries, in order (claiming the retry of a skipped entry whose time
     is up). The last one is always tried: remembered state alone never fails a request."""
     today, now = utc_today(), time.monotonic()
     *head, last = chain
-    return (*(r for r in head if not is_retired(r, policy, today) and not _skip_now(r, policy, now)), last)
+    live = (
+        r for r in head if not is_retired(r, policy, today) and not skipped_routes.skip_now(r, policy, now)
+    )
+    return (*live, last)
 
 
 def run_chain[T](
@@ -118,14 +135,12 @@ def run_chain[T](
             result = call(route)
         except UpstreamFailure as failure:
             if failure.code == UpstreamFailure.MODEL_UNAVAILABLE:
-                with _skipped_lock:
-                    _skipped_until[route] = time.monotonic() + policy.gone_skip_seconds
+                skipped_routes.gone(route, policy)
             elif failure.code != UpstreamFailure.VOICE_UNAVAILABLE:
                 raise
             last_failure = failure
             continue
-        with _skipped_lock:
-            _skipped_until.pop(route, None)  # it answered: it is back
+        skipped_routes.answered(route)
         return result, route
     assert last_failure is not None  # the chain is never empty: its last entry is always tried
     raise last_failure

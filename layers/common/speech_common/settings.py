@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from speech_common.engine_names import EngineKind, engine_names
 from speech_common.model_routing import RoutePolicy, RouteTable, parse_routes
 from speech_common.vocabulary import DOCUMENTED_VOICES, MAX_TTS_JOB_TEXT_CHARS, SttModel, TtsModel
 
@@ -70,9 +71,7 @@ def parse_voice_map(spec: str) -> VoiceMap:
     return mapping
 
 
-def _check_chains(table: RouteTable, public_models: tuple[str, ...], kind: str) -> RouteTable:
-    from speech_common.engines import engine_names  # engines import this module
-
+def _check_chains(table: RouteTable, public_models: tuple[str, ...], kind: EngineKind) -> RouteTable:
     unknown = sorted(set(table) - set(public_models))
     if unknown:
         raise ValueError(f"{unknown[0]!r} is not a documented model ({', '.join(public_models)})")
@@ -151,7 +150,8 @@ class Settings(BaseSettings):
     # The longest text POST /api/tts/jobs/ takes (100,000 characters: about two hours of speech).
     tts_job_max_chars: int = Field(default=100_000, ge=1, le=MAX_TTS_JOB_TEXT_CHARS)
 
-    # Storage and jobs (template: the bucket, the table and the queue).
+    # Storage and jobs (template: the bucket, the table and the queue). Optional here: each function
+    # names those it needs with require(), which fails its cold start when one is unset.
     speech_bucket: str | None = None
     jobs_table: str | None = None
     jobs_queue_url: str | None = None
@@ -239,3 +239,25 @@ def get_settings() -> Settings:
         return Settings()
     except ValidationError as error:
         raise ConfigurationError(f"bad configuration: {describe_configuration_errors(error)}") from None
+
+
+# The AWS resources a function may need, as Settings names them (their variables are these, upper-cased).
+type Resource = Literal["speech_bucket", "jobs_table", "jobs_queue_url"]
+
+
+def require(*resources: Resource) -> Settings:
+    """The container's settings, with each of `resources` set: called when a function's module loads, so that
+    a missing bucket, table or queue fails its cold start (ConfigurationError naming each variable), not
+    each request that needs it."""
+    settings = get_settings()
+    missing = [name for name in resources if not getattr(settings, name)]
+    if missing:
+        problems = "; ".join(f"{name.upper()}: required by this function, and not set" for name in missing)
+        raise ConfigurationError(f"bad configuration: {problems}")
+    return settings
+
+
+def resource(name: Resource) -> str:
+    """One resource's name or URL (the bucket, the table, the queue), for code that runs where it is required."""
+    value: str = getattr(require(name), name)
+    return value

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from speech_common.audio import is_audio_of
+from speech_common.audio import AudioUpload, is_audio_of
 from speech_common.deadline import Deadline
 from speech_common.engines.base import (
     SpeechRequest,
@@ -143,7 +143,10 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
             ) as response:
                 body = _read_within(response, deadline)
             try:
-                return _transcription_result(json.loads(body), timed=timed, words=request.words)
+                answer = json.loads(body)
+                return _transcription_result(
+                    answer, timed=timed, words=request.words, audio_seconds=lambda: _seconds_of(audio)
+                )
             except (ValueError, TypeError, KeyError, AttributeError):
                 raise UnexpectedAnswer("a transcript") from None
 
@@ -162,8 +165,22 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
         return from_openai(exc)
 
 
-def _transcription_result(answer: Any, *, timed: bool, words: bool) -> TranscriptionResult:
-    """OpenAI's json or verbose_json answer; ValueError, TypeError, KeyError when it is neither."""
+def _seconds_of(audio: AudioUpload) -> float | None:
+    from speech_common.long_audio import duration_seconds  # PyAV: only when the upstream gave no duration
+
+    return duration_seconds(audio.data)
+
+
+def _transcription_result(
+    answer: Any, *, timed: bool, words: bool, audio_seconds: Callable[[], float | None] = lambda: None
+) -> TranscriptionResult:
+    """OpenAI's json or verbose_json answer; ValueError, TypeError, KeyError when it is neither.
+
+    An OpenAI-compatible upstream may answer verbose_json with its text and no segments: the text is then
+    one segment over the whole recording, from 0 to the `duration` the upstream gave, else to the upload's
+    own duration (`audio_seconds`, read from its headers), else to 0. Its srt or vtt is one cue holding the
+    whole text: coarse timings, rather than an empty file that loses the text.
+    """
     text = answer["text"]
     if not isinstance(text, str):
         raise TypeError("text is not a string")
@@ -187,11 +204,15 @@ def _transcription_result(answer: Any, *, timed: bool, words: bool) -> Transcrip
         TimedWord(float(item["start"]), float(item["end"]), str(item["word"]))
         for item in answer.get("words") or ()
     )
-    duration = answer.get("duration")
+    duration = None if answer.get("duration") is None else float(answer["duration"])
+    if not segments and text.strip():
+        if duration is None:
+            duration = audio_seconds()
+        segments = (TimedSegment(start=0.0, end=duration or 0.0, text=text),)
     return TranscriptionResult(
         text=text,
         language=answer.get("language"),
-        duration=None if duration is None else float(duration),
+        duration=duration,
         segments=segments,
         words=heard if words else None,
     )

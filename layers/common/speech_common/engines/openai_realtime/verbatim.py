@@ -20,128 +20,24 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final
 
-# Whole numbers are also accepted in these languages (the engine is not told the text's language;
-# they are tried only when English forms do not match); ordinals, times, cents and abbreviations
-# are English.
-_NUMBER_LANGUAGES: Final = ("en", "de", "fr", "es", "it", "pt", "nl", "sv", "da", "no", "fi", "pl", "cs")
+from speech_common.engines.openai_realtime.spoken_forms import (
+    ABBREVIATIONS,
+    BEFORE_NUMBERS,
+    CURRENCIES,
+    DASH_WORDS,
+    DASHES,
+    MAGNITUDES,
+    MONTHS,
+    NUMBER_LANGUAGES,
+    SYMBOLS,
+    UNITS,
+)
+
 # Longer runs of digits are read digit by digit only (nobody says a 16-digit number as one; int()
 # refuses over 4,300 digits).
 _MAX_DIGITS: Final = 15
 # Bounds the comparison's work (a 1,000-character chunk with numbers visits a few hundred states).
 _MAX_READING_STATES: Final = 100_000
-_MONTHS: Final = frozenset(
-    {
-        *("january", "february", "march", "april", "may", "june", "july", "august"),
-        *("september", "october", "november", "december"),
-        *("jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"),
-    }
-)
-_MONTH_NAMES: Final = (
-    *("january", "february", "march", "april", "may", "june"),
-    *("july", "august", "september", "october", "november", "december"),
-)
-# Abbreviations read in full, wherever they are (after dotted initialisms lose their dots).
-_ABBREVIATIONS: Final[dict[str, tuple[str, ...]]] = {
-    "dr": ("doctor", "drive"),
-    "mr": ("mister",),
-    "mrs": ("missus", "misses"),
-    "ms": ("miss", "mizz"),
-    "prof": ("professor",),
-    "jr": ("junior",),
-    "sr": ("senior",),
-    "st": ("saint", "street"),
-    "ave": ("avenue",),
-    "rd": ("road",),
-    "blvd": ("boulevard",),
-    "mt": ("mount", "mountain"),
-    "vs": ("versus",),
-    "etc": ("etcetera", "et cetera"),
-    "eg": ("for example",),
-    "ie": ("that is",),
-    "approx": ("approximately",),
-    "dept": ("department",),
-    "inc": ("incorporated",),
-    "ltd": ("limited",),
-    "ok": ("okay",),
-    **{month[:3]: (month,) for month in _MONTH_NAMES if month != "may"},
-    "sept": ("september",),
-}
-# Units and multipliers read in full after a number ("5 km", "10k").
-_UNITS: Final[dict[str, tuple[str, ...]]] = {
-    "k": ("thousand",),
-    "m": ("million", "meters", "metres", "meter", "metre"),
-    "bn": ("billion",),
-    "km": ("kilometers", "kilometres", "kilometer", "kilometre"),
-    "cm": ("centimeters", "centimetres", "centimeter", "centimetre"),
-    "mm": ("millimeters", "millimetres", "millimeter", "millimetre"),
-    "kg": ("kilograms", "kilogram", "kilos", "kilo"),
-    "g": ("grams", "gram"),
-    "lb": ("pounds", "pound"),
-    "lbs": ("pounds", "pound"),
-    "oz": ("ounces", "ounce"),
-    "ft": ("feet", "foot"),
-    "mph": ("miles per hour",),
-    "kph": ("kilometers per hour", "kilometres per hour"),
-    "h": ("hours", "hour"),
-    "hr": ("hours", "hour"),
-    "hrs": ("hours",),
-    "min": ("minutes", "minute"),
-    "mins": ("minutes",),
-    "sec": ("seconds", "second"),
-    "ms": ("milliseconds", "millisecond"),
-    "kb": ("kilobytes", "kilobyte"),
-    "mb": ("megabytes", "megabyte"),
-    "gb": ("gigabytes", "gigabyte"),
-    "tb": ("terabytes", "terabyte"),
-    "c": ("celsius", "centigrade"),
-    "f": ("fahrenheit",),
-    "usd": ("dollars", "dollar", "us dollars"),
-    "eur": ("euros", "euro"),
-    "gbp": ("pounds", "pound"),
-}
-# Abbreviations read in full before a number ("No. 5", "vol. 2").
-_BEFORE_NUMBERS: Final[dict[str, tuple[str, ...]]] = {
-    "no": ("number",),
-    "nr": ("number",),
-    "vol": ("volume",),
-    "ch": ("chapter",),
-    "fig": ("figure",),
-    "p": ("page",),
-    "pp": ("pages",),
-}
-# Symbols said as words; only "/" may also go unsaid ("and/or"): "50%" read as "fifty" is not
-# the text.
-_SYMBOLS: Final[dict[str, tuple[str, ...]]] = {
-    "&": ("and",),
-    "+": ("plus",),
-    "@": ("at",),
-    "%": ("percent",),
-    "=": ("equals",),
-    "#": ("number", "hash"),
-    "/": ("", "slash", "per", "or"),
-    "°": ("degrees", "degree"),
-}
-# A dash before a number: a minus sign or a range ("-5", "9-5", "1990-1995", with any dash).
-_DASHES: Final = frozenset("-‐‑‒–—−")
-_DASH_WORDS: Final = ("minus", "negative", "to")
-# Currency symbol -> (unit names, hundredth names).
-_CURRENCIES: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
-    "$": (("dollars", "dollar"), ("cents", "cent")),
-    "€": (("euros", "euro"), ("cents", "cent")),
-    "£": (("pounds", "pound"), ("pence", "penny", "p")),
-    "¥": (("yen",), ()),
-}
-_MAGNITUDES: Final[dict[str, str]] = {
-    "thousand": "thousand",
-    "k": "thousand",
-    "million": "million",
-    "m": "million",
-    "mn": "million",
-    "billion": "billion",
-    "bn": "billion",
-    "trillion": "trillion",
-}
-
 _INTEGER: Final = rf"(?<![\d,])\d{{1,3}}(?:,\d{{3}}){{1,4}}(?![\d,])|\d{{1,{_MAX_DIGITS}}}(?!\d)"
 _AMOUNT: Final = rf"(?:{_INTEGER})(?:\.\d+)?"
 _NOT_LETTER_AFTER: Final = r"(?![^\W\d_])"
@@ -225,7 +121,7 @@ def _cardinals(number: int, every_language: bool) -> tuple[str, ...]:
     """A whole number said in English, then (if asked) in the other languages that are tried."""
     forms = list(_english_cardinals(number))
     if every_language:
-        for lang in _NUMBER_LANGUAGES[1:]:
+        for lang in NUMBER_LANGUAGES[1:]:
             # A language's converter failing on a number must not fail the request.
             with suppress(Exception):
                 forms.append(_num2words(number, lang=lang))
@@ -257,8 +153,8 @@ def _decimal_forms(whole: str, fraction: str, every_language: bool = False) -> t
 
 def _amount_forms(currency: str, amount: str, magnitude: str | None, every_language: bool) -> tuple[str, ...]:
     """An amount of money: $5 is "five dollars", $5.50 "five dollars and fifty cents" or "five fifty"."""
-    units, hundredths = _CURRENCIES[currency]
-    scale = f" {_MAGNITUDES[magnitude]}" if magnitude else ""
+    units, hundredths = CURRENCIES[currency]
+    scale = f" {MAGNITUDES[magnitude]}" if magnitude else ""
     whole, _, fraction = amount.partition(".")
     number = int(whole.replace(",", ""))
     if fraction.strip("0") == "" or magnitude:
@@ -315,7 +211,7 @@ def _segments(text: str, every_language: bool = False) -> list[_Segment]:
         value = match.group()
         raw = _letters(value)
         if match["word"]:
-            segments.append(_Segment(_forms(*_ABBREVIATIONS.get(value, ()), raw), word=value))
+            segments.append(_Segment(_forms(*ABBREVIATIONS.get(value, ()), raw), word=value))
         elif match["integer"]:
             number = int(value.replace(",", ""))
             segments.append(_Segment(_integer_forms(value, every_language), number=number, numeric=True))
@@ -338,10 +234,10 @@ def _segments(text: str, every_language: bool = False) -> list[_Segment]:
             cardinals = _english_cardinals(int(match["decade"]))
             seconds = [f"{form} {unit}" for form in cardinals for unit in ("seconds", "second")]
             segments.append(_Segment(_forms(*map(_plural, cardinals), *seconds, raw)))
-        elif value in _SYMBOLS:  # "20°C": a unit may follow a degree sign
-            segments.append(_Segment(_forms(*_SYMBOLS[value]), numeric=value == "°"))
-        elif value in _DASHES and _DIGIT_AHEAD.match(folded, match.end()):
-            segments.append(_Segment(_forms("", *_DASH_WORDS)))
+        elif value in SYMBOLS:  # "20°C": a unit may follow a degree sign
+            segments.append(_Segment(_forms(*SYMBOLS[value]), numeric=value == "°"))
+        elif value in DASHES and _DIGIT_AHEAD.match(folded, match.end()):
+            segments.append(_Segment(_forms("", *DASH_WORDS)))
         elif (
             value == "."
             and folded[match.start() - 1 : match.start()].isalnum()
@@ -361,16 +257,16 @@ def _in_context(segments: list[_Segment]) -> list[_Segment]:
     for index, segment in enumerate(segments):
         before = segments[index - 1] if index else None
         after = segments[index + 1] if index + 1 < len(segments) else None
-        if segment.word in _UNITS and before is not None and before.numeric:
-            segment = _Segment(_forms(*segment.forms, *_UNITS[segment.word]), word=segment.word)
-        elif segment.word in _BEFORE_NUMBERS and after is not None and after.numeric:
-            segment = _Segment(_forms(*segment.forms, *_BEFORE_NUMBERS[segment.word]), word=segment.word)
+        if segment.word in UNITS and before is not None and before.numeric:
+            segment = _Segment(_forms(*segment.forms, *UNITS[segment.word]), word=segment.word)
+        elif segment.word in BEFORE_NUMBERS and after is not None and after.numeric:
+            segment = _Segment(_forms(*segment.forms, *BEFORE_NUMBERS[segment.word]), word=segment.word)
         elif segment.number is not None and 1 <= segment.number <= 31:
             around = {
                 words[index - 1] if index else None,
                 words[index + 1] if index + 1 < len(words) else None,
             }
-            if around & _MONTHS:
+            if around & MONTHS:
                 forms = segment.forms + _ordinal_forms(segment.number)
                 segment = _Segment(forms, number=segment.number, numeric=True)
         result.append(segment)
