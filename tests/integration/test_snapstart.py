@@ -62,8 +62,9 @@ print(json.dumps({
 """
     )
     calls_before = fake_secrets_manager.calls
-    # When Lambda runs the before-snapshot hooks
-    report = json.loads(fresh_python(code, **_env(fake_openai, fake_secrets_manager)))
+    # When Lambda runs the before-snapshot hooks, upstream calls traced
+    env = {**_env(fake_openai, fake_secrets_manager), "TRACE_UPSTREAM_CALLS": "true"}
+    report = json.loads(fresh_python(code, **env))
     # Then the handler registered one hook of each kind, and init alone did not import the SDK
     assert report["registered"] == ["before_snapshot", "after_restore"]
     assert report["openai_at_init"] is False

@@ -1,4 +1,5 @@
-"""X-Ray: each upstream route attempt is a subsegment, sent to the daemon as Lambda's would receive it."""
+"""X-Ray: with TRACE_UPSTREAM_CALLS=true each upstream route attempt is a subsegment, sent to the daemon as
+Lambda's would receive it; without it nothing loads the X-Ray SDK (Lambda's active tracing needs none)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ INVOKE = f"""
 from tests.helpers import invoke, tts_event
 print(invoke("tts", tts_event({{"text": {SECRET_TEXT!r}}}))["statusCode"])
 """
+INVOKE_AND_LIST_SDK = f"""
+import json, sys
+from tests.helpers import invoke, tts_event
+status = invoke("tts", tts_event({{"text": {SECRET_TEXT!r}}}))["statusCode"]
+print(json.dumps({{"status": status, "xray": sorted(m for m in ("aws_xray_sdk", "wrapt") if m in sys.modules)}}))
+"""
 
 
 @pytest.fixture
@@ -31,9 +38,12 @@ def xray_daemon() -> Iterator[socket.socket]:
     sock.close()
 
 
-def lambda_with_tracing(xray_daemon: socket.socket, fake_openai: FakeOpenAI) -> dict[str, str]:
+def lambda_with_tracing(
+    xray_daemon: socket.socket, fake_openai: FakeOpenAI, *, trace_upstream_calls: bool = True
+) -> dict[str, str]:
     """The environment of a function on Lambda with tracing active, its daemon and upstream on loopback."""
     return {
+        "TRACE_UPSTREAM_CALLS": "true" if trace_upstream_calls else "false",
         "LAMBDA_TASK_ROOT": "/var/task",
         "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_daemon.getsockname()[1]}",
         "_X_AMZN_TRACE_ID": f"Root={TRACE_ID};Parent={PARENT_ID};Sampled=1",
@@ -59,7 +69,7 @@ def received_documents(sock: socket.socket) -> list[dict]:
 def test_an_upstream_call_is_a_subsegment_without_request_data(
     fake_openai: FakeOpenAI, xray_daemon: socket.socket
 ) -> None:
-    # Given a function running as on Lambda with tracing active, and an upstream that answers
+    # Given a function running as on Lambda with tracing active, upstream calls traced, and an upstream that answers
     env = lambda_with_tracing(xray_daemon, fake_openai)
     # When it serves a TTS request
     status = fresh_python(INVOKE, **env)
@@ -93,3 +103,19 @@ print(invoke("stt", stt_event(multipart_body({}, {"audio": ("a.mp3", tone("mp3")
     names = [doc.get("name") for doc in received_documents(xray_daemon)]
     assert status == "200"
     assert names.count("## openai:whisper-1") == 1 and names.count("## openai:gpt-transcribe") == 1
+
+
+def test_untraced_upstream_calls_send_nothing_and_never_load_the_xray_sdk(
+    fake_openai: FakeOpenAI, xray_daemon: socket.socket
+) -> None:
+    # Given a function on Lambda with active tracing but upstream calls not traced (the template's default)
+    env = lambda_with_tracing(xray_daemon, fake_openai, trace_upstream_calls=False)
+    # When a fresh interpreter serves a TTS request that calls the upstream
+    report = json.loads(fresh_python(INVOKE_AND_LIST_SDK, **env))
+    # Then it is served, without the X-Ray SDK (or its wrapt) ever imported
+    assert report == {"status": 200, "xray": []}
+    # And the daemon received nothing from the function (Lambda's own segments are Lambda's)
+    assert received_documents(xray_daemon) == []
+    # And it is the switch that decides: traced, the same request loads the SDK
+    traced = json.loads(fresh_python(INVOKE_AND_LIST_SDK, **lambda_with_tracing(xray_daemon, fake_openai)))
+    assert traced == {"status": 200, "xray": ["aws_xray_sdk", "wrapt"]}

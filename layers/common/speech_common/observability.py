@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -30,23 +31,46 @@ for _library in (
     logging.getLogger(_library).setLevel(logging.INFO)
 
 
+# "true" adds an X-Ray subsegment per upstream route attempt (template parameter TraceUpstreamCalls).
+TRACE_UPSTREAM_CALLS = "TRACE_UPSTREAM_CALLS"
+
+
+def upstream_calls_traced() -> bool:
+    """Whether upstream route attempts become X-Ray subsegments: off unless TRACE_UPSTREAM_CALLS=true.
+
+    Off, nothing imports the X-Ray SDK (in maintenance mode since February 2026): on Lambda it costs a
+    cold start about 40 ms of CPU, and about 0.3 s where no LAMBDA_TASK_ROOT is set (its sampler then
+    loads botocore's session). Lambda's own active tracing (`Tracing: Active`) still records every
+    invocation, its Init and its duration without any SDK.
+    """
+    return os.environ.get(TRACE_UPSTREAM_CALLS, "").strip().lower() == "true"
+
+
 @built_once()
 def tracer() -> Tracer:
-    """Powertools' Tracer, built on the first upstream call.
+    """Powertools' Tracer, built on the first traced upstream call.
 
-    The X-Ray SDK loads botocore when imported (about 0.5 s of CPU): a cold start that answers a
-    400 should not pay for it. With `Tracing: Active`, Lambda records each invocation itself; this
-    adds what it cannot see, the upstream calls. Nothing is patched (auto_patch=False): the calls
-    we make are traced by name, and no request data is ever attached to a trace.
+    With `Tracing: Active`, Lambda records each invocation itself; this adds what it cannot see, the
+    upstream calls. Nothing is patched (auto_patch=False): the calls we make are traced by name, and no
+    request data is ever attached to a trace.
     """
     from aws_lambda_powertools import Tracer
 
     return Tracer(auto_patch=False)
 
 
+def prepare_tracing() -> None:
+    """Build the Tracer now (before a SnapStart snapshot) when upstream calls are traced."""
+    if upstream_calls_traced():
+        tracer()
+
+
 @contextmanager
 def upstream_subsegment(engine: str, upstream_model: str) -> Iterator[None]:
-    """An X-Ray subsegment around one upstream route attempt (a no-op where tracing is disabled)."""
+    """An X-Ray subsegment around one upstream route attempt; nothing unless upstream calls are traced."""
+    if not upstream_calls_traced():
+        yield
+        return
     with tracer().provider.in_subsegment(f"## {engine}:{upstream_model}") as subsegment:
         subsegment.put_annotation("engine", engine)
         subsegment.put_annotation("upstream_model", upstream_model)

@@ -4,8 +4,8 @@ With SnapStart, Lambda runs a function's Init when a version is published, snaps
 execution environment, and starts every new environment from that snapshot. `before_snapshot`
 therefore does what a first request would otherwise pay for: it imports the OpenAI SDK, reads the
 key (one Secrets Manager call; the snapshot is encrypted by Lambda) and builds the container's
-OpenAI client, builds the Tracer (the X-Ray SDK) and the engine of each route's first entry. It
-sends nothing upstream, so the snapshot holds no connection to OpenAI.
+OpenAI client, the engine of each route's first entry and, when upstream calls are traced, the
+Tracer (the X-Ray SDK). It sends nothing upstream, so the snapshot holds no connection to OpenAI.
 
 Every restored copy starts from the same memory. `after_restore` redoes what must not be shared:
 Python's random generator is seeded again (retry jitter would otherwise be the same in every copy,
@@ -46,11 +46,11 @@ def before_snapshot(kind: Kind) -> None:
 
 
 def _prepare(kind: Kind) -> None:
-    from speech_common.observability import tracer
+    from speech_common.observability import prepare_tracing
     from speech_common.settings import get_settings
 
     settings = get_settings()
-    tracer()
+    prepare_tracing()
     table = settings.stt_model_routes if kind == "stt" else settings.tts_model_routes
     engines = {chain[0].engine for chain in table.values() if chain}
     for engine in sorted(engines):
