@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, g, request
 from samcli.cli.types import CfnParameterOverridesType
+from samcli.commands._utils.template import get_template_data
 from samcli.commands.local.cli_common.invoke_context import InvokeContext
 from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
 from samcli.lib.providers.api_provider import ApiProvider
@@ -186,6 +187,11 @@ def parse_parameter_overrides(value: Any) -> dict[str, str] | None:
         return None
     raw = tuple(value) if isinstance(value, list) else value
     return dict(CfnParameterOverridesType().convert(raw, None, None))
+
+
+def template_parameters(template_file: str) -> list[str]:
+    """The names of the template's Parameters, in its order (YAML with CloudFormation's tags, or JSON)."""
+    return list(get_template_data(template_file).get("Parameters") or {})
 
 
 def api_routes(api: Api) -> list[tuple[ApiRoute, tuple[str, ...]]]:

@@ -146,6 +146,7 @@ API = "samcli.lib.providers.provider.Api"
 API_PROVIDER = "samcli.lib.providers.api_provider.ApiProvider"
 ROUTE = "samcli.local.apigw.route.Route"
 PARAMETER_OVERRIDES = "samcli.cli.types.CfnParameterOverridesType"
+TEMPLATE = "samcli.commands._utils.template"
 STREAM_WRITER = "samcli.lib.utils.stream_writer.StreamWriter"
 CODEURI = "samcli.lib.utils.codeuri"
 GATEWAY_RESPONSE = "samtranslator.model.apigateway.ApiGatewayResponse"
@@ -248,6 +249,7 @@ CALLS = (
     Call(STREAM_WRITER, "write_str", positional=("output",)),
     Call(API_PROVIDER, "__init__", positional=("stacks",), keywords=("cwd",)),
     Call(PARAMETER_OVERRIDES, "convert", positional=("values", "param", "ctx")),
+    Call(TEMPLATE, "get_template_data", positional=("template_file",)),
     Call(CODEURI, "resolve_code_path", positional=("cwd", "codeuri")),
     Call(
         GATEWAY_RESPONSE,
