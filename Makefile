@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 PYTHON313 := $(shell for p in python3.13 $$HOME/.pyenv/versions/3.13*/bin/python /usr/local/bin/python3.13 /usr/bin/python3.13; do \
 	[ -x "$$(command -v $$p 2>/dev/null)" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { echo $$p; break; }; done)
 
-.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy start-api serve bench smoke clean openapi js-sdk lock
+.PHONY: venv browser test unit integration e2e lint format typecheck validate build deploy start-api serve bench bench-quick smoke clean openapi js-sdk lock
 
 venv: $(STAMP)
 
@@ -91,13 +91,16 @@ format: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# PARAMS as one shell word in single quotes (a ' inside it closed, escaped and reopened), for --parameter-overrides.
+PARAMS_QUOTED = '$(subst ','\'',$(PARAMS))'
+
 # The API on localhost:8000 (samconfig.toml; PORT=... overrides) through SAM's own API Gateway
 # emulation, without Docker: the local engine when no OpenAI key is configured. HOST=0.0.0.0 listens beyond this
 # machine; ENV_VARS=env.json sets the functions' environment (sam local's format); PARAMS='AllowedOrigins=...'
 # overrides template parameters.
 serve: venv
 	$(BIN)/python -m local.server --template template.yaml $(if $(PORT),--port $(PORT)) $(if $(HOST),--host $(HOST)) \
-		$(if $(ENV_VARS),--env-vars $(ENV_VARS)) $(if $(PARAMS),--parameter-overrides '$(subst ','\'',$(PARAMS))')
+		$(if $(ENV_VARS),--env-vars $(ENV_VARS)) $(if $(PARAMS),--parameter-overrides $(PARAMS_QUOTED))
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
 # request; a 4,096-character TTS text in parallel chunks vs one call; a 30-minute recording in
@@ -111,6 +114,17 @@ bench: venv
 	$(BIN)/python bench/tts_cache.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/cold_start.py --arch $(BENCH_ARCH)
+
+# Every benchmark above in its short mode (a few iterations, small inputs: about a minute in all), so that one that
+# no longer runs fails; .ci/run runs it after make test. Ratios are printed, not held to their goals.
+bench-quick: venv
+	$(BIN)/python bench/offline_wer.py --quick
+	$(BIN)/python bench/warm_worker.py --quick
+	$(BIN)/python bench/long_text.py --quick
+	$(BIN)/python bench/long_audio.py --quick
+	$(BIN)/python bench/tts_cache.py --quick
+	$(BIN)/python bench/load.py --quick
+	$(BIN)/python bench/cold_start.py --quick --arch $(BENCH_ARCH)
 
 # Cold starts of what deploys: the layer and functions built by the targets below for this machine's
 # architecture (BENCH_ARCH; the arm64 build would not load on x86), with and without their bytecode.
@@ -138,7 +152,7 @@ build: venv
 SAM ?= $(BIN)/sam
 SAMCONFIG ?= samconfig.toml
 SAM_DEPLOY = PATH="$(CURDIR)/$(BIN):$$PATH" $(SAM) deploy --config-file "$(abspath $(SAMCONFIG))" \
-	$(if $(PARAMS),--parameter-overrides '$(subst ','\'',$(PARAMS))')
+	$(if $(PARAMS),--parameter-overrides $(PARAMS_QUOTED))
 deploy: build
 	@if [ -z "$(GUIDED)" ] && $(BIN)/python -c 'import sys, tomllib; \
 		deploy = tomllib.load(open(sys.argv[1], "rb")).get("default", {}).get("deploy", {}).get("parameters", {}); \

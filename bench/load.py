@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/load.py                                   # 1,000 TTS requests at 4, then at 32
     .venv/bin/python bench/load.py --requests 300 --concurrency 16 --server-arg=--concurrency=8
+    .venv/bin/python bench/load.py --quick                           # CI: 64 requests at 4, then at 32
 
 Goal: p95 at concurrency 32 within 4x of p95 at concurrency 4.
 
@@ -36,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from quick import parse_args
 from warm_worker import free_port, stop, wait_until_listening  # the same local server, started the same way
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +87,7 @@ def main() -> int:
     parser.add_argument(
         "--max-ratio", type=float, help=f"exit 1 if p95 ratio is above this (goal {GOAL_RATIO})"
     )
-    args = parser.parse_args()
+    args = parse_args(parser, {"requests": 64})
 
     with serving(args.server_arg) as port:
         phases = [

@@ -5,6 +5,7 @@
     .venv/bin/python bench/long_text.py --seconds-per-char 0.002 --runs 3 --parallel 4
     .venv/bin/python bench/long_text.py --job-chars 100000 --job-seconds-per-char 0.0005
     .venv/bin/python bench/long_text.py --memory-chars 100000 150000   # also: the worker's peak memory (wav)
+    .venv/bin/python bench/long_text.py --quick             # CI: one run, a faster fake, a 3,000-character job
 
 Goal: the chunked read takes at most 0.2x the single call's time (TTS_PARALLEL_CALLS=8, one round).
 The job (the worker's synthesize_long_text, cache off) is timed at a lighter pace by default (0.001 s
@@ -27,6 +28,8 @@ import sys
 import time
 from pathlib import Path
 from unittest import mock
+
+from quick import parse_args
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "common")]
@@ -67,7 +70,11 @@ def main() -> int:
     parser.add_argument("--job-chars", type=int, default=60_000)
     parser.add_argument("--job-seconds-per-char", type=float, default=0.001)
     parser.add_argument("--memory-chars", type=int, nargs="*", default=[], help="also measure peak memory")
-    args = parser.parse_args()
+    # Quick: the same 4,096 characters and chunks at a faster pace, one run; a job of three pieces.
+    quick = dict(
+        seconds_per_char=0.0005, runs=1, job_chars=3 * LONG_TEXT_PIECE_CHARS, job_seconds_per_char=0.0002
+    )
+    args = parse_args(parser, quick)
     request_benchmark(args)
     job_benchmark(args)
     if args.memory_chars:

@@ -1,6 +1,7 @@
 """Benchmark: word error rate of the offline recogniser (Whisper base) against pocketsphinx, in one run.
 
     .venv/bin/python bench/offline_wer.py [--takes 3]
+    .venv/bin/python bench/offline_wer.py --quick     # CI: one take of the pangram in one voice, one human reading
 
 The held set: our own TTS (the local engine's espeak-ng, as the mp3 a client gets) in three voices
 reading two texts each, each synthesised `--takes` times (espeak-ng's audio varies a little from
@@ -26,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "layers" / "common")]
 
 import jiwer  # noqa: E402
+from quick import parse_args  # noqa: E402
 
 from speech_common.audio import AudioUpload  # noqa: E402
 from speech_common.deadline import Deadline  # noqa: E402
@@ -76,7 +78,8 @@ def word_error_rate(reference: str, transcript: str) -> float:
     return float(jiwer.wer(normalise(reference), normalise(transcript) or "<nothing>"))
 
 
-def held_set(takes: int) -> list[Sample]:
+def held_set(takes: int, voices: list[str], texts: list[str], human: int | None) -> list[Sample]:
+    """`takes` of each text in each voice, then the first `human` human readings (None: all)."""
     tts = local.LocalTextToSpeech(get_settings())
     samples = [
         Sample(
@@ -90,11 +93,12 @@ def held_set(takes: int) -> list[Sample]:
             ),
             "mp3",
         )
-        for voice in VOICES
+        for voice in voices
         for name, text in TEXTS.items()
+        if name in texts
         for take in range(1, takes + 1)
     ]
-    for line in (LIBRIVOX / "transcription").read_text().splitlines():
+    for line in (LIBRIVOX / "transcription").read_text().splitlines()[:human]:
         words, file_id = re.fullmatch(r"<s>(.*)</s> \((.*)\)", line.strip()).groups()  # type: ignore[union-attr]
         audio = (LIBRIVOX / f"{file_id}.wav").read_bytes()
         samples.append(Sample(f"librivox/{file_id[-4:]}", "human", words.strip(), audio, "wav"))
@@ -155,6 +159,8 @@ def summarise(samples: list[Sample], old: list[Heard], new: list[Heard]) -> list
     verdicts = []
     for group in ("own TTS", "human", None):
         picked = [i for i, sample in enumerate(samples) if group is None or sample.group == group]
+        if not picked:  # --human 0, or no TTS text
+            continue
         references = [normalise(samples[i].reference) for i in picked]
         means, pooled = [], []
         for heard in (old, new):
@@ -175,8 +181,11 @@ def summarise(samples: list[Sample], old: list[Heard], new: list[Heard]) -> list
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--takes", type=int, default=3, help="syntheses of each TTS text and voice")
-    args = parser.parse_args()
-    samples = held_set(args.takes)
+    parser.add_argument("--voices", nargs="+", choices=VOICES, default=list(VOICES))
+    parser.add_argument("--texts", nargs="+", choices=list(TEXTS), default=list(TEXTS))
+    parser.add_argument("--human", type=int, help="human readings, the first N (default: all)")
+    args = parse_args(parser, {"takes": 1, "voices": ["alloy"], "texts": ["pangram"], "human": 1})
+    samples = held_set(args.takes, args.voices, args.texts, args.human)
     durations = [audio_seconds(sample) for sample in samples]
     old_load, old = run(pocketsphinx_engine, samples)
     new_load, new = run(whisper_engine, samples)

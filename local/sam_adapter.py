@@ -34,6 +34,7 @@ from typing import Any, Protocol
 
 from flask import Flask, Response, g, request
 from samcli.cli.types import CfnParameterOverridesType
+from samcli.commands._utils.template import get_template_data
 from samcli.commands.local.cli_common.invoke_context import InvokeContext
 from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
 from samcli.lib.providers.api_provider import ApiProvider
@@ -49,6 +50,7 @@ from samcli.local.lambdafn.config import FunctionConfig
 from samcli.local.lambdafn.runtime import LambdaRuntime
 from samtranslator.model.apigateway import ApiGatewayResponse
 from samtranslator.model.exceptions import InvalidResourceException
+from werkzeug.datastructures import MIMEAccept
 from werkzeug.serving import WSGIRequestHandler
 
 from local import binary_media, limits
@@ -186,6 +188,11 @@ def parse_parameter_overrides(value: Any) -> dict[str, str] | None:
         return None
     raw = tuple(value) if isinstance(value, list) else value
     return dict(CfnParameterOverridesType().convert(raw, None, None))
+
+
+def template_parameters(template_file: str) -> list[str]:
+    """The names of the template's Parameters, in its order (YAML with CloudFormation's tags, or JSON)."""
+    return list(get_template_data(template_file).get("Parameters") or {})
 
 
 def api_routes(api: Api) -> list[tuple[ApiRoute, tuple[str, ...]]]:
@@ -407,6 +414,24 @@ def _stamp_request_context(event: Any, request_id: str | None, received_at: floa
         context.update(requestTime=stamp, requestTimeEpoch=int(received_at * 1000))
 
 
+class _AcceptsAnyType:
+    """A Flask request as SAM's decoding rule reads it, accepting any media type: SAM then decodes a base64 answer
+    whenever "*/*" is among the binary types it is given."""
+
+    accept_mimetypes = MIMEAccept([("*/*", 1)])
+
+    def __init__(self, flask_request: Any) -> None:
+        self._flask_request = flask_request
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._flask_request, name)
+
+
+def _marked_base64(lambda_output: str, event_type: str) -> bool:
+    """Whether a proxy answer is marked base64-encoded (a second parse: only for a body SAM did not decode)."""
+    return bool(LocalApigwService.get_base_64_encoded(event_type, json.loads(lambda_output)))
+
+
 class ApiGatewayEmulation(LocalApigwService):
     """SAM's LocalApigwService: Flask routing, proxy events, binary media types, the proxy response mapping.
 
@@ -514,24 +539,23 @@ class ApiGatewayEmulation(LocalApigwService):
     def _parse_v1_payload_format_lambda_output(
         lambda_output: str, binary_types: Any, flask_request: Any, event_type: str
     ) -> Any:
-        # A malformed proxy response is a 502 too: raised, so that the GatewayResponses apply to it as well.
-        rest_api = event_type == Route.API
+        # A REST API's answer is decoded by API Gateway's rule (binary_media) rather than SAM's, and SAM's one parse
+        # of the answer does it: given "*/*" as the binary types and a request that accepts any type, SAM decodes
+        # exactly the answers marked base64.
+        decode = event_type == Route.API and binary_media.returns_binary(
+            flask_request.headers.get("Accept"), binary_types or ()
+        )
+        if event_type == Route.API:
+            binary_types, flask_request = (["*/*"] if decode else []), _AcceptsAnyType(flask_request)
         try:
             status, headers, body = LocalApigwService._parse_v1_payload_format_lambda_output(
-                # A REST API's answer is decoded below, by API Gateway's rule rather than SAM's.
-                lambda_output,
-                [] if rest_api else binary_types,
-                flask_request,
-                event_type,
+                lambda_output, binary_types, flask_request, event_type
             )
-            encoded = LocalApigwService.get_base_64_encoded(event_type, json.loads(lambda_output))
         except LambdaResponseParseException as exc:
+            # A malformed proxy response is a 502 too: raised, so that the GatewayResponses apply to it as well.
             LOG.error("Invalid lambda response received: %s", exc)
             raise limits.FunctionFailed("malformed response") from exc
-        accept = flask_request.headers.get("Accept")
-        if rest_api and encoded and body and binary_media.returns_binary(accept, binary_types or ()):
-            try:
-                body = base64.b64decode(body)
-            except ValueError as exc:
-                raise limits.FunctionFailed("malformed base64 body") from exc
+        if decode and isinstance(body, str) and body and _marked_base64(lambda_output, event_type):
+            # SAM keeps a body it cannot decode as it is: a text answer here was marked base64 but is not.
+            raise limits.FunctionFailed("malformed base64 body")
         return status, headers, body

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib.util
 import json
 import time
 import uuid
@@ -13,6 +12,8 @@ from functools import cache
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from tools import handlers
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = Path(__file__).resolve().parent / "events"
@@ -55,13 +56,8 @@ class FakeLambdaContext:
 
 @cache
 def load_handler(name: str) -> ModuleType:
-    """functions/<name>/app.py, imported under a unique module name (both files are app.py)."""
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """functions/<name>/app.py (tools.handlers), imported once; load_handler.cache_clear() imports it afresh."""
+    return handlers.load_handler(name)
 
 
 def _event(example: str, path: str | None, headers: dict[str, str] | None) -> dict[str, Any]:

@@ -15,7 +15,8 @@ The Makefile's build-<LogicalId> targets call it (SAM sets ARTIFACTS_DIR; LAMBDA
 
 Wheels come for the target architecture from the package index (pip's cross-platform install), so an
 x86 machine builds the arm64 layer without Docker. A requirement published only as a source
-distribution is built into a wheel first, and accepted only if that wheel is pure Python.
+distribution is built into a wheel first, and accepted only if that wheel is pure Python. A dependency of a
+dependency published that way must be named in the requirements too (the build says which, and at what version).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ TASK_ROOT = "/var/task"
 NOT_SHIPPED = ("__pycache__", "*.pyc", "Makefile")
 # How pip says a requirement has no wheel for the platform: alone, or (with the lock as constraints) as a conflict.
 MISSING_WHEEL = re.compile(r"No matching distribution found for (\S+)|Cannot install (\S+) because")
+# The conflict's explanation (on stdout, without --quiet): which packages have no wheel here, and who needs them.
+NO_WHEEL_LIST = re.compile(r"no matching distributions available for your environment:\n((?:[ \t]+\S+\n?)+)")
 
 
 class BuildError(Exception):
@@ -80,7 +83,7 @@ def install_requirements(
         built: set[str] = set()
         while True:
             result = _pip(
-                "install", "--quiet", "--no-compile", "--target", str(target), "--upgrade",
+                "install", "--no-compile", "--target", str(target), "--upgrade",
                 *platform_options(arch), "--implementation", "cp",
                 "--python-version", ".".join(map(str, RUNTIME)), "--only-binary=:all:",
                 "--find-links", wheelhouse, "--requirement", str(requirements), *locked,
@@ -89,11 +92,52 @@ def install_requirements(
                 break
             missing = MISSING_WHEEL.search(result.stderr)
             requirement = next((group for group in missing.groups() if group), "") if missing else ""
+            indirect = source_only_dependencies(result.stdout)
+            if indirect:
+                raise BuildError(require_them_directly(indirect, result.stdout, requirements, constraints))
             if not requirement or requirement in built:
                 raise BuildError(f"pip could not install {requirements}:\n{result.stderr.strip()}")
             built.add(requirement)
             _pure_wheel_from_source(requirement, Path(wheelhouse))
     shutil.rmtree(target / "bin", ignore_errors=True)  # console scripts: nothing on Lambda runs them
+
+
+def _name(requirement: str) -> str:
+    """A requirement's project name, normalised (PEP 503): "Foo_Bar[x]==1.0" -> "foo-bar"."""
+    return re.sub(r"[-_.]+", "-", re.split(r"[\s\[<>=!~;@]", requirement, maxsplit=1)[0]).lower()
+
+
+def source_only_dependencies(pip_output: str) -> list[str]:
+    """The packages pip found no wheel for that no requirement names: dependencies of a dependency. Under
+    constraints pip then names only the requirements file's line it could not install ("Cannot install -r
+    requirements.txt (line 7)"), and building something would not help."""
+    listed = NO_WHEEL_LIST.search(pip_output)
+    names = listed.group(1).split() if listed else []
+    return [
+        name
+        for name in names
+        if not re.search(
+            rf"^\s*The user requested {re.escape(name)}\b", pip_output, re.MULTILINE | re.IGNORECASE
+        )
+    ]
+
+
+def require_them_directly(
+    packages: list[str], pip_output: str, requirements: Path, constraints: Path | None
+) -> str:
+    """What to do about source-only dependencies of a dependency: require them directly, at the lock's version;
+    the build then makes their pure-Python wheels, as for any source-only requirement."""
+    pins = constraints.read_text().splitlines() if constraints is not None else []
+    lines = []
+    for package in packages:
+        needed_by = re.findall(rf"^\s*(\S+ \S+) depends on {re.escape(package)}\b", pip_output, re.MULTILINE)
+        pin = next((line.split("#")[0].strip() for line in pins if _name(line) == _name(package)), package)
+        lines.append(
+            f"{package} has no wheel for Lambda's platform, only a source release, and is not a requirement of "
+            f"{requirements} but a dependency of {', '.join(needed_by) or 'one of them'}: add `{pin}` to "
+            f"{requirements}, and the build makes a pure-Python wheel of it as it does for a requirement"
+        )
+    return "\n".join(lines)
 
 
 def _pure_wheel_from_source(requirement: str, wheelhouse: Path) -> None:

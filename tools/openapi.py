@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 from tools.generated import write_or_check
+from tools.handlers import load_handler
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "layers" / "common") not in sys.path:
@@ -48,15 +47,6 @@ _V1_ERRORS = {
     "429": "Rate limited (the upstream, or the usage plan when deployed); retry after Retry-After",
     "500": "The upstream or the service failed",
 }
-
-
-def _handler(name: str) -> ModuleType:
-    path = ROOT / "functions" / name / "app.py"
-    spec = importlib.util.spec_from_file_location(f"openapi_{name}_app", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _form_schema(model: type[Any], file_field: str, file_description: str) -> dict[str, Any]:
@@ -136,7 +126,7 @@ def build() -> dict[str, Any]:
 
     documents = []
     for name in FUNCTIONS:
-        handler = _handler(name)
+        handler = load_handler(name)
         for resolver in (door.build() for door in handler.DOORS):
             documents.append(json.loads(resolver.get_openapi_json_schema(title=TITLE, version=VERSION)))
     merged = _merge(documents)

@@ -9,9 +9,11 @@ module of local/ imports SAM or touches a SAM member directly.
 from __future__ import annotations
 
 import ast
+import base64
 import importlib
 import importlib.metadata
 import inspect
+import json
 import re
 import textwrap
 from dataclasses import dataclass
@@ -21,6 +23,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from flask import Flask, request
+
+from local.limits import FunctionFailed
 
 REPO = Path(__file__).resolve().parents[2]
 LOCAL = REPO / "local"
@@ -146,6 +151,7 @@ API = "samcli.lib.providers.provider.Api"
 API_PROVIDER = "samcli.lib.providers.api_provider.ApiProvider"
 ROUTE = "samcli.local.apigw.route.Route"
 PARAMETER_OVERRIDES = "samcli.cli.types.CfnParameterOverridesType"
+TEMPLATE = "samcli.commands._utils.template"
 STREAM_WRITER = "samcli.lib.utils.stream_writer.StreamWriter"
 CODEURI = "samcli.lib.utils.codeuri"
 GATEWAY_RESPONSE = "samtranslator.model.apigateway.ApiGatewayResponse"
@@ -248,6 +254,7 @@ CALLS = (
     Call(STREAM_WRITER, "write_str", positional=("output",)),
     Call(API_PROVIDER, "__init__", positional=("stacks",), keywords=("cwd",)),
     Call(PARAMETER_OVERRIDES, "convert", positional=("values", "param", "ctx")),
+    Call(TEMPLATE, "get_template_data", positional=("template_file",)),
     Call(CODEURI, "resolve_code_path", positional=("cwd", "codeuri")),
     Call(
         GATEWAY_RESPONSE,
@@ -315,6 +322,11 @@ SAM_CODE_RELIED_ON = (
     (REQUEST_CONTEXT, "to_dict", '"requestId": self.request_id'),
     (REQUEST_CONTEXT, "to_dict", '"requestTimeEpoch": self.request_time_epoch'),
     (REQUEST_CONTEXT_V2, "to_dict", '"timeEpoch": self.request_time_epoch'),
+    # A REST API's answer is decoded in SAM's one parse of it: given "*/*" as the binary types and a request that
+    # accepts any type, SAM decodes exactly the answers marked base64.
+    (APIGW, "_should_base64_decode_body", "flask_request.accept_mimetypes.best_match("),
+    (APIGW, "_should_base64_decode_body", '"*/*" in binary_types'),
+    (APIGW, "_parse_v1_payload_format_lambda_output", "body = base64.b64decode(body)"),
     # serve_forever gives the app's run() our request handler before SAM's run() calls it.
     (BASE_LOCAL_SERVICE, "run", "self._app.run("),
     # resource_reference recognises a `!GetAtt X.Arn` by the Lambda function ARN SAM makes of it.
@@ -611,3 +623,45 @@ def test_sam_still_leaves_placeholders_for_refs_and_arns_that_resource_reference
     assert module.resource_reference(redrive, ids) == Ref("JobsDeadLetterQueue", "Arn")
     # And a value that names no resource of the template is none of them
     assert module.resource_reference("speech-api/openai", ids) is None
+
+
+# --- A REST API's answer, decoded by API Gateway's rule in SAM's one parse ------------------------------------
+
+
+def _proxy_answer(body: str, *, base64_encoded: bool) -> str:
+    headers = {"Content-Type": "audio/mpeg"}
+    return json.dumps(
+        {"statusCode": 200, "headers": headers, "body": body, "isBase64Encoded": base64_encoded}
+    )
+
+
+@pytest.mark.parametrize(
+    ("accept", "decoded"),
+    [("application/octet-stream", True), ("audio/*", True), ("application/json", False), ("*/*", False)],
+)
+def test_a_rest_apis_base64_answer_is_decoded_when_the_first_accept_type_is_binary(
+    accept: str, decoded: bool
+) -> None:
+    # Given a REST API with binary media types, and an answer marked base64 to a request with this Accept
+    flask_app = Flask("rest_api")
+    audio = b"\x00\x01 audio"
+    answer = _proxy_answer(base64.b64encode(audio).decode(), base64_encoded=True)
+    binary_types = ["audio~1*", "application~1octet-stream"]
+    # When the emulation maps the answer
+    with flask_app.test_request_context(headers={"Accept": accept}):
+        _, _, body = adapter().ApiGatewayEmulation._parse_v1_payload_format_lambda_output(
+            answer, binary_types, request, sam(ROUTE).API
+        )
+    # Then the client gets bytes when its first Accept type is binary, the base64 text otherwise
+    assert body == (audio if decoded else base64.b64encode(audio).decode())
+
+
+def test_an_answer_marked_base64_that_is_not_is_a_failed_function() -> None:
+    # Given an answer marked base64 whose body cannot be decoded, to a request accepting audio
+    flask_app = Flask("rest_api")
+    answer = _proxy_answer("abc", base64_encoded=True)
+    # When the emulation maps it / Then it fails as a malformed answer (API Gateway's 502), not as text
+    with flask_app.test_request_context(headers={"Accept": "audio/mpeg"}), pytest.raises(FunctionFailed):
+        adapter().ApiGatewayEmulation._parse_v1_payload_format_lambda_output(
+            answer, ["audio~1*"], request, sam(ROUTE).API
+        )
