@@ -268,8 +268,7 @@ def serving_block(
     lines = [f"Speech API at {url} ({reach})"]
     lines += [f"  {method:<5} {url}{path}" for path, method in listed]
     lines += [
-        f'Docs: README.md, section "The API"; {url}/docs (Swagger UI) and {url}/openapi.json. '
-        "No API key is needed locally.",
+        f"Docs: docs/api.md; {url}/docs (Swagger UI) and {url}/openapi.json. No API key is needed locally.",
         f"Handlers run in local worker processes (no Docker), up to {concurrency} per function. CTRL+C to quit.",
     ]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The README's uploads-and-jobs curl flow over real HTTP against `make serve`, offline: no AWS account, the
+"""The uploads-and-jobs curl flow of docs/api.md over real HTTP against `make serve`, offline: no AWS account, the
 bucket, table and queues in the embedded moto server, the worker fed from the queue by the local poller."""
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def embedded_endpoint(server: LocalServer) -> str:
 
 
 def uploaded(server: LocalServer, audio: bytes) -> str:
-    """An upload made and its file posted to the presigned URL with its fields, as the README's curl does."""
+    """An upload made and its file posted to the presigned URL with its fields, as docs/api.md's curl does."""
     reply = post_json(server, "/api/uploads/", {"filename": "speech.wav", "content_type": "audio/wav"})
     assert reply.status == 201, reply.body
     upload = reply.json()

@@ -1,5 +1,6 @@
-"""The README's examples against `make serve`, run as written: every bash block that calls the local API, in order,
-in one shell (as a reader pastes them into one terminal), from a folder holding only samples/."""
+"""The documented examples against `make serve`, run as written: every bash block of the README, then of
+docs/api.md, that calls the local API, in order, in one shell (as a reader pastes them into one terminal), from a
+folder holding only samples/."""
 
 from __future__ import annotations
 
@@ -16,17 +17,27 @@ from tests.e2e.conftest import REPO, LocalServer
 pytestmark = pytest.mark.e2e
 
 BLOCK = re.compile(r"^```bash\n(.*?)^```", re.DOTALL | re.MULTILINE)
+# Where the examples live, in the order a reader meets them: the README's first two, then the API's reference.
+DOCUMENTS = ("README.md", "docs/api.md")
 
 
-def local_api_blocks() -> list[str]:
-    blocks = BLOCK.findall((REPO / "README.md").read_text())
+def local_api_blocks(*documents: str) -> list[str]:
+    blocks = [block for document in documents for block in BLOCK.findall((REPO / document).read_text())]
     return [block for block in blocks if "localhost:8000" in block or '"$API/' in block]
 
 
-def test_the_readme_names_the_examples_this_test_runs() -> None:
+def test_the_readme_shows_one_tts_and_one_stt_example() -> None:
     # Given the README
     # When its bash blocks that call the local API are picked
-    blocks = local_api_blocks()
+    joined = "\n".join(local_api_blocks("README.md"))
+    # Then they hold the TTS call and the STT call of the sample
+    assert "/api/tts/" in joined and "samples/hello.mp3" in joined
+
+
+def test_the_docs_name_the_examples_this_test_runs() -> None:
+    # Given the README and docs/api.md
+    # When their bash blocks that call the local API are picked
+    blocks = local_api_blocks(*DOCUMENTS)
     # Then they are the TTS call, saving its audio, the STT call, the upload, both jobs and subtitles from a job
     joined = "\n".join(blocks)
     examples = (
@@ -43,10 +54,10 @@ def test_the_readme_names_the_examples_this_test_runs() -> None:
     assert not any(line.lstrip().startswith("make ") for line in joined.splitlines())
 
 
-def test_every_readme_example_runs_as_written(speech_server: LocalServer, tmp_path: Path) -> None:
-    # Given a folder with the repository's samples/, and the README's examples aimed at this server's port
+def test_every_documented_example_runs_as_written(speech_server: LocalServer, tmp_path: Path) -> None:
+    # Given a folder with the repository's samples/, and the documented examples aimed at this server's port
     shutil.copytree(REPO / "samples", tmp_path / "samples")
-    script = "set -euo pipefail\n" + "\n".join(local_api_blocks())
+    script = "set -euo pipefail\n" + "\n".join(local_api_blocks(*DOCUMENTS))
     script = script.replace("localhost:8000", f"localhost:{speech_server.port}")
     # When they run in one shell, one after the other
     done = subprocess.run(

@@ -220,7 +220,7 @@ def test_start_up_prints_one_block_and_no_warnings(speech_server: LocalServer) -
     assert f"Speech API at http://127.0.0.1:{speech_server.port} (listening on 127.0.0.1 only;" in out
     for route in ("POST  {url}/api/tts/", "POST  {url}/api/stt/", "GET   {url}/api/jobs/{{job_id}}"):
         assert route.format(url=f"http://127.0.0.1:{speech_server.port}") in out
-    assert "Docs: README.md" in out
+    assert "Docs: docs/api.md" in out
     # And none of SAM's or werkzeug's start-up warnings
     for noise in ("No current session found", "development server", "Mounting"):
         assert noise not in speech_server.log and noise not in out

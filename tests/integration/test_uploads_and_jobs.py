@@ -45,7 +45,7 @@ def new_upload(api_key_id: str = "key-a", body: dict[str, Any] | None = None) ->
 
 
 def send_file(upload: dict[str, Any], data: bytes) -> requests.Response:
-    """What the README's curl does: the presigned fields, then the file, posted straight to S3."""
+    """What docs/api.md's curl does: the presigned fields, then the file, posted straight to S3."""
     files = {"file": ("meeting.mp3", data, "audio/mpeg")}
     return requests.post(upload["url"], data=upload["fields"], files=files, timeout=30)
 

@@ -47,7 +47,7 @@ def test_asking_for_each_audio_type_gets_bytes(binary_media_types: list[str], co
 @pytest.mark.parametrize("accept", ["*/*", "application/json", "application/json, audio/mpeg", None])
 def test_other_accept_headers_get_base64_text(binary_media_types: list[str], accept: str | None) -> None:
     # Given the template's BinaryMediaTypes / When another type comes first, or no Accept at all
-    # Then API Gateway passes the base64 text through (the README says to send Accept)
+    # Then API Gateway passes the base64 text through (docs/api.md says to send Accept)
     assert not returns_binary(accept, binary_media_types)
 
 

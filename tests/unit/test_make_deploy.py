@@ -61,7 +61,7 @@ def test_deploy_is_guided_until_samconfig_names_a_region(
 
 
 def test_params_reach_sam_as_one_argument_quotes_and_all(tmp_path: Path) -> None:
-    # Given parameter overrides with a quoted value holding ; and = (README's Polly example) and a quote
+    # Given parameter overrides with a quoted value holding ; and = (docs/operations.md's Polly example) and a quote
     params = """TtsModelRoutes="tts-1=polly:neural;tts-1-hd=polly:neural" OpenAISecretName=it's"""
     # When make deploy gets them as PARAMS
     arguments = deploy_arguments(tmp_path, GUIDED_BEFORE, f"PARAMS={params}")

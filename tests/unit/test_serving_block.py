@@ -28,7 +28,9 @@ def test_loopback_only_says_so_and_how_to_open_it_up() -> None:
     assert "  POST  http://127.0.0.1:8000/v1/audio/speech" in block
     assert not [line for line in block if "OPTIONS" in line]
     # And says where the docs are and how to stop it
-    assert any(line.startswith("Docs: README.md") and "http://127.0.0.1:8000/docs" in line for line in block)
+    assert any(
+        line.startswith("Docs: docs/api.md") and "http://127.0.0.1:8000/docs" in line for line in block
+    )
     assert block[-1].endswith("CTRL+C to quit.")
 
 
