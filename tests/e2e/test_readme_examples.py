@@ -11,7 +11,8 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.e2e.conftest import REPO, LocalServer
+from tests.helpers import ROOT
+from tests.local_server import LocalServer
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,7 @@ BLOCK = re.compile(r"^```bash\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def local_api_blocks() -> list[str]:
-    blocks = BLOCK.findall((REPO / "README.md").read_text())
+    blocks = BLOCK.findall((ROOT / "README.md").read_text())
     return [block for block in blocks if "localhost:8000" in block or '"$API/' in block]
 
 
@@ -45,7 +46,7 @@ def test_the_readme_names_the_examples_this_test_runs() -> None:
 
 def test_every_readme_example_runs_as_written(speech_server: LocalServer, tmp_path: Path) -> None:
     # Given a folder with the repository's samples/, and the README's examples aimed at this server's port
-    shutil.copytree(REPO / "samples", tmp_path / "samples")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
     script = "set -euo pipefail\n" + "\n".join(local_api_blocks())
     script = script.replace("localhost:8000", f"localhost:{speech_server.port}")
     # When they run in one shell, one after the other
