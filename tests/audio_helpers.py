@@ -1,4 +1,4 @@
-"""Decoding audio answers in tests: their PCM and how long they play (PyAV)."""
+"""Decoding audio answers in tests: their PCM, codec and how long they play (PyAV)."""
 
 from __future__ import annotations
 
@@ -22,3 +22,10 @@ def duration_seconds(data: bytes) -> float:
     with av.open(io.BytesIO(data), mode="r") as container:
         stream = container.streams.audio[0]
         return sum(frame.samples / frame.sample_rate for frame in container.decode(stream))
+
+
+def codec_and_samples(data: bytes) -> tuple[str, int]:
+    """The codec of the first audio stream of `data`, and how many samples it decodes to."""
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.audio[0]
+        return str(stream.codec_context.name), sum(frame.samples for frame in container.decode(stream))

@@ -1,10 +1,15 @@
-"""Building API Gateway REST events and calling the handlers as Lambda would."""
+"""Helpers shared by tests: API Gateway REST events and calling the handlers as Lambda would, a fresh
+interpreter, a free port."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import json
+import os
+import socket
+import subprocess
+import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -38,6 +43,25 @@ DEVELOPER_ENV = (
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
 )
+
+# What /v1's speech answers must be, as the OpenAI SDK tests (Python and JS) check them.
+V1_VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
+# Each format and the codec its answer decodes with (pcm is raw 16-bit samples, checked apart).
+V1_SPEECH_CODECS = {
+    "mp3": ("mp3", "mp3float"),
+    "opus": ("opus",),
+    "aac": ("aac",),
+    "flac": ("flac",),
+    "wav": ("pcm_s16le",),
+}
+V1_SPEECH_CONTENT_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/opus",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
 
 
 @dataclass
@@ -185,3 +209,25 @@ def run_worker(aws: dict[str, str], context: FakeLambdaContext | None = None) ->
 
 def job_status(job_id: str, api_key_id: str = "key-a") -> dict[str, Any]:
     return invoke("jobs", api_event("GET", f"/api/jobs/{job_id}", content_type=None, api_key_id=api_key_id))
+
+
+def fresh_python(code: str, **env: str) -> str:
+    """The last line `code` prints in a new interpreter (like a new Lambda container)."""
+    pythonpath = f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'common'}"
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": pythonpath, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (the OS picks it; free until someone binds it)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

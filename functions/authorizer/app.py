@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
@@ -19,10 +19,6 @@ from speech_common.http_kit.paths import under
 from speech_common.observability import logger
 
 KEYS_CACHE_SECONDS = 300.0  # a key made or disabled takes up to this long to count
-
-_lock = threading.Lock()
-_keys: dict[str, str] = {}  # enabled key value -> key id
-_keys_read_at: float | None = None
 
 
 def api_key_of(headers: Mapping[str, Any] | None, *, bearer_only: bool = False) -> str | None:
@@ -40,34 +36,48 @@ def api_key_of(headers: Mapping[str, Any] | None, *, bearer_only: bool = False) 
     return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
-def _enabled_keys() -> dict[str, str]:
-    """Every enabled API key of the account (value -> id), read at most every KEYS_CACHE_SECONDS."""
-    global _keys_read_at
-    with _lock:
-        if _keys_read_at is None or time.monotonic() - _keys_read_at > KEYS_CACHE_SECONDS:
-            import boto3  # here: a request without a key is refused before any AWS call
+def _read_enabled_keys() -> dict[str, str]:
+    """Every enabled API key of the account (value -> id), from API Gateway."""
+    import boto3  # here: a request without a key is refused before any AWS call
 
-            keys: dict[str, str] = {}
-            for page in (
-                boto3.client("apigateway")
-                .get_paginator("get_api_keys")
-                .paginate(includeValues=True, PaginationConfig={"PageSize": 500})
-            ):
-                keys.update(
-                    {item["value"]: item["id"] for item in page.get("items", []) if item.get("enabled")}
-                )
-            _keys.clear()
-            _keys.update(keys)
-            _keys_read_at = time.monotonic()
-        return dict(_keys)
+    keys: dict[str, str] = {}
+    for page in (
+        boto3.client("apigateway")
+        .get_paginator("get_api_keys")
+        .paginate(includeValues=True, PaginationConfig={"PageSize": 500})
+    ):
+        keys.update({item["value"]: item["id"] for item in page.get("items", []) if item.get("enabled")})
+    return keys
 
 
-def forget_keys() -> None:
-    """A new container reads the keys afresh (tests start each one so)."""
-    global _keys_read_at
-    with _lock:
-        _keys.clear()
-        _keys_read_at = None
+class KeyCache:
+    """The enabled keys, read at most every `max_age_seconds` (one read at a time across threads)."""
+
+    def __init__(
+        self, max_age_seconds: float = KEYS_CACHE_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._max_age_seconds = max_age_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._keys: dict[str, str] = {}
+        self._read_at: float | None = None
+
+    def id_of(self, key: str) -> str | None:
+        """The id of `key` if it is a known, enabled key."""
+        with self._lock:
+            if self._read_at is None or self._clock() - self._read_at > self._max_age_seconds:
+                self._keys = _read_enabled_keys()
+                self._read_at = self._clock()
+            return self._keys.get(key)
+
+    def clear(self) -> None:
+        """Forget the keys read: the next lookup reads them afresh, as a new container does."""
+        with self._lock:
+            self._keys = {}
+            self._read_at = None
+
+
+enabled_keys = KeyCache()
 
 
 def _stage_arn(method_arn: str) -> str:
@@ -88,7 +98,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     method_arn = str(event.get("methodArn", ""))
     openai_door = under(event.get("path"), OPENAI_PREFIX)
     key = api_key_of(event.get("headers"), bearer_only=openai_door)
-    key_id = _enabled_keys().get(key) if key else None
+    key_id = enabled_keys.id_of(key) if key else None
     if key is None or key_id is None:
         logger.info("API key refused", extra={"reason": "missing" if key is None else "unknown"})
         if openai_door:

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
-from tests.e2e.conftest import REPO, LocalServer, running_server, server_env
+from tests.local_server import SPEECH_TEMPLATE, LocalServer, StartServer
 
 pytestmark = pytest.mark.e2e
 
@@ -220,15 +220,9 @@ async ([api, text]) => {
 
 
 @pytest.fixture(scope="module")
-def restricted_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def restricted_server(serve: StartServer) -> LocalServer:
     """template.yaml served with AllowedOrigins naming one origin, not the test page's."""
-    with running_server(
-        REPO / "template.yaml",
-        tmp_path_factory.mktemp("restricted-server"),
-        server_env(),
-        ["--parameter-overrides", "AllowedOrigins=https://app.example.test"],
-    ) as server:
-        yield server
+    return serve(SPEECH_TEMPLATE, args=["--parameter-overrides", "AllowedOrigins=https://app.example.test"])
 
 
 def test_a_page_of_another_origin_than_the_allowed_one_is_refused(

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.audio_helpers import duration_seconds
-from tests.e2e.conftest import LocalServer, Reply
+from tests.local_server import LocalServer, Reply
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 JOB_WAIT_S = 90.0  # the offline engine transcribes a few seconds of speech in well under this

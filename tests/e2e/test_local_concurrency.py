@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from local.pool import FifoSlots
-from tests.e2e.conftest import (
+from tests.local_server import (
     MECHANICS_TEMPLATE,
     LocalServer,
     Reply,
+    StartServer,
     running_server,
     server_env,
+    start_expecting_exit,
 )
-from tests.e2e.test_start_up_checks import start_expecting_exit
 
 pytestmark = pytest.mark.e2e
 
@@ -42,14 +42,9 @@ def pids(replies: list[Reply]) -> set[int]:
 
 
 @pytest.fixture(scope="module")
-def six_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+def six_workers(serve: StartServer, tmp_path_factory: pytest.TempPathFactory) -> LocalServer:
     state = tmp_path_factory.mktemp("six-state")
-    with running_server(
-        MECHANICS_TEMPLATE,
-        tmp_path_factory.mktemp("six-server"),
-        server_env(MECHANICS_STATE_DIR=str(state), LOCAL_CONCURRENCY="6"),
-    ) as server:
-        yield server
+    return serve(MECHANICS_TEMPLATE, server_env(MECHANICS_STATE_DIR=str(state), LOCAL_CONCURRENCY="6"))
 
 
 def test_workers_up_to_the_concurrency_stay_warm_between_bursts(six_workers: LocalServer) -> None:

@@ -10,27 +10,28 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import signal
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from local import engine_choice
-from tests.e2e.conftest import (
+from tests.helpers import ROOT
+from tests.local_server import (
     FIXTURES,
     MECHANICS_TEMPLATE,
-    REPO,
+    SPEECH_TEMPLATE,
+    STOP_TIMEOUT_S,
     LocalServer,
     Reply,
-    pid_exists,
+    StartServer,
     running_server,
     server_env,
-    wait_for_exit,
 )
 
 pytestmark = pytest.mark.e2e
@@ -42,14 +43,27 @@ GATEWAY_RESPONSES_TEMPLATE = FIXTURES / "gateway_responses.yaml"
 
 
 @pytest.fixture(scope="module")
-def customised_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with running_server(
-        GATEWAY_RESPONSES_TEMPLATE,
-        tmp_path_factory.mktemp("customised-server"),
-        server_env(),
-        ["--warm-containers", "LAZY"],
-    ) as server:
-        yield server
+def customised_server(serve: StartServer) -> LocalServer:
+    return serve(GATEWAY_RESPONSES_TEMPLATE, args=["--warm-containers", "LAZY"])
+
+
+def pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def wait_for_exit(pid: int, timeout: float = STOP_TIMEOUT_S) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_exists(pid):
+            return True
+        time.sleep(0.05)
+    return not pid_exists(pid)
 
 
 def worker_pid(reply: Reply) -> int:
@@ -188,7 +202,7 @@ def test_each_request_gets_its_own_request_id_and_time(mechanics_server: LocalSe
 def test_the_gateway_deadline_and_correlation_id_are_each_requests_own(tmp_path: Path) -> None:
     # Given template.yaml served with an 8 s gateway timeout (so that its deadline is quick to reach), warm
     env = server_env(GATEWAY_TIMEOUT_SECONDS="8", UPSTREAM_BUDGET_SECONDS="5")
-    with running_server(REPO / "template.yaml", tmp_path, env) as server:
+    with running_server(SPEECH_TEMPLATE, tmp_path, env) as server:
         started = time.monotonic()
         assert post_json(server, b'{"text": "Hello"}').status == 200
         # When a request comes 6.5 s after the server started, and two refused ones after it
@@ -539,7 +553,7 @@ def test_user_set_routes_win_over_the_local_defaults(tmp_path: Path) -> None:
 )
 def test_engine_choice_follows_the_key_rule(user_env: dict[str, str], expected: str) -> None:
     # Given a user environment with or without (or with empty) key variables, and the real layer
-    layer = str(REPO / "layers" / "common")
+    layer = str(ROOT / "layers" / "common")
     # When the engine is chosen (asked of speech_common.secrets.has_openai_key when a key variable is set)
     chosen = engine_choice.choose({"PATH": "/usr/bin:/bin", **user_env}, (layer,)).engine
     # Then only a non-empty key variable chooses openai

@@ -3,34 +3,16 @@
 from __future__ import annotations
 
 import base64
-import io
 import re
 from collections.abc import Iterator
 
-import av
 import openai
 import pytest
 from openai.types.audio import TranscriptionVerbose
 
-from tests.e2e.conftest import LocalServer
-
-VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
-# Each format and the codec its answer decodes with (pcm is raw 16-bit samples, checked apart).
-CODECS = {
-    "mp3": ("mp3", "mp3float"),
-    "opus": ("opus",),
-    "aac": ("aac",),
-    "flac": ("flac",),
-    "wav": ("pcm_s16le",),
-}
-CONTENT_TYPES = {
-    "mp3": "audio/mpeg",
-    "opus": "audio/opus",
-    "aac": "audio/aac",
-    "flac": "audio/flac",
-    "wav": "audio/wav",
-    "pcm": "audio/pcm",
-}
+from tests.audio_helpers import codec_and_samples
+from tests.helpers import V1_SPEECH_CODECS, V1_SPEECH_CONTENT_TYPES, V1_VOICES
+from tests.local_server import LocalServer
 
 
 @pytest.fixture(scope="module")
@@ -42,15 +24,8 @@ def client(speech_server: LocalServer) -> Iterator[openai.OpenAI]:
         yield sdk
 
 
-def decoded(audio: bytes) -> tuple[str, int]:
-    """(codec, samples) of an audio file."""
-    with av.open(io.BytesIO(audio)) as container:
-        stream = container.streams.audio[0]
-        return str(stream.codec_context.name), sum(frame.samples for frame in container.decode(stream))
-
-
-@pytest.mark.parametrize("fmt", [*CODECS, "pcm"])
-@pytest.mark.parametrize("voice", VOICES)
+@pytest.mark.parametrize("fmt", [*V1_SPEECH_CODECS, "pcm"])
+@pytest.mark.parametrize("voice", V1_VOICES)
 def test_speech_in_every_voice_and_format_is_real_audio(client: openai.OpenAI, voice: str, fmt: str) -> None:
     # Given a voice and a format / When the SDK asks for speech
     response = client.audio.speech.with_raw_response.create(
@@ -58,14 +33,14 @@ def test_speech_in_every_voice_and_format_is_real_audio(client: openai.OpenAI, v
     )
     audio = response.parse().content
     # Then the answer is the audio itself, typed per format
-    assert response.headers["content-type"] == CONTENT_TYPES[fmt]
+    assert response.headers["content-type"] == V1_SPEECH_CONTENT_TYPES[fmt]
     if fmt == "pcm":  # raw 24 kHz 16-bit samples: over half a second, whole samples, not base64 text
         assert len(audio) > 24_000 and len(audio) % 2 == 0
         with pytest.raises(ValueError):
             base64.b64decode(audio, validate=True)
         return
-    codec, samples = decoded(audio)
-    assert codec in CODECS[fmt] and samples > 12_000  # over half a second of speech
+    codec, samples = codec_and_samples(audio)
+    assert codec in V1_SPEECH_CODECS[fmt] and samples > 12_000  # over half a second of speech
     assert response.headers["x-speech-engine"] == "local:local"
 
 
@@ -77,8 +52,8 @@ def test_speech_with_streaming_response(client: openai.OpenAI, tmp_path) -> None
     ) as response:
         response.stream_to_file(target)
     # Then the file is mp3
-    codec, samples = decoded(target.read_bytes())
-    assert codec in CODECS["mp3"] and samples > 12_000
+    codec, samples = codec_and_samples(target.read_bytes())
+    assert codec in V1_SPEECH_CODECS["mp3"] and samples > 12_000
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +114,7 @@ def test_transcription_verbose_json_is_a_transcription_verbose(
     # Then the SDK's TranscriptionVerbose: segments and words within the recording, in order
     assert isinstance(verbose, TranscriptionVerbose)
     assert verbose.segments and verbose.words and verbose.language == "en"
-    seconds = decoded(spoken_wav)[1] / 24_000
+    seconds = codec_and_samples(spoken_wav)[1] / 24_000
     assert verbose.duration == pytest.approx(seconds, abs=0.1)
     assert all(0 <= s.start < s.end <= seconds + 0.3 for s in verbose.segments)
     assert [w.start for w in verbose.words] == sorted(w.start for w in verbose.words)
@@ -209,4 +184,4 @@ def test_speech_is_bytes_exactly_when_the_deployed_api_would_return_bytes(
     # the base64 text API Gateway would pass through
     assert reply.status == 200
     audio = reply.body if binary else base64.b64decode(reply.body, validate=True)
-    assert decoded(audio)[0] in CODECS["mp3"]
+    assert codec_and_samples(audio)[0] in V1_SPEECH_CODECS["mp3"]

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import LocalServer
-from tests.e2e.test_openai_sdk import CODECS, CONTENT_TYPES, VOICES, decoded
+from tests.audio_helpers import codec_and_samples
+from tests.helpers import V1_SPEECH_CODECS, V1_SPEECH_CONTENT_TYPES, V1_VOICES
+from tests.local_server import LocalServer
 
 SDK_DIR = Path(__file__).resolve().parent / "sdk_js"
 SCRIPT = SDK_DIR / "speech_and_transcription.mjs"
@@ -43,16 +44,16 @@ def test_speech_in_every_voice_and_format_is_real_audio(report: dict[str, Any]) 
     speech = report["speech"]
     # Then there is one per voice and format, typed per format, and each decodes as that format's audio
     assert {(item["voice"], item["format"]) for item in speech} == {
-        (v, f) for v in VOICES for f in CONTENT_TYPES
+        (v, f) for v in V1_VOICES for f in V1_SPEECH_CONTENT_TYPES
     }
     for item in speech:
         audio = Path(item["file"]).read_bytes()
-        assert item["contentType"] == CONTENT_TYPES[item["format"]]
+        assert item["contentType"] == V1_SPEECH_CONTENT_TYPES[item["format"]]
         if item["format"] == "pcm":
             assert len(audio) > 24_000 and len(audio) % 2 == 0
         else:
-            codec, samples = decoded(audio)
-            assert codec in CODECS[item["format"]] and samples > 12_000
+            codec, samples = codec_and_samples(audio)
+            assert codec in V1_SPEECH_CODECS[item["format"]] and samples > 12_000
 
 
 def test_transcriptions_in_json_and_text(report: dict[str, Any]) -> None:

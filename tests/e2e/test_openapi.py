@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from tests.e2e.conftest import REPO, LocalServer
+from tests.helpers import ROOT
+from tests.local_server import LocalServer
 
-DOCUMENT = REPO / "openapi.json"
+DOCUMENT = ROOT / "openapi.json"
 OPERATIONS = [
     (path, method.upper())
     for path, operations in json.loads(DOCUMENT.read_text())["paths"].items()

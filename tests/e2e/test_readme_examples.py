@@ -12,7 +12,8 @@ from pathlib import Path
 import av
 import pytest
 
-from tests.e2e.conftest import REPO, LocalServer
+from tests.helpers import ROOT
+from tests.local_server import LocalServer
 
 pytestmark = pytest.mark.e2e
 
@@ -22,7 +23,7 @@ DOCUMENTS = ("README.md", "docs/api.md")
 
 
 def local_api_blocks(*documents: str) -> list[str]:
-    blocks = [block for document in documents for block in BLOCK.findall((REPO / document).read_text())]
+    blocks = [block for document in documents for block in BLOCK.findall((ROOT / document).read_text())]
     return [block for block in blocks if "localhost:8000" in block or '"$API/' in block]
 
 
@@ -56,7 +57,7 @@ def test_the_docs_name_the_examples_this_test_runs() -> None:
 
 def test_every_documented_example_runs_as_written(speech_server: LocalServer, tmp_path: Path) -> None:
     # Given a folder with the repository's samples/, and the documented examples aimed at this server's port
-    shutil.copytree(REPO / "samples", tmp_path / "samples")
+    shutil.copytree(ROOT / "samples", tmp_path / "samples")
     script = "set -euo pipefail\n" + "\n".join(local_api_blocks(*DOCUMENTS))
     script = script.replace("localhost:8000", f"localhost:{speech_server.port}")
     # When they run in one shell, one after the other

@@ -11,7 +11,7 @@ import uuid
 import av
 import pytest
 
-from tests.e2e.conftest import LocalServer, Reply
+from tests.local_server import LocalServer, Reply
 from tests.samples import UPLOAD_FORMATS, encode
 
 VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")

@@ -6,70 +6,20 @@ with the variable's name and pydantic's message, never the value.
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.local_server import (
     MECHANICS_TEMPLATE,
-    REPO,
-    free_port,
+    SPEECH_TEMPLATE,
+    accepts_connections,
     running_server,
-    server_command,
     server_env,
+    start_expecting_exit,
 )
 
 pytestmark = pytest.mark.e2e
-
-SPEECH_TEMPLATE = REPO / "template.yaml"
-# Refusing takes the server's own start-up (SAM's template processing, one settings probe per function):
-# about 2 s here; the bound leaves room for a loaded machine but not for a server that went on serving.
-REFUSAL_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Exited:
-    returncode: int
-    stdout: str
-    stderr: str
-    seconds: float
-    port: int
-
-
-def start_expecting_exit(template: Path, env: dict[str, str]) -> Exited:
-    """Run the server until it exits by itself; fail if it is still running after REFUSAL_TIMEOUT_S."""
-    port = free_port()
-    started = time.monotonic()
-    try:
-        proc = subprocess.run(
-            server_command(template, port),
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            timeout=REFUSAL_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"the server was still running after {REFUSAL_TIMEOUT_S:.0f} s:\n{exc.stderr!r}")
-    return Exited(
-        proc.returncode,
-        proc.stdout.decode(errors="replace"),
-        proc.stderr.decode(errors="replace"),
-        time.monotonic() - started,
-        port,
-    )
-
-
-def listening(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def test_out_of_range_setting_stops_the_server_naming_the_variable() -> None:
@@ -82,7 +32,7 @@ def test_out_of_range_setting_stops_the_server_naming_the_variable() -> None:
     assert "UPSTREAM_MAX_ATTEMPTS: Input should be less than or equal to 5" in exited.stderr
     assert "SttFunction" in exited.stderr and "TtsFunction" in exited.stderr
     assert "Engine:" not in exited.stdout
-    assert not listening(exited.port)
+    assert not accepts_connections(exited.port)
 
 
 def test_values_are_never_printed_neither_the_bad_one_nor_a_key() -> None:

@@ -16,6 +16,7 @@ from speech_common.jobs.store import dynamodb_client
 from speech_common.settings import get_settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.secrets_manager import FakeSecretsManager
+from tests.helpers import free_port
 from tests.lambda_cold import SECRET_NAME, Artifacts, host_arch, make_artifacts
 
 
@@ -38,12 +39,6 @@ def xray_port() -> Iterator[int]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield int(sock.getsockname()[1])
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

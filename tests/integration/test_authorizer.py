@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import boto3
@@ -16,15 +17,22 @@ KEY = "k3y-value-of-at-least-twenty-chars"
 
 
 @pytest.fixture
-def api_keys() -> Iterator[dict[str, str]]:
-    """An enabled and a disabled API key in moto's API Gateway; the authorizer reads them afresh."""
+def authorizer() -> Iterator[ModuleType]:
+    """functions/authorizer/app.py as a new container has it: no keys read yet (and none left for the next test)."""
+    module = load_handler("authorizer")
+    module.enabled_keys.clear()
+    yield module
+    module.enabled_keys.clear()
+
+
+@pytest.fixture
+def api_keys(authorizer: ModuleType) -> Iterator[dict[str, str]]:
+    """An enabled and a disabled API key in moto's API Gateway, for an authorizer that reads them afresh."""
     with mock_aws():
         client = boto3.client("apigateway", region_name="us-east-1")
         enabled = client.create_api_key(name="user", value=KEY, enabled=True)["id"]
         client.create_api_key(name="old", value="disabled-key-value-0123456789", enabled=False)
-        load_handler("authorizer").forget_keys()
         yield {"enabled": enabled}
-        load_handler("authorizer").forget_keys()
 
 
 def authorize(path: str, headers: dict[str, str]) -> dict[str, Any]:
@@ -100,17 +108,40 @@ def test_on_api_a_missing_or_wrong_key_is_denied(api_keys: dict[str, str], heade
     assert "usageIdentifierKey" not in answer
 
 
-def test_keys_are_read_once_then_cached(api_keys: dict[str, str]) -> None:
+def disable(key_id: str) -> None:
+    boto3.client("apigateway", region_name="us-east-1").update_api_key(
+        apiKey=key_id, patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
+    )
+
+
+def test_keys_are_read_once_then_cached(api_keys: dict[str, str], authorizer: ModuleType) -> None:
     # Given a first request that read the keys / When the key is disabled and asked for again at once
     authorize("/api/tts", {"x-api-key": KEY})
-    boto3.client("apigateway", region_name="us-east-1").update_api_key(
-        apiKey=api_keys["enabled"], patchOperations=[{"op": "replace", "path": "/enabled", "value": "false"}]
-    )
+    disable(api_keys["enabled"])
     cached = authorize("/api/tts", {"x-api-key": KEY})
     # Then the cached answer holds until the cache is read afresh
     assert cached["policyDocument"]["Statement"][0]["Effect"] == "Allow"
-    load_handler("authorizer").forget_keys()
+    authorizer.enabled_keys.clear()
     assert authorize("/api/tts", {"x-api-key": KEY})["policyDocument"]["Statement"][0]["Effect"] == "Deny"
+
+
+def test_the_key_cache_reads_the_keys_again_after_five_minutes(
+    api_keys: dict[str, str], authorizer: ModuleType
+) -> None:
+    # Given a key cache on a clock of our own that read the keys, then the key disabled
+    now = [1_000.0]
+    cache = authorizer.KeyCache(clock=lambda: now[0])
+    assert cache.id_of(KEY) == api_keys["enabled"]
+    disable(api_keys["enabled"])
+    # When five minutes have passed, then a moment more
+    now[0] += authorizer.KEYS_CACHE_SECONDS
+    at_five_minutes = cache.id_of(KEY)
+    now[0] += 1
+    after = cache.id_of(KEY)
+    # Then the key counted for the five minutes, and not after
+    assert authorizer.KEYS_CACHE_SECONDS == 300
+    assert at_five_minutes == api_keys["enabled"]
+    assert after is None
 
 
 def test_the_owner_of_uploads_and_jobs_is_the_key_the_authorizer_named() -> None:

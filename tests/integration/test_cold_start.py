@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -16,7 +13,7 @@ from speech_common.engine_names import STT_ENGINES, TTS_ENGINES
 from speech_common.engines.base import SpeechToTextEngine, TextToSpeechEngine
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.secrets_manager import FakeSecretsManager
-from tests.helpers import ROOT, multipart_body, stt_event, tts_event
+from tests.helpers import fresh_python, multipart_body, stt_event, tts_event
 from tests.lambda_cold import Artifacts, cold_start, lambda_environment
 from tests.samples import tone
 
@@ -42,21 +39,6 @@ heavy = [name for name in HEAVY if name in sys.modules]
 print(json.dumps({"codes": [bad_tts["statusCode"], bad_stt["statusCode"]], "heavy": heavy}))
 """
 )
-
-
-def fresh_python(code: str, **env: str) -> str:
-    """The last line `code` prints in a new interpreter (like a new Lambda container)."""
-    pythonpath = f"{ROOT}{os.pathsep}{ROOT / 'layers' / 'common'}"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": pythonpath, **env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip().splitlines()[-1]
 
 
 def test_bad_requests_are_answered_without_importing_heavy_libraries() -> None:

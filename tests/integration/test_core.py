@@ -12,7 +12,7 @@ from speech_common.deadline import Deadline
 from speech_common.errors import OperationFailed
 from speech_common.model_routing import Route
 from tests.fakes.openai_server import FakeOpenAI
-from tests.integration.test_cold_start import fresh_python
+from tests.helpers import fresh_python
 from tests.samples import tone
 
 

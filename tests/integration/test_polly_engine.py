@@ -33,6 +33,7 @@ from speech_common.engines.base import SpeechRequest
 from speech_common.engines.polly import PollyTextToSpeech
 from speech_common.errors import UpstreamFailure
 from speech_common.settings import get_settings
+from tests.helpers import free_port
 
 POLLY_RATE = 16_000
 OUTPUT_RATE = 24_000  # every answer of the API is 24 kHz, like OpenAI's
@@ -112,10 +113,7 @@ def decode(data: bytes, response_format: str) -> Decoded:
 
 def closed_loopback_url() -> str:
     """An endpoint that refuses at once: a call that escapes the stub fails fast, offline."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 @dataclass

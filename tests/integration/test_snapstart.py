@@ -10,7 +10,7 @@ import json
 
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.secrets_manager import FakeSecretsManager
-from tests.integration.test_cold_start import fresh_python
+from tests.helpers import fresh_python
 from tests.lambda_cold import SECRET_NAME
 
 SETUP = """

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.fakes.openai_server import FakeOpenAI
-from tests.integration.test_cold_start import fresh_python
+from tests.helpers import fresh_python
 
 TRACE_ID = "1-5759e988-bd862e3fe1be46a994272793"
 PARENT_ID = "53995c3f42cd8ad8"

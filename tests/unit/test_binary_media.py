@@ -8,11 +8,10 @@ import pytest
 
 from local.binary_media import first_accept_type, returns_binary
 from speech_common.doors.openai.answers import SPEECH_CONTENT_TYPES
-from tests.unit.test_template import template  # noqa: F401  (a fixture)
 
 
 @pytest.fixture
-def binary_media_types(template: dict[str, Any]) -> list[str]:  # noqa: F811
+def binary_media_types(template: dict[str, Any]) -> list[str]:
     return list(template["Resources"]["SpeechApi"]["Properties"]["BinaryMediaTypes"])
 
 

@@ -9,34 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from speech_common.model_routing import parse_routes
 from speech_common.settings import Settings
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """Reads CloudFormation short-form tags (!Ref, !Sub, ...) as {"Fn::X": value}."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        return {name: loader.construct_scalar(node)}
-    if isinstance(node, yaml.SequenceNode):
-        return {name: loader.construct_sequence(node, deep=True)}
-    return {name: loader.construct_mapping(node, deep=True)}  # type: ignore[arg-type]
-
-
-_CfnLoader.add_multi_constructor("!", _tag)
-
-
-@pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CfnLoader)
-    return loaded
 
 
 def test_route_defaults_match_the_code_defaults(template: dict[str, Any]) -> None:
