@@ -75,8 +75,9 @@ lock:
 
 # ruff, then the complexity gate: no function above radon's rank C but the few .ci/complexity_gate.py lists;
 # then every test function carries Given/When/Then comments (.ci/given_when_then.py); openapi.json and the layer's
-# lock are current.
+# lock are current; the layering contracts of pyproject.toml hold (import-linter: docs/architecture.md's rules).
 lint: venv
+	PYTHONPATH=layers/common:. $(BIN)/lint-imports
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python .ci/complexity_gate.py

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from speech_common.core import transcribe
 from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
+from speech_common.error_codes import ErrorCode
 from speech_common.http_kit.envelope import MULTIPART, URLENCODED
 from speech_common.http_kit.event import api_url, caller, invocation_deadline
 from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
@@ -91,7 +92,7 @@ def openai_door() -> SpeechApiResolver:
         raise NotFound(
             "Translations are not served: whisper-1, OpenAI's only translation model, shuts down on 2027-02-26 "
             "and nothing replaces it. Transcribe with POST /v1/audio/transcriptions and translate the text",
-            code="unsupported_endpoint",
+            code=ErrorCode.UNSUPPORTED_ENDPOINT,
         )
 
     return v1

@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import boto3
 import pytest
@@ -55,6 +56,37 @@ def stt_with(fields: dict[str, str], api_key_id: str = "key-a", path: str = "/ap
 
 
 # --- uploads ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/api/stt/", "/api/stt/jobs/"])
+def test_an_upload_id_may_come_as_an_urlencoded_form(
+    aws: dict[str, str], fake_openai: FakeOpenAI, path: str
+) -> None:
+    # Given an uploaded file, and its id sent as requests, httpx and fetch(URLSearchParams) send a form with no file
+    upload = new_upload()
+    assert send_file(upload, tone("mp3")).status_code == 204
+    body = urlencode({"upload_id": upload["upload_id"], "model": "whisper-1"}).encode()
+    event = stt_event(body, path=path, content_type="application/x-www-form-urlencoded", base64_encoded=False)
+    # When POST /api/stt/ (or its jobs route) receives it
+    response = invoke("stt", with_api_key(event, "key-a"))
+    # Then it is taken as the multipart form would be: the transcript, or a queued job that the worker completes
+    if path == "/api/stt/":
+        assert response["json"] == {"transcript": fake_openai.transcript, "model": "whisper-1"}
+    else:
+        assert response["statusCode"] == 202, response["json"]
+        assert run_worker(aws) == 1
+        assert job_status(response["json"]["job_id"])["json"]["status"] == "succeeded"
+
+
+def test_the_v1_door_still_wants_a_multipart_form(aws: dict[str, str]) -> None:
+    # Given OpenAI's transcription route, which needs a file
+    event = stt_event(
+        b"model=whisper-1", path="/v1/audio/transcriptions", content_type="application/x-www-form-urlencoded"
+    )
+    # When an urlencoded form arrives / Then it is refused as OpenAI refuses it: no file, wrong content type
+    response = invoke("stt", event)
+    assert response["statusCode"] == 400
+    assert response["json"]["error"]["code"] == "unsupported_content_type"
 
 
 def test_an_upload_goes_straight_to_s3_and_is_transcribed_by_its_id(

@@ -24,6 +24,7 @@ from speech_common.engines.base import (
     TranscriptionRequest,
     TranscriptionResult,
 )
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailure
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.observability import logger, metrics, upstream_subsegment
@@ -129,7 +130,7 @@ def timed_routes(model: str, chain: tuple[Route, ...], policy: RoutePolicy) -> t
     )
     raise InvalidRequest(
         f"response_format: {model} cannot give segment timings here ({why}); use json or text",
-        code="unsupported_response_format",
+        code=ErrorCode.UNSUPPORTED_RESPONSE_FORMAT,
         param="response_format",
     )
 
@@ -153,7 +154,7 @@ def refuse_longer_than(audio: AudioUpload, limit: float, what: str) -> None:
     if seconds is not None and seconds > limit:
         raise InvalidRequest(
             f"audio: the recording lasts {seconds / 60:.0f} min, longer than {what} ({limit / 60:.0f} min)",
-            code="audio_too_long",
+            code=ErrorCode.AUDIO_TOO_LONG,
         )
 
 
@@ -191,7 +192,9 @@ def _transcribe_in_pieces(
     try:
         pcm = b"".join(iter_decoded_pcm(job.audio.data, sample_rate=long_audio.PIECE_SAMPLE_RATE))
     except AudioDecodeError:
-        raise InvalidRequest("audio: the file could not be decoded", code="unsupported_audio") from None
+        raise InvalidRequest(
+            "audio: the file could not be decoded", code=ErrorCode.UNSUPPORTED_AUDIO
+        ) from None
     total = len(pcm) / long_audio.BYTES_PER_SAMPLE / long_audio.PIECE_SAMPLE_RATE or seconds
     pieces = long_audio.plan_pieces(
         total, long_audio.silences(pcm), long_audio.piece_seconds_for(total, settings.stt_parallel_calls)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from speech_common.error_codes import ErrorCode
+
 
 class SpeechError(Exception):
     """An error the caller sees: a message for a person and a snake_case code."""
 
-    code = "invalid_request"
+    code = ErrorCode.INVALID_REQUEST
 
     def __init__(self, detail: str, *, code: str | None = None, param: str | None = None) -> None:
         super().__init__(detail)
@@ -23,13 +25,13 @@ class InvalidRequest(SpeechError):
 class NotFound(SpeechError):
     """What the caller asked for does not exist (for them)."""
 
-    code = "not_found"
+    code = ErrorCode.NOT_FOUND
 
 
 class PayloadTooLarge(SpeechError):
     """The request, or the answer it asks for, is larger than the service can carry."""
 
-    code = "payload_too_large"
+    code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
 class OperationFailed(SpeechError):
@@ -46,14 +48,14 @@ class UpstreamFailure(Exception):
     the chain moves on for this request only.
     """
 
-    RATE_LIMITED = "upstream_rate_limited"
-    TIMEOUT = "upstream_timeout"
-    AUTH = "upstream_auth_failed"
-    ERROR = "upstream_error"
-    MODEL_UNAVAILABLE = "model_unavailable"
-    VOICE_UNAVAILABLE = "voice_unavailable"
-    NOT_CONFIGURED = "engine_not_configured"
-    VERBATIM_MISMATCH = "verbatim_mismatch"
+    RATE_LIMITED = ErrorCode.UPSTREAM_RATE_LIMITED
+    TIMEOUT = ErrorCode.UPSTREAM_TIMEOUT
+    AUTH = ErrorCode.UPSTREAM_AUTH_FAILED
+    ERROR = ErrorCode.UPSTREAM_ERROR
+    MODEL_UNAVAILABLE = ErrorCode.MODEL_UNAVAILABLE
+    VOICE_UNAVAILABLE = ErrorCode.VOICE_UNAVAILABLE
+    NOT_CONFIGURED = ErrorCode.ENGINE_NOT_CONFIGURED
+    VERBATIM_MISMATCH = ErrorCode.VERBATIM_MISMATCH
 
     def __init__(self, code: str, message: str, *, client_hint: str | None = None) -> None:
         super().__init__(message)

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from speech_common.audio import SPEECH_CONTENT_TYPES, AudioUpload, sniff_audio_format
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, OperationFailed
 from speech_common.observability import logger
 from speech_common.parallel import built_once
@@ -59,7 +60,7 @@ def presign_upload(settings: Settings, owner: str, content_type: str | None) -> 
             ExpiresIn=settings.upload_url_expires_seconds,
         )
     except Exception as exc:  # botocore: credentials, region
-        raise OperationFailed("Upload failed", code="storage_error") from exc
+        raise OperationFailed("Upload failed", code=ErrorCode.STORAGE_ERROR) from exc
     return PresignedUpload(
         upload_id=upload_id,
         url=str(post["url"]),
@@ -84,7 +85,7 @@ def store_upload(settings: Settings, owner: str, audio: AudioUpload) -> str:
 def _unknown_upload() -> InvalidRequest:
     return InvalidRequest(
         "upload_id: no such upload (unknown, expired, made with another API key, or its file was never sent)",
-        code="unknown_upload",
+        code=ErrorCode.UNKNOWN_UPLOAD,
     )
 
 
@@ -107,7 +108,7 @@ def check_upload(settings: Settings, owner: str, upload_id: str) -> int:
             "AccessDenied",
         ):
             raise _unknown_upload() from None
-        raise OperationFailed("Reading the upload failed", code="storage_error") from exc
+        raise OperationFailed("Reading the upload failed", code=ErrorCode.STORAGE_ERROR) from exc
     if head.get("Metadata", {}).get("owner") != owner:
         raise _unknown_upload()
     modified = head.get("LastModified")
@@ -126,14 +127,15 @@ def read_upload(
         raise InvalidRequest(
             f"upload_id: the file ({size / 1e6:.0f} MB) is larger than one request transcribes "
             f"({max_bytes / 1e6:.0f} MB); send it as a job: POST /api/stt/jobs/",
-            code="audio_too_long",
+            code=ErrorCode.AUDIO_TOO_LONG,
         )
     obj = s3_client().get_object(Bucket=_bucket(settings), Key=UPLOADS_PREFIX + upload_id)
     data = obj["Body"].read()
     fmt = sniff_audio_format(data) if data else None
     if fmt is None:
         raise InvalidRequest(
-            "upload_id: the uploaded file is not audio in a supported format", code="unsupported_audio"
+            "upload_id: the uploaded file is not audio in a supported format",
+            code=ErrorCode.UNSUPPORTED_AUDIO,
         )
     return AudioUpload(data=data, format=fmt)
 
@@ -163,7 +165,7 @@ def presign_result(settings: Settings, key: str) -> str:
     except OperationFailed:
         raise
     except Exception as exc:  # botocore: credentials
-        raise OperationFailed("Signing the link to the audio failed", code="storage_error") from exc
+        raise OperationFailed("Signing the link to the audio failed", code=ErrorCode.STORAGE_ERROR) from exc
     return url
 
 
@@ -180,7 +182,7 @@ def read_text(settings: Settings, owner: str, text_id: str) -> str:
     """A job's text; gone (expired before the worker came to it): 400 unknown_upload."""
     obj = _object_or_none(settings, _text_key(text_id))
     if obj is None or obj.get("Metadata", {}).get("owner") != owner:
-        raise InvalidRequest("The job's text has expired; send it again", code="unknown_upload")
+        raise InvalidRequest("The job's text has expired; send it again", code=ErrorCode.UNKNOWN_UPLOAD)
     text: str = obj["Body"].read().decode()
     return text
 
@@ -241,12 +243,12 @@ def _put(
     except OperationFailed:
         raise
     except Exception as exc:  # botocore: credentials, network
-        raise OperationFailed(f"Storing {what} failed", code="storage_error") from exc
+        raise OperationFailed(f"Storing {what} failed", code=ErrorCode.STORAGE_ERROR) from exc
 
 
 def _bucket(settings: Settings) -> str:
     if not settings.speech_bucket:
-        raise OperationFailed("Storage is not configured", code="storage_not_configured")
+        raise OperationFailed("Storage is not configured", code=ErrorCode.STORAGE_NOT_CONFIGURED)
     return settings.speech_bucket
 
 

@@ -26,6 +26,7 @@ from speech_common.engines.base import (
     TranscriptionRequest,
     TranscriptionResult,
 )
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, UpstreamFailure
 from speech_common.transcode import AudioDecodeError, change_tempo, encode_pcm, iter_decoded_pcm
 
@@ -197,7 +198,7 @@ class LocalTextToSpeech(TextToSpeechEngine):
         voice = ESPEAK_VOICES.get(request.voice)
         if voice is None:
             raise InvalidRequest(
-                f"voice: the local engine speaks {', '.join(ESPEAK_VOICES)}", code="unsupported_voice"
+                f"voice: the local engine speaks {', '.join(ESPEAK_VOICES)}", code=ErrorCode.UNSUPPORTED_VOICE
             )
         if deadline.expired():
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
@@ -304,7 +305,7 @@ def _decoded_samples(data: bytes, deadline: Deadline) -> NDArray[np.float32]:
                     raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
                 pcm += chunk
         except AudioDecodeError:
-            raise InvalidRequest("The audio could not be decoded", code="unsupported_audio") from None
+            raise InvalidRequest("The audio could not be decoded", code=ErrorCode.UNSUPPORTED_AUDIO) from None
     return np.frombuffer(pcm, dtype=np.int16).astype(np.float32) / 32768.0
 
 
@@ -332,6 +333,6 @@ class LocalSpeechToText(SpeechToTextEngine):
             if request.language is not None and request.language not in recogniser.languages:
                 raise InvalidRequest(
                     f"language: the local engine does not know {request.language!r}",
-                    code="unsupported_language",
+                    code=ErrorCode.UNSUPPORTED_LANGUAGE,
                 )
             return recogniser.transcribe(samples, request, deadline)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from speech_common.core import TranscriptionJob, refuse_longer_than
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import PayloadTooLarge
 from speech_common.settings import get_settings
 
@@ -35,7 +36,7 @@ def refuse_audio_too_large_to_return(text: str, response_format: str, speed: flo
         raise PayloadTooLarge(
             f"{response_format} audio of this text (about {seconds:.0f} s) would be larger than "
             f"the API can return; {way_out}",
-            code="response_too_large",
+            code=ErrorCode.RESPONSE_TOO_LARGE,
         )
 
 
@@ -45,5 +46,5 @@ def refuse_audio_too_large_to_answer(audio: bytes, response_format: str, way_out
         raise PayloadTooLarge(
             f"{response_format} audio of this text ({len(audio)} bytes) is larger than the API can return "
             f"(Lambda's 6 MB, base64-encoded); {way_out}",
-            code="response_too_large",
+            code=ErrorCode.RESPONSE_TOO_LARGE,
         )

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
 
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, NotFound, OperationFailed, PayloadTooLarge, SpeechError
 from speech_common.http_kit.validation import invalid_request_from
 from speech_common.observability import logger
@@ -75,7 +76,7 @@ def install_error_handlers(app: APIGatewayRestResolver, shape: ErrorShape) -> No
 
     @app.not_found
     def not_found(_: Exception) -> Response:
-        return render(404, shape.not_found_detail, "not_found")
+        return render(404, shape.not_found_detail, ErrorCode.NOT_FOUND)
 
     @app.exception_handler(Exception)
     def unexpected(exc: Exception) -> Response:
@@ -86,4 +87,4 @@ def install_error_handlers(app: APIGatewayRestResolver, shape: ErrorShape) -> No
             return speech_error(problem)
         # Type only: an exception message may carry request data.
         logger.error("unexpected error", extra={"error_type": type(exc).__name__})
-        return render(500, "Internal server error", "internal_error")
+        return render(500, "Internal server error", ErrorCode.INTERNAL_ERROR)

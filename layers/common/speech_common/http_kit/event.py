@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from speech_common.deadline import Deadline
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
 from speech_common.settings import get_settings
 
@@ -20,7 +21,9 @@ def body_bytes(event: APIGatewayProxyEvent) -> bytes:
         try:
             return base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidRequest("The request body is not valid base64", code="malformed_body") from None
+            raise InvalidRequest(
+                "The request body is not valid base64", code=ErrorCode.MALFORMED_BODY
+            ) from None
     return body.encode("utf-8", errors="surrogateescape")
 
 

@@ -12,6 +12,7 @@ import multipart
 from pydantic import BaseModel, ValidationError
 
 from speech_common.audio import AudioUpload, sniff_audio_format
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, PayloadTooLarge
 from speech_common.http_kit.envelope import URLENCODED, media_type
 from speech_common.http_kit.validation import invalid_request_from, shown
@@ -35,7 +36,7 @@ def refuse_files_other_than(field: str, files: Mapping[str, bytes], noun: str) -
     if unexpected:
         raise InvalidRequest(
             f"{shown(unexpected[0])}: unknown file {noun}; send the audio as '{field}'",
-            code="unknown_field",
+            code=ErrorCode.UNKNOWN_FIELD,
             param=shown(unexpected[0]),
         )
 
@@ -43,12 +44,12 @@ def refuse_files_other_than(field: str, files: Mapping[str, bytes], noun: str) -
 def recognised_audio(data: bytes, field: str) -> AudioUpload:
     """The uploaded file as audio, recognised by its content; 400 when empty or not audio."""
     if not data:
-        raise InvalidRequest(f"{field}: the file is empty", code="empty_audio", param=field)
+        raise InvalidRequest(f"{field}: the file is empty", code=ErrorCode.EMPTY_AUDIO, param=field)
     fmt = sniff_audio_format(data)
     if fmt is None:
         raise InvalidRequest(
             f"{field}: the file is not audio in a supported format ({ACCEPTED_AUDIO})",
-            code="unsupported_audio",
+            code=ErrorCode.UNSUPPORTED_AUDIO,
             param=field,
         )
     return AudioUpload(data=data, format=fmt)
@@ -74,7 +75,7 @@ def read_form_parts(
         return {}, *_read_urlencoded(raw, repeatable)
     boundary = params.get("boundary", "")
     if not boundary:
-        raise InvalidRequest("The multipart Content-Type has no boundary", code="malformed_multipart")
+        raise InvalidRequest("The multipart Content-Type has no boundary", code=ErrorCode.MALFORMED_MULTIPART)
     return _read_parts(raw, boundary, get_settings(), file_fields, repeatable)
 
 
@@ -87,20 +88,22 @@ def _read_urlencoded(raw: bytes, repeatable: frozenset[str]) -> tuple[dict[str, 
             max_num_fields=MAX_FORM_PARTS,
         )
     except UnicodeDecodeError:
-        raise InvalidRequest("The form body is not valid UTF-8", code="malformed_body") from None
+        raise InvalidRequest("The form body is not valid UTF-8", code=ErrorCode.MALFORMED_BODY) from None
     except ValueError as exc:  # "Max number of fields exceeded" or a malformed pair
         if "max number" in str(exc).lower():
             raise InvalidRequest(
-                f"The form has too many fields (at most {MAX_FORM_PARTS})", code="too_many_fields"
+                f"The form has too many fields (at most {MAX_FORM_PARTS})", code=ErrorCode.TOO_MANY_FIELDS
             ) from None
-        raise InvalidRequest("The urlencoded form body is malformed", code="malformed_body") from None
+        raise InvalidRequest("The urlencoded form body is malformed", code=ErrorCode.MALFORMED_BODY) from None
     fields: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
     for name, value in pairs:
         if name in repeatable:
             lists.setdefault(name, []).append(value)
         elif name in fields:
-            raise InvalidRequest(f"{shown(name)}: the field is sent more than once", code="duplicate_field")
+            raise InvalidRequest(
+                f"{shown(name)}: the field is sent more than once", code=ErrorCode.DUPLICATE_FIELD
+            )
         else:
             fields[name] = value
     return fields, lists
@@ -131,7 +134,7 @@ def _read_parts(
                 continue
             if name in files or name in fields:
                 raise InvalidRequest(
-                    f"{shown(name)}: the field is sent more than once", code="duplicate_field"
+                    f"{shown(name)}: the field is sent more than once", code=ErrorCode.DUPLICATE_FIELD
                 )
             if name in file_fields or part.filename:
                 files[name] = part.raw
@@ -143,16 +146,16 @@ def _read_parts(
         reason = str(exc).lower()
         if "segment count" in reason:  # "Maximum segment count exceeded"
             raise InvalidRequest(
-                f"The form has too many fields (at most {MAX_FORM_PARTS})", code="too_many_fields"
+                f"The form has too many fields (at most {MAX_FORM_PARTS})", code=ErrorCode.TOO_MANY_FIELDS
             ) from None
         if "header" in reason:  # "Maximum segment header length/count exceeded": a huge field name
             raise InvalidRequest(
                 "A form part's headers are too long (a field or file name of several KB)",
-                code="invalid_field",
+                code=ErrorCode.INVALID_FIELD,
             ) from None
         raise PayloadTooLarge("The multipart body exceeds the API's size limits") from None
     except Exception:  # the parser's own errors and any decoding error on hostile bytes
         raise InvalidRequest(
-            "The multipart/form-data body is malformed or truncated", code="malformed_multipart"
+            "The multipart/form-data body is malformed or truncated", code=ErrorCode.MALFORMED_MULTIPART
         ) from None
     return files, fields, lists

@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
 from speech_common.vocabulary import MAX_TTS_TEXT_CHARS
 
@@ -24,7 +25,7 @@ def parse_json_body(body: str) -> Any:
         raise json.JSONDecodeError("unparseable JSON", "", 0) from None
     if value is not None and not isinstance(value, dict):  # null reads as no body: missing_field
         # Powertools would validate the first element of a list as the body.
-        raise InvalidRequest("The request body must be a JSON object", code="invalid_json")
+        raise InvalidRequest("The request body must be a JSON object", code=ErrorCode.INVALID_JSON)
     return value
 
 
@@ -43,16 +44,16 @@ def _field_name(loc: Iterable[Any]) -> str:
 
 
 _CODES_BY_TYPE = {
-    "missing": "missing_field",
-    "json_invalid": "invalid_json",
-    "extra_forbidden": "unknown_field",
-    "model_attributes_type": "invalid_json",
-    "dict_type": "invalid_json",
+    "missing": ErrorCode.MISSING_FIELD,
+    "json_invalid": ErrorCode.INVALID_JSON,
+    "extra_forbidden": ErrorCode.UNKNOWN_FIELD,
+    "model_attributes_type": ErrorCode.INVALID_JSON,
+    "dict_type": ErrorCode.INVALID_JSON,
 }
-_CODES_BY_FIELD = {"model": "unsupported_model", "voice": "unsupported_voice"}
+_CODES_BY_FIELD = {"model": ErrorCode.UNSUPPORTED_MODEL, "voice": ErrorCode.UNSUPPORTED_VOICE}
 _CODES_BY_FIELD_AND_TYPE = {
-    ("text", "string_too_long"): "text_too_long",
-    ("input", "string_too_long"): "text_too_long",  # the /v1 door's name for the text
+    ("text", "string_too_long"): ErrorCode.TEXT_TOO_LONG,
+    ("input", "string_too_long"): ErrorCode.TEXT_TOO_LONG,  # the /v1 door's name for the text
 }
 
 
@@ -76,20 +77,20 @@ def invalid_request_from(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
     error_type = str(first.get("type", ""))
     field = _field_name(first.get("loc", ()))
     if error_type == "json_invalid":
-        return InvalidRequest("The request body is not valid JSON", code="invalid_json")
+        return InvalidRequest("The request body is not valid JSON", code=ErrorCode.INVALID_JSON)
     if error_type in ("model_attributes_type", "dict_type") and not field:
-        return InvalidRequest("The request body must be a JSON object", code="invalid_json")
+        return InvalidRequest("The request body must be a JSON object", code=ErrorCode.INVALID_JSON)
     if error_type == "missing" and not field:
-        return InvalidRequest("The request body is empty; send a JSON object", code="missing_field")
+        return InvalidRequest("The request body is empty; send a JSON object", code=ErrorCode.MISSING_FIELD)
     message = _message(first, error_type, field)
     code = (
         _CODES_BY_FIELD_AND_TYPE.get((field, error_type))
         or _CODES_BY_TYPE.get(error_type)
         or _CODES_BY_FIELD.get(field)
-        or "invalid_field"
+        or ErrorCode.INVALID_FIELD
     )
     if error_type == "value_error" and "blank" in message:
-        code = "empty_field"
+        code = ErrorCode.EMPTY_FIELD
     message = message.removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
     return InvalidRequest(

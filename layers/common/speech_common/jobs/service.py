@@ -27,6 +27,7 @@ from speech_common.core import (
     transcribe,
 )
 from speech_common.deadline import Deadline
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound, OperationFailed, SpeechError
 from speech_common.jobs.queue import JobQueue, SqsJobQueue
 from speech_common.jobs.store import DynamoDBJobStore, JobChange, JobStore, StoredJob
@@ -104,7 +105,9 @@ def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, requ
         queue.send(job_id)
     except Exception as exc:  # not queued: it would stay queued forever
         _fail(store, job_id, "jobs_unavailable", f"{FAILED_BY_KIND[kind]}: the job could not be queued")
-        raise OperationFailed("The job could not be queued; try again", code="jobs_unavailable") from exc
+        raise OperationFailed(
+            "The job could not be queued; try again", code=ErrorCode.JOBS_UNAVAILABLE
+        ) from exc
     return Job(job_id, kind, QUEUED, now, now)
 
 
@@ -119,7 +122,7 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
         _fail(
             store,
             job_id,
-            "worker_timeout",
+            ErrorCode.WORKER_TIMEOUT,
             f"{FAILED_BY_KIND.get(stored.kind, JOB_FAILED)}: the worker did not finish in time",
             if_lease_until=stored.lease_until,
         )
@@ -153,7 +156,9 @@ def _result(settings: Settings, result_key: str) -> dict[str, Any]:
 
 
 def _unknown_job() -> NotFound:
-    return NotFound("No such job (unknown, expired, or made with another API key)", code="unknown_job")
+    return NotFound(
+        "No such job (unknown, expired, or made with another API key)", code=ErrorCode.UNKNOWN_JOB
+    )
 
 
 def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: float) -> None:
@@ -224,7 +229,7 @@ def fail_abandoned_job(settings: Settings, job_id: str) -> None:
     if stored is None:
         return  # unknown or expired: nobody is waiting for it
     failed = FAILED_BY_KIND.get(stored.kind, JOB_FAILED)
-    _fail(store, job_id, "worker_failed", f"{failed}: the worker stopped before it finished")
+    _fail(store, job_id, ErrorCode.WORKER_FAILED, f"{failed}: the worker stopped before it finished")
 
 
 def _fail(store: JobStore, job_id: str, code: str, detail: str, *, if_lease_until: int | None = None) -> None:
@@ -241,13 +246,13 @@ def _stored(store: JobStore, job_id: str) -> StoredJob | None:
 
 def _store(settings: Settings) -> JobStore:
     if not settings.jobs_table:
-        raise OperationFailed("Jobs are not configured", code="jobs_not_configured")
+        raise OperationFailed("Jobs are not configured", code=ErrorCode.JOBS_NOT_CONFIGURED)
     return DynamoDBJobStore(settings.jobs_table)
 
 
 def _queue(settings: Settings) -> JobQueue:
     if not settings.jobs_queue_url:
-        raise OperationFailed("Jobs are not configured", code="jobs_not_configured")
+        raise OperationFailed("Jobs are not configured", code=ErrorCode.JOBS_NOT_CONFIGURED)
     return SqsJobQueue(settings.jobs_queue_url)
 
 

@@ -18,6 +18,7 @@ from speech_common.doors.api.models import (
     TtsResponse,
     TtsUrlResponse,
 )
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import PayloadTooLarge
 from speech_common.http_kit import answers
 from speech_common.http_kit.event import caller
@@ -73,7 +74,7 @@ def inline_base64(audio: bytes) -> str:
         raise PayloadTooLarge(
             f"The synthesized audio ({len(audio)} bytes) is larger than the API can return; "
             'ask for "delivery": "url" (a link to the audio), or response_format opus',
-            code="response_too_large",
+            code=ErrorCode.RESPONSE_TOO_LARGE,
         )
     return base64.b64encode(audio).decode("ascii")
 

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from speech_common.audio import AudioUpload
 from speech_common.core import SynthesisRequest, TranscriptionJob
 from speech_common.doors.api.models import SttForm, TtsRequest
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
 from speech_common.http_kit.event import body_bytes
 from speech_common.http_kit.forms import (
@@ -38,7 +39,7 @@ def refuse_text_longer_than_a_job_takes(request: TtsRequest) -> None:
     if len(request.text) > limit:
         raise InvalidRequest(
             f"text: {len(request.text):,} characters, more than a speech job takes ({limit:,})",
-            code="text_too_long",
+            code=ErrorCode.TEXT_TOO_LONG,
         )
 
 
@@ -78,13 +79,13 @@ def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
     refuse_files_other_than(AUDIO_FIELD, files, "field")
     if AUDIO_FIELD in files and form.upload_id is not None:
         raise InvalidRequest(
-            "send either the file 'audio' or the field 'upload_id', not both", code="invalid_field"
+            "send either the file 'audio' or the field 'upload_id', not both", code=ErrorCode.INVALID_FIELD
         )
     if form.upload_id is not None:
         return SttFormData(form=form, audio=None)
     if AUDIO_FIELD not in files:
         raise InvalidRequest(
             "audio: a file is required (multipart field 'audio'), or the field 'upload_id'",
-            code="missing_field",
+            code=ErrorCode.MISSING_FIELD,
         )
     return SttFormData(form=form, audio=recognised_audio(files[AUDIO_FIELD], AUDIO_FIELD))

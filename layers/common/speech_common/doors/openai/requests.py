@@ -8,6 +8,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from speech_common.core import SynthesisRequest, TranscriptionJob
 from speech_common.doors.openai.models import SpeechBody, TranscriptionForm
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
 from speech_common.http_kit.event import body_bytes
 from speech_common.http_kit.forms import (
@@ -27,7 +28,7 @@ def synthesis_request(body: SpeechBody) -> SynthesisRequest:
     if body.instructions and body.instructions.strip():
         raise InvalidRequest(
             "instructions: tts-1 and tts-1-hd do not take instructions; send none",
-            code="unsupported_parameter",
+            code=ErrorCode.UNSUPPORTED_PARAMETER,
             param="instructions",
         )
     return SynthesisRequest(
@@ -54,7 +55,7 @@ def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJ
     form = validated_form(TranscriptionForm, values)
     refuse_files_other_than(FILE_FIELD, files, "parameter")
     if FILE_FIELD not in files:
-        raise InvalidRequest("file: a file is required", code="missing_field", param=FILE_FIELD)
+        raise InvalidRequest("file: a file is required", code=ErrorCode.MISSING_FIELD, param=FILE_FIELD)
     verbose = form.response_format == "verbose_json"
     return TranscriptionJob(
         audio=recognised_audio(files[FILE_FIELD], FILE_FIELD),
