@@ -143,6 +143,12 @@ def lambda_environment(
         "OPENAI_SECRET_NAME": SECRET_NAME,
         "OPENAI_BASE_URL": openai_base_url,
         "TTS_PARALLEL_CALLS": "8",
+        # The template's resources (a handler's import requires them); no speech cache, so that a cold request
+        # is measured through the upstream, not the bucket.
+        "SPEECH_BUCKET": "speech-api-bucket",
+        "JOBS_TABLE": "speech-api-jobs",
+        "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/speech-api-jobs",
+        "TTS_CACHE": "false",
         # The first route entry serves, whatever today's date (OpenAI's shutdown dates are not the question).
         "MODEL_SHUTDOWN_DATES": "",
         **aws,

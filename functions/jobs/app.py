@@ -16,9 +16,10 @@ from speech_common.http_kit.envelope import JSON
 from speech_common.http_kit.event import caller
 from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
 from speech_common.observability import logger, metrics
-from speech_common.settings import get_settings
+from speech_common.settings import get_settings, require
 
-get_settings()  # a bad configuration fails the cold start, naming its variable, not every request
+# A bad configuration, or a resource of the template missing, fails the cold start naming its variable.
+require("speech_bucket", "jobs_table")
 
 
 def api_door() -> SpeechApiResolver:

@@ -17,12 +17,13 @@ from speech_common.http_kit.envelope import MULTIPART, URLENCODED
 from speech_common.http_kit.event import api_url, caller, invocation_deadline
 from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
 from speech_common.observability import logger, metrics
-from speech_common.settings import get_settings
+from speech_common.settings import get_settings, require
 from speech_common.snapstart import register_hooks
 
 register_hooks("stt")  # SnapStart (opt in): the SDK and clients set up before the snapshot
 
-get_settings()  # a bad configuration fails the cold start, naming its variable, not every request
+# A bad configuration, or a resource of the template missing, fails the cold start naming its variable.
+require("speech_bucket", "jobs_table", "jobs_queue_url")
 
 
 def api_door() -> SpeechApiResolver:

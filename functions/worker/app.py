@@ -20,9 +20,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from speech_common.deadline import Deadline
 from speech_common.jobs import fail_abandoned_job, run_job
 from speech_common.observability import logger, metrics
-from speech_common.settings import get_settings
+from speech_common.settings import get_settings, require, resource
 
 RESERVE_SECONDS = 20.0  # to record the outcome before Lambda stops the function
+# A resource of the template missing fails the cold start naming its variable (both handlers need both).
+require("speech_bucket", "jobs_table")
 
 
 @cache
@@ -46,7 +48,7 @@ def idempotent_worker(table: str) -> tuple[IdempotencyConfig, Callable[..., dict
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    config, do_job = idempotent_worker(get_settings().jobs_table or "unset")
+    config, do_job = idempotent_worker(resource("jobs_table"))
     config.register_lambda_context(context)
     for record in event.get("Records", []):
         message = json.loads(record["body"])
