@@ -78,35 +78,11 @@ class FakeLambdaContext:
         return self.remaining_ms
 
 
-# What template.yaml's Globals give every function: a handler's import requires them (settings.require).
-TEMPLATE_RESOURCES = {
-    "SPEECH_BUCKET": "speech-api-tests-bucket",
-    "JOBS_TABLE": "speech-api-tests-jobs",
-    "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/speech-api-tests-jobs",
-}
-
-
 @cache
 def load_handler(name: str) -> ModuleType:
     """functions/<name>/app.py (tools.handlers), imported once; load_handler.cache_clear() imports it afresh.
-
-    It is imported as a deployed container imports it, with the template's resources named; each test's own
-    environment (moto's resources, or none) is what its requests then read.
-    """
-    from speech_common.settings import get_settings
-
-    saved = {key: os.environ.get(key) for key in TEMPLATE_RESOURCES}
-    os.environ.update({key: saved[key] or value for key, value in TEMPLATE_RESOURCES.items()})
-    get_settings.cache_clear()
-    try:
-        return handlers.load_handler(name)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
+    Each test's own environment (moto's resources, or none) is what its requests then read."""
+    return handlers.load_handler(name)
 
 
 def _event(example: str, path: str | None, headers: dict[str, str] | None) -> dict[str, Any]:

@@ -105,7 +105,14 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
         responses.setdefault(status, response)
     form = forms.get((path, method))
     if form is not None:
-        operation["requestBody"] = {"required": True, "content": {"multipart/form-data": {"schema": form}}}
+        content = {"multipart/form-data": {"schema": form}}
+        if path.startswith(
+            "/api/"
+        ):  # fields only (an upload_id), as requests and fetch send a form with no file
+            fields = copy.deepcopy(form)
+            fields["properties"].pop("audio", None)
+            content["application/x-www-form-urlencoded"] = {"schema": fields}
+        operation["requestBody"] = {"required": True, "content": content}
     models = _text_answers().get(path)
     if models is not None:
         refs = [{"$ref": f"#/components/schemas/{model}"} for model in models]
