@@ -46,6 +46,7 @@ def _forget_container_state() -> None:
     get_settings.cache_clear()
     engines.built_engines.cache_clear()
     openai_client.client_for.cache_clear()
+    openai_client.http_client.cache_clear()
     model_routing.skipped_routes.cache_clear()
     parameters.clear_caches()
     secrets.secrets_provider.cache_clear()
