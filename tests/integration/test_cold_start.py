@@ -94,15 +94,15 @@ COMMON = {
 }  # fmt: skip
 # The form parser: only where a form is parsed (a JSON request reads its Content-Type without it).
 FORMS = {"multipart"}
-# The HTTP client the openai engine calls OpenAI with; boto3 for the secret (Powertools' SecretsProvider);
-# the X-Ray SDK for the Tracer.
+# The HTTP client the openai engine calls OpenAI with; botocore's own for the secret (no boto3); the X-Ray SDK
+# for the Tracer.
 UPSTREAM = {
     "httpx2", "httpcore2", "h11", "anyio", "sniffio", "idna", "truststore", "tenacity",
-    "boto3", "s3transfer", "urllib3", "dateutil", "six", "aws_xray_sdk", "wrapt",
+    "urllib3", "dateutil", "six", "aws_xray_sdk", "wrapt",
 }  # fmt: skip
 # Never on these paths: other engines, their SDKs and codecs, the realtime client (the OpenAI SDK).
 NOT_NEEDED = (
-    "openai", "av", "websockets", "num2words", "docopt", "faster_whisper", "ctranslate2", "espeakng_loader",
+    "openai", "boto3", "s3transfer", "av", "websockets", "num2words", "docopt", "faster_whisper", "ctranslate2", "espeakng_loader",
     "speech_common.engines.openai_realtime", "speech_common.engines.polly",
     "speech_common.engines.local", "openai.resources.realtime", "openai.types.realtime",
 )  # fmt: skip
