@@ -22,6 +22,7 @@ from tests.samples import tone
 
 HEAVY = (
     "openai",
+    "httpx2",
     "av",
     "boto3",
     "faster_whisper",
