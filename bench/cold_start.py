@@ -9,7 +9,7 @@ What is measured is what deploys: the layer and both functions as the Makefile's
 them for `sam build`, built here for this machine's architecture (the arm64 wheels would not load on
 x86). Each cold start is a fresh interpreter (-I -S -B: no site-packages, no bytecode written) whose
 sys.path is the function's directory and the layer's python/ then the standard library, as on Lambda,
-with a deployed function's environment: the OpenAI key read through boto3 from a fake Secrets Manager,
+with a deployed function's environment: the OpenAI key read through botocore from a fake Secrets Manager,
 a fake OpenAI upstream, an X-Ray daemon address and trace header, all on loopback (upstream calls
 untraced, the template's default: TraceUpstreamCalls). Three cold paths: a 400 (an unknown voice), a
 TTS 200 (tts-1, the upstream's mp3 returned as is) and an STT 200 (whisper-1, an mp3 upload). The variants of the artifacts:

@@ -11,7 +11,6 @@ os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "speech-api-tests")
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SpeechApiTests")
 
 import pytest
-from aws_lambda_powertools.utilities import parameters
 
 from speech_common import engines, model_routing, secrets
 from speech_common.engines import openai_client
@@ -46,8 +45,8 @@ def _forget_container_state() -> None:
     get_settings.cache_clear()
     engines.built_engines.cache_clear()
     openai_client.client_for.cache_clear()
+    openai_client.http_client.cache_clear()
     model_routing.skipped_routes.cache_clear()
-    parameters.clear_caches()
     secrets.secrets_provider.cache_clear()
 
 

@@ -1,7 +1,7 @@
 """A fake AWS Secrets Manager on loopback: GetSecretValue over the real JSON 1.1 wire protocol.
 
-A fresh interpreter reads its secret through boto3 exactly as a deployed function does (Powertools'
-SecretsProvider -> botocore -> HTTP), pointed here by ``AWS_ENDPOINT_URL_SECRETS_MANAGER``::
+A fresh interpreter reads its secret exactly as a deployed function does (speech_common.secrets ->
+botocore -> HTTP), pointed here by ``AWS_ENDPOINT_URL_SECRETS_MANAGER``::
 
     with FakeSecretsManager({"speech-api/openai": "sk-test"}) as fake:
         env = {**fake.client_environment(), "OPENAI_SECRET_NAME": "speech-api/openai"}

@@ -19,6 +19,7 @@ from tests.samples import tone
 
 HEAVY = (
     "openai",
+    "httpx2",
     "av",
     "boto3",
     "faster_whisper",
@@ -71,16 +72,21 @@ def test_importing_an_engine_loads_none_of_its_libraries(module: str) -> None:
 # What a plain request's cold start loads from the layer, by top-level package. A package missing here
 # fails the test: import it where it is needed (lazily), or add it here knowing what it costs.
 COMMON = {
-    "annotated_types", "aws_lambda_powertools", "botocore", "dotenv", "jmespath", "multipart", "pydantic",
-    "pydantic_core", "pydantic_settings", "speech_common", "typing_extensions", "typing_inspection",
+    "annotated_types", "aws_lambda_powertools", "botocore", "jmespath", "pydantic", "pydantic_core",
+    "speech_common", "typing_extensions", "typing_inspection",
 }  # fmt: skip
-# The SDK and its HTTP stack; boto3 for the secret (Powertools' SecretsProvider); the X-Ray SDK for the Tracer.
+# The form parser: only where a form is parsed (a JSON request reads its Content-Type without it).
+FORMS = {"multipart"}
+# The HTTP client the openai engine calls OpenAI with; botocore's own for the secret (no boto3); the X-Ray SDK
+# for the Tracer.
 UPSTREAM = {
-    "openai", "httpx2", "httpcore2", "h11", "anyio", "sniffio", "idna", "truststore", "tenacity",
-    "boto3", "s3transfer", "urllib3", "dateutil", "six", "aws_xray_sdk", "wrapt",
+    "httpx2", "httpcore2", "h11", "anyio", "sniffio", "idna", "truststore", "tenacity",
+    "urllib3", "dateutil", "six", "aws_xray_sdk", "wrapt",
 }  # fmt: skip
-# Never on these paths: other engines, their SDKs and codecs, the realtime client.
+# Never on these paths: the OpenAI SDK (the realtime engine's), boto3, pydantic-settings; other engines, their SDKs
+# and codecs, the realtime client.
 NOT_NEEDED = (
+    "openai", "boto3", "s3transfer", "pydantic_settings", "dotenv",
     "av", "websockets", "num2words", "docopt", "faster_whisper", "ctranslate2", "espeakng_loader",
     "speech_common.engines.openai_realtime", "speech_common.engines.polly",
     "speech_common.engines.local", "openai.resources.realtime", "openai.types.realtime",
@@ -98,7 +104,12 @@ def _cold_paths() -> dict[str, tuple[str, Any, int, set[str]]]:
             200,
             COMMON | UPSTREAM,
         ),
-        "stt-200": ("stt", stt_event(multipart_body({"model": "whisper-1"}, upload)), 200, COMMON | UPSTREAM),
+        "stt-200": (
+            "stt",
+            stt_event(multipart_body({"model": "whisper-1"}, upload)),
+            200,
+            COMMON | FORMS | UPSTREAM,
+        ),
     }
 
 

@@ -1,4 +1,4 @@
-"""The `openai` engine against the fake OpenAI server: the real SDK, real HTTP, mapped failures."""
+"""The `openai` engine against the fake OpenAI server: OpenAI's HTTP API over real HTTP, mapped failures."""
 
 from __future__ import annotations
 
@@ -129,10 +129,44 @@ def test_no_retry_starts_without_time_for_it(fake_openai: FakeOpenAI) -> None:
 
 def test_one_client_per_container(fake_openai: FakeOpenAI) -> None:
     # Given a configured key
-    from speech_common.engines.openai_client import get_openai_client
+    from speech_common.engines.openai_client import get_openai_client, http_client
 
-    # When the client is asked for twice / Then it is the same object
+    # When the SDK's client (the realtime engine's) and the HTTP connection pool are asked for twice
+    # Then each is the same object
     assert get_openai_client(get_settings()) is get_openai_client(get_settings())
+    assert http_client() is http_client()
+
+
+def test_a_rotated_key_is_sent_through_the_same_connection_pool(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given speech served once with the container's key, through its connection pool
+    from speech_common.engines.openai_client import http_client
+
+    tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
+    pool = http_client()
+    # When the key is rotated (the upstream accepts only the new one) and speech is asked for again
+    fake_openai.api_key = "sk-rotated"
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-rotated")
+    get_settings.cache_clear()
+    audio = tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
+    # Then the new key was accepted, and the pool was kept
+    assert audio.startswith(b"ID3") and fake_openai.errors == []
+    assert http_client() is pool
+
+
+def test_the_organization_and_project_of_the_environment_are_sent(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given OPENAI_ORG_ID and OPENAI_PROJECT_ID set (which the openai SDK reads too)
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-speech")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_speech")
+    # When speech is asked for
+    tts().synthesize(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
+    # Then they are sent in OpenAI's headers, with the key as a Bearer token
+    headers = fake_openai.last_request.headers
+    assert (headers["openai-organization"], headers["openai-project"]) == ("org-speech", "proj_speech")
+    assert headers["authorization"].startswith("Bearer ") and "api-key" not in headers
 
 
 def test_logs_never_hold_the_key_or_the_text(

@@ -29,6 +29,7 @@ load_handler("{kind}")
 registered = [hook.__name__ for hook, _, _ in snapshot_restore_py.get_before_snapshot()]
 registered += [hook.__name__ for hook, _, _ in snapshot_restore_py.get_after_restore()]
 openai_at_init = "openai" in sys.modules
+httpx2_at_init = "httpx2" in sys.modules
 """
 
 
@@ -56,7 +57,8 @@ from speech_common.engines import openai_client
 run(snapshot_restore_py.get_before_snapshot())
 print(json.dumps({
     "registered": registered, "openai_at_init": openai_at_init, "openai": "openai" in sys.modules,
-    "clients": openai_client.client_for.cache_info().currsize, "xray": "aws_xray_sdk" in sys.modules,
+    "httpx2_at_init": httpx2_at_init, "httpx2": "httpx2" in sys.modules,
+    "pools": openai_client.http_client.cache_info().currsize, "xray": "aws_xray_sdk" in sys.modules,
     "engines": sorted(sys.modules.keys() & {"speech_common.engines.openai_engine", "speech_common.engines.polly"}),
 }))
 """
@@ -65,13 +67,40 @@ print(json.dumps({
     # When Lambda runs the before-snapshot hooks, upstream calls traced
     env = {**_env(fake_openai, fake_secrets_manager), "TRACE_UPSTREAM_CALLS": "true"}
     report = json.loads(fresh_python(code, **env))
-    # Then the handler registered one hook of each kind, and init alone did not import the SDK
+    # Then the handler registered one hook of each kind, and init alone imported no HTTP client
     assert report["registered"] == ["before_snapshot", "after_restore"]
-    assert report["openai_at_init"] is False
-    # And the hook imported the SDK, built the client with the key from the secret, the Tracer and the engine
-    assert report["openai"] is True and report["clients"] == 1 and report["xray"] is True
+    assert report["openai_at_init"] is False and report["httpx2_at_init"] is False
+    # And the hook read the key from the secret, built the openai engine's HTTP client, the Tracer and the engine
+    assert report["httpx2"] is True and report["pools"] == 1 and report["xray"] is True
+    # And not the OpenAI SDK, which that engine does not use
+    assert report["openai"] is False
     assert report["engines"] == ["speech_common.engines.openai_engine"]
     assert fake_secrets_manager.calls == calls_before + 1
+    # And nothing was sent upstream
+    assert fake_openai.calls() == 0
+
+
+def test_before_the_snapshot_a_realtime_first_entry_gets_the_sdks_client(
+    fake_openai: FakeOpenAI, fake_secrets_manager: FakeSecretsManager
+) -> None:
+    # Given a TTS function whose tts-1 route starts with the realtime engine, tts-1-hd's with openai
+    code = (
+        SETUP.format(kind="tts")
+        + """
+from speech_common.engines import openai_client
+run(snapshot_restore_py.get_before_snapshot())
+print(json.dumps({"clients": openai_client.client_for.cache_info().currsize,
+                  "pools": openai_client.http_client.cache_info().currsize,
+                  "realtime": "openai.resources.realtime" in sys.modules}))
+"""
+    )
+    routes = "tts-1=openai-realtime:gpt-realtime-2.1-mini;tts-1-hd=openai:tts-1-hd"
+    # When Lambda runs the before-snapshot hooks
+    report = json.loads(
+        fresh_python(code, **_env(fake_openai, fake_secrets_manager), TTS_MODEL_ROUTES=routes)
+    )
+    # Then the realtime engine's SDK client was built with its realtime resource, and the HTTP client too
+    assert report == {"clients": 1, "pools": 1, "realtime": True}
     # And nothing was sent upstream
     assert fake_openai.calls() == 0
 
@@ -122,7 +151,7 @@ def test_a_hook_that_cannot_prepare_does_not_fail_the_snapshot(
 from speech_common.engines import openai_client
 run(snapshot_restore_py.get_before_snapshot())
 run(snapshot_restore_py.get_after_restore())
-print(openai_client.client_for.cache_info().currsize)
+print(openai_client.http_client.cache_info().currsize + openai_client.client_for.cache_info().currsize)
 """
     )
     # When the hooks run / Then they return, with no client built (the first request will report the key missing)

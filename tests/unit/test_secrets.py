@@ -45,6 +45,23 @@ def test_the_secret_is_cached_between_invocations(secrets_manager) -> None:
     assert openai_api_key(settings) == "sk-first"
 
 
+def test_the_secret_is_read_again_once_its_max_age_has_passed(secrets_manager) -> None:
+    # Given a key read once, kept for no time at all
+    secrets_manager.create_secret(Name="speech-api/openai", SecretString="sk-first")
+    settings = Settings(openai_secret_name="speech-api/openai", secret_max_age_seconds=0)
+    assert openai_api_key(settings) == "sk-first"
+    # When the secret is rotated / Then the next read has the new key
+    secrets_manager.put_secret_value(SecretId="speech-api/openai", SecretString="sk-rotated")
+    assert openai_api_key(settings) == "sk-rotated"
+
+
+def test_a_binary_secret_holds_the_key_too(secrets_manager) -> None:
+    # Given a secret stored as binary (SecretBinary), holding the key as JSON
+    secrets_manager.create_secret(Name="speech-api/openai", SecretBinary=b'{"OPENAI_API_KEY": "sk-binary"}')
+    # When the key is read / Then it is the key
+    assert openai_api_key(Settings(openai_secret_name="speech-api/openai")) == "sk-binary"
+
+
 def test_a_missing_secret_is_a_configuration_failure_that_does_not_leak(secrets_manager) -> None:
     # Given a secret name that Secrets Manager does not hold
     # When the key is read / Then it is a not-configured failure

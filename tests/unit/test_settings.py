@@ -154,3 +154,23 @@ def test_the_engine_registry_imports_nothing_and_settings_do_not_import_the_engi
         timeout=60,
     ).stdout.strip()
     assert loaded == "[]"
+
+
+def test_each_setting_is_read_from_its_variable_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given variables named in upper and lower case, a number and a flag among them, and an empty one
+    monkeypatch.setenv("TTS_PARALLEL_CALLS", "4")
+    monkeypatch.setenv("tts_cache", "false")
+    monkeypatch.setenv("OPENAI_BASE_URL", "")
+    monkeypatch.setenv("NOT_A_SETTING", "ignored")
+    # When the settings are read
+    settings = Settings()
+    # Then each is its variable's value, as its type reads it (an empty one stays empty)
+    assert (settings.tts_parallel_calls, settings.tts_cache, settings.openai_base_url) == (4, False, "")
+
+
+def test_a_value_given_to_the_settings_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a variable set in the environment
+    monkeypatch.setenv("TTS_PARALLEL_CALLS", "4")
+    # When the settings are built with another value / Then the given value wins, the rest keep their defaults
+    settings = Settings(tts_parallel_calls=2)
+    assert settings.tts_parallel_calls == 2 and settings.stt_parallel_calls == 16

@@ -2,10 +2,11 @@
 
 With SnapStart, Lambda runs a function's Init when a version is published, snapshots the
 execution environment, and starts every new environment from that snapshot. `before_snapshot`
-therefore does what a first request would otherwise pay for: it imports the OpenAI SDK, reads the
-key (one Secrets Manager call; the snapshot is encrypted by Lambda) and builds the container's
-OpenAI client, the engine of each route's first entry and, when upstream calls are traced, the
-Tracer (the X-Ray SDK). It sends nothing upstream, so the snapshot holds no connection to OpenAI.
+therefore does what a first request would otherwise pay for: it reads the key (one Secrets Manager
+call; the snapshot is encrypted by Lambda), builds the engine of each route's first entry and what
+it calls OpenAI with (for the `openai` engine the HTTP client, httpx2, with its TLS context; for
+`openai-realtime` the OpenAI SDK's client) and, when upstream calls are traced, the Tracer (the
+X-Ray SDK). It sends nothing upstream, so the snapshot holds no connection to OpenAI.
 
 Every restored copy starts from the same memory. `after_restore` redoes what must not be shared:
 Python's random generator is seeded again (retry jitter would otherwise be the same in every copy,
@@ -55,8 +56,10 @@ def _prepare(kind: Kind) -> None:
     engines = {chain[0].engine for chain in table.values() if chain}
     for engine in sorted(engines):
         _build_engine(kind, engine)
-    if engines & {"openai", "openai-realtime"}:
-        _build_openai_client()
+    if "openai" in engines:
+        _build_openai_clients(sdk=False)
+    if "openai-realtime" in engines:
+        _build_openai_clients(sdk=True)
 
 
 def _build_engine(kind: Kind, engine: str) -> None:
@@ -66,19 +69,25 @@ def _build_engine(kind: Kind, engine: str) -> None:
     (stt_engine if kind == "stt" else tts_engine)(engine, get_settings())
 
 
-def _build_openai_client() -> None:
-    """The SDK imported and the client built, as the first upstream call would (no request is sent)."""
-    from speech_common.engines.openai_client import get_openai_client
+def _build_openai_clients(*, sdk: bool) -> None:
+    """The key read and the HTTP client built (or the SDK imported and its client built), as the first
+    upstream call would; no request is sent."""
+    from speech_common.engines.openai_client import get_openai_client, http_client
     from speech_common.errors import UpstreamFailure
+    from speech_common.secrets import openai_api_key
     from speech_common.settings import get_settings
 
     try:
-        client = get_openai_client(get_settings())
+        openai_api_key(get_settings())
     except UpstreamFailure as failure:  # no key, or the secret unreadable: the first request will say so
         logger.warning("SnapStart: no OpenAI client before the snapshot", extra={"reason": failure.message})
         return
-    # The resources a request uses are built on first access (and import their modules).
-    _ = (client.audio.speech.with_streaming_response, client.audio.transcriptions.with_streaming_response)
+    if not sdk:
+        http_client()
+        return
+    client = get_openai_client(get_settings())
+    # The realtime resource is built on first access (and imports its modules).
+    _ = client.realtime
 
 
 def after_restore() -> None:

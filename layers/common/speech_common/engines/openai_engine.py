@@ -1,6 +1,6 @@
-"""The `openai` engine: /v1/audio/transcriptions and /v1/audio/speech through the official SDK.
+"""The `openai` engine: /v1/audio/transcriptions and /v1/audio/speech over OpenAI's HTTP API (openai_client.py).
 
-Time: the SDK's timeout is per network operation (connect, each read), not per call, and the
+Time: a call's timeout is per network operation (connect, each read), not per call, and the
 speech endpoint streams its audio while it is generated: a slow stream would outlive the gateway.
 Both answers are therefore read as streams, checked against the deadline between chunks, and a
 watchdog shuts the socket down at the deadline so that a read stalled in recv() ends then too.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import Any, Final
 
 from speech_common.audio import AudioUpload, is_audio_of
 from speech_common.deadline import Deadline
@@ -23,11 +23,12 @@ from speech_common.engines.base import (
     TranscriptionRequest,
     TranscriptionResult,
 )
-from speech_common.engines.openai_client import get_openai_client
+from speech_common.engines.openai_client import post
 from speech_common.engines.pcm import join_pcm
 from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, RetryBudget, retry_within_deadline
-from speech_common.engines.streaming import httpx_socket, read_within
 from speech_common.engines.upstream_errors import (
+    OpenAIFailure,
+    OpenAIHTTPError,
     UnexpectedAnswer,
     from_openai,
     openai_is_transient,
@@ -38,9 +39,6 @@ from speech_common.parallel import run_all
 from speech_common.settings import Settings
 from speech_common.text_chunks import one_round_chunk_chars, split_text
 from speech_common.transcode import OUTPUT_SAMPLE_RATE, encode_pcm
-
-if TYPE_CHECKING:
-    from openai import APIResponse, OpenAI
 
 # The speech endpoint reads ~80 characters a second: a 4,096-character text takes 44-62 s, past
 # the gateway's 29 s. Texts longer than SPEECH_CHUNK_CHARS are cut at sentences into chunks sized
@@ -61,51 +59,25 @@ def speech_chunks(text: str, parallel: int) -> list[str]:
     return split_text(text, min(max(size, MIN_SPEECH_CHUNK_CHARS), SPEECH_CHUNK_CHARS))
 
 
-def _read_within(response: APIResponse[Any], deadline: Deadline) -> bytes:
-    """The body of a streamed answer, never read past the deadline."""
-    import httpx2
-    import openai
-
-    http_response = response.http_response
-    try:
-        return read_within(
-            response.iter_bytes(),
-            find_socket=lambda: httpx_socket(http_response),
-            deadline=deadline,
-            upstream="the upstream",
-        )
-    except httpx2.TransportError as exc:
-        # Errors while reading the body escape the SDK's mapping: map them as it would, so that
-        # they are retried like a dropped connection or a timeout before the answer.
-        if isinstance(exc, httpx2.TimeoutException):
-            raise openai.APITimeoutError(http_response.request) from exc
-        raise openai.APIConnectionError(request=http_response.request) from exc
-
-
 class _OpenAIEngine:
     settings: Settings
 
-    def _client(self, timeout: float) -> OpenAI:
-        client = get_openai_client(self.settings)
-        return client.with_options(timeout=timeout, max_retries=0)
-
     def _call[T](
-        self, attempt: Callable[[OpenAI], T], deadline: Deadline, budget: RetryBudget | None = None
+        self, attempt: Callable[[float], T], deadline: Deadline, budget: RetryBudget | None = None
     ) -> T:
-        import openai
-
+        """`attempt(timeout)` retried within the deadline; its failures mapped to ours."""
         if deadline.remaining() < MIN_ATTEMPT_SECONDS:
             raise UpstreamFailure(UpstreamFailure.TIMEOUT, "no time left for the upstream call")
         try:
             return retry_within_deadline(
-                lambda timeout: attempt(self._client(timeout)),
+                attempt,
                 deadline=deadline,
                 max_attempts=self.settings.upstream_max_attempts,
                 is_transient=openai_is_transient,
                 retry_after=openai_retry_after,
                 budget=budget,
             )
-        except (openai.OpenAIError, UnexpectedAnswer) as exc:
+        except (OpenAIFailure, UnexpectedAnswer) as exc:
             raise self._map_error(exc) from None
 
     def _map_error(self, exc: Exception) -> Exception:
@@ -122,26 +94,32 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
         self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline
     ) -> TranscriptionResult:
         audio = request.audio
-        from openai import omit
-
         timed = request.timings or request.words
-        granularities: list[Literal["word", "segment"]] = (
-            ["segment", "word"] if request.words else ["segment"]
-        )
+        # json: the only format every transcription model accepts; verbose_json (whisper-1's) only
+        # when timings are asked for, from a model that gives them (gives_timings).
+        fields: dict[str, str | list[str]] = {
+            "model": upstream_model,
+            "response_format": "verbose_json" if timed else "json",
+        }
+        if timed:
+            fields["timestamp_granularities[]"] = ["segment", "word"] if request.words else ["segment"]
+        if request.language:
+            fields["language"] = request.language
+        if request.prompt:
+            fields["prompt"] = request.prompt
+        if request.temperature is not None:
+            fields["temperature"] = str(request.temperature)
 
-        def attempt(client: OpenAI) -> TranscriptionResult:
-            with client.audio.transcriptions.with_streaming_response.create(
+        def attempt(timeout: float) -> TranscriptionResult:
+            body = post(
+                self.settings,
+                "/audio/transcriptions",
                 model=upstream_model,
+                timeout=timeout,
+                deadline=deadline,
+                fields=fields,
                 file=(audio.filename, audio.data, audio.content_type),
-                # json: the only format every transcription model accepts; verbose_json (whisper-1's)
-                # only when timings are asked for, from a model that gives them (gives_timings).
-                response_format="verbose_json" if timed else "json",
-                timestamp_granularities=granularities if timed else omit,
-                language=request.language or omit,
-                prompt=request.prompt or omit,
-                temperature=omit if request.temperature is None else request.temperature,
-            ) as response:
-                body = _read_within(response, deadline)
+            )
             try:
                 answer = json.loads(body)
                 return _transcription_result(
@@ -153,11 +131,11 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
         return self._call(attempt, deadline)
 
     def _map_error(self, exc: Exception) -> Exception:
-        import openai
-
         # The upstream refusing the file itself is the client's problem, not ours.
-        if isinstance(exc, openai.BadRequestError) and any(
-            word in str(exc.message).lower() for word in ("audio", "file format", "decod", "corrupt")
+        if (
+            isinstance(exc, OpenAIHTTPError)
+            and exc.status_code == 400
+            and any(word in exc.message.lower() for word in ("audio", "file format", "decod", "corrupt"))
         ):
             return InvalidRequest(
                 "The audio file could not be processed; send a valid audio file", code="unsupported_audio"
@@ -246,16 +224,25 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
         deadline: Deadline,
         budget: RetryBudget | None = None,
     ) -> bytes:
-        def attempt(client: OpenAI) -> bytes:
+        speech = {
+            "model": upstream_model,
+            "voice": request.voice,
+            "input": text,
+            "response_format": response_format,
+            "speed": request.speed,
+        }
+
+        def attempt(timeout: float) -> bytes:
             # Streamed: the audio comes as it is generated, and is read within the deadline.
-            with client.audio.speech.with_streaming_response.create(
+            audio = post(
+                self.settings,
+                "/audio/speech",
                 model=upstream_model,
-                voice=request.voice,
-                input=text,
-                response_format=response_format,  # type: ignore[arg-type]
-                speed=request.speed,
-            ) as response:
-                audio = _read_within(response, deadline)
+                timeout=timeout,
+                deadline=deadline,
+                json=speech,
+                accept="application/octet-stream",
+            )
             if not is_audio_of(response_format, audio):
                 raise UnexpectedAnswer(f"{response_format} audio")
             return audio

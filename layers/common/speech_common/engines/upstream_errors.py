@@ -1,4 +1,4 @@
-"""What an upstream's error means: each SDK's exceptions and codes mapped to our failure codes.
+"""What an upstream's error means: its failures and codes mapped to our failure codes.
 
 One place for every upstream (OpenAI over HTTP and over the Realtime WebSocket, Amazon Polly), so
 that "the model is gone", "the key is refused" and "try again" are decided the same way everywhere.
@@ -7,6 +7,7 @@ Messages carry codes and statuses only: an upstream's own message can quote the 
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Final
 
@@ -73,63 +74,97 @@ class UnexpectedAnswer(Exception):
 
 
 # ---------------------------------------------------------------------------------------------
-# OpenAI over HTTP (the official SDK's exceptions)
+# OpenAI over HTTP (engines/openai_client.py raises these; the SDK's error classes, without the SDK)
+
+
+class OpenAIFailure(Exception):
+    """A call to OpenAI's HTTP API that failed. Its text holds a status or a class name, never a body or a key."""
+
+
+class OpenAITimeout(OpenAIFailure):
+    """A network operation (connect, a read) outlived its timeout: transient."""
+
+
+class OpenAIUnreachable(OpenAIFailure):
+    """The connection failed or was dropped, before or during the answer: transient."""
+
+
+class OpenAIHTTPError(OpenAIFailure):
+    """An answer other than 2xx. `message` is the upstream's body (read for words, never logged)."""
+
+    def __init__(self, status_code: int, code: str | None, message: str, retry_after: str | None) -> None:
+        super().__init__(f"HTTP {status_code} ({code})")
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    @classmethod
+    def of(cls, status_code: int, body: bytes, retry_after: str | None = None) -> OpenAIHTTPError:
+        """From the answer: OpenAI's {"error": {"code": ...}} (or a bare {"code": ...}), or any other body."""
+        text = body.decode("utf-8", errors="replace").strip()
+        try:
+            data = json.loads(text)
+        except ValueError:
+            data = None
+        error = data.get("error", data) if isinstance(data, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        return cls(status_code, code if isinstance(code, str) else None, text, retry_after)
+
+
+def _openai_status(exc: BaseException) -> int | None:
+    return exc.status_code if isinstance(exc, OpenAIHTTPError) else None
 
 
 def _openai_code(exc: BaseException) -> str | None:
-    code = getattr(exc, "code", None)
-    return code if isinstance(code, str) else None
+    return exc.code if isinstance(exc, OpenAIHTTPError) else None
 
 
 def openai_is_transient(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, UnexpectedAnswer):
+    if isinstance(exc, (UnexpectedAnswer, OpenAITimeout, OpenAIUnreachable)):
         return True
-    if isinstance(exc, openai.RateLimitError):
+    status = _openai_status(exc)
+    if status == 429:
         return _openai_code(exc) != "insufficient_quota"  # a billing limit does not pass with time
-    return isinstance(exc, (openai.APITimeoutError, openai.APIConnectionError, openai.InternalServerError))
+    return status is not None and status >= 500
 
 
 def openai_retry_after(exc: BaseException) -> float:
-    response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
+    value = exc.retry_after if isinstance(exc, OpenAIHTTPError) else None
     try:
         return float(value) if value else 0.0
     except ValueError:
         return 0.0
 
 
-def _openai_model_is_gone(exc: BaseException) -> bool:
+def _openai_model_is_gone(exc: OpenAIHTTPError) -> bool:
     """The answer says the model does not exist or is retired (the route chain then moves on for good).
 
     Any other 404 (a proxy, an ingress, a wrong base URL, an HTML page) says nothing about the
     model: taking it for one would retire a working route for the container's life.
     """
-    import openai
-
-    if getattr(exc, "status_code", None) == 410 or _openai_code(exc) in MODEL_GONE_CODES:
+    if exc.status_code == 410 or exc.code in MODEL_GONE_CODES:
         return True
-    return isinstance(exc, openai.NotFoundError) and bool(_MODEL_GONE_WORDS.search(exc.message))
+    return exc.status_code == 404 and bool(_MODEL_GONE_WORDS.search(exc.message))
 
 
 def from_openai(exc: Exception) -> UpstreamFailure:
-    """Map an SDK exception to one of our upstream failure codes."""
-    import openai
-
+    """Map a failed call to OpenAI's HTTP API to one of our upstream failure codes."""
     if isinstance(exc, UnexpectedAnswer):
         return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream answered 200 without {exc}")
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, OpenAITimeout):
         return UpstreamFailure(UpstreamFailure.TIMEOUT, "the upstream did not answer in time")
-    if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
+    if isinstance(exc, OpenAIUnreachable):
+        return UpstreamFailure(UpstreamFailure.ERROR, "the upstream could not be reached")
+    if not isinstance(exc, OpenAIHTTPError):
+        return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream failed ({type(exc).__name__})")
+    status = exc.status_code
+    if status in (401, 403):
         return UpstreamFailure(UpstreamFailure.AUTH, f"the upstream refused the API key ({status})")
-    if isinstance(exc, openai.RateLimitError):
-        return UpstreamFailure(
-            UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({_openai_code(exc)})"
-        )
+    if status == 429:
+        return UpstreamFailure(UpstreamFailure.RATE_LIMITED, f"the upstream is rate limiting ({exc.code})")
     if _openai_model_is_gone(exc):
-        if _NO_ACCESS_WORDS.search(str(getattr(exc, "message", ""))):
+        if _NO_ACCESS_WORDS.search(exc.message):
             return UpstreamFailure(
                 UpstreamFailure.MODEL_UNAVAILABLE,
                 f"the upstream model does not exist or the key has no access to it ({status})",
@@ -138,9 +173,7 @@ def from_openai(exc: Exception) -> UpstreamFailure:
         return UpstreamFailure(
             UpstreamFailure.MODEL_UNAVAILABLE, f"the upstream model is unavailable ({status})"
         )
-    if isinstance(exc, openai.APIConnectionError):
-        return UpstreamFailure(UpstreamFailure.ERROR, "the upstream could not be reached")
-    return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream failed ({type(exc).__name__}, {status})")
+    return UpstreamFailure(UpstreamFailure.ERROR, f"the upstream failed (HTTP {status}, {exc.code})")
 
 
 # ---------------------------------------------------------------------------------------------

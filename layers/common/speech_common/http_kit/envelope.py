@@ -6,8 +6,6 @@ import base64
 import binascii
 from collections.abc import Sequence
 
-import multipart
-
 from speech_common.errors import InvalidRequest, PayloadTooLarge, SpeechError
 from speech_common.settings import Settings
 
@@ -18,8 +16,15 @@ URLENCODED = (
 )
 
 
+def mime_of(content_type: str | None) -> str:
+    """The lower-cased media type of a Content-Type header, without its parameters."""
+    return (content_type or "").partition(";")[0].strip().lower()
+
+
 def media_type(content_type: str | None) -> tuple[str, dict[str, str]]:
     """The lower-cased media type of a Content-Type header, and its parameters (the multipart boundary)."""
+    import multipart  # its quoting rules for the parameters; only a form's parsing pays for importing it
+
     mime, params = multipart.parse_options_header(content_type or "")
     return mime.strip().lower(), params
 
@@ -39,7 +44,7 @@ def envelope_problem(
             f"The request body is larger than the API accepts ({settings.max_event_body_bytes} bytes "
             "as received by the function; about 4.4 MB of audio once base64-encoded)"
         )
-    mime, _ = media_type(content_type)
+    mime = mime_of(content_type)
     if not body and (method in ("GET", "HEAD", "OPTIONS", "DELETE") or not mime):
         return None  # nothing to parse: a GET, or a POST whose fields are all optional
     if mime not in expected_media_types:

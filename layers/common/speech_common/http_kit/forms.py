@@ -8,7 +8,6 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any
 
-import multipart
 from pydantic import BaseModel, ValidationError
 
 from speech_common.audio import AudioUpload, sniff_audio_format
@@ -112,6 +111,8 @@ def _read_urlencoded(raw: bytes, repeatable: frozenset[str]) -> tuple[dict[str, 
 def _read_parts(
     raw: bytes, boundary: str, settings: Settings, file_fields: frozenset[str], repeatable: frozenset[str]
 ) -> FormParts:
+    import multipart  # here: a JSON request also imports this module, and never pays for the parser
+
     files: dict[str, bytes] = {}
     fields: dict[str, str] = {}
     lists: dict[str, list[str]] = {}
