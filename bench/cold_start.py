@@ -31,7 +31,8 @@ proportion below it; a cold start is one thread, so more than 1,769 MB does not 
 
 Goals: the cold 200s' CPU with bytecode at most 0.6x the baseline's; against the naive eager handler,
 the cold TTS 200 at most 0.8x its CPU and the cold 400 at most 0.3x (exit 1 when a goal is not met).
---quick measures only `bytecode` and `naive eager`, once each (for make bench-quick). Then the cost of
+--quick measures only `bytecode` and `naive eager`, once each (for make bench-quick), and prints the goals
+without holding them (it fails only when it breaks). Then the cost of
 a cold start and of a warm request at 512, 1,024 and 1,769 MB at Lambda's arm64 prices, with the
 upstream's own time (--upstream-seconds) billed at every size, which is what template.yaml's
 SttMemorySize and TtsMemorySize defaults are chosen from (README: "Memory").
@@ -430,6 +431,8 @@ def main() -> int:
         )
     report_memory_costs(samples, paths, args.upstream_seconds)
     recommend(samples, paths, memory, args.cold_target)
+    if args.quick:
+        return 0  # one run on a shared machine is noise against a goal: the quick run fails only when it breaks
     return 0 if goal_met else 1
 
 

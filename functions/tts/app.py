@@ -20,7 +20,7 @@ from speech_common.observability import logger, metrics
 from speech_common.settings import get_settings, require
 from speech_common.snapstart import register_hooks
 
-register_hooks("tts")  # SnapStart (opt in): the SDK and clients set up before the snapshot
+register_hooks("tts")  # SnapStart (opt in): the upstream clients set up before the snapshot
 
 # A bad configuration, or a resource of the template missing, fails the cold start naming its variable.
 require("speech_bucket", "jobs_table", "jobs_queue_url")

@@ -38,11 +38,11 @@ def test_an_urlencoded_form_gives_its_fields() -> None:
     [
         (b"model=a&model=b", "duplicate_field"),
         (b"&".join(b"f%d=1" % n for n in range(MAX_FORM_PARTS + 1)), "too_many_fields"),
-        (b"\xff=1", "malformed_body"),
+        (b"\xff=1", "unsupported_content_type"),  # curl --data-binary @file.mp3
     ],
 )
 def test_a_bad_urlencoded_form_is_a_400(body: bytes, code: str) -> None:
-    # Given an urlencoded body with a repeated field, too many fields, or bytes that are not UTF-8
+    # Given an urlencoded body with a repeated field, too many fields, or bytes that are not UTF-8 (a file)
     # When it is read / Then it is refused with the code that says why
     with pytest.raises(InvalidRequest) as refused:
         read_form_parts(body, "application/x-www-form-urlencoded")

@@ -10,7 +10,7 @@ class SpeechError(Exception):
 
     code = ErrorCode.INVALID_REQUEST
 
-    def __init__(self, detail: str, *, code: str | None = None, param: str | None = None) -> None:
+    def __init__(self, detail: str, *, code: ErrorCode | None = None, param: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.param = param  # the request field at fault, when one is (OpenAI's error names it)
@@ -57,7 +57,7 @@ class UpstreamFailure(Exception):
     NOT_CONFIGURED = ErrorCode.ENGINE_NOT_CONFIGURED
     VERBATIM_MISMATCH = ErrorCode.VERBATIM_MISMATCH
 
-    def __init__(self, code: str, message: str, *, client_hint: str | None = None) -> None:
+    def __init__(self, code: ErrorCode, message: str, *, client_hint: str | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message

@@ -34,6 +34,7 @@ from speech_common.engines.upstream_errors import (
     openai_is_transient,
     openai_retry_after,
 )
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, UpstreamFailure
 from speech_common.parallel import run_all
 from speech_common.settings import Settings
@@ -138,7 +139,8 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
             and any(word in exc.message.lower() for word in ("audio", "file format", "decod", "corrupt"))
         ):
             return InvalidRequest(
-                "The audio file could not be processed; send a valid audio file", code="unsupported_audio"
+                "The audio file could not be processed; send a valid audio file",
+                code=ErrorCode.UNSUPPORTED_AUDIO,
             )
         return from_openai(exc)
 

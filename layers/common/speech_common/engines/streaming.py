@@ -1,6 +1,6 @@
 """Upstream answers read as streams, never past the deadline.
 
-SDK timeouts bound each read, not the whole answer, and speech is streamed while it is generated:
+HTTP timeouts bound each read, not the whole answer, and speech is streamed while it is generated:
 a slow or trickling answer would outlive the gateway. The answer is read chunk by chunk with the
 deadline checked between chunks, and a watchdog shuts the socket down at the deadline so that a
 read blocked in recv() ends then too.
@@ -50,7 +50,7 @@ def read_within(
 
 
 def httpx_socket(http_response: Any) -> socket.socket | None:
-    """The socket under an httpx2 response still being read (the openai SDK's transport)."""
+    """The socket under an httpx2 response still being read (the openai engine's client, and the SDK's transport)."""
     # A response read to its end has handed its connection back to the pool (another call may be
     # using it): leave it alone. HTTP/2 or a custom transport exposes no socket.
     stream = http_response.extensions.get("network_stream")

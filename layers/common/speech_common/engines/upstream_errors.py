@@ -11,6 +11,7 @@ import json
 import re
 from typing import Final
 
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import UpstreamFailure
 
 # OpenAI's codes (HTTP and Realtime) for a model that does not exist or is retired.
@@ -180,7 +181,7 @@ def from_openai(exc: Exception) -> UpstreamFailure:
 # OpenAI Realtime (error events, close reasons and refused upgrades name a code and a type)
 
 
-def realtime_failure_code(code: str | None, kind: str | None) -> str | None:
+def realtime_failure_code(code: str | None, kind: str | None) -> ErrorCode | None:
     """Our code for a realtime error code/type; None when it is a plain failure (server error or other)."""
     code_l, kind_l = (code or "").lower(), (kind or "").lower()
     if code_l in MODEL_GONE_CODES:

@@ -6,6 +6,7 @@ import base64
 import binascii
 from collections.abc import Sequence
 
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, PayloadTooLarge, SpeechError
 from speech_common.settings import Settings
 
@@ -50,11 +51,11 @@ def envelope_problem(
     if mime not in expected_media_types:
         return InvalidRequest(
             f"Content-Type must be {' or '.join(expected_media_types)} (got {mime or 'none'})",
-            code="unsupported_content_type",
+            code=ErrorCode.UNSUPPORTED_CONTENT_TYPE,
         )
     if mime == JSON and is_base64 and not _utf8(body or ""):
         # JSON is UTF-8 (RFC 8259); a body that is not would fail deep in the parser as a 500.
-        return InvalidRequest("The JSON body is not valid UTF-8", code="malformed_body")
+        return InvalidRequest("The JSON body is not valid UTF-8", code=ErrorCode.MALFORMED_BODY)
     return None
 
 

@@ -86,8 +86,12 @@ def _read_urlencoded(raw: bytes, repeatable: frozenset[str]) -> tuple[dict[str, 
             strict_parsing=bool(raw),
             max_num_fields=MAX_FORM_PARTS,
         )
-    except UnicodeDecodeError:
-        raise InvalidRequest("The form body is not valid UTF-8", code=ErrorCode.MALFORMED_BODY) from None
+    except UnicodeDecodeError:  # say, curl --data-binary @file.mp3: a file sent without a multipart form
+        raise InvalidRequest(
+            "An application/x-www-form-urlencoded body must be UTF-8 text (fields only); send a file as "
+            "multipart/form-data (curl -F field=@file)",
+            code=ErrorCode.UNSUPPORTED_CONTENT_TYPE,
+        ) from None
     except ValueError as exc:  # "Max number of fields exceeded" or a malformed pair
         if "max number" in str(exc).lower():
             raise InvalidRequest(

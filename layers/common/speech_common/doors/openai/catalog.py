@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import get_args
 
 from speech_common.doors.openai.models import ModelCard, ModelList
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound
 from speech_common.vocabulary import SttModel, TtsModel
 
@@ -26,6 +27,6 @@ def served_model(model_id: str) -> ModelCard:
             return card
     raise NotFound(
         f"The model '{model_id[:40]}' does not exist on this deployment (GET /v1/models lists them)",
-        code="model_not_found",
+        code=ErrorCode.MODEL_NOT_FOUND,
         param="model",
     )

@@ -23,6 +23,7 @@ from speech_common.engines.openai_realtime.failures import failure_of, short_cod
 from speech_common.engines.openai_realtime.verbatim import same_words
 from speech_common.engines.pcm import BYTES_PER_SAMPLE
 from speech_common.engines.retry import RetryBudget
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import UpstreamFailure
 
 if TYPE_CHECKING:
@@ -262,7 +263,7 @@ class Conversation:
             chunk.pcm = pcm
         self._fill()
 
-    def _failed_take(self, chunk: Chunk, what: str, code: str) -> None:
+    def _failed_take(self, chunk: Chunk, what: str, code: ErrorCode) -> None:
         """A completed answer that cannot be used: asked for once more, then the request fails."""
         chunk.failed_takes += 1
         warn(what, chunk=chunk.index, attempt=chunk.failed_takes, chars=len(chunk.text))  # lengths only
