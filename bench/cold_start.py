@@ -35,7 +35,7 @@ the cold TTS 200 at most 0.8x its CPU and the cold 400 at most 0.3x (exit 1 when
 without holding them (it fails only when it breaks). Then the cost of
 a cold start and of a warm request at 512, 1,024 and 1,769 MB at Lambda's arm64 prices, with the
 upstream's own time (--upstream-seconds) billed at every size, which is what template.yaml's
-SttMemorySize and TtsMemorySize defaults are chosen from (README: "Memory").
+SttMemorySize and TtsMemorySize defaults are chosen from (docs/operations.md: "Memory").
 """
 
 from __future__ import annotations

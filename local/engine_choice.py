@@ -49,7 +49,10 @@ def variable(loc):
 
 def problems_of(exc):
     from pydantic import ValidationError
-    from pydantic_settings import SettingsError
+    try:  # a layer whose settings are pydantic-settings' (this project's are plain pydantic)
+        from pydantic_settings import SettingsError
+    except ImportError:
+        SettingsError = ()
     if isinstance(exc, ValidationError):
         errors = exc.errors(include_url=False, include_context=False, include_input=False)
         return [{"variable": variable(e["loc"]), "message": e["msg"], "type": e["type"]} for e in errors]
