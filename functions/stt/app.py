@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.core import transcribe
 from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
 from speech_common.error_codes import ErrorCode
 from speech_common.http_kit.envelope import MULTIPART, URLENCODED
@@ -37,6 +36,8 @@ def api_door() -> SpeechApiResolver:
 
     @app.post("/api/stt")
     def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
+        from speech_common.core import transcribe  # here: a refused request does not load the core
+
         form = read_stt_form(app.current_event)
         job = form.job(caller(app.current_event))
         refuse_audio_too_long_to_answer(job)
@@ -81,6 +82,8 @@ def openai_door() -> SpeechApiResolver:
 
     @v1.post("/v1/audio/transcriptions")
     def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
+        from speech_common.core import transcribe  # here: a refused request does not load the core
+
         job, form = read_transcription_form(v1.current_event)
         refuse_audio_too_long_to_answer(job)
         transcript, route = transcribe(job, invocation_deadline(v1.current_event, v1.lambda_context))

@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.core import synthesize
 from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
 from speech_common.http_kit.envelope import JSON
 from speech_common.http_kit.event import api_url, caller, invocation_deadline
@@ -42,6 +41,8 @@ def api_door() -> SpeechApiResolver:
 
     @app.post("/api/tts")
     def text_to_speech(request: Annotated[TtsRequest, Body()]) -> Response[TtsResponse | TtsUrlResponse]:
+        from speech_common.core import synthesize  # here: a refused request does not load the core
+
         refuse_audio_too_large_to_return(request)
         deadline = invocation_deadline(app.current_event, app.lambda_context)
         speech, route = synthesize(synthesis_request(request), deadline)
@@ -85,6 +86,8 @@ def openai_door() -> SpeechApiResolver:
     )
     def openai_speech(body: Annotated[SpeechBody, Body()]):
         # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
+        from speech_common.core import synthesize  # here: a refused request does not load the core
+
         request = synthesis_request(body)
         refuse_audio_too_large_to_return(
             request.text, request.response_format, request.speed

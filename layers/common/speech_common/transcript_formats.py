@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from speech_common.engines.base import TimedSegment, TimedWord
-
 if TYPE_CHECKING:
     from speech_common.core import Transcript
+    from speech_common.engines.base import TimedSegment, TimedWord
 
 TIMED_FORMATS = ("srt", "vtt", "verbose_json")
-JSON_FORMATS = ("json", "verbose_json")
 TEXT_CONTENT_TYPE = "text/plain; charset=utf-8"
 # As OpenAI labels them (the SDKs read any answer that is not JSON as text).
 SRT_CONTENT_TYPE = TEXT_CONTENT_TYPE

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from speech_common.core import TranscriptionJob, refuse_longer_than
+from typing import TYPE_CHECKING
+
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import PayloadTooLarge
 from speech_common.settings import get_settings
+
+if TYPE_CHECKING:
+    from speech_common.core import TranscriptionJob
 
 # Lossless audio is large: bytes a second of speech (24 kHz 16-bit mono; flac about halves it), and a
 # fast speaking pace, so that the estimate errs small and refuses only what surely cannot fit.
@@ -20,6 +24,8 @@ def fits_in_answer(audio: bytes) -> bool:
 
 def refuse_audio_too_long_to_answer(job: TranscriptionJob, way_out: str) -> None:
     """Refuse, before any upstream call, a recording longer than one request can transcribe in time."""
+    from speech_common.core import refuse_longer_than  # the core comes with the route that calls it
+
     refuse_longer_than(
         job.audio, get_settings().sync_max_audio_seconds, f"one request can transcribe in time; {way_out}"
     )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel
 
 from speech_common.audio import SPEECH_CONTENT_TYPES
-from speech_common.core import Speech, Transcript, TranscriptionJob
 from speech_common.doors.api.models import (
     SttResponse,
     SttVerboseResponse,
@@ -23,9 +22,12 @@ from speech_common.errors import PayloadTooLarge
 from speech_common.http_kit import answers
 from speech_common.http_kit.event import caller
 from speech_common.http_kit.resolver import served
-from speech_common.model_routing import Route
 from speech_common.settings import get_settings
 from speech_common.transcript_formats import api_verbose_transcript, rendered_text
+
+if TYPE_CHECKING:  # the core is loaded by the routes that call it: a 400 answer does not pay for it
+    from speech_common.core import Speech, Transcript, TranscriptionJob
+    from speech_common.model_routing import Route
 
 _TOO_LARGE_WAY_OUT = 'ask for "delivery": "url" (a link to the audio), or mp3 or opus'
 _TOO_LONG_WAY_OUT = "send it as a job: POST /api/stt/jobs/"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from speech_common.audio import AudioUpload
-from speech_common.core import SynthesisRequest, TranscriptionJob
 from speech_common.doors.api.models import SttForm, TtsRequest
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
@@ -21,10 +21,15 @@ from speech_common.http_kit.forms import (
 from speech_common.settings import get_settings
 from speech_common.transcript_formats import needs_timings
 
+if TYPE_CHECKING:  # built by the routes that call the core: a 400 answer does not load it
+    from speech_common.core import SynthesisRequest, TranscriptionJob
+
 AUDIO_FIELD = "audio"
 
 
 def synthesis_request(request: TtsRequest) -> SynthesisRequest:
+    from speech_common.core import SynthesisRequest
+
     return SynthesisRequest(
         text=request.text,
         model=request.model,
@@ -60,6 +65,8 @@ class SttFormData:
             audio = read_upload(
                 settings, owner, self.form.upload_id or "", max_bytes=settings.sync_max_upload_bytes
             )
+        from speech_common.core import TranscriptionJob
+
         return TranscriptionJob(
             audio=audio,
             model=self.form.model,

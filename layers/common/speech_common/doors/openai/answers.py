@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
 
 from speech_common.audio import SPEECH_CONTENT_TYPES
-from speech_common.core import Speech, Transcript, TranscriptionJob
 from speech_common.doors.openai.models import Transcription, TranscriptionForm, TranscriptionVerbose
 from speech_common.http_kit import answers
 from speech_common.http_kit.resolver import served
-from speech_common.model_routing import Route
 from speech_common.transcript_formats import recording_seconds, rendered_text, segment_objects, word_objects
+
+if TYPE_CHECKING:  # the core is loaded by the routes that call it: a 400 answer does not pay for it
+    from speech_common.core import Speech, Transcript, TranscriptionJob
+    from speech_common.model_routing import Route
 
 # Content-Type of each format, as OpenAI labels its answers: /api's, but for opus (OpenAI names the codec, /api the
 # Ogg container) and raw pcm. The template's BinaryMediaTypes list application/octet-stream (what the SDKs send as

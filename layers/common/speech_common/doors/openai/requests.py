@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from speech_common.core import SynthesisRequest, TranscriptionJob
 from speech_common.doors.openai.models import SpeechBody, TranscriptionForm
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
@@ -18,6 +17,9 @@ from speech_common.http_kit.forms import (
     validated_form,
 )
 from speech_common.transcript_formats import needs_timings
+
+if TYPE_CHECKING:  # built by the routes that call the core: a 400 answer does not load it
+    from speech_common.core import SynthesisRequest, TranscriptionJob
 
 FILE_FIELD = "file"
 GRANULARITIES = "timestamp_granularities[]"
@@ -31,6 +33,8 @@ def synthesis_request(body: SpeechBody) -> SynthesisRequest:
             code=ErrorCode.UNSUPPORTED_PARAMETER,
             param="instructions",
         )
+    from speech_common.core import SynthesisRequest
+
     return SynthesisRequest(
         text=body.input,
         model=body.model,
@@ -57,6 +61,8 @@ def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJ
     if FILE_FIELD not in files:
         raise InvalidRequest("file: a file is required", code=ErrorCode.MISSING_FIELD, param=FILE_FIELD)
     verbose = form.response_format == "verbose_json"
+    from speech_common.core import TranscriptionJob
+
     return TranscriptionJob(
         audio=recognised_audio(files[FILE_FIELD], FILE_FIELD),
         model=form.model,
