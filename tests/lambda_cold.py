@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import ROOT
+from tools.handlers import TEMPLATE_RESOURCES
 
 LAYER = "CommonLayer"
 FUNCTIONS = {"stt": "SttFunction", "tts": "TtsFunction"}
@@ -145,9 +146,7 @@ def lambda_environment(
         "TTS_PARALLEL_CALLS": "8",
         # The template's resources (a handler's import requires them); no speech cache, so that a cold request
         # is measured through the upstream, not the bucket.
-        "SPEECH_BUCKET": "speech-api-bucket",
-        "JOBS_TABLE": "speech-api-jobs",
-        "JOBS_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/speech-api-jobs",
+        **TEMPLATE_RESOURCES,
         "TTS_CACHE": "false",
         # The first route entry serves, whatever today's date (OpenAI's shutdown dates are not the question).
         "MODEL_SHUTDOWN_DATES": "",

@@ -45,7 +45,7 @@ def _env(
     }
 
 
-def test_before_the_snapshot_the_sdk_and_clients_are_set_up_without_an_upstream_call(
+def test_before_the_snapshot_the_key_and_clients_are_set_up_without_an_upstream_call(
     fake_openai: FakeOpenAI, fake_secrets_manager: FakeSecretsManager
 ) -> None:
     # Given a TTS function's init (the handler imported), its hooks registered

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -31,19 +30,17 @@ for _library in (
     logging.getLogger(_library).setLevel(logging.INFO)
 
 
-# "true" adds an X-Ray subsegment per upstream route attempt (template parameter TraceUpstreamCalls).
-TRACE_UPSTREAM_CALLS = "TRACE_UPSTREAM_CALLS"
-
-
 def upstream_calls_traced() -> bool:
-    """Whether upstream route attempts become X-Ray subsegments: off unless TRACE_UPSTREAM_CALLS=true.
+    """Whether upstream route attempts become X-Ray subsegments (TRACE_UPSTREAM_CALLS, settings; off by default).
 
     Off, nothing imports the X-Ray SDK (in maintenance mode since February 2026): on Lambda it costs a
     cold start about 40 ms of CPU, and about 0.3 s where no LAMBDA_TASK_ROOT is set (its sampler then
     loads botocore's session). Lambda's own active tracing (`Tracing: Active`) still records every
     invocation, its Init and its duration without any SDK.
     """
-    return os.environ.get(TRACE_UPSTREAM_CALLS, "").strip().lower() == "true"
+    from speech_common.settings import get_settings  # here: the authorizer logs without reading settings
+
+    return get_settings().trace_upstream_calls
 
 
 @built_once()

@@ -116,6 +116,9 @@ class Settings(BaseModel):
     openai_secret_key_field: str = "OPENAI_API_KEY"
     secret_max_age_seconds: int = Field(default=300, ge=0)
     openai_base_url: str | None = None
+    # OpenAI-Organization and OpenAI-Project headers on OpenAI's HTTP API (the variables the SDK read).
+    openai_org_id: str | None = None
+    openai_project_id: str | None = None
     # Realtime API (WebSocket); derived from openai_base_url when unset.
     openai_realtime_base_url: str | None = None
     # Azure OpenAI: the resource's endpoint (an Azure host in OPENAI_BASE_URL counts as one) and the
@@ -174,6 +177,8 @@ class Settings(BaseModel):
     upload_retention_days: int = Field(default=1, gt=0)  # the bucket's lifecycle rule deletes them then
     result_retention_days: int = Field(default=7, gt=0)
     # Identical speech requests served from the bucket's cache/ (when there is a bucket).
+    # An X-Ray subsegment per upstream route attempt (template parameter TraceUpstreamCalls; observability.py).
+    trace_upstream_calls: bool = False
     tts_cache: bool = True  # jobs (table TTL) and results (lifecycle rule)
 
     # Browsers: the origin whose pages may read the answers (template: AllowedOrigins), "*" for any.

@@ -139,7 +139,7 @@ def api_job_result(transcript: Transcript, response_format: str) -> dict[str, An
     if response_format == "verbose_json":
         return api_verbose_transcript(transcript)
     result = {"transcript": transcript.text, "model": transcript.model}
-    rendered = rendered_text(transcript, response_format)
-    if rendered is not None and response_format != "text":
-        result |= {"response_format": response_format, "subtitles": rendered[1]}
+    if response_format in ("srt", "vtt"):
+        _content_type, body = subtitles(response_format, transcript.segments or ())
+        result |= {"response_format": response_format, "subtitles": body}
     return result

@@ -15,7 +15,6 @@ holds a status and a code, never a key or the upstream's body.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -77,9 +76,8 @@ def openai_endpoint(settings: Settings) -> OpenAIEndpoint:
         )
     return OpenAIEndpoint(
         (settings.openai_base_url or OPENAI_BASE_URL).rstrip("/"),
-        # Read from the environment as the SDK read them (not settings: undocumented, rarely set).
-        organization=os.environ.get("OPENAI_ORG_ID") or None,
-        project=os.environ.get("OPENAI_PROJECT_ID") or None,
+        organization=settings.openai_org_id or None,
+        project=settings.openai_project_id or None,
     )
 
 
@@ -131,34 +129,20 @@ def post(
             files={"file": file} if file is not None else None,
             timeout=httpx2.Timeout(timeout),
         ) as response:
-            body = _read_within(response, deadline)
+            body = read_within(
+                response.iter_bytes(),
+                find_socket=lambda: httpx_socket(response),
+                deadline=deadline,
+                upstream="the upstream",
+            )
+    # Before the answer or while its body is read: transient, retried like a dropped connection.
     except httpx2.TimeoutException:
         raise OpenAITimeout() from None
-    except (OpenAITimeout, OpenAIUnreachable):
-        raise
     except httpx2.HTTPError as exc:
         raise OpenAIUnreachable(type(exc).__name__) from None
     if not response.is_success:
         raise OpenAIHTTPError.of(response.status_code, body, response.headers.get("retry-after"))
     return body
-
-
-def _read_within(response: httpx2.Response, deadline: Deadline) -> bytes:
-    """The body of a streamed answer, never read past the deadline."""
-    import httpx2
-
-    try:
-        return read_within(
-            response.iter_bytes(),
-            find_socket=lambda: httpx_socket(response),
-            deadline=deadline,
-            upstream="the upstream",
-        )
-    except httpx2.TransportError as exc:
-        # Cut while the body was read: retried like a dropped connection or a timeout before the answer.
-        if isinstance(exc, httpx2.TimeoutException):
-            raise OpenAITimeout() from None
-        raise OpenAIUnreachable(type(exc).__name__) from None
 
 
 # --- The SDK's client: the realtime engine's WebSocket ------------------------------------------------------

@@ -43,7 +43,7 @@ from speech_common.storage import (
     store_job_result,
     store_text,
 )
-from speech_common.transcript_formats import TIMED_FORMATS, api_job_result
+from speech_common.transcript_formats import api_job_result, needs_timings
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STT, TTS = "stt", "tts"
@@ -104,7 +104,9 @@ def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, requ
     try:
         queue.send(job_id)
     except Exception as exc:  # not queued: it would stay queued forever
-        _fail(store, job_id, "jobs_unavailable", f"{FAILED_BY_KIND[kind]}: the job could not be queued")
+        _fail(
+            store, job_id, ErrorCode.JOBS_UNAVAILABLE, f"{FAILED_BY_KIND[kind]}: the job could not be queued"
+        )
         raise OperationFailed(
             "The job could not be queued; try again", code=ErrorCode.JOBS_UNAVAILABLE
         ) from exc
@@ -199,7 +201,7 @@ def _transcription(
         model=request["model"],
         language=request.get("language"),
         prompt=request.get("prompt"),
-        timings=response_format in TIMED_FORMATS,
+        timings=needs_timings(response_format),
     )
     transcript, _route = transcribe(job, deadline)
     return api_job_result(transcript, response_format)
@@ -232,7 +234,9 @@ def fail_abandoned_job(settings: Settings, job_id: str) -> None:
     _fail(store, job_id, ErrorCode.WORKER_FAILED, f"{failed}: the worker stopped before it finished")
 
 
-def _fail(store: JobStore, job_id: str, code: str, detail: str, *, if_lease_until: int | None = None) -> None:
+def _fail(
+    store: JobStore, job_id: str, code: ErrorCode, detail: str, *, if_lease_until: int | None = None
+) -> None:
     """Mark a job failed, unless it already succeeded (or, with `if_lease_until`, unless its lease changed)."""
     change = JobChange(FAILED, _now(), error={"detail": detail, "code": code})
     store.change(job_id, change, only_from=(QUEUED, RUNNING, FAILED), if_lease_until=if_lease_until)

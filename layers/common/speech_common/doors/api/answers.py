@@ -17,8 +17,6 @@ from speech_common.doors.api.models import (
     TtsResponse,
     TtsUrlResponse,
 )
-from speech_common.error_codes import ErrorCode
-from speech_common.errors import PayloadTooLarge
 from speech_common.http_kit import answers
 from speech_common.http_kit.event import caller
 from speech_common.http_kit.resolver import served
@@ -30,6 +28,8 @@ if TYPE_CHECKING:  # the core is loaded by the routes that call it: a 400 answer
     from speech_common.model_routing import Route
 
 _TOO_LARGE_WAY_OUT = 'ask for "delivery": "url" (a link to the audio), or mp3 or opus'
+# Once made: mp3 was already too large, so the way out is a link or opus.
+_MADE_TOO_LARGE_WAY_OUT = 'ask for "delivery": "url" (a link to the audio), or response_format opus'
 _TOO_LONG_WAY_OUT = "send it as a job: POST /api/stt/jobs/"
 
 
@@ -65,20 +65,14 @@ def delivered(speech: Speech, delivery: str, event: APIGatewayProxyEvent, route:
             voice=speech.voice,
         )
     else:
-        body = TtsResponse(audio_base64=inline_base64(speech.audio), model=speech.model, voice=speech.voice)
+        body = TtsResponse(audio_base64=inline_base64(speech), model=speech.model, voice=speech.voice)
     return served(body, route, cache=speech.cache)
 
 
-def inline_base64(audio: bytes) -> str:
-    """The audio as base64 for a JSON answer, or 413 when Lambda could not return it."""
-    # Lambda refuses responses over 6 MB: say so clearly instead of letting the gateway answer 502.
-    if not answers.fits_in_answer(audio):
-        raise PayloadTooLarge(
-            f"The synthesized audio ({len(audio)} bytes) is larger than the API can return; "
-            'ask for "delivery": "url" (a link to the audio), or response_format opus',
-            code=ErrorCode.RESPONSE_TOO_LARGE,
-        )
-    return base64.b64encode(audio).decode("ascii")
+def inline_base64(speech: Speech) -> str:
+    """The audio as base64 for a JSON answer, or 413 when Lambda could not return it (not the gateway's 502)."""
+    answers.refuse_audio_too_large_to_answer(speech.audio, speech.response_format, _MADE_TOO_LARGE_WAY_OUT)
+    return base64.b64encode(speech.audio).decode("ascii")
 
 
 def transcript_answer(transcript: Transcript, response_format: str, route: Route) -> Response[Any]:
