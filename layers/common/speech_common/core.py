@@ -8,7 +8,7 @@ OperationFailed with a documented code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -79,6 +79,43 @@ class Speech:
     voice: str
     response_format: str
     cache: str | None = None  # "hit" or "miss" when the speech cache is on
+
+
+@dataclass(frozen=True)
+class SpeechStream:
+    """Speech sent as it is made: `chunks` of audio in the asked format, in order, that together are the whole
+    file. The first chunk is already made (a failure before it was raised by stream_speech, as synthesize raises
+    it); a failure after it is raised by the iterator, and the audio is then incomplete."""
+
+    chunks: Iterator[bytes]
+    model: str
+    voice: str
+    response_format: str
+    cache: str | None = None
+
+
+@dataclass(frozen=True)
+class TranscriptStream:
+    """A transcript given as it is heard: `deltas` of its text, in order; "".join(deltas) is the whole text. The first
+    delta is already made (a failure before it was raised by stream_transcription); a failure after it is raised by
+    the iterator."""
+
+    deltas: Iterator[str]
+    model: str
+    language: str | None = None
+
+
+def stream_speech(request: SynthesisRequest, deadline: Deadline) -> tuple[SpeechStream, Route]:
+    """Speech as it is made: the first short piece of the text sent while the others are read."""
+    speech, route = synthesize(request, deadline)  # placeholder until the pieces stream: the whole, then sent
+    stream = SpeechStream(iter((speech.audio,)), speech.model, speech.voice, speech.response_format, speech.cache)
+    return stream, route
+
+
+def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[TranscriptStream, Route]:
+    """A transcript as it is heard: a long recording's pieces' text, each once it and every piece before it is done."""
+    transcript, route = transcribe(job, deadline)  # placeholder until the pieces stream
+    return TranscriptStream(iter((transcript.text,)), transcript.model, transcript.language), route
 
 
 def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:

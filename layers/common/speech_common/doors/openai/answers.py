@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
@@ -9,11 +11,14 @@ from aws_lambda_powertools.event_handler import Response
 from speech_common.audio import SPEECH_CONTENT_TYPES
 from speech_common.doors.openai.models import Transcription, TranscriptionForm, TranscriptionVerbose
 from speech_common.http_kit import answers
+from speech_common.errors import SpeechError
 from speech_common.http_kit.resolver import served
+from speech_common.http_kit.streaming import SSE_CONTENT_TYPE, hand_over, sse_event
+from speech_common.observability import logger
 from speech_common.transcript_formats import recording_seconds, rendered_text, segment_objects, word_objects
 
 if TYPE_CHECKING:  # the core is loaded by the routes that call it: a 400 answer does not pay for it
-    from speech_common.core import Speech, Transcript, TranscriptionJob
+    from speech_common.core import Speech, SpeechStream, Transcript, TranscriptionJob
     from speech_common.model_routing import Route
 
 # Content-Type of each format, as OpenAI labels its answers: /api's, but for opus (OpenAI names the codec, /api the
@@ -38,6 +43,53 @@ def speech_answer(speech: Speech, route: Route) -> Response[Any]:
     # bytes: Powertools answers base64 with isBase64Encoded, which API Gateway decodes
     content_type = OPENAI_SPEECH_CONTENT_TYPES[speech.response_format]
     return served(speech.audio, route, content_type=content_type, cache=speech.cache)
+
+
+def speech_stream_answer(stream: SpeechStream, route: Route, stream_format: str) -> Response[Any]:
+    """The audio as it is made: its bytes (stream_format audio), or speech.audio.delta events then
+    speech.audio.done (sse). After the first chunk the status is sent: a failure then ends an sse stream with an
+    error event and cuts an audio stream short (no proper end), so that no client takes it for the whole."""
+    if stream_format == "sse":
+        hand_over(_speech_events(stream.chunks))
+        return served(b"", route, content_type=SSE_CONTENT_TYPE, cache=stream.cache)
+    hand_over(_logged_failure(stream.chunks))
+    content_type = OPENAI_SPEECH_CONTENT_TYPES[stream.response_format]
+    return served(b"", route, content_type=content_type, cache=stream.cache)
+
+
+def _logged_failure(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    except Exception as error:
+        logger.warning("speech stream failed after its first byte", extra={"code": _code_of(error)})
+        raise
+
+
+def _speech_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    try:
+        for chunk in chunks:
+            yield sse_event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode()})
+    except Exception as error:
+        logger.warning("speech stream failed after its first byte", extra={"code": _code_of(error)})
+        yield stream_error_event(error)
+        return
+    # tts-1 and tts-1-hd are billed by the character, not in tokens: there are none to count.
+    usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    yield sse_event({"type": "speech.audio.done", "usage": usage})
+
+
+def stream_error_event(error: Exception) -> bytes:
+    """OpenAI's error object as a server-sent event: the SDKs raise APIError on an event with an `error` key."""
+    if isinstance(error, SpeechError):
+        message, code, param = error.detail, str(error.code), error.param
+    else:  # a bug: nothing of it is shown
+        message, code, param = "The stream failed", None, None
+    body = {"message": message, "type": "server_error", "param": param, "code": code}
+    return sse_event({"type": "error", "error": body})
+
+
+def _code_of(error: Exception) -> str:
+    return str(error.code) if isinstance(error, SpeechError) else type(error).__name__
 
 
 def transcription_answer(transcript: Transcript, form: TranscriptionForm, route: Route) -> Response[Any]:

@@ -32,7 +32,9 @@ class SpeechBody(BaseModel):
     instructions: str | None = Field(
         default=None, description="Not taken by tts-1 or tts-1-hd: only an empty value is accepted"
     )
-    stream_format: Literal["audio"] = Field(default="audio", description="audio only (no sse)")
+    stream_format: Literal["audio", "sse"] = Field(
+        default="audio", description="audio: the bytes as they are made; sse: speech.audio.delta events"
+    )
 
     _input_speakable = field_validator("input")(speakable)
 

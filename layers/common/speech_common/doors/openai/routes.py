@@ -1,0 +1,78 @@
+"""The /v1 door's audio routes, served by the streaming function: speech as it is made, transcriptions (as
+server-sent events when `stream` is true), and translations refused."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+
+from speech_common.doors.openai.answers import (
+    OPENAI_SPEECH_CONTENT_TYPES,
+    speech_stream_answer,
+    transcription_answer,
+)
+from speech_common.doors.openai.models import SpeechBody, Transcription, TranscriptionVerbose
+from speech_common.doors.openai.requests import read_transcription_form, synthesis_request
+from speech_common.doors.openai.resolver import openai_resolver
+from speech_common.error_codes import ErrorCode
+from speech_common.errors import NotFound
+from speech_common.http_kit.envelope import JSON, MULTIPART
+from speech_common.http_kit.event import invocation_deadline
+from speech_common.http_kit.resolver import SpeechApiResolver
+
+
+SPEECH_PATH = "/v1/audio/speech"
+
+
+def openai_speech_door() -> SpeechApiResolver:
+    """POST /v1/audio/speech (a JSON body)."""
+    v1 = openai_resolver(JSON)
+
+    @v1.post(
+        SPEECH_PATH,
+        responses={
+            200: {
+                "description": "The audio, sent as it is made (or server-sent events with stream_format sse)",
+                "content": {
+                    ct: {"schema": {"type": "string", "format": "binary"}}
+                    for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
+                },
+            }
+        },
+    )
+    def openai_speech(body: Annotated[SpeechBody, Body()]):
+        # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
+        from speech_common.core import stream_speech  # here: a refused request does not load the core
+
+        request = synthesis_request(body)
+        stream, route = stream_speech(request, invocation_deadline(v1.current_event, v1.lambda_context))
+        return speech_stream_answer(stream, route, body.stream_format)
+
+    return v1
+
+
+def openai_transcription_door() -> SpeechApiResolver:
+    """POST /v1/audio/transcriptions and /v1/audio/translations (multipart forms), and any other /v1 path."""
+    v1 = openai_resolver(MULTIPART)
+
+    @v1.post("/v1/audio/transcriptions")
+    def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
+        from speech_common.core import transcribe  # here: a refused request does not load the core
+
+        job, form = read_transcription_form(v1.current_event)
+        transcript, route = transcribe(job, invocation_deadline(v1.current_event, v1.lambda_context))
+        return transcription_answer(transcript, form, route)
+
+    @v1.post("/v1/audio/translations")
+    def openai_translation() -> Response[Any]:
+        # whisper-1 is OpenAI's only translation model and is shut down on 2027-02-26; its replacement
+        # (gpt-transcribe) does not translate, and no engine here does. Refused rather than pretended.
+        raise NotFound(
+            "Translations are not served: whisper-1, OpenAI's only translation model, shuts down on 2027-02-26 "
+            "and nothing replaces it. Transcribe with POST /v1/audio/transcriptions and translate the text",
+            code=ErrorCode.UNSUPPORTED_ENDPOINT,
+        )
+
+    return v1
