@@ -332,7 +332,7 @@ def test_timed_formats_are_refused_once_whisper_1_is_shut_down(
         ({"model": "whisper-1"}, b"", "file", "empty_audio"),
         ({"model": "gpt-4o-transcribe"}, tone("mp3"), "model", "unsupported_model"),
         ({}, tone("mp3"), "model", "missing_field"),
-        ({"model": "whisper-1", "stream": "true"}, tone("mp3"), "stream", "invalid_field"),
+        ({"model": "whisper-1", "stream": "maybe"}, tone("mp3"), "stream", "invalid_field"),
         (
             {"model": "whisper-1", "chunking_strategy": "auto"},
             tone("mp3"),
