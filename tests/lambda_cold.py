@@ -10,14 +10,19 @@ through the same Makefile targets.
 
 from __future__ import annotations
 
+import base64
+import http.client
 import json
 import os
 import platform
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +31,9 @@ from tests.helpers import ROOT
 from tools.handlers import TEMPLATE_RESOURCES
 
 LAYER = "CommonLayer"
-FUNCTIONS = {"stt": "SttFunction", "tts": "TtsFunction"}
+FUNCTIONS = {"stt": "SttFunction", "tts": "TtsFunction", "stream": "StreamFunction"}
+# Functions that run behind the Lambda Web Adapter: run.sh starts their ASGI app, which answers over HTTP.
+ADAPTED = {"stream"}
 SECRET_NAME = "speech-api/openai"
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -134,7 +141,7 @@ def lambda_environment(
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
         "LAMBDA_TASK_ROOT": str(task),
-        "_HANDLER": "app.lambda_handler",
+        "_HANDLER": "run.sh" if function in ADAPTED else "app.lambda_handler",
         "AWS_XRAY_DAEMON_ADDRESS": f"127.0.0.1:{xray_port}",
         "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
         "_X_AMZN_TRACE_ID": TRACE_HEADER,
@@ -198,3 +205,148 @@ def cold_start(
         modules=report["modules"],
         log=log_text,
     )
+
+
+# --- Functions behind the Lambda Web Adapter: run.sh, uvicorn, the app answering over HTTP -----------------------
+
+
+def adapter_request(
+    event: dict[str, Any], *, deadline_ms: int, function_name: str
+) -> tuple[str, dict[str, str], bytes]:
+    """The HTTP request the Lambda Web Adapter makes of an API Gateway REST event: path and query, the event's
+    headers, the body decoded, and its two context headers (awslabs/aws-lambda-web-adapter src/lib.rs
+    `fetch_response`; lambda_runtime's Context as serde writes it)."""
+    from urllib.parse import urlencode
+
+    query = urlencode(
+        [(k, v) for k, values in (event.get("multiValueQueryStringParameters") or {}).items() for v in values]
+    )
+    body = event.get("body") or ""
+    data = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8")
+    headers = {name: value for name, value in (event.get("headers") or {}).items()}
+    headers["x-amzn-request-context"] = json.dumps(event["requestContext"])
+    headers["x-amzn-lambda-context"] = json.dumps(
+        {
+            "request_id": str(uuid.uuid4()),
+            "deadline": deadline_ms,
+            "invoked_function_arn": f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}",
+            "xray_trace_id": TRACE_HEADER,
+            "client_context": None,
+            "identity": None,
+            "env_config": {
+                "function_name": function_name,
+                "memory": 1024,
+                "version": "$LATEST",
+                "log_stream": "cold",
+                "log_group": f"/aws/lambda/{function_name}",
+            },
+        }
+    )
+    return event["path"] + (f"?{query}" if query else ""), headers, data
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """CPU time of every thread of a running process so far (the kernel's scheduler clock, in ns)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            total += int((task / "schedstat").read_text().split()[0])
+        except (FileNotFoundError, ProcessLookupError):  # a thread that ended meanwhile
+            continue
+    return total / 1e9
+
+
+def served_cold_start(
+    artifacts: Artifacts,
+    function: str,
+    event: dict[str, Any],
+    env: dict[str, str],
+    *,
+    warm: int = 0,
+    timeout: float = 60.0,
+) -> ColdStart:
+    """One cold start of a function behind the Lambda Web Adapter: its run.sh started as the adapter's bootstrap
+    starts it, its readiness path polled every 10 ms as the adapter polls it, then `event` asked over HTTP as the
+    adapter asks it (and `warm` more times). The interpreter is this one without site-packages (-S) or bytecode
+    written (-B); the layer is its PYTHONPATH, as /opt/python is on Lambda."""
+    task = artifacts.task(function)
+    with tempfile.TemporaryDirectory(prefix="served-") as tmp:
+        python = Path(tmp) / "python"
+        python.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -S -B "$@"\n')
+        python.chmod(0o755)
+        with socket.socket() as probe:  # a free port for the app, as AWS_LWA_PORT names it
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        readiness = env.get("AWS_LWA_READINESS_CHECK_PATH", "/ready")
+        env = {**env, "PYTHON": str(python), "PYTHONPATH": str(artifacts.layer), "AWS_LWA_PORT": str(port)}
+        log_path = Path(tmp) / "log"
+        with open(log_path, "wb") as log:
+            started = time.time()
+            process = subprocess.Popen([str(task / "run.sh")], env=env, stdout=log, stderr=subprocess.STDOUT)
+            try:
+                _wait_until_ready(process, port, readiness, timeout, log_path)
+                init_cpu = process_cpu_seconds(process.pid)
+                statuses, cpu = [], []
+                for n in range(1 + warm):
+                    if (
+                        n
+                    ):  # a new request, received now (the first one was received when the cold start began)
+                        event["requestContext"]["requestTimeEpoch"] = int(time.time() * 1000)
+                    else:
+                        event["requestContext"]["requestTimeEpoch"] = int(started * 1000)
+                    target, headers, body = adapter_request(
+                        event,
+                        deadline_ms=int(time.time() * 1000) + 300_000,
+                        function_name=f"speech-api-{function}",
+                    )
+                    before = process_cpu_seconds(process.pid)
+                    statuses.append(_ask(port, event["httpMethod"], target, headers, body, timeout))
+                    after = process_cpu_seconds(process.pid)
+                    cpu.append(after - before)
+                    if n == 0:
+                        first_done, first_cpu = time.time(), after
+            finally:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        log_text = log_path.read_text(errors="replace")
+    return ColdStart(
+        statuses=statuses,
+        wall=first_done - started,
+        cpu=first_cpu,
+        init_cpu=init_cpu,
+        warm_cpu=cpu[1:],
+        modules={},
+        log=log_text,
+    )
+
+
+def _wait_until_ready(
+    process: subprocess.Popen[bytes], port: int, path: str, timeout: float, log_path: Path
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"run.sh exited {process.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            if _ask(port, "GET", path, {}, b"", 1.0) < 500:
+                return
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"the app was not ready after {timeout} s:\n{log_path.read_text()[-3000:]}")
+
+
+def _ask(port: int, method: str, target: str, headers: dict[str, str], body: bytes, timeout: float) -> int:
+    """The status of one request, its whole body read (a streamed one to its last chunk)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request(method, target, body=body, headers=headers)
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
