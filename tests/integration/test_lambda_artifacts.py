@@ -45,7 +45,7 @@ def _orphans(root: Path) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("artifact", ["layer", "stt", "tts"])
+@pytest.mark.parametrize("artifact", ["layer", "stt", "tts", "stream"])
 def test_every_shipped_module_has_its_unchecked_hash_bytecode(
     built_artifacts: Artifacts, artifact: str
 ) -> None:
@@ -58,6 +58,14 @@ def test_every_shipped_module_has_its_unchecked_hash_bytecode(
     assert problems == [], f"{len(problems)} modules without matching bytecode, e.g. {problems[:10]}"
     # And no bytecode ships without its source
     assert _orphans(root) == []
+
+
+def test_the_stream_function_ships_its_start_script_executable(built_artifacts: Artifacts) -> None:
+    # Given the stream function as built / When its start script (the Lambda Web Adapter's handler) is looked at
+    script = built_artifacts.task("stream") / "run.sh"
+    # Then it is there, executable by anyone, with Unix line ends
+    assert script.is_file() and script.stat().st_mode & 0o111 == 0o111
+    assert b"\r\n" not in script.read_bytes()
 
 
 def test_the_layer_holds_the_shared_package_and_no_console_scripts(built_artifacts: Artifacts) -> None:

@@ -174,3 +174,22 @@ def test_a_value_given_to_the_settings_wins_over_the_environment(monkeypatch: py
     # When the settings are built with another value / Then the given value wins, the rest keep their defaults
     settings = Settings(tts_parallel_calls=2)
     assert settings.tts_parallel_calls == 2 and settings.stt_parallel_calls == 16
+
+
+def test_the_stream_functions_timeout_sets_the_gateways_and_the_upstream_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given the stream function's integration timeout, 5 minutes
+    monkeypatch.setenv("GATEWAY_TIMEOUT_MILLIS", "300000")
+    # When settings are read
+    settings = Settings()
+    # Then upstream work may run that long, less the reserve for the answer, not the buffered routes' 27 s
+    assert settings.gateway_timeout_seconds == 300
+    assert settings.upstream_budget_seconds == 300 - settings.response_reserve_seconds
+
+
+def test_without_it_the_buffered_routes_timeout_holds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given no stream timeout / When settings are read / Then the gateway's 29 s and a 27 s budget
+    monkeypatch.delenv("GATEWAY_TIMEOUT_MILLIS", raising=False)
+    settings = Settings()
+    assert (settings.gateway_timeout_seconds, settings.upstream_budget_seconds) == (29, 27)

@@ -144,6 +144,9 @@ class Settings(BaseModel):
     gateway_timeout_seconds: float = Field(default=29.0, gt=0)
     response_reserve_seconds: float = Field(default=2.0, ge=0)
     deadline_margin_seconds: float = Field(default=1.0, ge=0)
+    # The stream function's integration timeout (StreamTimeoutMillis, up to 15 min): when set, the two above follow
+    # it (the budget: it, less the reserve) instead of the buffered routes' 29 s.
+    gateway_timeout_millis: int | None = Field(default=None, gt=0, le=900_000)
     upstream_max_attempts: int = Field(default=3, ge=1, le=5)
     # Reasoning effort the realtime TTS session asks for ("" sends none): the least reads soonest.
     realtime_reasoning_effort: Literal["", "minimal", "low", "medium", "high", "xhigh"] = "minimal"
@@ -196,7 +199,8 @@ class Settings(BaseModel):
         if not isinstance(given, dict):
             return given
         environment = {name.lower(): value for name, value in os.environ.items()}
-        return {**{name: environment[name] for name in cls.model_fields if name in environment}, **given}
+        values = {**{name: environment[name] for name in cls.model_fields if name in environment}, **given}
+        return _with_streamed_gateway_timeout(values)
 
     @field_validator("realtime_voice_map", "polly_voice_map", mode="before")
     @classmethod
@@ -286,3 +290,19 @@ def resource(name: Resource) -> str:
     """One resource's name or URL (the bucket, the table, the queue), for code that runs where it is required."""
     value: str = getattr(require(name), name)
     return value
+
+
+def _with_streamed_gateway_timeout(values: dict[str, Any]) -> dict[str, Any]:
+    """A streamed route's timeout (gateway_timeout_millis) in place of the gateway's 29 s, and the upstream budget
+    it leaves (less the reserve): a stream may run for minutes."""
+    millis = values.get("gateway_timeout_millis")
+    if millis in (None, ""):
+        return values
+    try:
+        seconds = int(millis) / 1000
+        reserve = float(
+            values.get("response_reserve_seconds", Settings.model_fields["response_reserve_seconds"].default)
+        )
+    except (TypeError, ValueError):
+        return values  # the field's own validation names the bad value
+    return {"gateway_timeout_seconds": seconds, "upstream_budget_seconds": seconds - reserve, **values}
