@@ -22,9 +22,11 @@ require("speech_bucket", "jobs_table", "jobs_queue_url")
 # Speech takes JSON, transcriptions a form: a door each, so that each checks its own content type first.
 DOORS = (Door(SPEECH_PATH, openai_speech_door), Door(OPENAI_PREFIX, openai_transcription_door))
 
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return resolve(event, context, DOORS)
+
 
 app = asgi_app(lambda_handler)  # what run.sh serves: the adapter's requests as events for lambda_handler

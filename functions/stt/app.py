@@ -3,7 +3,6 @@
 (/v1/audio/transcriptions is the streaming function's: functions/stream.)
 """
 
-
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext

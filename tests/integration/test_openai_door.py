@@ -17,12 +17,10 @@ from tests.audio_helpers import duration_seconds
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import (
     BOUNDARY,
-    FakeLambdaContext,
     api_event,
     header,
     invoke,
     job_status,
-    load_handler,
     multipart_body,
     run_worker,
     streamed,
