@@ -267,6 +267,7 @@ class FakeOpenAI:
 
         self._lock = threading.Lock()
         self._first_audio_sent: list[float] = []
+        self._audio_finished: list[float] = []
         self._requests: list[RecordedRequest] = []
         self._calls: Counter[str] = Counter()
         self._faults: list[_Fault] = []
@@ -406,9 +407,19 @@ class FakeOpenAI:
         with self._lock:
             return list(self._first_audio_sent)
 
+    @property
+    def audio_finished(self) -> list[float]:
+        """When (time.monotonic()) each speech answer's last bytes were sent, in that order."""
+        with self._lock:
+            return list(self._audio_finished)
+
     def _sent_first_audio(self) -> None:
         with self._lock:
             self._first_audio_sent.append(time.monotonic())
+
+    def _sent_all_audio(self) -> None:
+        with self._lock:
+            self._audio_finished.append(time.monotonic())
 
     def calls(self, path: str | None = None) -> int:
         """How many requests reached ``path`` (e.g. "/v1/audio/speech"), or any path; faults included."""
@@ -423,6 +434,7 @@ class FakeOpenAI:
         with self._lock:
             self._requests.clear()
             self._first_audio_sent.clear()
+            self._audio_finished.clear()
             self._calls.clear()
             self._faults.clear()
             self._errors.clear()
@@ -839,6 +851,9 @@ class _Handler(BaseHTTPRequestHandler):
                 fake._sent_first_audio()
         if response.chunked:
             self.wfile.write(b"0\r\n\r\n")
+        if path == SPEECH_PATH and response.status == 200:
+            self.wfile.flush()
+            fake._sent_all_audio()
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

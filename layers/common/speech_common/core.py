@@ -35,7 +35,6 @@ from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chai
 from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.parallel import run_all
 from speech_common.settings import Settings, get_settings
-from speech_common.text_chunks import one_round_chunk_chars
 
 STT_FAILED = "Transcription failed"
 # Below this size an upload is not read for its duration (PyAV): under 5 minutes even at 5 kbps.
@@ -225,16 +224,12 @@ def _encoded_speech(request: SynthesisRequest, route: Route, deadline: Deadline)
     with the engine's gap, as synthesize_long_text joins them). Yields only non-empty chunks; the pieces still
     being read are stopped when this ends, fails or is closed."""
     from speech_common.engines.pcm import BYTES_PER_SAMPLE
-    from speech_common.text_chunks import split_for_streaming
     from speech_common.transcode import OUTPUT_SAMPLE_RATE, StreamingEncoder
 
     settings = get_settings()
     engine = tts_engine(route.engine, settings)
     parallel = settings.tts_parallel_calls
-    # The first piece is read with the others: the rest is cut for one round of the calls left beside it.
-    rest_limit = one_round_chunk_chars(len(request.text), max(parallel - 1, 1))
-    rest_limit = min(max(rest_limit, MIN_STREAM_PIECE_CHARS), LONG_TEXT_PIECE_CHARS)
-    pieces = split_for_streaming(request.text, FIRST_STREAM_PIECE_CHARS, rest_limit)
+    pieces = stream_pieces(request.text, parallel)
     gap = bytes(round(engine.join_gap_seconds / request.speed * OUTPUT_SAMPLE_RATE) * BYTES_PER_SAMPLE)
 
     def read(piece: str) -> Iterator[bytes]:
@@ -259,6 +254,16 @@ def _encoded_speech(request: SynthesisRequest, route: Route, deadline: Deadline)
         if not whole:
             encoder.abort()
     metrics.add_metric(name="TextPiecesSynthesized", unit=MetricUnit.Count, value=len(pieces))
+
+
+def stream_pieces(text: str, parallel: int) -> list[str]:
+    """A streamed text's pieces: a short first one, then the rest cut at sentence ends for one round of the
+    `parallel` calls left beside the first (it is read with them)."""
+    from speech_common.text_chunks import one_round_chunk_chars, split_for_streaming
+
+    rest_limit = one_round_chunk_chars(len(text), max(parallel - 1, 1))
+    rest_limit = min(max(rest_limit, MIN_STREAM_PIECE_CHARS), LONG_TEXT_PIECE_CHARS)
+    return split_for_streaming(text, FIRST_STREAM_PIECE_CHARS, rest_limit)
 
 
 class PieceReader:
