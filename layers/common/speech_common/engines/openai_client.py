@@ -15,7 +15,7 @@ holds a status and a code, never a key or the upstream's body.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
@@ -139,7 +139,7 @@ def post_streamed(
     fields: Mapping[str, str | list[str]] | None = None,
     file: tuple[str, bytes, str] | None = None,
     accept: str = "application/json",
-) -> Iterator[bytes]:
+) -> Generator[bytes]:
     """`post`, its 2xx body given chunk by chunk as it arrives (the same errors, raised when they happen).
 
     Nothing is sent before the first `next()`; closing the generator early closes the answer (its connection

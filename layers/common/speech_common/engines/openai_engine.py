@@ -9,7 +9,7 @@ watchdog shuts the socket down at the deadline so that a read stalled in recv() 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any, Final
 
 from speech_common.audio import AudioUpload, is_audio_of
@@ -226,7 +226,7 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
         the deadline until the first chunk has come; a failure after it ends the stream (mapped, not retried)."""
         speech = self._speech_body(request.text, request, "pcm", upstream_model)
 
-        def attempt(timeout: float) -> tuple[bytes, Iterator[bytes]]:
+        def attempt(timeout: float) -> tuple[bytes, Generator[bytes]]:
             chunks = post_streamed(
                 self.settings,
                 "/audio/speech",
