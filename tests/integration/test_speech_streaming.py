@@ -145,8 +145,10 @@ def test_an_entry_gone_before_the_first_chunk_passes_the_text_to_the_next(
     # Then the next entry served all of it
     assert route == Route("openai", "tts-1")
     assert duration_seconds(audio) == pytest.approx(len(LONG_TEXT) / 15, rel=0.05)
+    # (the first entry's pieces asked before its refusal stopped them may be answered after the next began)
     served = [request.json["model"] for request in fake_openai.requests if request.json]
-    assert served[-len(pieces_of(LONG_TEXT)) :] == ["tts-1"] * len(pieces_of(LONG_TEXT))
+    assert served.count("tts-1") == len(pieces_of(LONG_TEXT))
+    assert 1 <= served.count("tts-1-hd") <= len(pieces_of(LONG_TEXT))
 
 
 def test_a_failure_after_the_first_chunk_ends_the_stream_with_operation_failed(

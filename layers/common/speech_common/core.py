@@ -230,6 +230,8 @@ def _encoded_speech(request: SynthesisRequest, route: Route, deadline: Deadline)
     engine = tts_engine(route.engine, settings)
     parallel = settings.tts_parallel_calls
     pieces = stream_pieces(request.text, parallel)
+    # Counted as the stream starts (before the first chunk): a handler's metrics are flushed when it returns.
+    metrics.add_metric(name="TextPiecesSynthesized", unit=MetricUnit.Count, value=len(pieces))
     gap = bytes(round(engine.join_gap_seconds / request.speed * OUTPUT_SAMPLE_RATE) * BYTES_PER_SAMPLE)
 
     def read(piece: str) -> Iterator[bytes]:
@@ -253,7 +255,6 @@ def _encoded_speech(request: SynthesisRequest, route: Route, deadline: Deadline)
         reader.stop()
         if not whole:
             encoder.abort()
-    metrics.add_metric(name="TextPiecesSynthesized", unit=MetricUnit.Count, value=len(pieces))
 
 
 def stream_pieces(text: str, parallel: int) -> list[str]:
