@@ -113,6 +113,7 @@ bench: venv
 	$(BIN)/python bench/long_text.py
 	$(BIN)/python bench/long_audio.py
 	$(BIN)/python bench/tts_cache.py
+	$(BIN)/python bench/streaming.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/cold_start.py --arch $(BENCH_ARCH)
 
@@ -124,6 +125,7 @@ bench-quick: venv
 	$(BIN)/python bench/long_text.py --quick
 	$(BIN)/python bench/long_audio.py --quick
 	$(BIN)/python bench/tts_cache.py --quick
+	$(BIN)/python bench/streaming.py --quick
 	$(BIN)/python bench/load.py --quick
 	$(BIN)/python bench/cold_start.py --quick --arch $(BENCH_ARCH)
 

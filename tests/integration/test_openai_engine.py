@@ -545,3 +545,63 @@ def test_without_segments_or_duration_the_one_segment_spans_the_audio(fake_opena
         (0.0, 2.0, "Still every word.")
     ]
     assert result.duration is not None and round(result.duration, 2) == 2.0
+
+
+# -- speech as it is made (speak_stream) ---------------------------------------------------------------------------
+
+
+def test_speech_is_given_as_the_upstream_sends_it(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that speaks at a pace (first bytes at once, then 0.005 s a character)
+    request = SpeechRequest(text=LONG_TEXT[:300], voice="nova", response_format="mp3", speed=1.25)
+    whole = tts().synthesize(
+        SpeechRequest(request.text, "nova", "pcm", 1.25), upstream_model="tts-1", deadline=Deadline(10)
+    )
+    fake_openai.reset()
+    fake_openai.first_audio_seconds = 0.0
+    fake_openai.seconds_per_input_char = 0.005
+    # When the engine streams it
+    chunks = tts().speak_stream(request, upstream_model="tts-1", deadline=Deadline(10))
+    first = next(chunks)
+    # Then the first chunk is there before the answer has ended
+    assert fake_openai.audio_finished == []
+    rest = b"".join(chunks)
+    assert len(fake_openai.audio_finished) == 1
+    # And the chunks are the PCM the upstream was asked for, whatever format the request names
+    assert first + rest == whole
+    assert fake_openai.last_request.json["response_format"] == "pcm"
+    assert fake_openai.last_request.json["speed"] == 1.25
+
+
+def test_a_stream_refused_before_its_first_chunk_is_retried_and_nothing_of_it_is_given(
+    fake_openai: FakeOpenAI,
+) -> None:
+    # Given an upstream whose first answer is a proxy's HTML page with status 200, then a rate limit
+    fake_openai.answer_next_with(b"<html>maintenance</html>", "text/html", times=1)
+    fake_openai.fail_next(429)
+    # When speech is streamed / Then the third attempt's audio is all that is given
+    audio = b"".join(tts().speak_stream(SPEECH, upstream_model="tts-1", deadline=Deadline(10)))
+    assert fake_openai.calls("/v1/audio/speech") == 3
+    assert not audio.startswith(b"<html") and len(audio) % 2 == 0 and len(audio) > 1000
+
+
+def test_a_stream_cut_after_its_first_chunk_fails_without_a_retry(fake_openai: FakeOpenAI) -> None:
+    # Given an answer streaming slowly
+    fake_openai.stream_chunk_delay = 0.2
+    chunks = tts().speak_stream(SPEECH, upstream_model="tts-1", deadline=Deadline(10))
+    next(chunks)
+    # When the upstream drops it halfway (reset ends the answer unfinished)
+    fake_openai.reset()
+    # Then the stream fails as an upstream failure: the audio already given cannot be taken back
+    with pytest.raises(UpstreamFailure) as failure:
+        b"".join(chunks)
+    assert failure.value.code == UpstreamFailure.ERROR
+    assert fake_openai.calls("/v1/audio/speech") == 0  # no second attempt after the reset
+
+
+def test_a_stream_slower_than_the_deadline_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
+    fake_openai.stream_chunk_delay = 1.0
+    started = time.monotonic()
+    with pytest.raises(UpstreamFailure) as failure:
+        b"".join(tts().speak_stream(SPEECH, upstream_model="tts-1", deadline=Deadline(1.5)))
+    assert failure.value.code == UpstreamFailure.TIMEOUT
+    assert time.monotonic() - started < 3
