@@ -171,3 +171,33 @@ def test_a_piece_that_fails_after_the_first_ends_the_transcript_with_an_error_ev
     assert events[0] == {"type": "transcript.text.delta", "delta": "turn left"}
     assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "upstream_error"
     assert len(events) == 2
+
+
+class Pieces:
+    """An iterator of audio chunks that records being closed, as the core's StreamedChunks stops its readers."""
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    def __iter__(self) -> Pieces:
+        return self
+
+    def __next__(self) -> bytes:
+        return b"\x00\x01"
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize("stream_format", ["audio", "sse"])
+def test_a_client_gone_closes_the_stream_so_the_pieces_stop(stream_format: str) -> None:
+    # Given a streamed answer whose first chunk was sent
+    pieces = Pieces()
+    speech_stream_answer(SpeechStream(pieces, "tts-1", "alloy", "pcm"), ROUTE, stream_format)
+    body = take_handed_over()
+    assert isinstance(body, Iterator)
+    next(body)
+    # When the server closes the body (the client went away)
+    body.close()  # type: ignore[attr-defined]
+    # Then the core's chunks are closed too
+    assert pieces.closed

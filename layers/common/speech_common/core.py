@@ -366,8 +366,14 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     )
     first, route = next(heard)  # a failure before the first text is the request's, with its status
     texts = itertools.chain((first.text,), (result.text for result, _ in heard))
-    deltas = long_audio.transcript_deltas(texts, pieces)
-    return TranscriptStream(deltas, job.model, first.language), route
+
+    def deltas() -> Generator[str]:
+        try:
+            yield from long_audio.transcript_deltas(texts, pieces)
+        finally:
+            heard.close()  # closed early (a client gone): the pieces not yet begun are dropped
+
+    return TranscriptStream(deltas(), job.model, first.language), route
 
 
 def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:

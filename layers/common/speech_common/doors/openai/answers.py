@@ -60,6 +60,8 @@ def _speech_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
         logger.warning("speech stream failed after its first byte", extra={"code": _code_of(error)})
         yield stream_error_event(error)
         return
+    finally:
+        _close(chunks)  # a client gone: the pieces still being read stop
     # tts-1 and tts-1-hd are billed by the character, not in tokens: there are none to count.
     usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
     yield sse_event({"type": "speech.audio.done", "usage": usage})
@@ -83,6 +85,8 @@ def _transcript_events(deltas: Iterator[str]) -> Iterator[bytes]:
         logger.warning("transcript stream failed after its first event", extra={"code": _code_of(error)})
         yield stream_error_event(error)
         return
+    finally:
+        _close(deltas)
     yield sse_event({"type": "transcript.text.done", "text": "".join(heard)})
 
 
@@ -94,6 +98,12 @@ def stream_error_event(error: Exception) -> bytes:
         message, code, param = "The stream failed", None, None
     body = {"message": message, "type": "server_error", "param": param, "code": code}
     return sse_event({"type": "error", "error": body})
+
+
+def _close(iterator: Iterator[object]) -> None:
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
 
 
 def _code_of(error: Exception) -> str:
