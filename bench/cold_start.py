@@ -30,8 +30,10 @@ variants of the artifacts:
                          and the TTS 200 only
 
 CPU seconds are the process's, from its start to the first answer (interpreter start, imports,
-the first invocation; Lambda's runtime client is not included; for the streaming function, uvicorn's start and
-its HTTP handling are, the adapter's own start is not); wall seconds likewise. The estimate
+the first invocation; for the buffered functions, Lambda's runtime client imported before the handler and
+serialising the answer, as on Lambda (RUNTIME_CLIENT, from PyPI), its Runtime API exchange not; for the streaming
+function, which Lambda starts without that client, uvicorn's start and its HTTP handling, the adapter's own start
+not); wall seconds likewise. The estimate
 at a function's memory is CPU x 1,769 / MemorySize (Lambda gives one vCPU at 1,769 MB and a share in
 proportion below it; a cold start is one thread, so more than 1,769 MB does not shorten it).
 
@@ -104,6 +106,11 @@ VARIANTS = ("baseline", "baseline + bytecode", "no bytecode", "bytecode", NAIVE)
 NAIVE_GOALS = {"TTS 200": 0.8, "400 (TTS)": 0.3}
 # The streaming function's paths, each against the TTS function's path it must be no worse than (issue 21, item 8).
 STREAM_AGAINST_TTS = {"400 (stream)": "400 (TTS)", "speech 200 (stream)": "TTS 200"}
+# Lambda's runtime client (the open-source one the managed Python runtimes are built on) and its dependencies, as
+# PyPI has them: a buffered function's cold start runs it before the handler (the streaming function's does not:
+# the adapter's bootstrap starts run.sh instead). Installed for this machine beside the build, then imported in
+# each buffered cold start (tests/lambda_cold.py RUNNER).
+RUNTIME_CLIENT = ("awslambdaric==4.2.2", "simplejson==4.3.0", "snapshot-restore-py==1.0.0")
 # A day the fake upstream still serves tts-1 and whisper-1 (OpenAI retires them in 2027).
 BEFORE_SHUTDOWNS = date(2026, 11, 25)
 
@@ -281,10 +288,35 @@ def variants(built: Artifacts, ref: str | None, *, quick: bool = False) -> Itera
 # --- Measuring ----------------------------------------------------------------------------------------------
 
 
+def runtime_client(build: Path) -> Path:
+    """RUNTIME_CLIENT installed from the package index for this machine into `build`/Runtime (once a build), as
+    /var/runtime holds it on Lambda."""
+    target = build / "Runtime"
+    if not (target / "awslambdaric").is_dir():
+        shutil.rmtree(target, ignore_errors=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--target",
+                str(target),
+                *RUNTIME_CLIENT,
+            ],
+            check=True,
+        )
+    return target
+
+
 def measure(
-    found: dict[str, Artifacts], paths: list[ColdPath], runs: int, memory: dict[str, int]
+    found: dict[str, Artifacts], paths: list[ColdPath], runs: int, memory: dict[str, int], runtime: Path
 ) -> dict[tuple[str, str], Samples]:
-    """runs x (path x variant) cold starts, interleaved so that the machine's drift spreads evenly."""
+    """runs x (path x variant) cold starts, interleaved so that the machine's drift spreads evenly; the buffered
+    functions' under Lambda's runtime client (in `runtime`), the adapted ones' through run.sh."""
     samples: dict[tuple[str, str], Samples] = {}
     with (
         FakeOpenAI(api_key="sk-bench", today=BEFORE_SHUTDOWNS) as upstream,
@@ -305,8 +337,11 @@ def measure(
                         xray_port=xray.getsockname()[1],
                         task=artifacts.task(path.function),
                     )
-                    start = served_cold_start if path.function in ADAPTED else cold_start
-                    cold = start(artifacts, path.function, copy.deepcopy(path.event), env, warm=3)
+                    event = copy.deepcopy(path.event)
+                    if path.function in ADAPTED:
+                        cold = served_cold_start(artifacts, path.function, event, env, warm=3)
+                    else:
+                        cold = cold_start(artifacts, path.function, event, env, warm=3, runtime=runtime)
                     if set(cold.statuses) != {path.status}:
                         raise RuntimeError(
                             f"{path.name} ({variant}) answered {cold.statuses}:\n{cold.log[-3000:]}"
@@ -441,7 +476,7 @@ def main() -> int:
         print(f"no commit {ref} in this clone: measuring without the baseline", file=sys.stderr)
         ref = None
     with variants(Artifacts(build), ref, quick=args.quick) as found:
-        samples = measure(found, paths, runs, memory)
+        samples = measure(found, paths, runs, memory, runtime_client(build))
 
     print(
         f"\nCold starts of the built artifacts ({args.arch}, Python {platform.python_version()}), "

@@ -37,11 +37,21 @@ ADAPTED = {"stream"}
 SECRET_NAME = "speech-api/openai"
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
-# Runs in the fresh interpreter: argv = task dir, layer dir, event file, report file, warm invocations.
+# Runs in the fresh interpreter: argv = task dir, layer dir, event file, report file, warm invocations, and
+# optionally a directory holding Lambda's runtime client (awslambdaric), as /var/runtime holds it on Lambda: then
+# it is imported before the handler, as the managed runtime's bootstrap imports it, and each answer is serialised
+# with its marshaller, as it serialises the answer it posts back (the Runtime API's HTTP exchange is left out).
 RUNNER = """
 import sys, time
 task, layer, event_path, report_path, warm = sys.argv[1:6]
+runtime = sys.argv[6] if len(sys.argv) > 6 else ""
 sys.path[:0] = [task, layer]
+if runtime:
+    sys.path.append(runtime)
+    import awslambdaric.bootstrap, awslambdaric.lambda_runtime_client
+    from awslambdaric.lambda_runtime_marshaller import to_json
+else:
+    to_json = lambda answer: answer
 import json
 
 class Context:
@@ -63,7 +73,9 @@ for n in range(1 + int(warm)):
     if n:  # a new request, received now (the first one was received when the cold start began)
         event["requestContext"]["requestTimeEpoch"] = int(time.time() * 1000)
     before = time.process_time()
-    statuses.append(app.lambda_handler(event, Context(n))["statusCode"])
+    answer = app.lambda_handler(event, Context(n))
+    to_json(answer)
+    statuses.append(answer["statusCode"])
     cpu.append(time.process_time() - before)
     if n == 0:
         first_done = time.time()
@@ -162,9 +174,17 @@ def lambda_environment(
 
 
 def cold_start(
-    artifacts: Artifacts, function: str, event: dict[str, Any], env: dict[str, str], *, warm: int = 0
+    artifacts: Artifacts,
+    function: str,
+    event: dict[str, Any],
+    env: dict[str, str],
+    *,
+    warm: int = 0,
+    runtime: Path | None = None,
 ) -> ColdStart:
-    """One cold start: a new interpreter imports the handler and answers `event`, then `warm` more times."""
+    """One cold start: a new interpreter imports the handler and answers `event`, then `warm` more times; with
+    `runtime` (a directory holding awslambdaric), Lambda's runtime client is imported first and marshals each
+    answer (RUNNER)."""
     with tempfile.TemporaryDirectory(prefix="cold-") as tmp:
         event_path, report_path, log_path = (
             Path(tmp) / "event.json",
@@ -188,7 +208,9 @@ def cold_start(
         ]
         with open(log_path, "wb") as log:
             started = time.time()
-            process = subprocess.Popen([*command, str(warm)], env=env, stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [*command, str(warm), str(runtime or "")], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
             _, status, _ = os.wait4(process.pid, 0)
             process.returncode = os.waitstatus_to_exitcode(status)
         if process.returncode != 0 or not report_path.exists():

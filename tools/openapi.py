@@ -58,7 +58,7 @@ def _form_schema(model: type[Any], file_field: str, file_description: str) -> di
 
 def _multipart_forms() -> dict[tuple[str, str], dict[str, Any]]:
     from speech_common.doors.api.models import SttForm
-    from speech_common.doors.openai.models import TranscriptionForm
+    from speech_common.doors.openai.transcription_models import TranscriptionForm
 
     api = _form_schema(SttForm, "audio", "The recording (or send upload_id instead); recognised by content")
     api["required"] = [name for name in api["required"] if name != "audio"]  # audio or upload_id
@@ -129,7 +129,8 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
 def build() -> dict[str, Any]:
     """The document, from the code as it is now."""
     from speech_common.doors.api.models import ErrorBody, SttResponse, SttVerboseResponse
-    from speech_common.doors.openai.models import OpenAIErrorBody, Transcription, TranscriptionVerbose
+    from speech_common.doors.openai.models import OpenAIErrorBody
+    from speech_common.doors.openai.transcription_models import Transcription, TranscriptionVerbose
 
     documents = []
     for name in FUNCTIONS:

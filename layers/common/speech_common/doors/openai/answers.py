@@ -9,16 +9,15 @@ from typing import TYPE_CHECKING, Any
 from aws_lambda_powertools.event_handler import Response
 
 from speech_common.audio import SPEECH_CONTENT_TYPES
-from speech_common.doors.openai.models import Transcription, TranscriptionForm, TranscriptionVerbose
 from speech_common.errors import SpeechError
 from speech_common.http_kit import answers
 from speech_common.http_kit.resolver import served
 from speech_common.http_kit.streaming import SSE_CONTENT_TYPE, hand_over, sse_event
 from speech_common.observability import logger
-from speech_common.transcript_formats import recording_seconds, rendered_text, segment_objects, word_objects
 
 if TYPE_CHECKING:  # the core is loaded by the routes that call it: a 400 answer does not pay for it
     from speech_common.core import SpeechStream, Transcript, TranscriptionJob, TranscriptStream
+    from speech_common.doors.openai.transcription_models import TranscriptionForm, TranscriptionVerbose
     from speech_common.model_routing import Route
 
 # Content-Type of each format, as OpenAI labels its answers: /api's, but for opus (OpenAI names the codec, /api the
@@ -112,6 +111,10 @@ def _code_of(error: Exception) -> str:
 
 def transcription_answer(transcript: Transcript, form: TranscriptionForm, route: Route) -> Response[Any]:
     """The transcript as OpenAI shapes it: json {"text"}, text/plain (a line), srt, vtt or verbose_json."""
+    # Here, as in the routes: the speech route's cold start does not build the transcription models.
+    from speech_common.doors.openai.transcription_models import Transcription
+    from speech_common.transcript_formats import rendered_text
+
     rendered = rendered_text(transcript, form.response_format)
     if rendered is not None:
         content_type, body = rendered
@@ -127,6 +130,9 @@ def transcription_answer(transcript: Transcript, form: TranscriptionForm, route:
 
 def verbose_transcription(transcript: Transcript, segments: bool) -> TranscriptionVerbose:
     """OpenAI's verbose_json: segments unless only words were asked for; words when they were."""
+    from speech_common.doors.openai.transcription_models import TranscriptionVerbose
+    from speech_common.transcript_formats import recording_seconds, segment_objects, word_objects
+
     timed = transcript.segments or ()
     return TranscriptionVerbose(
         language=transcript.language or "",

@@ -1,4 +1,5 @@
-"""Request and answer models of the /v1 door, as OpenAI documents them (the parameters this API honours)."""
+"""Request and answer models of the /v1 door, as OpenAI documents them (the parameters this API honours); the
+transcription ones are in transcription_models.py, which the speech route does not load."""
 
 from __future__ import annotations
 
@@ -6,13 +7,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from speech_common.transcript_formats import TranscriptionSegment, TranscriptionWord
 from speech_common.vocabulary import (
-    MAX_PROMPT_CHARS,
     MAX_TTS_TEXT_CHARS,
     AudioFormat,
-    SttModel,
-    TranscriptFormat,
     TtsModel,
     Voice,
     speakable,
@@ -37,51 +34,6 @@ class SpeechBody(BaseModel):
     )
 
     _input_speakable = field_validator("input")(speakable)
-
-
-class TranscriptionForm(BaseModel):
-    """The fields of POST /v1/audio/transcriptions other than the file (multipart strings, coerced)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    model: SttModel = Field(description="whisper-1 (served by this deployment's route chain)")
-    language: str | None = Field(default=None, pattern=r"^[a-z]{2}$", description="ISO-639-1 code")
-    prompt: str | None = Field(
-        default=None, max_length=MAX_PROMPT_CHARS, description="Text to guide style and spelling"
-    )
-    response_format: TranscriptFormat = Field(
-        default="json",
-        description="json, text, srt, vtt or verbose_json (the timed three where the route gives timings)",
-    )
-    temperature: float | None = Field(default=None, ge=0.0, le=1.0)
-    timestamp_granularities: list[Literal["word", "segment"]] = Field(
-        default_factory=list,
-        alias="timestamp_granularities[]",
-        description="verbose_json's timings: segment (the default), word, or both",
-    )
-    stream: bool = Field(
-        default=False,
-        description="true: the transcript as it is heard, as server-sent events (transcript.text.delta, then "
-        "transcript.text.done), for every model; with json or text",
-    )
-
-
-class Transcription(BaseModel):
-    """response_format json: OpenAI's Transcription object."""
-
-    text: str
-
-
-class TranscriptionVerbose(BaseModel):
-    """response_format verbose_json: OpenAI's TranscriptionVerbose object. `segments` unless only word
-    timings were asked for, `words` when they were."""
-
-    task: Literal["transcribe"] = "transcribe"
-    language: str
-    duration: float
-    text: str
-    segments: list[TranscriptionSegment] | None = None
-    words: list[TranscriptionWord] | None = None
 
 
 class ModelCard(BaseModel):

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from speech_common.doors.openai.models import SpeechBody, TranscriptionForm
+from speech_common.doors.openai.models import SpeechBody
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
 from speech_common.http_kit.event import body_bytes
@@ -16,10 +16,10 @@ from speech_common.http_kit.forms import (
     refuse_files_other_than,
     validated_form,
 )
-from speech_common.transcript_formats import needs_timings
 
 if TYPE_CHECKING:  # built by the routes that call the core: a 400 answer does not load it
     from speech_common.core import SynthesisRequest, TranscriptionJob
+    from speech_common.doors.openai.transcription_models import TranscriptionForm
 
 FILE_FIELD = "file"
 GRANULARITIES = "timestamp_granularities[]"
@@ -49,6 +49,10 @@ def synthesis_request(body: SpeechBody) -> SynthesisRequest:
 def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJob, TranscriptionForm]:
     """OpenAI's form as a TranscriptionJob, and the form (its response_format and timestamp_granularities);
     400 (naming the parameter) for anything this API cannot do, before any upstream call."""
+    # Here: the speech route's cold start does not build the transcription models.
+    from speech_common.doors.openai.transcription_models import TranscriptionForm
+    from speech_common.transcript_formats import needs_timings
+
     files, fields, lists = read_form_parts(
         body_bytes(event),
         event.headers.get("content-type"),

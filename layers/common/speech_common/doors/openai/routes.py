@@ -1,22 +1,16 @@
 """The /v1 door's audio routes, served by the streaming function: speech as it is made, transcriptions (as
 server-sent events when `stream` is true), and translations refused."""
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: each door imports what its routes need when it is built, and Powertools
+# reads a route's annotations then (a string annotation would be resolved in this module's globals).
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
-from speech_common.doors.openai.answers import (
-    OPENAI_SPEECH_CONTENT_TYPES,
-    refuse_audio_too_long_to_answer,
-    speech_stream_answer,
-    transcript_stream_answer,
-    transcription_answer,
-)
-from speech_common.doors.openai.models import SpeechBody, Transcription, TranscriptionVerbose
-from speech_common.doors.openai.requests import read_transcription_form, synthesis_request
+from speech_common.doors.openai.answers import OPENAI_SPEECH_CONTENT_TYPES, speech_stream_answer
+from speech_common.doors.openai.models import SpeechBody
+from speech_common.doors.openai.requests import synthesis_request
 from speech_common.doors.openai.resolver import openai_resolver
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound
@@ -56,6 +50,15 @@ def openai_speech_door() -> SpeechApiResolver:
 
 def openai_transcription_door() -> SpeechApiResolver:
     """POST /v1/audio/transcriptions and /v1/audio/translations (multipart forms), and any other /v1 path."""
+    # Here, not at the top: the speech door's cold start does not build the transcription models.
+    from speech_common.doors.openai.answers import (
+        refuse_audio_too_long_to_answer,
+        transcript_stream_answer,
+        transcription_answer,
+    )
+    from speech_common.doors.openai.requests import read_transcription_form
+    from speech_common.doors.openai.transcription_models import Transcription, TranscriptionVerbose
+
     v1 = openai_resolver(MULTIPART)
 
     @v1.post("/v1/audio/transcriptions")
