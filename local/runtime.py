@@ -106,7 +106,7 @@ class ProcessLambdaRuntime:
         header = {
             "request_id": request_id,
             "deadline_ms": int(time.time() * 1000 + timeout * 1000),
-            "invoked_function_arn": _function_arn(function.name, dict(spec.env).get("AWS_REGION")),
+            "invoked_function_arn": function_arn(function.name, dict(spec.env).get("AWS_REGION")),
         }
         try:
             ok, body = worker.invoke(header, payload, wait_until)
@@ -230,7 +230,7 @@ def _lambda_error(request_id: str, error_type: str, detail: str) -> dict[str, st
     return {"errorMessage": f"RequestId: {request_id} Error: {detail}", "errorType": error_type}
 
 
-def _function_arn(name: str, region: str | None) -> str:
+def function_arn(name: str, region: str | None) -> str:
     return f"arn:aws:lambda:{region or 'us-east-1'}:{ACCOUNT_ID}:function:{name}"
 
 
