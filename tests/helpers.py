@@ -159,6 +159,20 @@ def invoke(name: str, event: dict[str, Any], context: FakeLambdaContext | None =
     return response
 
 
+def streamed(name: str, event: dict[str, Any], context: FakeLambdaContext | None = None) -> dict[str, Any]:
+    """functions/<name>'s proxy response with the body a route handed over joined into it (base64, as the
+    streaming function's ASGI app would send those bytes), and its chunks as they came under "chunks"."""
+    from speech_common.http_kit.streaming import take_handed_over
+
+    response: dict[str, Any] = load_handler(name).lambda_handler(event, context or FakeLambdaContext())
+    chunks = take_handed_over()
+    if chunks is not None:
+        response["chunks"] = list(chunks)
+        response["body"] = base64.b64encode(b"".join(response["chunks"])).decode()
+        response["isBase64Encoded"] = True
+    return response
+
+
 def header(response: dict[str, Any], name: str) -> str | None:
     for key, values in (response.get("multiValueHeaders") or {}).items():
         if key.lower() == name.lower():

@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT / "layers" / "common") not in sys.path:
     sys.path.insert(0, str(ROOT / "layers" / "common"))  # the layer, as Lambda puts it on the path
 DOCUMENT = ROOT / "openapi.json"
-FUNCTIONS = ("tts", "stt", "jobs")  # each lists its DOORS (the /api one and the /v1 one)
+FUNCTIONS = ("tts", "stt", "jobs", "stream")  # each lists its DOORS
 TITLE = "Speech API"
 DESCRIPTION = (
     "Speech to text and text to speech through two doors over one core: /api (the documented contract, errors "

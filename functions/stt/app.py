@@ -1,17 +1,13 @@
 """POST /api/stt/: transcribe an audio file (or an upload) now; POST /api/stt/jobs/: queue the work.
-POST /v1/audio/transcriptions (and translations): the OpenAI-shaped door to the same transcription.
 
-Each door's routes are registered when its first request arrives: a /api/stt/ request never loads the /v1 door.
+(/v1/audio/transcriptions is the streaming function's: functions/stream.)
 """
 
-from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
-from speech_common.error_codes import ErrorCode
 from speech_common.http_kit.envelope import MULTIPART, URLENCODED
 from speech_common.http_kit.event import api_url, caller, invocation_deadline
 from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
@@ -71,38 +67,7 @@ def api_door() -> SpeechApiResolver:
     return app
 
 
-def openai_door() -> SpeechApiResolver:
-    from speech_common.doors.openai.answers import refuse_audio_too_long_to_answer, transcription_answer
-    from speech_common.doors.openai.models import Transcription, TranscriptionVerbose
-    from speech_common.doors.openai.requests import read_transcription_form
-    from speech_common.doors.openai.resolver import openai_resolver
-    from speech_common.errors import NotFound
-
-    v1 = openai_resolver(MULTIPART)
-
-    @v1.post("/v1/audio/transcriptions")
-    def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
-        from speech_common.core import transcribe  # here: a refused request does not load the core
-
-        job, form = read_transcription_form(v1.current_event)
-        refuse_audio_too_long_to_answer(job)
-        transcript, route = transcribe(job, invocation_deadline(v1.current_event, v1.lambda_context))
-        return transcription_answer(transcript, form, route)
-
-    @v1.post("/v1/audio/translations")
-    def openai_translation() -> Response[Any]:
-        # whisper-1 is OpenAI's only translation model and is shut down on 2027-02-26; its replacement
-        # (gpt-transcribe) does not translate, and no engine here does. Refused rather than pretended.
-        raise NotFound(
-            "Translations are not served: whisper-1, OpenAI's only translation model, shuts down on 2027-02-26 "
-            "and nothing replaces it. Transcribe with POST /v1/audio/transcriptions and translate the text",
-            code=ErrorCode.UNSUPPORTED_ENDPOINT,
-        )
-
-    return v1
-
-
-DOORS = (Door(OPENAI_PREFIX, openai_door), Door("", api_door))
+DOORS = (Door("", api_door),)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

@@ -1,7 +1,7 @@
-"""POST /api/tts/: turn text into speech; POST /api/tts/jobs/: queue a text of any length;
-POST /v1/audio/speech: speech answered as OpenAI answers.
+"""POST /api/tts/: turn text into speech; POST /api/tts/jobs/: queue a text of any length.
 
-Each door's routes are registered when its first request arrives: a /api/tts/ request never loads the /v1 door.
+(/v1/audio/speech is the streaming function's: functions/stream.) The jobs route loads the jobs code on its first
+request.
 """
 
 from typing import Annotated
@@ -11,7 +11,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from speech_common.doors.openai import PREFIX as OPENAI_PREFIX
 from speech_common.http_kit.envelope import JSON
 from speech_common.http_kit.event import api_url, caller, invocation_deadline
 from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
@@ -60,45 +59,7 @@ def api_door() -> SpeechApiResolver:
     return app
 
 
-def openai_door() -> SpeechApiResolver:
-    from speech_common.doors.openai.answers import (
-        OPENAI_SPEECH_CONTENT_TYPES,
-        refuse_audio_too_large_to_return,
-        speech_answer,
-    )
-    from speech_common.doors.openai.models import SpeechBody
-    from speech_common.doors.openai.requests import synthesis_request
-    from speech_common.doors.openai.resolver import openai_resolver
-
-    v1 = openai_resolver(JSON)
-
-    @v1.post(
-        "/v1/audio/speech",
-        responses={
-            200: {
-                "description": "The audio",
-                "content": {
-                    ct: {"schema": {"type": "string", "format": "binary"}}
-                    for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
-                },
-            }
-        },
-    )
-    def openai_speech(body: Annotated[SpeechBody, Body()]):
-        # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
-        from speech_common.core import synthesize  # here: a refused request does not load the core
-
-        request = synthesis_request(body)
-        refuse_audio_too_large_to_return(
-            request.text, request.response_format, request.speed
-        )  # before paying
-        speech, route = synthesize(request, invocation_deadline(v1.current_event, v1.lambda_context))
-        return speech_answer(speech, route)
-
-    return v1
-
-
-DOORS = (Door(OPENAI_PREFIX, openai_door), Door("", api_door))
+DOORS = (Door("", api_door),)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

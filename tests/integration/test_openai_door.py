@@ -25,6 +25,7 @@ from tests.helpers import (
     load_handler,
     multipart_body,
     run_worker,
+    streamed,
     stt_event,
     tts_event,
     with_api_key,
@@ -41,9 +42,8 @@ FORMATS = {
 
 
 def call(name: str, event: dict[str, Any]) -> dict[str, Any]:
-    """The proxy response of functions/<name>, its body left as the function returned it."""
-    response: dict[str, Any] = load_handler(name).lambda_handler(event, FakeLambdaContext())
-    return response
+    """The proxy response of functions/<name>, with a streamed body joined (base64) as the function sends it."""
+    return streamed(name, event)
 
 
 def error_of(response: dict[str, Any]) -> dict[str, Any]:
@@ -54,12 +54,12 @@ def error_of(response: dict[str, Any]) -> dict[str, Any]:
 
 
 def speech(body: dict[str, Any]) -> dict[str, Any]:
-    return call("tts", tts_event(body, path="/v1/audio/speech"))
+    return call("stream", tts_event(body, path="/v1/audio/speech"))
 
 
 def transcription(fields: dict[str, str], audio: bytes | None = None, path: str = "/v1/audio/transcriptions"):
     files = {"file": ("speech.mp3", audio, "audio/mpeg")} if audio is not None else None
-    return call("stt", stt_event(multipart_body(fields, files), path=path))
+    return call("stream", stt_event(multipart_body(fields, files), path=path))
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
@@ -106,7 +106,7 @@ def test_speech_pcm_is_raw_samples(fake_openai: FakeOpenAI) -> None:
             "unsupported_parameter",
         ),
         (
-            {"model": "tts-1", "input": "Hi", "voice": "alloy", "stream_format": "sse"},
+            {"model": "tts-1", "input": "Hi", "voice": "alloy", "stream_format": "events"},
             "stream_format",
             "invalid_field",
         ),
@@ -148,7 +148,7 @@ def test_an_upstream_failure_is_a_500_in_openai_shape(fake_openai: FakeOpenAI) -
 
 def test_speech_wants_json(fake_openai: FakeOpenAI) -> None:
     # Given a form-encoded body / When it is posted to /v1/audio/speech
-    response = call("tts", tts_event("input=hi", path="/v1/audio/speech", content_type="text/plain"))
+    response = call("stream", tts_event("input=hi", path="/v1/audio/speech", content_type="text/plain"))
     # Then 400 unsupported_content_type in OpenAI's shape
     assert response["statusCode"] == 400
     assert error_of(response)["code"] == "unsupported_content_type"
@@ -182,7 +182,7 @@ def test_transcription_parameters_reach_the_upstream(fake_openai: FakeOpenAI) ->
         for value in ("segment", "word")
     )
     body = repeated + body  # the SDK sends a list as the same field repeated
-    response = call("stt", stt_event(body, path="/v1/audio/transcriptions"))
+    response = call("stream", stt_event(body, path="/v1/audio/transcriptions"))
     # Then 200, and the upstream heard the language, prompt and temperature
     assert response["statusCode"] == 200, response["body"]
     form = fake_openai.last_request.form
@@ -266,7 +266,7 @@ def test_verbose_json_gives_words_when_asked_for(
         {"file": ("a.mp3", tone("mp3"), "audio/mpeg")},
     )
     # When the file is posted
-    response = call("stt", stt_event(body, path="/v1/audio/transcriptions"))
+    response = call("stream", stt_event(body, path="/v1/audio/transcriptions"))
     # Then the words (and the segments only when asked for too), whisper-1 asked for both
     assert response["statusCode"] == 200, response["body"]
     answer = json.loads(response["body"])

@@ -84,7 +84,7 @@ def test_the_v1_door_still_wants_a_multipart_form(aws: dict[str, str]) -> None:
         b"model=whisper-1", path="/v1/audio/transcriptions", content_type="application/x-www-form-urlencoded"
     )
     # When an urlencoded form arrives / Then it is refused as OpenAI refuses it: no file, wrong content type
-    response = invoke("stt", event)
+    response = invoke("stream", event)
     assert response["statusCode"] == 400
     assert response["json"]["error"]["code"] == "unsupported_content_type"
 

@@ -8,8 +8,10 @@ OperationFailed with a documented code.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -28,8 +30,11 @@ from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailure
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.observability import logger, metrics, upstream_subsegment
-from speech_common.parallel import run_all
+from speech_common.parallel import results_in_order, run_all
 from speech_common.settings import get_settings
+
+if TYPE_CHECKING:
+    from speech_common.long_audio import Piece
 
 STT_FAILED = "Transcription failed"
 # Below this size an upload is not read for its duration (PyAV): under 5 minutes even at 5 kbps.
@@ -108,14 +113,36 @@ class TranscriptStream:
 def stream_speech(request: SynthesisRequest, deadline: Deadline) -> tuple[SpeechStream, Route]:
     """Speech as it is made: the first short piece of the text sent while the others are read."""
     speech, route = synthesize(request, deadline)  # placeholder until the pieces stream: the whole, then sent
-    stream = SpeechStream(iter((speech.audio,)), speech.model, speech.voice, speech.response_format, speech.cache)
+    stream = SpeechStream(
+        iter((speech.audio,)), speech.model, speech.voice, speech.response_format, speech.cache
+    )
     return stream, route
 
 
 def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[TranscriptStream, Route]:
-    """A transcript as it is heard: a long recording's pieces' text, each once it and every piece before it is done."""
-    transcript, route = transcribe(job, deadline)  # placeholder until the pieces stream
-    return TranscriptStream(iter((transcript.text,)), transcript.model, transcript.language), route
+    """A transcript as it is heard: a short recording's text at once; a long one cut at silences, its pieces
+    transcribed in parallel, each piece's text given as soon as it and every piece before it are done. Text only:
+    a recording that needs timings is transcribed whole (`transcribe`)."""
+    from speech_common import long_audio
+
+    settings = get_settings()
+    chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
+    seconds = audio_seconds(job.audio)
+    metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
+    if seconds is None or seconds <= settings.stt_split_above_seconds:
+        result, route = _transcribe_once(job, job.audio, chain, deadline)
+        return TranscriptStream(iter((result.text.strip(),)), job.model, result.language), route
+    pieces, uploads, _ = _cut_at_silences(job, seconds)
+    metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
+    heard = results_in_order(
+        uploads,
+        lambda upload: _transcribe_once(job, upload, chain, deadline),
+        parallel=settings.stt_parallel_calls,
+    )
+    first, route = next(heard)  # a failure before the first text is the request's, with its status
+    texts = itertools.chain((first.text,), (result.text for result, _ in heard))
+    deltas = long_audio.transcript_deltas(texts, pieces)
+    return TranscriptStream(deltas, job.model, first.language), route
 
 
 def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:
@@ -223,6 +250,26 @@ def _transcribe_in_pieces(
     job: TranscriptionJob, chain: tuple[Route, ...], seconds: float, deadline: Deadline
 ) -> tuple[TranscriptionResult, Route]:
     from speech_common import long_audio
+
+    settings = get_settings()
+    pieces, uploads, total = _cut_at_silences(job, seconds)
+
+    def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
+        return _transcribe_once(job, upload, chain, deadline)
+
+    results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
+    metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
+    heard = [result for result, _ in results]
+    if job.timings or job.words:
+        return long_audio.join_timed(heard, pieces, total), results[0][1]
+    text = long_audio.join_transcripts((result.text for result in heard), pieces)
+    return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
+
+
+def _cut_at_silences(job: TranscriptionJob, seconds: float) -> tuple[list[Piece], list[AudioUpload], float]:
+    """A long recording's pieces (cut at silences, for one round of parallel calls), each as an upload, and the
+    recording's length in seconds."""
+    from speech_common import long_audio
     from speech_common.transcode import AudioDecodeError, encode_pcm, iter_decoded_pcm
 
     settings = get_settings()
@@ -253,18 +300,7 @@ def _transcribe_in_pieces(
         )
         for piece in pieces
     ]
-    del pcm  # the pieces hold what is needed now
-
-    def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
-        return _transcribe_once(job, upload, chain, deadline)
-
-    results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
-    metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
-    heard = [result for result, _ in results]
-    if job.timings or job.words:
-        return long_audio.join_timed(heard, pieces, total), results[0][1]
-    text = long_audio.join_transcripts((result.text for result in heard), pieces)
-    return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
+    return pieces, uploads, total
 
 
 def synthesize(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, Route]:

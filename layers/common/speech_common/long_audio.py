@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Final
@@ -146,13 +146,19 @@ def _key(word: str) -> str:
 
 def join_transcripts(texts: Iterable[str], pieces: Iterable[Piece]) -> str:
     """The pieces' transcripts in order; after a hard cut, the words both pieces heard are kept once."""
+    return "".join(transcript_deltas(texts, pieces))
+
+
+def transcript_deltas(texts: Iterable[str], pieces: Iterable[Piece]) -> Iterator[str]:
+    """What each piece's transcript adds, in order (join_transcripts' words, given as they come):
+    together they are the joined transcript. A piece that adds nothing gives ""."""
     joined: list[str] = []
     for text, piece in zip(texts, pieces, strict=True):
         words = text.split()
         if piece.overlaps_previous and joined:
             words = words[_repeated_words(joined, words) :]
+        yield (" " if joined and words else "") + " ".join(words)
         joined += words
-    return " ".join(joined)
 
 
 def _repeated_words(before: list[str], after: list[str]) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 
@@ -75,3 +75,16 @@ def _first_failure[R](futures: list[Future[R]], failed: Future[R]) -> BaseExcept
         real = (f.exception() for f in futures if f.done() and not f.cancelled())
         error = next((e for e in real if e is not None and not isinstance(e, Stopped)), error)
     return error
+
+
+def results_in_order[T, R](items: Sequence[T], call: Callable[[T], R], *, parallel: int) -> Iterator[R]:
+    """`call(item)` for every item, at most `parallel` at once, each result yielded as soon as it and every one
+    before it are done. The first failure is raised in its turn and drops the calls not yet begun, as does
+    closing the iterator (a client gone); calls already running finish on their own (within their deadline)."""
+    pool = ThreadPoolExecutor(max_workers=max(1, min(parallel, len(items))))
+    try:
+        futures = [pool.submit(call, item) for item in items]
+        for future in futures:
+            yield future.result()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

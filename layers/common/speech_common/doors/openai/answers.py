@@ -10,39 +10,26 @@ from aws_lambda_powertools.event_handler import Response
 
 from speech_common.audio import SPEECH_CONTENT_TYPES
 from speech_common.doors.openai.models import Transcription, TranscriptionForm, TranscriptionVerbose
-from speech_common.http_kit import answers
 from speech_common.errors import SpeechError
+from speech_common.http_kit import answers
 from speech_common.http_kit.resolver import served
 from speech_common.http_kit.streaming import SSE_CONTENT_TYPE, hand_over, sse_event
 from speech_common.observability import logger
 from speech_common.transcript_formats import recording_seconds, rendered_text, segment_objects, word_objects
 
 if TYPE_CHECKING:  # the core is loaded by the routes that call it: a 400 answer does not pay for it
-    from speech_common.core import Speech, SpeechStream, Transcript, TranscriptionJob
+    from speech_common.core import SpeechStream, Transcript, TranscriptionJob, TranscriptStream
     from speech_common.model_routing import Route
 
 # Content-Type of each format, as OpenAI labels its answers: /api's, but for opus (OpenAI names the codec, /api the
 # Ogg container) and raw pcm. The template's BinaryMediaTypes list application/octet-stream (what the SDKs send as
 # Accept) and audio/*, so API Gateway returns bytes.
 OPENAI_SPEECH_CONTENT_TYPES = {**SPEECH_CONTENT_TYPES, "opus": "audio/opus", "pcm": "audio/pcm"}
-_TOO_LARGE_WAY_OUT = 'ask for mp3 or opus, or use POST /api/tts/ with "delivery": "url" (a link to the audio)'
 _TOO_LONG_WAY_OUT = "send it as a job: POST /api/stt/jobs/"
-
-
-def refuse_audio_too_large_to_return(text: str, response_format: str, speed: float) -> None:
-    answers.refuse_audio_too_large_to_return(text, response_format, speed, _TOO_LARGE_WAY_OUT)
 
 
 def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
     answers.refuse_audio_too_long_to_answer(job, _TOO_LONG_WAY_OUT)
-
-
-def speech_answer(speech: Speech, route: Route) -> Response[Any]:
-    """The audio in the asked format, Content-Type per format, naming what served it."""
-    answers.refuse_audio_too_large_to_answer(speech.audio, speech.response_format, _TOO_LARGE_WAY_OUT)
-    # bytes: Powertools answers base64 with isBase64Encoded, which API Gateway decodes
-    content_type = OPENAI_SPEECH_CONTENT_TYPES[speech.response_format]
-    return served(speech.audio, route, content_type=content_type, cache=speech.cache)
 
 
 def speech_stream_answer(stream: SpeechStream, route: Route, stream_format: str) -> Response[Any]:
@@ -76,6 +63,27 @@ def _speech_events(chunks: Iterator[bytes]) -> Iterator[bytes]:
     # tts-1 and tts-1-hd are billed by the character, not in tokens: there are none to count.
     usage = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
     yield sse_event({"type": "speech.audio.done", "usage": usage})
+
+
+def transcript_stream_answer(stream: TranscriptStream, route: Route) -> Response[Any]:
+    """transcript.text.delta events as the text is heard, then transcript.text.done with the whole text, as the
+    SDKs parse them (TranscriptionTextDeltaEvent, TranscriptionTextDoneEvent). A failure after the first event
+    ends the stream with an error event."""
+    hand_over(_transcript_events(stream.deltas))
+    return served(b"", route, content_type=SSE_CONTENT_TYPE)
+
+
+def _transcript_events(deltas: Iterator[str]) -> Iterator[bytes]:
+    heard: list[str] = []
+    try:
+        for delta in deltas:
+            heard.append(delta)
+            yield sse_event({"type": "transcript.text.delta", "delta": delta})
+    except Exception as error:
+        logger.warning("transcript stream failed after its first event", extra={"code": _code_of(error)})
+        yield stream_error_event(error)
+        return
+    yield sse_event({"type": "transcript.text.done", "text": "".join(heard)})
 
 
 def stream_error_event(error: Exception) -> bytes:

@@ -59,7 +59,11 @@ class TranscriptionForm(BaseModel):
         alias="timestamp_granularities[]",
         description="verbose_json's timings: segment (the default), word, or both",
     )
-    stream: Literal[False] = Field(default=False, description="Streaming transcripts are not served")
+    stream: bool = Field(
+        default=False,
+        description="true: the transcript as it is heard, as server-sent events (transcript.text.delta, then "
+        "transcript.text.done), for every model; with json or text",
+    )
 
 
 class Transcription(BaseModel):

@@ -23,6 +23,8 @@ if TYPE_CHECKING:  # built by the routes that call the core: a 400 answer does n
 
 FILE_FIELD = "file"
 GRANULARITIES = "timestamp_granularities[]"
+# What a transcript streamed as events can be: its text (timed formats need the whole recording heard).
+STREAMED_FORMATS = ("json", "text")
 
 
 def synthesis_request(body: SpeechBody) -> SynthesisRequest:
@@ -57,6 +59,12 @@ def read_transcription_form(event: APIGatewayProxyEvent) -> tuple[TranscriptionJ
     if GRANULARITIES in lists:
         values[GRANULARITIES] = lists[GRANULARITIES]
     form = validated_form(TranscriptionForm, values)
+    if form.stream and form.response_format not in STREAMED_FORMATS:
+        raise InvalidRequest(
+            f"stream: a streamed transcript is text; use response_format json or text (got {form.response_format})",
+            code=ErrorCode.UNSUPPORTED_PARAMETER,
+            param="stream",
+        )
     refuse_files_other_than(FILE_FIELD, files, "parameter")
     if FILE_FIELD not in files:
         raise InvalidRequest("file: a file is required", code=ErrorCode.MISSING_FIELD, param=FILE_FIELD)

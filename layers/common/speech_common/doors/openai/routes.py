@@ -10,7 +10,9 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 
 from speech_common.doors.openai.answers import (
     OPENAI_SPEECH_CONTENT_TYPES,
+    refuse_audio_too_long_to_answer,
     speech_stream_answer,
+    transcript_stream_answer,
     transcription_answer,
 )
 from speech_common.doors.openai.models import SpeechBody, Transcription, TranscriptionVerbose
@@ -21,7 +23,6 @@ from speech_common.errors import NotFound
 from speech_common.http_kit.envelope import JSON, MULTIPART
 from speech_common.http_kit.event import invocation_deadline
 from speech_common.http_kit.resolver import SpeechApiResolver
-
 
 SPEECH_PATH = "/v1/audio/speech"
 
@@ -59,10 +60,15 @@ def openai_transcription_door() -> SpeechApiResolver:
 
     @v1.post("/v1/audio/transcriptions")
     def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
-        from speech_common.core import transcribe  # here: a refused request does not load the core
+        from speech_common.core import stream_transcription, transcribe  # here: a 400 does not load the core
 
         job, form = read_transcription_form(v1.current_event)
-        transcript, route = transcribe(job, invocation_deadline(v1.current_event, v1.lambda_context))
+        refuse_audio_too_long_to_answer(job)
+        deadline = invocation_deadline(v1.current_event, v1.lambda_context)
+        if form.stream:
+            stream, route = stream_transcription(job, deadline)
+            return transcript_stream_answer(stream, route)
+        transcript, route = transcribe(job, deadline)
         return transcription_answer(transcript, form, route)
 
     @v1.post("/v1/audio/translations")
