@@ -44,7 +44,7 @@ def test_the_layer_and_the_functions_are_built_by_the_makefile(template: dict[st
     # Given the template and the Makefile beside it
     makefile = (TEMPLATE.parent / "Makefile").read_text()
     # When the resources that `sam build` builds are read
-    for name in ("CommonLayer", "SttFunction", "TtsFunction"):
+    for name in ("CommonLayer", "SttFunction", "TtsFunction", "StreamFunction"):
         metadata = template["Resources"][name]["Metadata"]
         # Then each is built by the Makefile's build-<LogicalId> target (SAM's makefile build method)
         assert metadata["BuildMethod"] == "makefile" and metadata["ContextPath"] == "."
@@ -265,8 +265,8 @@ def test_an_unauthorized_v1_caller_gets_openai_s_401_shape(transformed: dict[str
 
 def test_each_function_reserves_concurrency_unless_told_not_to(template: dict[str, Any]) -> None:
     # Given the template / When its functions are read
-    # Then both cap their concurrency by a parameter, which 0 turns off
-    for name in ("SttFunction", "TtsFunction"):
+    # Then each API function caps its concurrency by a parameter, which 0 turns off
+    for name in ("SttFunction", "TtsFunction", "StreamFunction"):
         reserved = template["Resources"][name]["Properties"]["ReservedConcurrentExecutions"]
         assert reserved == {
             "Fn::If": ["ReservesConcurrency", {"Ref": "ReservedConcurrency"}, {"Ref": "AWS::NoValue"}]
@@ -346,7 +346,11 @@ def test_each_functions_memory_is_a_parameter_defaulting_to_the_benchmarks_choic
     template: dict[str, Any],
 ) -> None:
     # Given the template / When each function's memory is read
-    for function, parameter in (("SttFunction", "SttMemorySize"), ("TtsFunction", "TtsMemorySize")):
+    for function, parameter in (
+        ("SttFunction", "SttMemorySize"),
+        ("TtsFunction", "TtsMemorySize"),
+        ("StreamFunction", "StreamMemorySize"),
+    ):
         memory = template["Resources"][function]["Properties"]["MemorySize"]
         declared = template["Parameters"][parameter]
         # Then it is its own parameter, within Lambda's range, defaulting to what make bench-cold chose
@@ -414,3 +418,111 @@ def test_env_json_example_is_in_sams_format_for_this_template(template: dict[str
                 if name.lower() in Settings.model_fields
             }
         )
+
+
+STREAMED_ROUTES = {"/v1/audio/speech", "/v1/audio/transcriptions", "/v1/audio/translations"}
+
+
+def _api_events(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name, resource in template["Resources"].items():
+        if resource["Type"] == "AWS::Serverless::Function":
+            for event in resource["Properties"].get("Events", {}).values():
+                if event["Type"] == "Api":
+                    yield name, event["Properties"]
+
+
+def test_the_streamed_routes_stream_through_api_gateway(transformed: dict[str, Any]) -> None:
+    # Given the template after the SAM transform (what `sam validate` and CloudFormation see)
+    paths = _rest_api_body(transformed)["paths"]
+    for path in STREAMED_ROUTES:
+        # When a streamed route's integration is read
+        operation = paths[path]["post"]
+        integration = operation["x-amazon-apigateway-integration"]
+        # Then API Gateway streams the answer from the streaming function (InvokeWithResponseStream)
+        assert integration["responseTransferMode"] == "STREAM", path
+        assert integration["type"] == "aws_proxy"
+        uri = integration["uri"]["Fn::Sub"]
+        assert uri.endswith("/functions/${StreamFunction.Arn}/response-streaming-invocations"), uri
+        assert "/2021-11-15/" in uri
+        # And it may run for the parameter's time, not the buffered 29 s
+        assert integration["timeoutInMillis"] == {"Ref": "StreamTimeoutMillis"}
+        # And the Bearer authorizer and the API key (so the usage plan) still stand in front of it
+        assert operation["security"] == [{"BearerAuthorizer": []}, {"api_key": []}]
+    # And every other route is buffered, as before
+    for path, operations in paths.items():
+        if path not in STREAMED_ROUTES:
+            for method, operation in operations.items():
+                integration = operation["x-amazon-apigateway-integration"]
+                assert "responseTransferMode" not in integration, (path, method)
+                assert "response-streaming" not in json.dumps(integration), (path, method)
+    # And API Gateway may invoke the streaming function for each streamed route
+    permissions = [
+        r["Properties"]
+        for name, r in transformed["Resources"].items()
+        if r["Type"] == "AWS::Lambda::Permission" and name.startswith("StreamFunction")
+    ]
+    assert len(permissions) == len(STREAMED_ROUTES)
+    assert all(p["Action"] == "lambda:InvokeFunction" for p in permissions)
+
+
+def test_response_transfer_mode_is_exactly_response_stream_and_only_on_the_streaming_function(
+    template: dict[str, Any],
+) -> None:
+    # Given the template as written / When every Api event's ResponseTransferMode is read
+    modes = {(function, e["Path"]): e.get("ResponseTransferMode") for function, e in _api_events(template)}
+    # Then each one set is exactly RESPONSE_STREAM (SAM builds a buffered integration for any other value, silently)
+    assert {mode for mode in modes.values() if mode is not None} == {"RESPONSE_STREAM"}
+    # And exactly the streaming function's routes have it, all of them (the adapter's invoke mode is per function)
+    streamed = {key for key, mode in modes.items() if mode is not None}
+    assert streamed == {("StreamFunction", path) for path in STREAMED_ROUTES}
+    assert {key for key in modes if key[0] == "StreamFunction"} == streamed
+    # And no other function still serves one of those routes
+    assert not {path for (function, path) in modes if function != "StreamFunction"} & STREAMED_ROUTES
+    # And the integration timeout is a parameter, within what a streamed response may take (15 minutes)
+    timeout = template["Parameters"]["StreamTimeoutMillis"]
+    assert timeout["MaxValue"] == 900_000 and 29_000 < timeout["Default"] <= timeout["MaxValue"]
+
+
+def test_the_streaming_function_runs_behind_the_lambda_web_adapter(template: dict[str, Any]) -> None:
+    from speech_common.http_kit import asgi
+
+    # Given the template / When the streaming function is read
+    function = template["Resources"]["StreamFunction"]["Properties"]
+    variables = function["Environment"]["Variables"]
+    # Then its handler is the start script, run by the adapter's bootstrap, in response-stream mode
+    assert (function["CodeUri"], function["Handler"]) == ("functions/stream/", "run.sh")
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert variables["AWS_LWA_INVOKE_MODE"] == "response_stream"
+    assert variables["POWERTOOLS_SERVICE_NAME"] == "speech-stream"
+    # And the adapter polls the path the ASGI app answers by itself
+    assert variables["AWS_LWA_READINESS_CHECK_PATH"] == asgi.READINESS_PATH
+    assert int(variables["AWS_LWA_PORT"]) > 0
+    # And it has the adapter's public arm64 layer, at the parameter's version, beside the common layer (Globals)
+    (adapter,) = function["Layers"]
+    assert adapter == {
+        "Fn::Sub": "arn:${AWS::Partition}:lambda:${AWS::Region}:753240598075:layer:"
+        "LambdaAdapterLayerArm64:${LwaLayerVersion}"
+    }
+    assert template["Parameters"]["LwaLayerVersion"]["Default"] == 26
+    assert template["Globals"]["Function"]["Architectures"] == ["arm64"]
+    # And its timeout is a parameter up to Lambda's 15 minutes, no shorter than the routes' default timeout
+    assert function["Timeout"] == {"Ref": "StreamFunctionTimeout"}
+    timeout = template["Parameters"]["StreamFunctionTimeout"]
+    assert timeout["MaxValue"] == 900
+    assert timeout["Default"] * 1000 >= template["Parameters"]["StreamTimeoutMillis"]["Default"]
+    # And it may read the OpenAI secret and has a log group with the stack's retention
+    secret_policy = function["Policies"][0]["AWSSecretsManagerGetSecretValuePolicy"]
+    assert "${OpenAISecretName}-*" in secret_policy["SecretArn"]["Fn::Sub"]
+    group = template["Resources"]["StreamLogGroup"]["Properties"]
+    assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${StreamFunction}"}
+
+
+def test_the_start_script_is_executable_with_lf_line_endings() -> None:
+    # Given functions/stream/run.sh, which the adapter's bootstrap execs (Lambda needs it executable, LF only)
+    script = TEMPLATE.parent / "functions" / "stream" / "run.sh"
+    text = script.read_bytes()
+    # When its mode and bytes are read / Then it is executable, a bash script, without a carriage return
+    assert script.stat().st_mode & 0o111 == 0o111
+    assert text.startswith(b"#!/bin/bash\n") and b"\r" not in text
+    # And it serves the handler module's ASGI app on the adapter's port
+    assert b"uvicorn app:app" in text and b"${AWS_LWA_PORT:-8080}" in text
