@@ -27,6 +27,8 @@ Example::
         fake.fail_next(429, retry_after=1)  # the next request answers 429 with Retry-After: 1
         fake.delay_seconds = 2.0  # every answer waits 2 s (trigger client timeouts)
         fake.stream_chunk_delay = 0.5  # headers at once, then the body in 20 pieces 0.5 s apart
+        fake.first_audio_seconds = 0.3  # speech as OpenAI streams it: its first bytes after 0.3 s, then
+        fake.seconds_per_input_char = 0.012  # the rest at OpenAI's pace (4,096 characters in ~49 s)
         fake.fail_next(404, html=True)  # a proxy's bare HTML 404, no OpenAI error code
         fake.today = date(2027, 1, 6)  # tts-1 is shut down from that day: 404 model_not_found
 
@@ -117,6 +119,7 @@ SAMPLE_RATE: Final = 24_000  # OpenAI's speech output rate (pcm is documented as
 _CHARS_PER_SECOND: Final = 15.0  # about the pace of the real voices
 _MAX_SPEECH_SECONDS: Final = 1.0  # keep tests fast whatever the input length
 DEFAULT_STREAM_CHUNKS: Final = 20  # pieces of a slow-streamed body (see FakeOpenAI.stream_chunk_delay)
+PACED_PIECE_BYTES: Final = 4096  # speech sent at a pace goes out in pieces of this size (pcm: 85 ms of audio)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,7 @@ class _Response:
     # `wake` (reset or stop) ends the answer early, like a dropped connection.
     piece_delay: float = 0.0
     pieces: int = 1
+    first_piece_at_once: bool = False  # a paced speech answer: its first piece with the headers
     wake: threading.Event | None = None
 
 
@@ -205,6 +209,11 @@ class FakeOpenAI:
     ``voice={"id": ...}``), ``delay_seconds``, ``max_upload_bytes``. ``reset(config=True)`` puts
     the constructor's values back, for a server shared by several tests.
 
+    Speech at OpenAI's pace: with ``first_audio_seconds`` set, a speech answer sends its headers and first
+    bytes after that many seconds, then the rest of its audio spread over ``seconds_per_input_char`` seconds a
+    character of its input (instead of all of it at once after that time), chunked, as OpenAI streams speech
+    while it speaks. Lift ``max_speech_seconds`` for audio of a real length. ``reset()`` turns it off.
+
     Slow streams: with ``stream_chunk_delay`` > 0, every successful answer sends its headers at
     once, then its body in ``stream_chunks`` pieces, each after ``stream_chunk_delay`` seconds (as
     OpenAI streams speech while it is generated). ``reset()`` turns it off.
@@ -238,6 +247,8 @@ class FakeOpenAI:
         self.delay_seconds = 0.0
         # Speech takes time in proportion to its input, as OpenAI's does (~0.012 s a character).
         self.seconds_per_input_char = 0.0
+        # Speech streamed at a pace: its first bytes after this many seconds (None: all at once, after the above).
+        self.first_audio_seconds: float | None = None
         # Speech answers are capped at this many seconds to keep tests fast; benchmarks of memory lift it.
         self.max_speech_seconds = _MAX_SPEECH_SECONDS
         # Transcriptions: a function of the uploaded file instead of the fixed `transcript`, and time
@@ -255,6 +266,7 @@ class FakeOpenAI:
         self.stream_chunks = DEFAULT_STREAM_CHUNKS
 
         self._lock = threading.Lock()
+        self._first_audio_sent: list[float] = []
         self._requests: list[RecordedRequest] = []
         self._calls: Counter[str] = Counter()
         self._faults: list[_Fault] = []
@@ -388,6 +400,16 @@ class FakeOpenAI:
         with self._lock:
             return list(self._errors)
 
+    @property
+    def first_audio_sent(self) -> list[float]:
+        """When (time.monotonic()) each speech answer's first bytes were sent, in that order."""
+        with self._lock:
+            return list(self._first_audio_sent)
+
+    def _sent_first_audio(self) -> None:
+        with self._lock:
+            self._first_audio_sent.append(time.monotonic())
+
     def calls(self, path: str | None = None) -> int:
         """How many requests reached ``path`` (e.g. "/v1/audio/speech"), or any path; faults included."""
         with self._lock:
@@ -400,11 +422,13 @@ class FakeOpenAI:
         """
         with self._lock:
             self._requests.clear()
+            self._first_audio_sent.clear()
             self._calls.clear()
             self._faults.clear()
             self._errors.clear()
             self.delay_seconds = 0.0
             self.seconds_per_input_char = 0.0
+            self.first_audio_seconds = None
             self.max_speech_seconds = _MAX_SPEECH_SECONDS
             self.seconds_per_audio_second = 0.0
             self.transcriber = None
@@ -450,13 +474,20 @@ class FakeOpenAI:
         with self._lock:
             self._calls[path] += 1
             wake, delay = self._wake, self.delay_seconds
-            if fault is None:
-                delay += self.seconds_per_input_char * _speech_input_length(path, body)
+            reading = self.seconds_per_input_char * _speech_input_length(path, body) if fault is None else 0.0
+            paced = self.first_audio_seconds is not None and path == SPEECH_PATH and fault is None
+            delay += (self.first_audio_seconds or 0.0) if paced else reading
             piece_delay, pieces = self.stream_chunk_delay, self.stream_chunks
         if delay > 0 and wake.wait(delay):
             return None  # reset or stopped meanwhile: neither record nor answer into the next test
         response = self._answer(method, path, headers, body, fault)
-        if response is not None and response.status == 200 and piece_delay > 0:
+        if response is not None and response.status == 200 and paced:
+            # The first piece now, the others spread over the reading time.
+            count = max(2, -(-len(response.body) // PACED_PIECE_BYTES))
+            response = dataclasses.replace(
+                response, piece_delay=reading / (count - 1), pieces=count, wake=wake, first_piece_at_once=True
+            )
+        elif response is not None and response.status == 200 and piece_delay > 0:
             response = dataclasses.replace(
                 response, piece_delay=piece_delay, pieces=max(1, pieces), wake=wake
             )
@@ -796,12 +827,16 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
-        for piece in _pieces(response):
-            if response.wake is not None and response.wake.wait(response.piece_delay):
+        for number, piece in enumerate(_pieces(response)):
+            delay = 0.0 if number == 0 and response.first_piece_at_once else response.piece_delay
+            if response.wake is not None and response.wake.wait(delay):
                 # Reset or stopped meanwhile: end the answer unfinished rather than feed the next test.
                 self.close_connection = True
                 return
             self.wfile.write(b"%X\r\n%s\r\n" % (len(piece), piece) if response.chunked else piece)
+            if number == 0 and path == SPEECH_PATH and response.status == 200:
+                self.wfile.flush()
+                fake._sent_first_audio()
         if response.chunked:
             self.wfile.write(b"0\r\n\r\n")
 
@@ -1014,8 +1049,14 @@ def _audio_seconds(data: bytes) -> float | None:
 
 def _sine_pcm(samples: int) -> bytes:
     """A 440 Hz tone as s16le mono: audible, and easy to tell from silence."""
+    second = _sine_second()  # a whole number of cycles: repeated, it is the same tone
+    return (second * (samples // SAMPLE_RATE + 1))[: samples * 2]
+
+
+@functools.cache
+def _sine_second() -> bytes:
     step = 2 * math.pi * 440 / SAMPLE_RATE
-    return array.array("h", (int(9000 * math.sin(step * i)) for i in range(samples))).tobytes()
+    return array.array("h", (int(9000 * math.sin(step * i)) for i in range(SAMPLE_RATE))).tobytes()
 
 
 _CONTAINERS: Final[Mapping[str, tuple[str, str]]] = {

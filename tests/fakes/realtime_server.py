@@ -20,6 +20,9 @@ Behaviour, as observed from the real API:
   pitch depends on it, so `pcm_for(text)` predicts it exactly) and an output audio transcript
   equal to the text; the first `reword_times` responses reword it. Concurrent responses run
   concurrently, so their events interleave.
+- Pace (off by default): with `first_audio_seconds` and `seconds_per_input_char` set, a response's first
+  audio delta comes that long after response.create, and its deltas are spread over
+  `seconds_per_input_char` seconds a character of what it says, as OpenAI speaks (about 0.012 s a character).
 
 Everything is bounded in time; `stop()` closes every connection and joins the thread.
 """
@@ -177,6 +180,9 @@ class FakeRealtimeServer:
         )
         self.today = today
         self.seconds_per_char = seconds_per_char
+        # OpenAI's pace: the first audio this long after response.create, the rest over this long a character.
+        self.first_audio_seconds = 0.0
+        self.seconds_per_input_char = 0.0
         self.auth_failure: Literal["event", "handshake"] = "event"
         self.reword_times = 0
         self.rewrite: Callable[[str], str] = chatty_rewording  # what the first `reword_times` responses say
@@ -653,12 +659,23 @@ class FakeRealtimeServer:
         return done_item
 
     async def _stream_deltas(
-        self, ws: ServerConnection, where: dict[str, Any], transcript: str, pcm: bytes, *, drop: bool
+        self,
+        ws: ServerConnection,
+        where: dict[str, Any],
+        transcript: str,
+        pcm: bytes,
+        *,
+        drop: bool,
     ) -> bool:
-        """Transcript and audio deltas, interleaved; False when the connection was dropped halfway."""
+        """Transcript and audio deltas, interleaved, at the fake's pace; False when the connection was dropped halfway."""
         words = _words(transcript)
         frames = [pcm[i : i + FRAME_BYTES] for i in range(0, len(pcm), FRAME_BYTES)]
-        for index in range(max(len(frames), len(words))):
+        steps = max(len(frames), len(words))
+        reading = self.seconds_per_input_char * len(transcript)  # what is said: the text, unless reworded
+        await asyncio.sleep(self.first_audio_seconds)
+        for index in range(steps):
+            if index and reading:
+                await asyncio.sleep(reading / max(steps - 1, 1))
             if drop and index >= max(len(frames), len(words)) // 2:
                 assert ws.transport is not None
                 ws.transport.abort()  # lost connection: no close frame

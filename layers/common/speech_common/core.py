@@ -9,9 +9,12 @@ OperationFailed with a documented code.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
@@ -31,7 +34,8 @@ from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailur
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.parallel import results_in_order, run_all
-from speech_common.settings import get_settings
+from speech_common.settings import Settings, get_settings
+from speech_common.text_chunks import one_round_chunk_chars
 
 if TYPE_CHECKING:
     from speech_common.long_audio import Piece
@@ -43,6 +47,15 @@ TTS_FAILED = "Speech synthesis failed"
 # A long text's pieces: each is one upstream call on every engine (OpenAI's and the realtime
 # engine's single-call size, a third of Polly's), and many of them make a round of parallel calls.
 LONG_TEXT_PIECE_CHARS = 1000
+# A streamed text's first piece: a sentence or two, short so that its audio comes soon (the realtime engine gives
+# a piece once its whole transcript is checked: about 1.3 s for 80 characters at OpenAI's pace).
+FIRST_STREAM_PIECE_CHARS = 80
+# A streamed text's other pieces: shorter ones cost more calls than they save time, and read less naturally.
+MIN_STREAM_PIECE_CHARS = 250
+# A cached answer is streamed in chunks of this size.
+CACHED_CHUNK_BYTES = 64 * 1024
+# How long past the deadline a stream waits for a piece whose reader did not end (a bug, not an upstream).
+PIECE_WAIT_MARGIN_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -111,12 +124,218 @@ class TranscriptStream:
 
 
 def stream_speech(request: SynthesisRequest, deadline: Deadline) -> tuple[SpeechStream, Route]:
-    """Speech as it is made: the first short piece of the text sent while the others are read."""
-    speech, route = synthesize(request, deadline)  # placeholder until the pieces stream: the whole, then sent
-    stream = SpeechStream(
-        iter((speech.audio,)), speech.model, speech.voice, speech.response_format, speech.cache
+    """Speech as it is made: the text's short first piece is sent while the others are read.
+
+    The text is cut into a short first piece (a sentence or two) and the rest at sentence ends; all are read at
+    once (at most settings.tts_parallel_calls), asked as PCM, and sent in order through one encoder, so the chunks
+    make one file of the asked format. The current piece's audio goes out as the upstream sends it (an engine that
+    checks what it made, the realtime one, gives a piece once checked); later pieces wait in memory for their turn.
+
+    Before the first chunk, the route chain works as for synthesize: an entry gone (or without the voice) passes the
+    text to the next one, a failure raises OperationFailed. After it, the entry is kept: a failure ends the chunks
+    with OperationFailed (logged and counted as synthesize's), and what was sent is incomplete. Closing the chunks
+    (`close()`), or their failing, stops the pieces still being read. A cached answer is sent from the cache; an
+    answer streamed to its end is kept there, under synthesize's key.
+    """
+    settings = get_settings()
+    hits: list[bool] = []
+    (first, rest), route = _serve(
+        _chain(settings.tts_model_routes, request.model, TTS_FAILED),
+        settings.route_policy,
+        lambda route: _start_stream(request, route, deadline, hits),
+        failure_detail=TTS_FAILED,
     )
-    return stream, route
+    # Counted now: a handler's metrics are flushed when it returns, before its stream ends.
+    metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
+    cache = ("hit" if hits[-1] else "miss") if hits else None
+    chunks = StreamedChunks(first, rest)
+    return SpeechStream(chunks, request.model, request.voice, request.response_format, cache), route
+
+
+class StreamedChunks(Iterator[bytes]):
+    """A stream's chunks: the first one (made before the route was settled), then the rest as they are made.
+
+    An upstream failure after the first chunk is raised as OperationFailed. `close()` stops the work still going on
+    (a client gone), also before the first `next()`.
+    """
+
+    def __init__(self, first: bytes, rest: Generator[bytes]) -> None:
+        self._first: bytes | None = first
+        self._rest = rest
+
+    def __next__(self) -> bytes:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        try:
+            return next(self._rest)
+        except UpstreamFailure as failure:
+            raise _operation_failed(failure, TTS_FAILED) from None
+
+    def close(self) -> None:
+        self._first = None
+        self._rest.close()
+
+
+def _start_stream(
+    request: SynthesisRequest, route: Route, deadline: Deadline, hits: list[bool]
+) -> tuple[bytes, Generator[bytes]]:
+    """The first chunk of `request`'s speech from one route entry (raising as the entry fails before it), and a
+    generator of the rest. From the cache when it holds the answer; else read, and kept once sent whole."""
+    settings = get_settings()
+    if tts_cache.enabled(settings):
+        speech = SpeechRequest(
+            text=request.text,
+            voice=request.voice,
+            response_format=request.response_format,
+            speed=request.speed,
+        )
+        key = tts_cache.cache_key(speech, route)
+        audio = tts_cache.cached_audio(settings, key)
+        hits.append(audio is not None)
+        if audio is not None:
+            return audio[:CACHED_CHUNK_BYTES], _slices(audio, CACHED_CHUNK_BYTES, start=CACHED_CHUNK_BYTES)
+        encoded = _kept_when_whole(_encoded_speech(request, route, deadline), settings, key)
+    else:
+        encoded = _encoded_speech(request, route, deadline)
+    try:
+        first = next(encoded)
+    except BaseException:
+        encoded.close()
+        raise
+    return first, encoded
+
+
+def _slices(data: bytes, size: int, *, start: int = 0) -> Generator[bytes]:
+    for offset in range(start, len(data), size):
+        yield data[offset : offset + size]
+
+
+def _kept_when_whole(chunks: Generator[bytes], settings: Settings, key: str) -> Generator[bytes]:
+    """`chunks` passed on; their whole kept in the speech cache once the last has been sent (not when stopped)."""
+    sent: list[bytes] = []
+    try:
+        for chunk in chunks:
+            sent.append(chunk)
+            yield chunk
+    finally:
+        chunks.close()
+    tts_cache.keep(settings, key, b"".join(sent))
+
+
+def _encoded_speech(request: SynthesisRequest, route: Route, deadline: Deadline) -> Generator[bytes]:
+    """The text's pieces read by `route` in background threads, their PCM encoded in order as it comes (joined
+    with the engine's gap, as synthesize_long_text joins them). Yields only non-empty chunks; the pieces still
+    being read are stopped when this ends, fails or is closed."""
+    from speech_common.engines.pcm import BYTES_PER_SAMPLE
+    from speech_common.text_chunks import split_for_streaming
+    from speech_common.transcode import OUTPUT_SAMPLE_RATE, StreamingEncoder
+
+    settings = get_settings()
+    engine = tts_engine(route.engine, settings)
+    parallel = settings.tts_parallel_calls
+    # The first piece is read with the others: the rest is cut for one round of the calls left beside it.
+    rest_limit = one_round_chunk_chars(len(request.text), max(parallel - 1, 1))
+    rest_limit = min(max(rest_limit, MIN_STREAM_PIECE_CHARS), LONG_TEXT_PIECE_CHARS)
+    pieces = split_for_streaming(request.text, FIRST_STREAM_PIECE_CHARS, rest_limit)
+    gap = bytes(round(engine.join_gap_seconds / request.speed * OUTPUT_SAMPLE_RATE) * BYTES_PER_SAMPLE)
+
+    def read(piece: str) -> Iterator[bytes]:
+        speech = SpeechRequest(text=piece, voice=request.voice, response_format="pcm", speed=request.speed)
+        with upstream_subsegment(route.engine, route.upstream_model):
+            yield from engine.speak_stream(speech, upstream_model=route.upstream_model, deadline=deadline)
+
+    encoder = StreamingEncoder(request.response_format, sample_rate=OUTPUT_SAMPLE_RATE)
+    reader = PieceReader(pieces, read, parallel=parallel, deadline=deadline)
+    whole = False
+    try:
+        for index, piece_pcm in enumerate(reader.pieces()):
+            for pcm in itertools.chain([gap] if index and gap else [], piece_pcm):
+                if encoded := encoder.feed(pcm):
+                    yield encoded
+        tail = encoder.close()
+        whole = True
+        if tail:
+            yield tail
+    finally:
+        reader.stop()
+        if not whole:
+            encoder.abort()
+    metrics.add_metric(name="TextPiecesSynthesized", unit=MetricUnit.Count, value=len(pieces))
+
+
+class PieceReader:
+    """A text's pieces read at once in background threads (at most `parallel`, in the pieces' order), each into its
+    own queue, and given back in order: the current piece's chunks as they arrive, a later one's as they were kept
+    meanwhile. The first failure stops the other pieces (their audio is no longer wanted) and is raised where the
+    consumer is. `stop()` drops the pieces not begun; those being read stop at their next chunk, or at the deadline.
+    """
+
+    _DONE: Final = object()
+    _STOPPED: Final = object()
+
+    def __init__(
+        self, pieces: list[str], read: Callable[[str], Iterator[bytes]], *, parallel: int, deadline: Deadline
+    ) -> None:
+        self._read = read
+        self._deadline = deadline
+        self._stopped = threading.Event()
+        self._failure: BaseException | None = None
+        self._lock = threading.Lock()
+        self._queues: list[queue.SimpleQueue[object]] = [queue.SimpleQueue() for _ in pieces]
+        self._pool = ThreadPoolExecutor(
+            max_workers=max(1, min(parallel, len(pieces))), thread_name_prefix="speech-piece"
+        )
+        for piece, chunks in zip(pieces, self._queues, strict=True):
+            self._pool.submit(self._read_piece, piece, chunks)
+
+    def pieces(self) -> Iterator[Iterator[bytes]]:
+        for chunks in self._queues:
+            yield self._given(chunks)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _given(self, chunks: queue.SimpleQueue[object]) -> Iterator[bytes]:
+        while True:
+            try:
+                # Every reader ends by the deadline (the engines' watchdogs); the margin only guards against a bug.
+                item = chunks.get(timeout=self._deadline.remaining() + PIECE_WAIT_MARGIN_SECONDS)
+            except queue.Empty:
+                raise UpstreamFailure(
+                    UpstreamFailure.TIMEOUT, "a piece of the text was not read in time"
+                ) from None
+            if item is self._DONE:
+                return
+            if item is self._STOPPED:
+                raise self._failure or UpstreamFailure(UpstreamFailure.ERROR, "the stream was stopped")
+            yield cast("bytes", item)
+
+    def _read_piece(self, piece: str, chunks: queue.SimpleQueue[object]) -> None:
+        if self._stopped.is_set():
+            chunks.put(self._STOPPED)
+            return
+        pcm = self._read(piece)
+        try:
+            for part in pcm:
+                if self._stopped.is_set():
+                    chunks.put(self._STOPPED)
+                    return
+                chunks.put(part)
+        except BaseException as failure:  # raised where the consumer is, as it would have been in its thread
+            with self._lock:
+                if self._failure is None:
+                    self._failure = failure
+            self._stopped.set()
+            for waiting in self._queues:  # wakes the consumer whichever piece it is waiting for
+                waiting.put(self._STOPPED)
+            return
+        finally:
+            close = getattr(pcm, "close", None)
+            if close is not None:
+                close()
+        chunks.put(self._DONE)
 
 
 def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[TranscriptStream, Route]:
@@ -399,11 +618,16 @@ def _serve[T](
     try:
         result, route = run_chain(chain, call, policy)
     except UpstreamFailure as failure:
-        logger.warning("upstream failure", extra={"code": failure.code, "reason": failure.message})
-        metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)
-        detail = f"{failure_detail}: {failure.client_hint}" if failure.client_hint else failure_detail
-        raise OperationFailed(detail, code=failure.code) from None
+        raise _operation_failed(failure, failure_detail) from None
     logger.append_keys(served_by=str(route))
     if route != chain[0]:
         metrics.add_metric(name="FallbackRouteUsed", unit=MetricUnit.Count, value=1)
     return result, route
+
+
+def _operation_failed(failure: UpstreamFailure, failure_detail: str) -> OperationFailed:
+    """An upstream failure as the caller sees it (logged and counted): `failure_detail`, and what to check."""
+    logger.warning("upstream failure", extra={"code": failure.code, "reason": failure.message})
+    metrics.add_metric(name="UpstreamFailures", unit=MetricUnit.Count, value=1)
+    detail = f"{failure_detail}: {failure.client_hint}" if failure.client_hint else failure_detail
+    return OperationFailed(detail, code=failure.code)

@@ -7,6 +7,9 @@ import re
 from collections.abc import Callable, Iterable
 
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?;:…。！？])\s+|\s*\n\s*")
+# Where a sentence may pause: after a comma, a semicolon, a colon or a dash.
+_CLAUSE_BREAK = re.compile(r"(?<=[,;:—–])\s+|(?<=[、，；：])\s*|\s+(?=[—–]\s)")
+_WORD_BREAK = re.compile(r"\s+")
 
 
 def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> list[str]:
@@ -19,6 +22,30 @@ def split_text(text: str, limit: int, *, size: Callable[[str], int] = len) -> li
     sentences = (sentence.strip() for sentence in _SENTENCE_BREAK.split(text.strip()))
     pieces = (piece for sentence in sentences for piece in _fit(sentence, limit, size))
     return _pack(filter(None, pieces), limit, size, " ")
+
+
+def split_for_streaming(text: str, first_limit: int, rest_limit: int) -> list[str]:
+    """A text cut for speech sent as it is made: a short first piece, so that its audio comes soon, then the rest
+    cut at sentence ends into pieces within `rest_limit` (split_text).
+
+    The first piece is the first sentence or two within `first_limit`; a longer first sentence is cut at its
+    last pause (a comma, a dash) within the limit, else between words, else anywhere.
+    """
+    text = text.strip()
+    if len(text) <= first_limit:
+        return [text] if text else []
+    cut = _first_cut(text, first_limit)
+    return [text[:cut].strip(), *split_text(text[cut:].strip(), rest_limit)]
+
+
+def _first_cut(text: str, limit: int) -> int:
+    within = text[: limit + 1]
+    for boundary, shortest in ((_SENTENCE_BREAK, 1), (_CLAUSE_BREAK, limit // 3), (_WORD_BREAK, 1)):
+        # A cut that leaves a first piece too short to say anything reads worse than the next kind of cut.
+        cuts = [match.start() for match in boundary.finditer(within) if shortest <= match.start() <= limit]
+        if cuts:
+            return cuts[-1]
+    return limit
 
 
 def one_round_chunk_chars(text_length: int, parallel: int, *, slack: float = 1.15) -> int:

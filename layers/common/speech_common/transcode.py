@@ -6,12 +6,13 @@ functions: importing it costs time that a request answered with a 400 should not
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 if TYPE_CHECKING:
     from av.audio.frame import AudioFrame
@@ -179,3 +180,129 @@ def iter_decoded_pcm(data: bytes, *, sample_rate: int = 16_000) -> Generator[byt
                 yield _frame_bytes(resampled)
     for resampled in resampler.resample(None):  # what the resampler still holds
         yield _frame_bytes(resampled)
+
+
+# A streamed wav's sizes are unknown when its header is sent: the largest value, as OpenAI's streamed wav
+# says it (decoders then read the data to its end).
+UNKNOWN_WAV_SIZE: Final = 0xFFFFFFFF
+# Ogg pages of at most this long (µs): FFmpeg's default (1 s) would hold the first audio back that long.
+_OGG_PAGE_MICROSECONDS: Final = 100_000
+
+
+def streamed_wav_header(sample_rate: int = OUTPUT_SAMPLE_RATE) -> bytes:
+    """A mono s16le WAVE header whose RIFF and data sizes are unknown (0xFFFFFFFF)."""
+    byte_rate = sample_rate * _BYTES_PER_SAMPLE
+    return (
+        b"RIFF"
+        + UNKNOWN_WAV_SIZE.to_bytes(4, "little")
+        + b"WAVEfmt "
+        + (16).to_bytes(4, "little")
+        + (1).to_bytes(2, "little")  # PCM
+        + (1).to_bytes(2, "little")  # mono
+        + sample_rate.to_bytes(4, "little")
+        + byte_rate.to_bytes(4, "little")
+        + _BYTES_PER_SAMPLE.to_bytes(2, "little")  # block align
+        + (8 * _BYTES_PER_SAMPLE).to_bytes(2, "little")  # bits per sample
+        + b"data"
+        + UNKNOWN_WAV_SIZE.to_bytes(4, "little")
+    )
+
+
+class _Drain:
+    """Where the muxer writes: not seekable (so nothing written is rewritten later), emptied as it is read."""
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(bytes(data))
+        return len(data)
+
+    def seekable(self) -> bool:
+        return False
+
+    def take(self) -> bytes:
+        data = b"".join(self._parts)
+        self._parts.clear()
+        return data
+
+
+class StreamingEncoder:
+    """Mono s16le PCM (24 kHz) encoded as it comes: `feed(pcm)` returns the bytes of `fmt` ready so far (maybe
+    none yet), `close()` the rest. All of them, in order, are one valid file of `fmt` (mp3 opus aac flac wav pcm).
+
+    The file cannot say its length in its header (it is sent before the audio is known): wav says 0xFFFFFFFF,
+    as OpenAI's streamed wav does, and flac's STREAMINFO leaves its sample count unknown (0), as FLAC allows.
+    Pieces of any length may be fed; a byte left over from an odd-length piece waits for the next.
+    """
+
+    def __init__(self, fmt: str, *, sample_rate: int = OUTPUT_SAMPLE_RATE) -> None:
+        if fmt not in OUTPUT_FORMATS:
+            raise ValueError(
+                f"unsupported output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}"
+            )
+        self.fmt = fmt
+        self._sample_rate = sample_rate
+        self._carry = b""
+        self._samples = 0  # fed so far: the next frame's pts
+        self._started = False
+        self._closed = False
+        self._drain = _Drain()
+        self._container: Any = None
+        self._stream: Any = None
+
+    def feed(self, pcm: bytes) -> bytes:
+        if self._closed:
+            raise ValueError("the encoder is closed")
+        pcm = self._carry + pcm
+        whole = len(pcm) - len(pcm) % _BYTES_PER_SAMPLE
+        pcm, self._carry = pcm[:whole], pcm[whole:]
+        head = self._start()
+        if not pcm:
+            return head
+        if self.fmt in ("pcm", "wav"):
+            return head + pcm
+        frame = _pcm_frame(pcm, self._sample_rate, pts=self._samples)
+        self._samples += frame.samples
+        self._container.mux(self._stream.encode(frame))
+        return head + self._drain.take()
+
+    def close(self) -> bytes:
+        """The end of the file (the encoder's last frames); the file's start too, if nothing was fed."""
+        if self._closed:
+            return b""
+        head = self._start()
+        self._closed = True
+        if self._container is None:
+            return head
+        try:
+            self._container.mux(self._stream.encode(None))  # flushes the encoder
+        finally:
+            self._container.close()
+        return head + self._drain.take()
+
+    def abort(self) -> None:
+        """Stop without ending the file (the stream failed or was dropped): frees the encoder."""
+        self._closed = True
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+
+    def _start(self) -> bytes:
+        """The file's header the first time (the codec's own, for the PyAV formats), else nothing."""
+        if self._started:
+            return b""
+        self._started = True
+        if self.fmt == "pcm":
+            return b""
+        if self.fmt == "wav":
+            return streamed_wav_header(self._sample_rate)
+        import av
+
+        encoding = _ENCODINGS[self.fmt]
+        options = {"page_duration": str(_OGG_PAGE_MICROSECONDS)} if encoding.container == "ogg" else {}
+        self._container = av.open(self._drain, mode="w", format=encoding.container, options=options)
+        self._stream = self._container.add_stream(encoding.codec, rate=self._sample_rate, layout="mono")
+        if encoding.bit_rate is not None:
+            self._stream.bit_rate = encoding.bit_rate
+        return b""  # the container writes its header with the first frame

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from speech_common.audio import AudioUpload
@@ -82,6 +83,16 @@ class TextToSpeechEngine(ABC):
 
     @abstractmethod
     def synthesize(self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline) -> bytes: ...
+
+    def speak_stream(
+        self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline
+    ) -> Iterator[bytes]:
+        """`request`'s speech as raw PCM (24 kHz s16le mono, whatever its response_format) in chunks, as the
+        upstream gives it. Here: the whole, once `synthesize` has it (an engine that checks what it made, or
+        whose upstream answers at once); an engine whose upstream streams gives each chunk as it arrives.
+        A failure before the first chunk may be retried; after it, it is raised."""
+        pcm = replace(request, response_format="pcm")
+        yield self.synthesize(pcm, upstream_model=upstream_model, deadline=deadline)
 
 
 class SpeechToTextEngine(ABC):

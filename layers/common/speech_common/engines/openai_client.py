@@ -15,13 +15,13 @@ holds a status and a code, never a key or the upstream's body.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
 from speech_common.deadline import Deadline
-from speech_common.engines.streaming import httpx_socket, read_within
+from speech_common.engines.streaming import httpx_socket, iter_within
 from speech_common.engines.upstream_errors import OpenAIHTTPError, OpenAITimeout, OpenAIUnreachable
 from speech_common.parallel import built_once
 from speech_common.secrets import openai_api_key
@@ -114,6 +114,37 @@ def post(
     any other status, OpenAITimeout or OpenAIUnreachable when the call fails on the way; UpstreamFailure
     (timeout) when the deadline ends the read.
     """
+    chunks = post_streamed(
+        settings,
+        path,
+        model=model,
+        timeout=timeout,
+        deadline=deadline,
+        json=json,
+        fields=fields,
+        file=file,
+        accept=accept,
+    )
+    return b"".join(chunks)
+
+
+def post_streamed(
+    settings: Settings,
+    path: str,
+    *,
+    model: str,
+    timeout: float,
+    deadline: Deadline,
+    json: Mapping[str, Any] | None = None,
+    fields: Mapping[str, str | list[str]] | None = None,
+    file: tuple[str, bytes, str] | None = None,
+    accept: str = "application/json",
+) -> Iterator[bytes]:
+    """`post`, its 2xx body given chunk by chunk as it arrives (the same errors, raised when they happen).
+
+    Nothing is sent before the first `next()`; closing the generator early closes the answer (its connection
+    is dropped, not reused).
+    """
     import httpx2
 
     endpoint = openai_endpoint(settings)
@@ -129,20 +160,21 @@ def post(
             files={"file": file} if file is not None else None,
             timeout=httpx2.Timeout(timeout),
         ) as response:
-            body = read_within(
+            body = iter_within(
                 response.iter_bytes(),
                 find_socket=lambda: httpx_socket(response),
                 deadline=deadline,
                 upstream="the upstream",
             )
+            if not response.is_success:
+                error = b"".join(body)
+                raise OpenAIHTTPError.of(response.status_code, error, response.headers.get("retry-after"))
+            yield from body
     # Before the answer or while its body is read: transient, retried like a dropped connection.
     except httpx2.TimeoutException:
         raise OpenAITimeout() from None
     except httpx2.HTTPError as exc:
         raise OpenAIUnreachable(type(exc).__name__) from None
-    if not response.is_success:
-        raise OpenAIHTTPError.of(response.status_code, body, response.headers.get("retry-after"))
-    return body
 
 
 # --- The SDK's client: the realtime engine's WebSocket ------------------------------------------------------

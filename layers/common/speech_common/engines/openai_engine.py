@@ -9,7 +9,7 @@ watchdog shuts the socket down at the deadline so that a read stalled in recv() 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from speech_common.audio import AudioUpload, is_audio_of
@@ -23,8 +23,8 @@ from speech_common.engines.base import (
     TranscriptionRequest,
     TranscriptionResult,
 )
-from speech_common.engines.openai_client import post
-from speech_common.engines.pcm import join_pcm
+from speech_common.engines.openai_client import post, post_streamed
+from speech_common.engines.pcm import join_pcm, whole_samples
 from speech_common.engines.retry import MIN_ATTEMPT_SECONDS, RetryBudget, retry_within_deadline
 from speech_common.engines.upstream_errors import (
     OpenAIFailure,
@@ -50,6 +50,8 @@ MIN_SPEECH_CHUNK_CHARS: Final = 250
 # The transcription models that answer verbose_json (segment and word timings): gpt-4o-transcribe and
 # gpt-4o-mini-transcribe answer json and text only, gpt-transcribe (whisper-1's replacement) json only.
 TIMED_TRANSCRIPTION_MODELS: Final = frozenset({"whisper-1"})
+# A streamed answer's first bytes are checked before any is passed on: the length audio.is_audio_of reads.
+SNIFF_BYTES: Final = 256
 
 
 def speech_chunks(text: str, parallel: int) -> list[str]:
@@ -217,6 +219,55 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
         pcm = join_pcm(pcm_parts)
         return encode_pcm(pcm, sample_rate=OUTPUT_SAMPLE_RATE, fmt=request.response_format)
 
+    def speak_stream(
+        self, request: SpeechRequest, *, upstream_model: str, deadline: Deadline
+    ) -> Iterator[bytes]:
+        """`request`'s text, whole, asked as PCM; its chunks as OpenAI sends them while it speaks. Retried within
+        the deadline until the first chunk has come; a failure after it ends the stream (mapped, not retried)."""
+        speech = self._speech_body(request.text, request, "pcm", upstream_model)
+
+        def attempt(timeout: float) -> tuple[bytes, Iterator[bytes]]:
+            chunks = post_streamed(
+                self.settings,
+                "/audio/speech",
+                model=upstream_model,
+                timeout=timeout,
+                deadline=deadline,
+                json=speech,
+                accept="application/octet-stream",
+            )
+            try:
+                first = b""
+                # Enough to tell audio from an error page (a proxy's HTML answered 200): seldom more than one chunk.
+                while len(first) < SNIFF_BYTES and (chunk := next(chunks, None)) is not None:
+                    first += chunk
+                if not is_audio_of("pcm", whole_samples(first)):
+                    raise UnexpectedAnswer("pcm audio")
+            except BaseException:
+                chunks.close()
+                raise
+            return first, chunks
+
+        first, rest = self._call(attempt, deadline)
+        try:
+            yield first
+            yield from rest
+        except (OpenAIFailure, UnexpectedAnswer) as exc:
+            raise self._map_error(exc) from None
+        finally:
+            rest.close()
+
+    def _speech_body(
+        self, text: str, request: SpeechRequest, response_format: str, upstream_model: str
+    ) -> dict[str, Any]:
+        return {
+            "model": upstream_model,
+            "voice": request.voice,
+            "input": text,
+            "response_format": response_format,
+            "speed": request.speed,
+        }
+
     def _speak(
         self,
         text: str,
@@ -226,13 +277,7 @@ class OpenAITextToSpeech(_OpenAIEngine, TextToSpeechEngine):
         deadline: Deadline,
         budget: RetryBudget | None = None,
     ) -> bytes:
-        speech = {
-            "model": upstream_model,
-            "voice": request.voice,
-            "input": text,
-            "response_format": response_format,
-            "speed": request.speed,
-        }
+        speech = self._speech_body(text, request, response_format, upstream_model)
 
         def attempt(timeout: float) -> bytes:
             # Streamed: the audio comes as it is generated, and is read within the deadline.

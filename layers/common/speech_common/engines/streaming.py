@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from speech_common.deadline import Deadline
@@ -31,11 +31,21 @@ def read_within(
 
     Any other error raised while reading is re-raised for the engine to map.
     """
-    parts: list[bytes] = []
+    return b"".join(iter_within(chunks, find_socket=find_socket, deadline=deadline, upstream=upstream))
+
+
+def iter_within(
+    chunks: Iterable[bytes], *, find_socket: SocketFinder, deadline: Deadline, upstream: str
+) -> Iterator[bytes]:
+    """A lazily read answer's chunks as they arrive, ended by `upstream_timeout` when the deadline passes.
+
+    Any other error raised while reading is re-raised for the engine to map. Closing the generator early
+    stops the watchdog (the caller then closes the answer).
+    """
     with SocketWatchdog(find_socket, deadline) as watchdog:
         try:
             for part in chunks:
-                parts.append(part)
+                yield part
                 if deadline.expired():
                     raise deadline_passed(upstream)
         except UpstreamFailure:
@@ -46,7 +56,6 @@ def read_within(
             raise
     if watchdog.fired:  # a shut socket can also end the stream as a clean, early EOF
         raise deadline_passed(upstream)
-    return b"".join(parts)
 
 
 def httpx_socket(http_response: Any) -> socket.socket | None:
