@@ -108,6 +108,13 @@ class LocalGatewayService(ApiGatewayEmulation):
         if self.function_apps is None:
             raise limits.InvocationRejected("no web app runner for streamed routes")
         name = streamed.function.full_path
+        # A streamed invocation's event is a Lambda request like any other: 6 MB at most.
+        size = len(json.dumps(streamed.event).encode())
+        if size > limits.LAMBDA_MAX_REQUEST_BYTES:
+            raise limits.InvocationRejected(
+                f"Request must be smaller than {limits.LAMBDA_MAX_REQUEST_BYTES} bytes for the "
+                f"InvokeWithResponseStream operation (got {size})"
+            )
         port = self.function_apps.port_of(streamed.function, deadline)
         try:
             return stream_proxy.answer(streamed, port, deadline, name)

@@ -177,3 +177,13 @@ def test_streamed_and_buffered_routes_are_served_side_by_side(mechanics_server: 
     finally:
         conn.close()
     assert (first + rest).count(b"piece ") == 3
+
+
+def test_an_event_over_lambdas_6_mb_is_refused_before_the_app(mechanics_server: LocalServer) -> None:
+    # Given 5 MB of binary body: under API Gateway's 10 MB, but over Lambda's 6 MB once base64-encoded in the event
+    reply = mechanics_server.post(
+        "/streamed/echo", b"\xff" * (5 * 1024 * 1024), headers={"Content-Type": "application/octet-stream"}
+    )
+    # Then the Lambda API refuses the invocation: API Gateway's 500, and the app never sees it
+    assert reply.status == 500
+    assert "InvokeWithResponseStream" in mechanics_server.log
