@@ -8,15 +8,18 @@ are made, an answer that stops short cut short for the client too, the route's o
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
 import os
+import signal
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
-from tests.local_server import FIXTURES, LocalServer
+from tests.local_server import FIXTURES, MECHANICS_TEMPLATE, LocalServer, running_server
 
 pytestmark = pytest.mark.e2e
 
@@ -187,3 +190,41 @@ def test_an_event_over_lambdas_6_mb_is_refused_before_the_app(mechanics_server: 
     # Then the Lambda API refuses the invocation: API Gateway's 500, and the app never sees it
     assert reply.status == 500
     assert "InvokeWithResponseStream" in mechanics_server.log
+
+
+def test_a_code_change_starts_the_app_again(mechanics_server: LocalServer) -> None:
+    # Given a running app
+    before = stream(mechanics_server, "/streamed/stream?pieces=1")
+    # When a file of its function changes (a newer modification time)
+    app_file = STREAMER_DIR / "app.py"
+    later = app_file.stat().st_mtime + 5
+    os.utime(app_file, (later, later))
+    # Then the next request is answered by a new app process
+    after = stream(mechanics_server, "/streamed/stream?pieces=1")
+    assert after.status == 200 and after.headers["x-streamer-pid"] != before.headers["x-streamer-pid"]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGKILL], ids=["stopped", "killed"])
+def test_the_app_ends_with_the_server(tmp_path: Path, stop: signal.Signals) -> None:
+    # Given a server whose streamed function's app is running
+    with running_server(MECHANICS_TEMPLATE, tmp_path) as server:
+        app_pid = int(stream(server, "/streamed/stream?pieces=1").headers["x-streamer-pid"])
+        # When the server is stopped, or killed (it cannot stop anything then)
+        server.proc.send_signal(stop)
+        server.proc.wait(timeout=10)
+    # Then the app process ends too
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(app_pid):
+        time.sleep(0.05)
+    assert not _running(app_pid)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie still answers kill(0): it has ended, only its exit status is left to collect.
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[-1][:1] != "Z"
+    return True
