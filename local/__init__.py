@@ -24,6 +24,11 @@ How a request flows through `make serve` (SAM is reached only through sam_adapte
    a timeout stops the worker and becomes a 504.
 10. LocalApigwService turns the proxy response into HTTP; an error object or a malformed response is a 502. A CORS
     preflight is answered there from the Api's Cors, before any function, as API Gateway's mock integration does.
+   A route the template marks `ResponseTransferMode: RESPONSE_STREAM` leaves steps 5-10 once SAM has built its event
+   (sam_adapter raises StreamedInvocation): function_apps.py starts the function's web app from its Handler script
+   (run.sh) as the Lambda Web Adapter does, in a child process with the workers' environment (web_app_guard.py ends
+   it with the server), and stream_proxy.py sends it the request as the adapter would, then the app's answer to the
+   client chunk by chunk, cut short if the app's is, within the route's TimeoutInMillis (up to 15 minutes).
 11. gateway_responses.py renders API Gateway's own answers (unknown route, 413, 500, 502, 504) with the
     template's GatewayResponses, as the deployed API does; so are malformed HTTP requests, which werkzeug
     refuses (400) or http.server refuses before Flask sees them (400, 414, 431: http_server.py).

@@ -4,7 +4,9 @@ SAM's LocalApigwService (reached through local.sam_adapter.ApiGatewayEmulation) 
 media types and the response mapping. This subclass adds
 what the real REST API does and sam local does not: the 10 MB body limit (413), the integration timeout (504),
 502 (not 500) when the function fails, 500 when the Lambda API refuses the invocation, and the Api's
-GatewayResponses on all of these and on an unknown route (local/gateway_responses.py).
+GatewayResponses on all of these and on an unknown route (local/gateway_responses.py). A route the template marks
+`ResponseTransferMode: RESPONSE_STREAM` streams its answer from the function's web app (local/stream_proxy.py,
+local/function_apps.py), which SAM cannot do.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.serving import WSGIRequestHandler
 
-from local import docs, gateway_responses, http_server, limits
+from local import docs, gateway_responses, http_server, limits, stream_proxy
+from local.function_apps import FunctionApps
 from local.gateway_responses import Answer, ApiKey, Declarations, GatewayError, RequestView
-from local.sam_adapter import ApiGatewayEmulation, ApiRoute
+from local.sam_adapter import ApiGatewayEmulation, ApiRoute, StreamedInvocation
 
 LOG = logging.getLogger(__name__)
 
@@ -32,15 +35,19 @@ _DRAIN_LIMIT = 64 * 1024 * 1024
 _DRAIN_CHUNK = 1 << 20
 
 RouteKey = tuple[str, str, str]  # (function, path, method) of an Api/HttpApi event
+# An Api event's ResponseTransferMode that streams (SAM's translator builds a buffered integration for any other).
+RESPONSE_STREAM = "RESPONSE_STREAM"
 
 
 class LocalGatewayService(ApiGatewayEmulation):
     openapi_document: Path | None = None  # served at /openapi.json, with Swagger UI at /docs (local/docs.py)
+    function_apps: FunctionApps | None = None  # the web apps that answer streamed routes
 
     def configure_app(self, app: Flask) -> None:
         if self.openapi_document is not None:
             docs.register(app, self.openapi_document)
         self._integration_timeouts = self._read_integration_timeouts()
+        self._streamed_routes = self._read_streamed_routes()
         self._route_apis = self._read_route_apis()
         self._declarations = gateway_responses.read_declarations(self.serverless_apis())
         # Flask cuts a chunked body off here (silently): one byte more than allowed tells it was too long.
@@ -65,9 +72,13 @@ class LocalGatewayService(ApiGatewayEmulation):
         if oversized is not None:
             return oversized
         timeout = self._integration_timeout(route, request.method)
-        token = limits.integration_deadline.set(time.monotonic() + timeout)
+        deadline = time.monotonic() + timeout
+        token = limits.integration_deadline.set(deadline)
         try:
-            return forward()
+            try:
+                return forward()
+            except StreamedInvocation as streamed:
+                return self._stream(streamed, deadline)
         except limits.IntegrationTimeout:
             LOG.error("Execution failed due to a timeout error (integration timeout %gs)", timeout)
             return self._answer(gateway_responses.INTEGRATION_TIMEOUT, route)
@@ -82,6 +93,36 @@ class LocalGatewayService(ApiGatewayEmulation):
             return Response(body, status=400, content_type=gateway_responses.JSON)
         finally:
             limits.integration_deadline.reset(token)
+
+    def streams(self, route: ApiRoute, method: str) -> bool:
+        return _lookup(self._streamed_routes, route, method) is True
+
+    def streamed_functions(self) -> set[str]:
+        """The full paths of the functions with a streamed route (served by their web app)."""
+        return {
+            function for (function, _path, _method), streamed in self._streamed_routes.items() if streamed
+        }
+
+    def _stream(self, streamed: StreamedInvocation, deadline: float) -> Response:
+        """The function's web app answers, its body sent on as it comes (after this returns)."""
+        if self.function_apps is None:
+            raise limits.InvocationRejected("no web app runner for streamed routes")
+        name = streamed.function.full_path
+        # A streamed invocation's event is a Lambda request like any other: 6 MB at most.
+        size = len(json.dumps(streamed.event).encode())
+        if size > limits.LAMBDA_MAX_REQUEST_BYTES:
+            raise limits.InvocationRejected(
+                f"Request must be smaller than {limits.LAMBDA_MAX_REQUEST_BYTES} bytes for the "
+                f"InvokeWithResponseStream operation (got {size})"
+            )
+        port = self.function_apps.port_of(streamed.function, deadline)
+        try:
+            return stream_proxy.answer(streamed, port, deadline, name)
+        except stream_proxy.AppUnreachable:
+            # Its app ended after an earlier answer (a crash): Lambda would give this request a new environment.
+            self.function_apps.stop(name)
+            port = self.function_apps.port_of(streamed.function, deadline)
+            return stream_proxy.answer(streamed, port, deadline, name)
 
     def body_not_text(self) -> None:
         # JSON is UTF-8 (RFC 8259), and a function reads it as text: API Gateway would hand it over with the bad
@@ -186,6 +227,13 @@ class LocalGatewayService(ApiGatewayEmulation):
                 timeouts[key] = millis / 1000.0
         return timeouts
 
+    def _read_streamed_routes(self) -> dict[RouteKey, bool]:
+        """Whether each REST Api event streams its answer (ResponseTransferMode: RESPONSE_STREAM)."""
+        return {
+            key: event_type == "Api" and props.get("ResponseTransferMode") == RESPONSE_STREAM
+            for key, _stack_path, event_type, props in self._api_events()
+        }
+
     def _read_route_apis(self) -> dict[RouteKey, ApiKey]:
         """The Api (AWS::Serverless::Api) of each Api event; SAM fills in ServerlessRestApi for the implicit one."""
         apis: dict[RouteKey, ApiKey] = {}
@@ -200,6 +248,8 @@ class LocalGatewayService(ApiGatewayEmulation):
     def _integration_timeout(self, route: ApiRoute, method: str) -> float:
         timeout = _lookup(self._integration_timeouts, route, method)
         if timeout is not None:
+            if self.streams(route, method):
+                return min(timeout, limits.APIGW_MAX_STREAM_INTEGRATION_TIMEOUT_S)
             return timeout
         if route.http_api:
             return limits.HTTP_API_DEFAULT_INTEGRATION_TIMEOUT_S

@@ -16,6 +16,8 @@ LAMBDA_MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
 APIGW_MAX_BODY_BYTES = 10 * 1024 * 1024
 APIGW_DEFAULT_INTEGRATION_TIMEOUT_S = 29.0  # REST API (Type: Api)
 HTTP_API_DEFAULT_INTEGRATION_TIMEOUT_S = 30.0  # HTTP API (Type: HttpApi)
+# A streamed answer (ResponseTransferMode: STREAM) may take up to 15 minutes, its route's TimeoutInMillis.
+APIGW_MAX_STREAM_INTEGRATION_TIMEOUT_S = 15 * 60.0
 
 # Monotonic time at which API Gateway stops waiting for the current request (set per request thread by the
 # gateway, read by the runtime, which is called synchronously in the same thread).

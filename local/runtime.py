@@ -34,6 +34,8 @@ LOG = logging.getLogger(__name__)
 INIT_TIMEOUT_S = 10.0
 ACCOUNT_ID = "123456789012"
 _MAX_WATCHED_FILES = 5000
+# AWS's public Lambda Web Adapter layers (LambdaAdapterLayerArm64, LambdaAdapterLayerX86).
+LAMBDA_WEB_ADAPTER_LAYER = ":layer:LambdaAdapterLayer"
 
 
 class ProcessLambdaRuntime:
@@ -106,7 +108,7 @@ class ProcessLambdaRuntime:
         header = {
             "request_id": request_id,
             "deadline_ms": int(time.time() * 1000 + timeout * 1000),
-            "invoked_function_arn": _function_arn(function.name, dict(spec.env).get("AWS_REGION")),
+            "invoked_function_arn": function_arn(function.name, dict(spec.env).get("AWS_REGION")),
         }
         try:
             ok, body = worker.invoke(header, payload, wait_until)
@@ -188,7 +190,10 @@ class ProcessLambdaRuntime:
         # A later layer overwrites an earlier one in /opt, so it comes first on the path.
         for layer in reversed(function.layers):
             if layer.local_dir is None:
-                self._warn_once(f"{function.full_path}: layer {layer.arn} is not local; skipped")
+                if (
+                    LAMBDA_WEB_ADAPTER_LAYER not in layer.arn
+                ):  # make serve does its work (local/function_apps.py)
+                    self._warn_once(f"{function.full_path}: layer {layer.arn} is not local; skipped")
                 continue
             root = layer.local_dir
             python = os.path.join(root, "python")
@@ -230,7 +235,7 @@ def _lambda_error(request_id: str, error_type: str, detail: str) -> dict[str, st
     return {"errorMessage": f"RequestId: {request_id} Error: {detail}", "errorType": error_type}
 
 
-def _function_arn(name: str, region: str | None) -> str:
+def function_arn(name: str, region: str | None) -> str:
     return f"arn:aws:lambda:{region or 'us-east-1'}:{ACCOUNT_ID}:function:{name}"
 
 

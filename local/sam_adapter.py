@@ -13,8 +13,10 @@ What SAM does, and where we take part:
   FunctionRunner and writes its answer to that stdout.
 - LocalApigwService routes with Flask, builds the proxy event and maps the proxy response;
   ApiGatewayEmulation turns its private members into hooks (configure_app, handle_request, body_not_text,
-  request_handler) and its function errors into local.limits.FunctionFailed, gives each event its own request
-  id and time, and passes a body that is not UTF-8 on base64-encoded instead of failing with 502.
+  request_handler, streams) and its function errors into local.limits.FunctionFailed, gives each event its own
+  request id and time, and passes a body that is not UTF-8 on base64-encoded instead of failing with 502. For a
+  route that streams (SAM always buffers), it stops once SAM has routed and built the event, and raises
+  StreamedInvocation with the resolved function, the event and SAM's CORS headers for the gateway to answer.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from samcli.commands._utils.template import get_template_data
 from samcli.commands.local.cli_common.invoke_context import InvokeContext
 from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
 from samcli.lib.providers.api_provider import ApiProvider
-from samcli.lib.providers.provider import Api, LayerVersion
+from samcli.lib.providers.provider import Api, Cors, LayerVersion
 from samcli.lib.utils.codeuri import resolve_code_path
 from samcli.lib.utils.packagetype import ZIP
 from samcli.lib.utils.stream_writer import StreamWriter
@@ -152,6 +154,17 @@ def resource_reference(value: Any, logical_ids: Iterable[str]) -> ResourceRefere
     if found and found.group("logical_id") in known:
         return ResourceReference(found.group("logical_id"), "Arn")
     return None
+
+
+class StreamedInvocation(Exception):
+    """A request to a route whose answer streams, routed and made into its event by SAM: the gateway answers it
+    from the function's web app (local.stream_proxy), since SAM would buffer the answer."""
+
+    def __init__(self, function: LambdaFunction, event: dict[str, Any], cors_headers: dict[str, str]) -> None:
+        super().__init__(function.full_path)
+        self.function = function
+        self.event = event
+        self.cors_headers = cors_headers  # what SAM adds to every answer of the route
 
 
 class InvalidGatewayResponse(ValueError):
@@ -444,6 +457,7 @@ class ApiGatewayEmulation(LocalApigwService):
         super().__init__(
             api=api, lambda_runner=context.local_lambda_runner, port=port, host=host, stderr=context.stderr
         )
+        self.layers_base_dir = context.lambda_runtime.base_dir  # layers' ContentUri are relative to it
 
     def configure_app(self, app: Flask) -> None:
         """Called once SAM has built its Flask app (routes, error handlers), before serving."""
@@ -455,6 +469,11 @@ class ApiGatewayEmulation(LocalApigwService):
     def request_handler(self) -> type[WSGIRequestHandler] | None:
         """The werkzeug request handler class of the development server (None: werkzeug's own)."""
         return None
+
+    def streams(self, route: ApiRoute, method: str) -> bool:
+        """Whether the route's answer streams (the template's ResponseTransferMode: RESPONSE_STREAM): if so, the
+        invocation raises StreamedInvocation instead of running the function through SAM."""
+        return False
 
     def body_not_text(self) -> None:
         """Called, within forward(), when the request's body is not UTF-8 and its media type is not one of the
@@ -528,6 +547,18 @@ class ApiGatewayEmulation(LocalApigwService):
     def _invoke_lambda_function(
         self, lambda_function_name: str, event: dict, tenant_id: str | None = None
     ) -> Any:
+        route = self._get_current_route(request)
+        if self.streams(_api_route(route), request.method):
+            # SAM has routed the request and built its event; only its invocation and answer are buffered.
+            runner = self.lambda_runner
+            config = runner.get_invoke_config(runner.get_function(lambda_function_name, tenant_id))
+            cors = route.cors if route.cors is not None else self.api.cors
+            cors_headers = Cors.cors_to_headers(cors, request.headers.get("Origin"), route.event_type)
+            raise StreamedInvocation(
+                lambda_function(config, self.layers_base_dir),
+                event,
+                {name: str(value) for name, value in cors_headers.items()},
+            )
         try:
             return super()._invoke_lambda_function(lambda_function_name, event, tenant_id)
         except LambdaResponseParseException as exc:

@@ -141,6 +141,7 @@ def serve(
 ) -> int:
     # Imported here: SAM CLI takes a second to import and --help should not wait for it.
     from local import engine_choice, sam_adapter
+    from local.function_apps import FunctionApps
     from local.gateway import LocalGatewayService
     from local.local_aws import LocalAws, PortUnavailable
     from local.pool import WorkerPool
@@ -166,6 +167,7 @@ def serve(
         aws_profile=profile,
     )
     local_aws = LocalAws(port=aws_port)
+    function_apps = FunctionApps(runtime)
     try:
         with context:
             functions = context.zip_functions()
@@ -197,10 +199,15 @@ def serve(
                 return 1
             service = LocalGatewayService(context, api, host=host, port=port)
             service.openapi_document = Path(template).parent / "openapi.json"  # make openapi writes it
+            service.function_apps = function_apps
             service.create()
             if eager:
+                streamed = service.streamed_functions()
                 for function in functions:
-                    runtime.pool.start_in_background(runtime.worker_spec(function), EAGER_INIT_TIMEOUT_S)
+                    if function.full_path in streamed:  # its web app, as the Lambda Web Adapter runs it
+                        function_apps.start_in_background(function)
+                    else:
+                        runtime.pool.start_in_background(runtime.worker_spec(function), EAGER_INIT_TIMEOUT_S)
             local_aws.start_pollers()
             print(serving_block(sam_adapter.api_routes(api), host, port, concurrency), flush=True)
             try:
@@ -212,6 +219,7 @@ def serve(
     except KeyboardInterrupt:
         pass
     finally:
+        function_apps.shutdown()
         # After the workers (the context's exit): an invocation in flight ends with its worker, then its poller.
         local_aws.close()
     return 0

@@ -121,6 +121,8 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
             "text/plain": {"schema": {"type": "string"}},
             "text/vtt": {"schema": {"type": "string"}},
         }
+        if path == "/v1/audio/transcriptions":  # stream=true: transcript.text.delta events, then .done
+            responses["200"]["content"]["text/event-stream"] = {"schema": {"type": "string"}}
     v1 = path.startswith("/v1/")
     operation["tags"] = ["OpenAI-compatible (/v1)" if v1 else "Speech API (/api)"]
     operation["security"] = [{"Bearer": []}] if v1 else [{"ApiKey": []}, {"Bearer": []}]

@@ -4,6 +4,7 @@ folder holding only samples/."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -60,9 +61,21 @@ def test_every_documented_example_runs_as_written(speech_server: LocalServer, tm
     shutil.copytree(ROOT / "samples", tmp_path / "samples")
     script = "set -euo pipefail\n" + "\n".join(local_api_blocks(*DOCUMENTS))
     script = script.replace("localhost:8000", f"localhost:{speech_server.port}")
+    # And, for the streaming example's player, an ffplay that keeps what it was given to play
+    player = tmp_path / "bin" / "ffplay"
+    player.parent.mkdir()
+    player.write_text(f'#!/bin/sh\ncat >> "{tmp_path / "played.pcm"}"\n')
+    player.chmod(0o755)
+    env = {**os.environ, "PATH": f"{player.parent}{os.pathsep}{os.environ['PATH']}"}
     # When they run in one shell, one after the other
     done = subprocess.run(
-        ["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=180, check=False
+        ["bash", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     # Then all of them succeed, and none answered an error
     assert done.returncode == 0, done.stderr[-2000:]
@@ -72,6 +85,9 @@ def test_every_documented_example_runs_as_written(speech_server: LocalServer, tm
     assert '"job_id"' in done.stdout and '"kind": "stt"' in done.stdout.replace(
         '"kind":"stt"', '"kind": "stt"'
     )
+    # And the streamed speech reached the player as raw 16-bit PCM: whole samples, over half a second of them
+    played = (tmp_path / "played.pcm").read_bytes()
+    assert len(played) > 24_000 and len(played) % 2 == 0
     # And the job's subtitles were saved as WebVTT with a timed cue
     subtitles = (tmp_path / "hello.vtt").read_text()
     assert subtitles.startswith("WEBVTT\n\n") and " --> " in subtitles, subtitles

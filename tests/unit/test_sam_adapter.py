@@ -160,6 +160,7 @@ REQUEST_CONTEXT = "samcli.local.events.api_event.RequestContext"
 BASE_LOCAL_SERVICE = "samcli.local.services.base_local_service.BaseLocalService"
 INTRINSICS = "samcli.lib.intrinsic_resolver.intrinsics_symbol_table.IntrinsicsSymbolTable"
 REQUEST_CONTEXT_V2 = "samcli.local.events.api_event.RequestContextV2"
+CORS = "samcli.lib.providers.provider.Cors"
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,8 @@ CALLS = (
         ),
     ),
     Call(RUNNER, "get_invoke_config", positional=("function",)),
+    Call(RUNNER, "get_function", positional=("function_identifier", "tenant_id")),
+    Call(CORS, "cors_to_headers", positional=("cors", "request_origin", "event_type")),
     Call(RUNTIME, "__init__", keywords=("container_manager", "image_builder")),
     Call(FUNCTION_PROVIDER, "get_all"),
     Call(ENV_VARS, "resolve"),
@@ -293,8 +296,8 @@ ATTRIBUTES = {
     FUNCTION: ("packagetype", "inlinecode", "events", "stack_path", "full_path"),
     LAYER_VERSION: ("arn", "codeuri"),
     STACK: ("resources", "stack_path"),
-    API: ("routes", "stage_name"),
-    ROUTE: ("function_name", "path", "event_type", "HTTP", "methods"),
+    API: ("routes", "stage_name", "cors"),
+    ROUTE: ("function_name", "path", "event_type", "HTTP", "methods", "cors"),
 }
 
 # Our overrides take effect only while SAM calls these members through `self` (not through its own class).
@@ -302,6 +305,8 @@ CALLED_THROUGH_SELF = (
     (APIGW, "create", "view_func=self._request_handler"),
     (APIGW, "_request_handler", "self._get_current_route(request)"),
     (APIGW, "_request_handler", "self._invoke_lambda_function("),
+    # A streamed route's StreamedInvocation passes through: SAM catches only its own exceptions around the call.
+    (APIGW, "_request_handler", "lambda_response = self._invoke_lambda_function(route.function_name"),
     (APIGW, "_request_handler", "self._generate_lambda_event("),
     (APIGW, "_request_handler", "self._parse_v1_payload_format_lambda_output("),
     (INVOKE_CONTEXT, "__enter__", "self._get_container_manager("),

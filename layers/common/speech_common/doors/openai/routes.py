@@ -17,6 +17,7 @@ from speech_common.errors import NotFound
 from speech_common.http_kit.envelope import JSON, MULTIPART
 from speech_common.http_kit.event import invocation_deadline
 from speech_common.http_kit.resolver import SpeechApiResolver
+from speech_common.http_kit.streaming import SSE_CONTENT_TYPE
 
 SPEECH_PATH = "/v1/audio/speech"
 
@@ -31,8 +32,11 @@ def openai_speech_door() -> SpeechApiResolver:
             200: {
                 "description": "The audio, sent as it is made (or server-sent events with stream_format sse)",
                 "content": {
-                    ct: {"schema": {"type": "string", "format": "binary"}}
-                    for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
+                    **{
+                        ct: {"schema": {"type": "string", "format": "binary"}}
+                        for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
+                    },
+                    SSE_CONTENT_TYPE: {"schema": {"type": "string"}},
                 },
             }
         },
