@@ -149,6 +149,7 @@ def test_an_app_that_dies_is_started_again_for_the_next_request(mechanics_server
 def test_no_answer_within_the_routes_integration_timeout_is_a_504(mechanics_server: LocalServer) -> None:
     # Given a streamed route with a 1 s integration timeout and an app that answers after 3 s
     started = time.monotonic()
+    # When it is called
     reply = mechanics_server.post("/briefly/stream?delay=3")
     # Then API Gateway's 504 came after about 1 s
     assert reply.status == 504
@@ -160,6 +161,7 @@ def test_a_stream_still_running_at_the_integration_timeout_is_cut_there(
     mechanics_server: LocalServer,
 ) -> None:
     # Given a streamed route with a 1 s integration timeout, and 10 pieces 0.3 s apart
+    # When it is called
     answer = stream(mechanics_server, "/briefly/stream?pieces=10&gap=0.3")
     # Then the client got the first pieces, and a body cut short at about 1 s
     assert answer.status == 200 and answer.cut_short
@@ -184,6 +186,7 @@ def test_streamed_and_buffered_routes_are_served_side_by_side(mechanics_server: 
 
 def test_an_event_over_lambdas_6_mb_is_refused_before_the_app(mechanics_server: LocalServer) -> None:
     # Given 5 MB of binary body: under API Gateway's 10 MB, but over Lambda's 6 MB once base64-encoded in the event
+    # When it is posted to a streamed route
     reply = mechanics_server.post(
         "/streamed/echo", b"\xff" * (5 * 1024 * 1024), headers={"Content-Type": "application/octet-stream"}
     )

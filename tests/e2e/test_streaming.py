@@ -103,6 +103,7 @@ def test_curl_no_buffer_receives_speech_in_pieces_before_its_end(
         f"http://127.0.0.1:{openai_server.port}/v1/audio/speech",
         "-H", "Content-Type: application/json", "-d", body,
     ]  # fmt: skip
+    # When curl runs
     started = time.monotonic()
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as curl:
         assert curl.stdout is not None
@@ -201,6 +202,7 @@ def test_the_npm_sdk_reads_streamed_speech_and_transcript_events(
         "TEXT": TEXT,
         "WAV": str(SPOKEN),
     }
+    # When the script runs against the server
     done = subprocess.run(
         [node, str(SDK_JS / "streaming.mjs")],
         cwd=SDK_JS,

@@ -599,9 +599,12 @@ def test_a_stream_cut_after_its_first_chunk_fails_without_a_retry(fake_openai: F
 
 
 def test_a_stream_slower_than_the_deadline_ends_at_the_deadline(fake_openai: FakeOpenAI) -> None:
+    # Given an upstream that waits 1 s between chunks
     fake_openai.stream_chunk_delay = 1.0
     started = time.monotonic()
+    # When speech is streamed with a 1.5 s deadline
     with pytest.raises(UpstreamFailure) as failure:
         b"".join(tts().speak_stream(SPEECH, upstream_model="tts-1", deadline=Deadline(1.5)))
+    # Then it fails as a timeout, soon after the deadline rather than at the answer's end
     assert failure.value.code == UpstreamFailure.TIMEOUT
     assert time.monotonic() - started < 3

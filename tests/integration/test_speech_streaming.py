@@ -83,9 +83,12 @@ def test_the_first_chunk_comes_before_any_upstream_answer_has_ended(fake_openai:
 
 @pytest.mark.parametrize("fmt", OUTPUT_FORMATS)
 def test_every_format_streams_as_one_valid_file(fake_openai: FakeOpenAI, fmt: str) -> None:
+    # Given a paced upstream and a text of several pieces
     paced(fake_openai, first=0.0, per_char=0.0005)
+    # When it is streamed in the format
     stream, _ = stream_speech(SynthesisRequest(text=LONG_TEXT, response_format=fmt), Deadline(30))
     chunks = list(stream.chunks)
+    # Then it came in several chunks that together are the text's whole speech in that format
     assert len(chunks) > 1
     audio = b"".join(chunks)
     pcm_seconds = len(audio) / BYTES_PER_SAMPLE / OUTPUT_SAMPLE_RATE
@@ -95,9 +98,11 @@ def test_every_format_streams_as_one_valid_file(fake_openai: FakeOpenAI, fmt: st
 
 
 def test_a_short_text_is_one_call_streamed(fake_openai: FakeOpenAI) -> None:
+    # Given a paced upstream / When a short text is streamed with a voice and speed
     paced(fake_openai)
     stream, _ = stream_speech(SynthesisRequest(text="Hello there.", voice="nova", speed=1.5), Deadline(10))
     audio = whole(stream)
+    # Then there is speech from one upstream call, asked as pcm with the request's voice and speed
     assert duration_seconds(audio) > 0
     assert fake_openai.calls("/v1/audio/speech") == 1
     sent = fake_openai.last_request.json
@@ -120,14 +125,17 @@ def test_a_short_text_is_one_call_streamed(fake_openai: FakeOpenAI) -> None:
 def test_a_failure_before_the_first_chunk_is_raised_as_synthesize_raises_it(
     fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, status: int, code: str, expected: ErrorCode
 ) -> None:
+    # Given one attempt only, and an upstream that refuses the next call
     monkeypatch.setenv("UPSTREAM_MAX_ATTEMPTS", "1")
     request = SynthesisRequest(text="Hello there.")
     fake_openai.fail_next(status, code=code)
     with pytest.raises(OperationFailed) as buffered:
         synthesize(request, Deadline(10))
     fake_openai.fail_next(status, code=code)
+    # When the same request is streamed against the same refusal
     with pytest.raises(OperationFailed) as streamed:
         stream_speech(request, Deadline(10))
+    # Then stream_speech raises the same code and detail as synthesize did
     assert streamed.value.code == buffered.value.code == expected
     assert streamed.value.detail == buffered.value.detail
 
@@ -182,15 +190,20 @@ def test_closing_the_chunks_stops_the_pieces_still_being_read(fake_openai: FakeO
 
 
 def test_closing_before_the_first_next_stops_the_pieces_too(fake_openai: FakeOpenAI) -> None:
+    # Given a stream whose pieces take seconds to read
     paced(fake_openai, first=0.0, per_char=0.01)
     stream, _ = stream_speech(SynthesisRequest(text=(SENTENCE * 30).strip()), Deadline(30))
+    # When its chunks are closed before any was asked for
     stream.chunks.close()  # type: ignore[attr-defined]
+    # Then the piece readers stop too
     assert wait_for_no_piece_threads() == []
 
 
 def test_the_speech_cache_streams_a_hit_and_keeps_a_whole_miss(
     fake_openai: FakeOpenAI, aws: dict[str, str]
 ) -> None:
+    # Given an opus request not yet cached / When it is streamed twice, then synthesized
+    # Then the first is a miss kept once whole, and the others serve its bytes from the cache
     request = SynthesisRequest(text=LONG_TEXT, response_format="opus")
     # A miss is streamed from the upstream, and kept once whole
     stream, _ = stream_speech(request, Deadline(30))
@@ -208,11 +221,14 @@ def test_the_speech_cache_streams_a_hit_and_keeps_a_whole_miss(
 
 
 def test_a_stream_left_unfinished_is_not_kept(fake_openai: FakeOpenAI, aws: dict[str, str]) -> None:
+    # Given a stream closed after its first chunk
     request = SynthesisRequest(text=LONG_TEXT)
     stream, _ = stream_speech(request, Deadline(30))
     next(stream.chunks)
     stream.chunks.close()  # type: ignore[attr-defined]
+    # When the same request is streamed again
     again, _ = stream_speech(request, Deadline(30))
+    # Then it is a miss: the unfinished audio was not cached
     assert again.cache == "miss"
     whole(again)
 
@@ -296,9 +312,12 @@ def test_a_reworded_realtime_piece_is_read_again_before_any_of_it_is_sent(
 def test_a_realtime_piece_reworded_twice_fails_the_stream_before_its_audio(
     realtime: FakeRealtimeServer,
 ) -> None:
+    # Given a realtime model that always rewords its answer
     realtime.reword = True
+    # When a text is streamed
     with pytest.raises(OperationFailed) as failed:
         stream_speech(SynthesisRequest(text=varied_text()), Deadline(30))
+    # Then stream_speech fails with a verbatim mismatch before giving any audio, and the readers stop
     assert failed.value.code == ErrorCode.VERBATIM_MISMATCH
     assert wait_for_no_piece_threads() == []
 
@@ -316,6 +335,7 @@ def test_pieces_are_given_in_order_whatever_order_they_finish_in() -> None:
         yield piece.encode() * 2
         yield piece.encode()
 
+    # When three are read in parallel and their chunks taken in turn
     reader = PieceReader(["0", "1", "2"], read, parallel=3, deadline=Deadline(10))
     given = [b"".join(chunks) for chunks in reader.pieces()]
     reader.stop()
@@ -325,6 +345,7 @@ def test_pieces_are_given_in_order_whatever_order_they_finish_in() -> None:
 
 
 def test_a_later_piece_failing_is_raised_when_the_consumer_waits() -> None:
+    # Given a second piece that fails at once while the first is still being read
     release = threading.Event()
 
     def read(piece: str) -> Iterator[bytes]:
@@ -334,10 +355,12 @@ def test_a_later_piece_failing_is_raised_when_the_consumer_waits() -> None:
         release.wait(5)  # the first piece is still being read when the second fails
         yield b"b"
 
+    # When the consumer takes the first piece's first chunk, then waits for its next
     reader = PieceReader(["0", "1"], read, parallel=2, deadline=Deadline(10))
     first = reader.pieces()
     chunks = next(first)
     assert next(chunks) == b"a"
+    # Then the second piece's failure is raised there
     with pytest.raises(UpstreamFailure) as failed:
         next(chunks)
     release.set()
@@ -346,6 +369,7 @@ def test_a_later_piece_failing_is_raised_when_the_consumer_waits() -> None:
 
 
 def test_at_most_parallel_pieces_are_read_at_once() -> None:
+    # Given a reader that notes how many pieces are being read at once
     lock = threading.Lock()
     running, most = 0, 0
 
@@ -359,7 +383,9 @@ def test_at_most_parallel_pieces_are_read_at_once() -> None:
             running -= 1
         yield piece.encode()
 
+    # When eight pieces are read with parallel=3
     reader = PieceReader([str(n) for n in range(8)], read, parallel=3, deadline=Deadline(10))
+    # Then all come out in order, and never more than three were read at once
     assert b"".join(b"".join(chunks) for chunks in reader.pieces()) == b"01234567"
     reader.stop()
     assert most == 3

@@ -69,6 +69,7 @@ def test_the_request_is_the_events_path_query_headers_and_decoded_body() -> None
 
 
 def test_a_text_body_is_sent_as_utf8() -> None:
+    # Given an event whose body is text, not base64 / When the app's request is made / Then its body is UTF-8 bytes
     event = {**EVENT, "body": '{"input": "héllo"}', "isBase64Encoded": False}
     assert app_request(event, {})[3] == '{"input": "héllo"}'.encode()
 
@@ -113,5 +114,7 @@ def test_the_app_gets_its_port_its_layers_and_this_interpreter() -> None:
 
 
 def test_readiness_statuses_read_as_lwa_reads_them() -> None:
+    # Given LWA readiness status specs, a range list and an empty one / When they are read
+    # Then the ranges and single codes are the healthy set, and empty means LWA's default 100-499
     assert healthy_statuses("200-399,404") == set(range(200, 400)) | {404}
     assert healthy_statuses("") == set(range(100, 500))  # LWA's default

@@ -44,6 +44,7 @@ def decoded(data: bytes) -> tuple[str, float, bytes]:
 @pytest.mark.parametrize("fmt", [fmt for fmt in OUTPUT_FORMATS if fmt != "pcm"])
 def test_the_chunks_together_are_one_file_of_the_format(fmt: str) -> None:
     # Given three seconds of a tone fed in odd-sized pieces
+    # When the chunks given for each piece and at close() are joined
     data = b"".join(streamed(fmt))
     # Then the chunks together start as the format does and decode to the whole tone
     assert data.startswith(MAGIC[fmt])
@@ -55,6 +56,7 @@ def test_the_chunks_together_are_one_file_of_the_format(fmt: str) -> None:
 @pytest.mark.parametrize("fmt", [fmt for fmt in OUTPUT_FORMATS if fmt != "pcm"])
 def test_most_of_the_file_comes_before_the_end(fmt: str) -> None:
     # Given three seconds fed in pieces of 0.1 s
+    # When the encoder's output is taken after each piece and at close()
     chunks = streamed(fmt, piece_bytes=4800)
     # Then bytes came out while it was fed, from the first pieces on, not all at close()
     first_out = next(index for index, chunk in enumerate(chunks) if chunk)
@@ -64,6 +66,7 @@ def test_most_of_the_file_comes_before_the_end(fmt: str) -> None:
 
 def test_wav_says_its_sizes_are_unknown_and_holds_the_samples_as_fed() -> None:
     # Given a tone fed with a sample cut in two between pieces
+    # When it is encoded as wav and the chunks joined
     data = b"".join(streamed("wav", piece_bytes=1001))
     # Then the header is OpenAI's streamed one: RIFF and data sizes 0xFFFFFFFF, 24 kHz mono 16-bit
     assert data[:4] == b"RIFF" and data[4:8] == b"\xff\xff\xff\xff"
@@ -75,25 +78,31 @@ def test_wav_says_its_sizes_are_unknown_and_holds_the_samples_as_fed() -> None:
 
 
 def test_pcm_is_passed_on_raw_even_in_odd_pieces() -> None:
+    # Given a tone / When it is fed as pcm in odd pieces of 333 bytes
     chunks = streamed("pcm", piece_bytes=333)
+    # Then the chunks are the samples unchanged, each a whole number of samples
     assert b"".join(chunks) == PCM
     assert all(len(chunk) % 2 == 0 for chunk in chunks)
 
 
 def test_a_lossless_stream_keeps_every_sample() -> None:
+    # Given a tone / When it is streamed as flac in pieces of 777 bytes and decoded / Then every sample is back
     _, _, pcm = decoded(b"".join(streamed("flac", piece_bytes=777)))
     assert pcm == PCM
 
 
 def test_an_unknown_format_is_refused() -> None:
+    # Given a format not in OUTPUT_FORMATS / When an encoder is made for it / Then it is refused
     with pytest.raises(ValueError, match="unsupported output format"):
         StreamingEncoder("ogg")
 
 
 def test_nothing_is_fed_after_close() -> None:
+    # Given an mp3 encoder fed once and closed
     encoder = StreamingEncoder("mp3")
     encoder.feed(PCM[:4800])
     encoder.close()
+    # When it is fed again / Then it refuses, and closing again gives nothing
     with pytest.raises(ValueError, match="closed"):
         encoder.feed(PCM[:4800])
     assert encoder.close() == b""
@@ -112,7 +121,9 @@ def words(pieces: list[str]) -> list[str]:
 
 
 def test_the_first_piece_is_a_sentence_or_two_within_its_limit() -> None:
+    # Given a long text of sentences / When it is split with a first piece of at most 80 characters
     pieces = split_for_streaming(LONG, 80, 400)
+    # Then the first piece is the first two sentences, the rest within 400 characters, no word lost
     # Two whole sentences fit in 80 characters; a third would not
     assert pieces[0] == "Your order has shipped. It will arrive on Thursday, between nine and noon."
     assert all(len(piece) <= 400 for piece in pieces[1:])
@@ -122,14 +133,18 @@ def test_the_first_piece_is_a_sentence_or_two_within_its_limit() -> None:
 
 def test_a_long_first_sentence_is_cut_at_a_pause_within_the_limit() -> None:
     text = "When the parcel reaches the depot late in the evening, it is sorted overnight, and it leaves at dawn. Next."
+    # Given a first sentence longer than 80 characters, with commas / When it is split
     pieces = split_for_streaming(text, 80, 400)
+    # Then the first piece ends at the last comma within 80 characters, and no word is lost
     assert pieces[0] == "When the parcel reaches the depot late in the evening, it is sorted overnight,"
     assert words(pieces) == text.split()
 
 
 def test_a_first_sentence_without_pauses_is_cut_between_words() -> None:
     text = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen"
+    # Given a first sentence of words with no punctuation / When it is split with a 40-character first piece
     pieces = split_for_streaming(text, 40, 400)
+    # Then the first piece is within 40 characters and ends on a whole word, and no word is lost
     assert len(pieces[0]) <= 40 and not pieces[0].endswith(" ")
     assert words(pieces) == text.split()
 
@@ -138,10 +153,14 @@ def test_a_number_with_a_comma_is_not_a_pause() -> None:
     text = (
         "The total of the invoice sent to the customer last week came to 1,250 dollars and forty cents only."
     )
+    # Given a long sentence whose only comma is inside 1,250 / When it is split with a 70-character first piece
     pieces = split_for_streaming(text, 70, 400)
+    # Then 1,250 is kept whole in one piece
     assert "1,250" in " ".join(pieces).split()
 
 
 def test_a_short_text_is_one_piece_and_an_empty_one_none() -> None:
+    # Given a short padded text, and a blank one / When each is split
+    # Then the first is one stripped piece, the second no piece at all
     assert split_for_streaming("  Hello there.  ", 80, 400) == ["Hello there."]
     assert split_for_streaming("   ", 80, 400) == []
