@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Generator, Hashable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 
 
@@ -77,7 +77,7 @@ def _first_failure[R](futures: list[Future[R]], failed: Future[R]) -> BaseExcept
     return error
 
 
-def results_in_order[T, R](items: Sequence[T], call: Callable[[T], R], *, parallel: int) -> Iterator[R]:
+def results_in_order[T, R](items: Sequence[T], call: Callable[[T], R], *, parallel: int) -> Generator[R]:
     """`call(item)` for every item, at most `parallel` at once, each result yielded as soon as it and every one
     before it are done. The first failure is raised in its turn and drops the calls not yet begun, as does
     closing the iterator (a client gone); calls already running finish on their own (within their deadline)."""
