@@ -444,22 +444,27 @@ class FakeOpenAI:
 
     def _respond(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Response | None:
         """The answer to one request, or None to drop the connection."""
+        # A fault is taken as the request arrives and answered without the reading time: OpenAI
+        # refuses before it speaks, and a sibling call then cannot finish first by chance.
+        fault = self._take_fault(path)
         with self._lock:
             self._calls[path] += 1
             wake, delay = self._wake, self.delay_seconds
-            delay += self.seconds_per_input_char * _speech_input_length(path, body)
+            if fault is None:
+                delay += self.seconds_per_input_char * _speech_input_length(path, body)
             piece_delay, pieces = self.stream_chunk_delay, self.stream_chunks
         if delay > 0 and wake.wait(delay):
             return None  # reset or stopped meanwhile: neither record nor answer into the next test
-        response = self._answer(method, path, headers, body)
+        response = self._answer(method, path, headers, body, fault)
         if response is not None and response.status == 200 and piece_delay > 0:
             response = dataclasses.replace(
                 response, piece_delay=piece_delay, pieces=max(1, pieces), wake=wake
             )
         return response
 
-    def _answer(self, method: str, path: str, headers: dict[str, str], body: bytes) -> _Response | None:
-        fault = self._take_fault(path)
+    def _answer(
+        self, method: str, path: str, headers: dict[str, str], body: bytes, fault: _Fault | None
+    ) -> _Response | None:
         if fault is not None and fault.status is None:
             return None
         try:
