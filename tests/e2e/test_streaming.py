@@ -66,10 +66,18 @@ def paced(fake_openai: FakeOpenAI) -> FakeOpenAI:
 
 @pytest.fixture(scope="module")
 def openai_server(serve: StartServer, fake_openai: FakeOpenAI) -> LocalServer:
-    """template.yaml as make serve serves it, answering with OpenAI (the fake)."""
-    return serve(
+    """template.yaml as make serve serves it, answering with OpenAI (the fake), its streaming function warm: the tests
+    time streaming, not the web app's first start and imports (seconds on a busy machine)."""
+    server = serve(
         SPEECH_TEMPLATE, server_env(OPENAI_API_KEY=fake_openai.api_key, OPENAI_BASE_URL=fake_openai.base_url)
     )
+    warm_up = httpx.post(
+        f"http://127.0.0.1:{server.port}/v1/audio/speech",
+        json={"model": "tts-1", "voice": "echo", "input": "Warming up.", "response_format": "pcm"},
+        timeout=60,
+    )
+    assert warm_up.status_code == 200, warm_up.text
+    return server
 
 
 @pytest.fixture(scope="module")
