@@ -526,3 +526,129 @@ def test_the_start_script_is_executable_with_lf_line_endings() -> None:
     assert text.startswith(b"#!/bin/bash\n") and b"\r" not in text
     # And it serves the handler module's ASGI app on the adapter's port
     assert b"uvicorn app:app" in text and b"${AWS_LWA_PORT:-8080}" in text
+
+
+def _dependencies(resources: dict[str, Any]) -> dict[str, set[str]]:
+    """Each resource's references to other resources (Ref, GetAtt, Sub and DependsOn), as CloudFormation orders them."""
+
+    def found(node: Any, into: set[str]) -> set[str]:
+        if isinstance(node, dict):
+            for name, value in node.items():
+                if name == "Ref" and isinstance(value, str):
+                    into.add(value)
+                elif name == "Fn::GetAtt":
+                    into.add(value[0] if isinstance(value, list) else value.split(".")[0])
+                elif name == "Fn::Sub":
+                    text = value if isinstance(value, str) else value[0]
+                    into.update(re.findall(r"\$\{([^}!.]+)", text))
+                    found(value if isinstance(value, str) else value[1], into)
+                else:
+                    found(value, into)
+        elif isinstance(node, list):
+            for value in node:
+                found(value, into)
+        return into
+
+    graph = {}
+    for name, resource in resources.items():
+        depends_on = resource.get("DependsOn", [])
+        named = found(resource.get("Properties", {}), set()) | set(
+            [depends_on] if isinstance(depends_on, str) else depends_on
+        )
+        graph[name] = {other for other in named if other in resources}
+    return graph
+
+
+def _cycle(graph: dict[str, set[str]]) -> list[str]:
+    """A dependency cycle of `graph`, or [] (cfn-lint and `sam validate` do not look through the transform)."""
+    state: dict[str, int] = {}
+
+    def visit(name: str, path: list[str]) -> list[str]:
+        state[name] = 1
+        for other in sorted(graph[name]):
+            if state.get(other) == 1:
+                return [*path[path.index(other) :], other] if other in path else [name, other]
+            if other not in state and (cycle := visit(other, [*path, other])):
+                return cycle
+        state[name] = 2
+        return []
+
+    for name in sorted(graph):
+        if name not in state and (cycle := visit(name, [name])):
+            return cycle
+    return []
+
+
+def test_the_authorizer_reads_only_its_usage_plans_keys(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    # Given the template after the SAM transform
+    resources = transformed["Resources"]
+    authorizer = resources["AuthorizerFunction"]["Properties"]
+    (plan,) = [r for r in resources.values() if r["Type"] == "AWS::ApiGateway::UsagePlan"]
+    # When the authorizer's role, its keys policy and the usage plan are read
+    (role_policy,) = resources["AuthorizerFunctionRole"]["Properties"]["Policies"]
+    keys_policy = resources["AuthorizerKeysPolicy"]["Properties"]
+    granted = [*role_policy["PolicyDocument"]["Statement"], *keys_policy["PolicyDocument"]["Statement"]]
+    # Then it may GET the list of usage plans and the keys of its own plan, and nothing else (no /apikeys,
+    # whose values are every key of the account; no wildcard)
+    assert [(s["Effect"], s["Action"]) for s in granted] == [("Allow", "apigateway:GET")] * 2
+    assert [s["Resource"]["Fn::Sub"] for s in granted] == [
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans",
+        "arn:${AWS::Partition}:apigateway:${AWS::Region}::/usageplans/${SpeechApiUsagePlan}/keys",
+    ]
+    assert keys_policy["RoleName"] == {"Ref": "AuthorizerFunctionRole"}
+    assert "*" not in json.dumps(granted) and "apikeys" not in json.dumps(granted)
+    # And it finds that plan by the name the plan is given
+    assert authorizer["Environment"]["Variables"]["USAGE_PLAN_NAME"] == plan["Properties"]["UsagePlanName"]
+    assert plan["Properties"]["UsagePlanName"] == {"Fn::Sub": "${AWS::StackName}-usage-plan"}
+    # And no resource waits on itself (naming the plan's id in the function would: plan -> stage -> API ->
+    # authorizer function -> plan)
+    assert _cycle(_dependencies(resources)) == []
+
+
+def test_the_dependency_check_finds_the_cycle_a_plan_id_in_the_authorizer_would_make(
+    transformed: dict[str, Any],
+) -> None:
+    # Given the transformed template with the plan's id in the authorizer's environment
+    import copy
+
+    resources = copy.deepcopy(transformed["Resources"])
+    resources["AuthorizerFunction"]["Properties"]["Environment"]["Variables"]["USAGE_PLAN_NAME"] = {
+        "Ref": "SpeechApiUsagePlan"
+    }
+    # When its dependencies are checked / Then the cycle is found
+    cycle = _cycle(_dependencies(resources))
+    assert {"AuthorizerFunction", "SpeechApiUsagePlan", "SpeechApi"} <= set(cycle)
+
+
+def test_a_keyless_flood_is_bounded_by_the_stage_throttle_and_the_authorizers_concurrency(
+    template: dict[str, Any], transformed: dict[str, Any]
+) -> None:
+    # Given the template, and after the SAM transform / When the stage and the authorizer are read
+    (stage,) = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::Stage"]
+    authorizer = template["Resources"]["AuthorizerFunction"]["Properties"]
+    params = template["Parameters"]
+    # Then the stage throttles every method of every route, keyed or not, by two parameters
+    assert stage["Properties"]["MethodSettings"] == [
+        {
+            "ResourcePath": "/*",
+            "HttpMethod": "*",
+            "ThrottlingRateLimit": {"Ref": "StageThrottleRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "StageThrottleBurstLimit"},
+        }
+    ]
+    assert params["StageThrottleRateLimit"]["Default"] >= params["ThrottleRateLimit"]["Default"]
+    assert params["StageThrottleBurstLimit"]["Default"] >= params["ThrottleBurstLimit"]["Default"]
+    # And the authorizer reserves its concurrency by a parameter with a default, which 0 turns off
+    assert authorizer["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "AuthorizerReservesConcurrency",
+            {"Ref": "AuthorizerReservedConcurrency"},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
+    assert params["AuthorizerReservedConcurrency"]["Default"] > 0
+    assert template["Conditions"]["AuthorizerReservesConcurrency"] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": "AuthorizerReservedConcurrency"}, 0]}]
+    }
