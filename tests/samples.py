@@ -52,3 +52,39 @@ def encode(fmt: str, pcm: bytes, rate: int) -> bytes:
 def tone(fmt: str, seconds: float = 0.5, hz: float = 440.0) -> bytes:
     rate = _RECIPES[fmt][2]
     return encode(fmt, sine_pcm(seconds, rate, hz), rate)
+
+
+def wav_declaring(
+    declared_seconds: float, held_seconds: float, *, rate: int = 8000, channels: int = 1
+) -> bytes:
+    """An 8-bit PCM WAV whose header declares `declared_seconds` of audio and whose data holds `held_seconds`."""
+    declared = int(declared_seconds * rate) * channels
+    data = bytes([128]) * (int(held_seconds * rate) * channels)  # 8-bit PCM's silence is 128
+    fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels, channels, 8)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + declared)
+        + b"WAVEfmt "
+        + struct.pack("<I", len(fmt))
+        + fmt
+        + b"data"
+        + struct.pack("<I", declared)
+        + data
+    )
+
+
+@cache
+def silent_flac(seconds: float, *, rate: int = 8000) -> bytes:
+    """A FLAC of `seconds` of silence: about 11 KB a minute (a small file that decodes to hours)."""
+    buffer = io.BytesIO()
+    step = rate * 60
+    with av.open(buffer, mode="w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono")
+        for start in range(0, int(seconds * rate), step):
+            frame = av.AudioFrame(format="s16", layout="mono", samples=step)
+            frame.planes[0].update(bytes(step * 2))
+            frame.sample_rate = rate
+            frame.pts = start
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return buffer.getvalue()

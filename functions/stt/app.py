@@ -34,15 +34,17 @@ def api_door() -> SpeechApiResolver:
         from speech_common.core import transcribe  # here: a refused request does not load the core
 
         form = read_stt_form(app.current_event)
-        job = form.job(caller(app.current_event))
-        refuse_audio_too_long_to_answer(job)
+        job = refuse_audio_too_long_to_answer(form.job(caller(app.current_event)))
         transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
         return transcript_answer(transcript, form.form.response_format, route)
 
     @app.post("/api/stt/jobs")
     def speech_to_text_job() -> Response[JobAccepted]:
-        from speech_common.core import refuse_untimed
-        from speech_common.jobs import create_stt_job  # here: a /api/stt/ request does not load the jobs code
+        from speech_common.core import measured, refuse_untimed
+        from speech_common.jobs import (  # here: a /api/stt/ request does not load the jobs code
+            JOB_TAKES,
+            create_stt_job,
+        )
         from speech_common.storage import store_upload
         from speech_common.transcript_formats import needs_timings
 
@@ -50,7 +52,11 @@ def api_door() -> SpeechApiResolver:
         fields = form.form
         if needs_timings(fields.response_format):
             refuse_untimed(fields.model)
-        upload_id = fields.upload_id or store_upload(settings, owner, form.job(owner).audio)
+        if fields.upload_id is None:  # an inline file is measured now: one too long is refused, not queued
+            audio = measured(form.job(owner).audio, settings.job_max_audio_seconds, JOB_TAKES)
+            upload_id = store_upload(settings, owner, audio)
+        else:
+            upload_id = fields.upload_id
         job = create_stt_job(
             settings,
             owner,

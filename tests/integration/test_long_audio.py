@@ -129,10 +129,11 @@ def test_a_recording_longer_than_the_synchronous_route_takes_is_refused_before_a
     monkeypatch.setenv("SYNC_MAX_AUDIO_SECONDS", "600")
     get_settings.cache_clear()
     body = multipart_body({}, {"audio": ("meeting.ogg", long_ogg(), "audio/ogg")})
-    # When it is posted / Then it is a 400 naming the limit, and nothing was asked upstream
+    # When it is posted / Then it is a 400 naming the limit (decoding stopped there: how much longer is not
+    # known), and nothing was asked upstream
     response = invoke("stt", stt_event(body))
     assert response["statusCode"] == 400 and response["json"]["code"] == "audio_too_long"
-    assert "12 min" in response["json"]["detail"] and "10 min" in response["json"]["detail"]
+    assert "more than 10 min" in response["json"]["detail"]
     assert fake_openai.calls() == 0
 
 

@@ -28,7 +28,7 @@ from tests.helpers import (
     tts_event,
     with_api_key,
 )
-from tests.samples import tone
+from tests.samples import silent_flac, tone
 
 FORMATS = {
     "mp3": ("audio/mpeg", ("mp3", "mp3float")),
@@ -569,3 +569,18 @@ def test_a_job_for_timings_no_entry_gives_is_refused_before_it_is_queued(
     assert "gpt-transcribe" in response["json"]["detail"]
     assert run_worker(aws) == 0
     assert fake_openai.calls() == 0
+
+
+@pytest.mark.parametrize("stream", ["false", "true"])
+def test_a_transcription_past_the_cap_is_refused_in_openai_shape_before_any_call(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, stream: str
+) -> None:
+    # Given a synchronous cap of one minute and a small FLAC that decodes to ten
+    monkeypatch.setenv("SYNC_MAX_AUDIO_SECONDS", "60")
+    get_settings.cache_clear()
+    # When it is posted to /v1/audio/transcriptions (streamed or not)
+    response = transcription({"model": "whisper-1", "stream": stream}, silent_flac(600))
+    # Then OpenAI's error shape, audio_too_long, and nothing was sent upstream
+    assert response["statusCode"] == 400
+    assert error_of(response)["code"] == "audio_too_long"
+    assert fake_openai.calls("/v1/audio/transcriptions") == 0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from speech_common.settings import get_settings
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import BOUNDARY, FakeLambdaContext, header, invoke, multipart_body, stt_event
-from tests.samples import UPLOAD_FORMATS, tone
+from tests.samples import UPLOAD_FORMATS, silent_flac, tone, wav_declaring
 
 
 def upload(fmt: str = "mp3", *, filename: str | None = None, model: str | None = "whisper-1") -> bytes:
@@ -272,3 +273,74 @@ def test_an_unknown_form_field_is_echoed_only_as_a_short_prefix() -> None:
     # When it is sent / Then the detail shows a short prefix of the name
     response = invoke("stt", stt_event(body))
     assert response["json"] == {"detail": "n" * 40 + "…: Unknown field", "code": "unknown_field"}
+
+
+def _posted(audio: bytes, filename: str) -> dict:
+    return invoke(
+        "stt", stt_event(multipart_body({}, {"audio": (filename, audio, "application/octet-stream")}))
+    )
+
+
+def test_a_small_file_that_expands_past_the_cap_is_refused_before_any_call(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a synchronous cap of 10 minutes and a FLAC of an hour of silence (about 700 KB, six times the cap)
+    monkeypatch.setenv("SYNC_MAX_AUDIO_SECONDS", "600")
+    get_settings.cache_clear()
+    # When it is posted / Then 400 audio_too_long naming the cap, and the upstream was not called
+    response = _posted(silent_flac(3600), "silence.flac")
+    assert response["statusCode"] == 400 and response["json"]["code"] == "audio_too_long", response["json"]
+    assert "more than 10 min" in response["json"]["detail"]
+    assert fake_openai.calls("/v1/audio/transcriptions") == 0
+
+
+def test_a_tiny_file_longer_than_the_cap_is_measured_too(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cap of 5 s and a 30 s FLAC of silence of about 18 KB (files under 192 KiB were once never measured)
+    monkeypatch.setenv("SYNC_MAX_AUDIO_SECONDS", "5")
+    get_settings.cache_clear()
+    audio = silent_flac(30)
+    assert len(audio) < 32 * 1024
+    # When it is posted / Then it is refused, unsent
+    response = _posted(audio, "a.flac")
+    assert response["json"]["code"] == "audio_too_long"
+    assert fake_openai.calls("/v1/audio/transcriptions") == 0
+
+
+def test_a_wav_whose_header_hides_its_length_is_refused(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a cap of one minute and a WAV that declares 10 s and holds 2 minutes
+    monkeypatch.setenv("SYNC_MAX_AUDIO_SECONDS", "60")
+    get_settings.cache_clear()
+    # When it is posted / Then it is refused as too long, unsent
+    response = _posted(wav_declaring(10, 120), "a.wav")
+    assert response["json"]["code"] == "audio_too_long"
+    assert fake_openai.calls("/v1/audio/transcriptions") == 0
+
+
+@pytest.mark.parametrize(
+    ("audio", "named"),
+    [
+        (wav_declaring(1, 1, channels=16), "16 channels"),
+        (wav_declaring(1, 0.01, rate=768_000), "sample rate of 768,000 Hz"),
+        (b"RIFF\x24\x00\x00\x00WAVE" + b"junk" * 100, "could not be decoded"),
+    ],
+)
+def test_absurd_or_undecodable_audio_is_a_clear_400_before_any_call(
+    fake_openai: FakeOpenAI, audio: bytes, named: str
+) -> None:
+    # Given a small WAV with 16 channels, one at 768 kHz, or one that does not decode (its length unknown)
+    # When it is posted / Then 400 unsupported_audio saying why, and the upstream was not called
+    response = _posted(audio, "a.wav")
+    assert response["statusCode"] == 400 and response["json"]["code"] == "unsupported_audio"
+    assert named in response["json"]["detail"]
+    assert fake_openai.calls("/v1/audio/transcriptions") == 0
+
+
+def test_a_measured_recording_is_sent_as_it_came(fake_openai: FakeOpenAI) -> None:
+    # Given a 5 s mp3 / When it is posted / Then the very bytes went upstream, and its length was not guessed
+    response = _posted(tone("mp3", seconds=5.0), "a.mp3")
+    assert response["statusCode"] == 200, response["json"]
+    assert fake_openai.last_request.file_bytes == tone("mp3", seconds=5.0)

@@ -33,7 +33,7 @@ from tests.helpers import (
     with_api_key,
 )
 from tests.samples import encode as samples_encode
-from tests.samples import tone
+from tests.samples import silent_flac, tone
 from tests.tone_speech import RATE, WORDS, hear, recording
 
 
@@ -464,3 +464,35 @@ def test_the_cache_can_be_turned_off(
     first, second = tts({"text": "Hello."}), tts({"text": "Hello."})
     assert fake_openai.calls("/v1/audio/speech") == 2
     assert header(first, "X-Speech-Cache") is None and header(second, "X-Speech-Cache") is None
+
+
+def test_an_inline_job_longer_than_jobs_take_is_refused_at_submission(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given jobs limited to 10 minutes and an inline FLAC of an hour of silence
+    monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "600")
+    get_settings.cache_clear()
+    body = multipart_body({}, {"audio": ("silence.flac", silent_flac(3600), "audio/flac")})
+    # When the job is asked for / Then 400 audio_too_long now: no job recorded, nothing stored or sent
+    response = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))
+    assert response["statusCode"] == 400 and response["json"]["code"] == "audio_too_long"
+    assert boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+    listed = boto3.session.Session().client("s3").list_objects_v2(Bucket=aws["bucket"], Prefix="uploads/")
+    assert listed.get("KeyCount", 0) == 0
+    assert fake_openai.calls("/v1/audio/transcriptions") == 0
+
+
+def test_the_worker_stops_decoding_an_upload_that_expands_past_the_cap(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given jobs limited to 10 minutes and an upload (measured only by the worker) of a small FLAC that decodes to
+    # an hour
+    monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "600")
+    get_settings.cache_clear()
+    upload = new_upload()
+    send_file(upload, silent_flac(3600))
+    job_id = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")["json"]["job_id"]
+    # When the worker runs / Then the job failed audio_too_long, the upstream unpaid
+    run_worker(aws)
+    assert job_status(job_id)["json"]["error"]["code"] == "audio_too_long"
+    assert fake_openai.calls("/v1/audio/transcriptions") == 0

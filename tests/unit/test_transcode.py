@@ -5,22 +5,29 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+from types import SimpleNamespace
 
 import av
 import pytest
 
+from speech_common import transcode
 from speech_common.audio import sniff_audio_format
 from speech_common.transcode import (
     ENCODE_FRAME_SECONDS,
+    MAX_CHANNELS,
+    MAX_SAMPLE_RATE,
     OUTPUT_FORMATS,
     OUTPUT_SAMPLE_RATE,
     AudioDecodeError,
+    LongerThan,
+    StreamOutOfBounds,
     change_tempo,
+    decoded_seconds,
     encode_pcm,
     iter_decoded_pcm,
 )
 from tests.audio_helpers import decode_to_pcm, duration_seconds
-from tests.samples import UPLOAD_FORMATS, sine_pcm, tone
+from tests.samples import UPLOAD_FORMATS, silent_flac, sine_pcm, tone, wav_declaring
 
 # response_format -> (container FFmpeg reports, decoders that may read it)
 CONTAINERS = {
@@ -221,3 +228,72 @@ def test_change_tempo_scales_duration_and_keeps_pitch(factor: float) -> None:
     # Then it lasts 1/factor seconds at the same pitch
     assert len(pcm) / 2 / 22_050 == pytest.approx(1 / factor, rel=0.05)
     assert tone_hz(pcm, 22_050) == pytest.approx(440, rel=0.03)
+
+
+@pytest.mark.parametrize("fmt", UPLOAD_FORMATS)
+def test_each_upload_format_is_measured_by_decoding(fmt: str) -> None:
+    # Given half a second of tone in an upload format / When it is measured / Then its decoded length
+    assert decoded_seconds(tone(fmt), limit=60) == pytest.approx(0.5, abs=0.05)
+
+
+def test_a_wav_that_declares_10_s_and_holds_2_min_is_counted_to_its_end() -> None:
+    # Given a WAV whose header says 10 s and whose data holds 2 minutes (FFmpeg alone would stop at 10 s)
+    data = wav_declaring(10, 120)
+    # When it is measured / Then the data is counted, not the header
+    assert decoded_seconds(data, limit=3600) == pytest.approx(120)
+
+
+class _CountingBytes(io.BytesIO):
+    """A file that remembers how far it was read."""
+
+    furthest = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        _CountingBytes.furthest = max(_CountingBytes.furthest, self.tell())
+        return data
+
+
+def test_decoding_stops_as_soon_as_the_limit_is_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a small file that decodes to an hour, and the reads of it counted
+    data = silent_flac(3600)
+    monkeypatch.setattr(transcode, "io", SimpleNamespace(BytesIO=_CountingBytes))
+    _CountingBytes.furthest = 0
+    # When it is measured against a one-minute limit / Then it is longer, found before a tenth of it was read
+    with pytest.raises(LongerThan):
+        decoded_seconds(data, limit=60)
+    assert 0 < _CountingBytes.furthest < len(data) / 10
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (wav_declaring(1, 1, channels=MAX_CHANNELS + 1), f"{MAX_CHANNELS + 1} channels"),
+        (wav_declaring(1, 0.01, rate=MAX_SAMPLE_RATE + 1), "sample rate"),
+    ],
+)
+def test_absurd_sample_rates_and_channel_counts_are_refused(data: bytes, named: str) -> None:
+    # Given a stream past the channel or sample-rate limit / When it is measured / Then it is refused, named
+    with pytest.raises(StreamOutOfBounds, match=named):
+        decoded_seconds(data, limit=60)
+
+
+def test_the_limits_themselves_are_taken() -> None:
+    # Given streams at exactly the limits / When they are measured / Then they are counted
+    assert decoded_seconds(wav_declaring(1, 1, channels=MAX_CHANNELS), limit=60) == pytest.approx(1)
+    assert decoded_seconds(wav_declaring(1, 0.01, rate=MAX_SAMPLE_RATE), limit=60) == pytest.approx(0.01)
+
+
+@pytest.mark.parametrize("data", [b"RIFF\x24\x00\x00\x00WAVE" + b"junk" * 100, wav_declaring(0, 0)])
+def test_audio_of_unknown_length_is_an_error(data: bytes) -> None:
+    # Given bytes that look like a WAV but do not decode, or decode to no sample
+    # When they are measured / Then there is no length to trust
+    with pytest.raises(AudioDecodeError):
+        decoded_seconds(data, limit=60)
+
+
+def test_a_decode_for_pieces_stops_past_what_was_measured() -> None:
+    # Given a minute of silence decoded for pieces with at most 10 s allowed
+    # When it is decoded / Then it stops there rather than holding the rest
+    with pytest.raises(LongerThan):
+        b"".join(iter_decoded_pcm(silent_flac(60), max_seconds=10))

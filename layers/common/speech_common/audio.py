@@ -34,6 +34,8 @@ class AudioUpload:
 
     data: bytes
     format: str
+    # How long it plays, counted by decoding (core.measured); None until it is measured.
+    seconds: float | None = None
 
     @property
     def filename(self) -> str:

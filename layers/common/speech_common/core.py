@@ -13,7 +13,7 @@ import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Final, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
@@ -40,8 +40,8 @@ if TYPE_CHECKING:
     from speech_common.long_audio import Piece
 
 STT_FAILED = "Transcription failed"
-# Below this size an upload is not read for its duration (PyAV): under 5 minutes even at 5 kbps.
-LONG_AUDIO_MIN_BYTES = 192 * 1024
+# A long recording decoded again (resampled) for its pieces may come out this much longer than it was counted.
+RESAMPLED_SLACK_SECONDS = 1.0
 TTS_FAILED = "Speech synthesis failed"
 # A long text's pieces: each is one upstream call on every engine (OpenAI's and the realtime
 # engine's single-call size, a third of Polly's), and many of them make a round of parallel calls.
@@ -354,7 +354,7 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
     seconds = audio_seconds(job.audio)
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
-    if seconds is None or seconds <= settings.stt_split_above_seconds:
+    if seconds <= settings.stt_split_above_seconds:
         result, route = _transcribe_once(job, job.audio, chain, deadline)
         return TranscriptStream(iter((result.text.strip(),)), job.model, result.language), route
     pieces, uploads, _ = _cut_at_silences(job, seconds)
@@ -384,7 +384,7 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     if job.timings or job.words:
         chain = timed_routes(job.model, chain, settings.route_policy)
     seconds = audio_seconds(job.audio)
-    if seconds is not None and seconds > settings.stt_split_above_seconds:
+    if seconds > settings.stt_split_above_seconds:
         result, route = _transcribe_in_pieces(job, chain, seconds, deadline)
     else:
         result, route = _transcribe_once(job, job.audio, chain, deadline)
@@ -430,27 +430,40 @@ def timed_routes(model: str, chain: tuple[Route, ...], policy: RoutePolicy) -> t
     )
 
 
-def audio_seconds(audio: AudioUpload) -> float | None:
-    """How long an upload plays, when it may be long enough to matter (None: short, or unknown).
-
-    Reading the headers needs PyAV; below LONG_AUDIO_MIN_BYTES even a 5 kbps file is under 5 minutes.
-    """
-    if len(audio.data) < LONG_AUDIO_MIN_BYTES:
-        return None
-    from speech_common.long_audio import duration_seconds
-
-    return duration_seconds(audio.data)
+def audio_seconds(audio: AudioUpload) -> float:
+    """How long an upload plays: as measured (`measured`), else counted now up to the longest a job takes."""
+    if audio.seconds is not None:
+        return audio.seconds
+    settings = get_settings()
+    limit = max(settings.job_max_audio_seconds, settings.sync_max_audio_seconds)
+    return measured(audio, limit, "a job takes").seconds or 0.0
 
 
-def refuse_longer_than(audio: AudioUpload, limit: float, what: str) -> None:
-    """400 audio_too_long, before any upstream call, for a recording longer than `limit` seconds
-    (`what` says which way takes it, or what the limit is)."""
-    seconds = audio_seconds(audio)
-    if seconds is not None and seconds > limit:
+def measured(audio: AudioUpload, limit: float, what: str) -> AudioUpload:
+    """`audio` with its length, counted by decoding it (transcode.decoded_seconds: no header believed, decoding
+    stopped once past `limit`), before any upstream call. 400 audio_too_long past `limit` seconds (`what` says which
+    way takes it, or what the limit is); 400 unsupported_audio when it cannot be decoded (an unknown length is not
+    taken) or its sample rate or channels are past the limits."""
+    from speech_common.transcode import AudioDecodeError, LongerThan, StreamOutOfBounds, decoded_seconds
+
+    try:
+        seconds = decoded_seconds(audio.data, limit=limit)
+    except LongerThan:
         raise InvalidRequest(
-            f"audio: the recording lasts {seconds / 60:.0f} min, longer than {what} ({limit / 60:.0f} min)",
+            f"audio: the recording lasts more than {_minutes(limit)}, longer than {what}",
             code=ErrorCode.AUDIO_TOO_LONG,
-        )
+        ) from None
+    except StreamOutOfBounds as error:
+        raise InvalidRequest(f"audio: the recording has {error}", code=ErrorCode.UNSUPPORTED_AUDIO) from None
+    except AudioDecodeError:
+        raise InvalidRequest(
+            "audio: the file could not be decoded, so its length is unknown", code=ErrorCode.UNSUPPORTED_AUDIO
+        ) from None
+    return replace(audio, seconds=seconds)
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 60 else f"{seconds:g} s"
 
 
 def _transcribe_once(
@@ -501,14 +514,20 @@ def _cut_at_silences(job: TranscriptionJob, seconds: float) -> tuple[list[Piece]
     """A long recording's pieces (cut at silences, for one round of parallel calls), each as an upload, and the
     recording's length in seconds."""
     from speech_common import long_audio
-    from speech_common.transcode import AudioDecodeError, encode_pcm, iter_decoded_pcm
+    from speech_common.transcode import AudioDecodeError, LongerThan, encode_pcm, iter_decoded_pcm
 
     settings = get_settings()
     try:
-        pcm = b"".join(iter_decoded_pcm(job.audio.data, sample_rate=long_audio.PIECE_SAMPLE_RATE))
-    except AudioDecodeError:
+        # Never more than was counted: memory stays bounded by the cap it was measured against.
+        decoded = iter_decoded_pcm(
+            job.audio.data,
+            sample_rate=long_audio.PIECE_SAMPLE_RATE,
+            max_seconds=seconds + RESAMPLED_SLACK_SECONDS,
+        )
+        pcm = b"".join(decoded)
+    except (AudioDecodeError, LongerThan):
         raise InvalidRequest(
-            "audio: the file could not be decoded", code=ErrorCode.UNSUPPORTED_AUDIO
+            "audio: the file could not be decoded as it was measured", code=ErrorCode.UNSUPPORTED_AUDIO
         ) from None
     total = len(pcm) / long_audio.BYTES_PER_SAMPLE / long_audio.PIECE_SAMPLE_RATE or seconds
     pieces = long_audio.plan_pieces(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
@@ -46,8 +47,29 @@ OUTPUT_FORMATS: Final[tuple[str, ...]] = (*_ENCODINGS, "pcm")
 _BYTES_PER_SAMPLE: Final = 2
 
 
+# Streams past these are not speech, or are made to cost: refused before (and while) they are decoded. Decoding's
+# work grows with rate x channels, so these also bound how long measuring a recording up to its cap can take.
+MAX_SAMPLE_RATE: Final = 384_000
+MAX_CHANNELS: Final = 8
+# The demuxer's options for reading an upload: a WAV's data size is not believed (the audio is read to the file's
+# end), so that a header declaring 10 s cannot hide 40 min from the count. Formats without the option ignore it.
+_UPLOAD_OPTIONS: Final = {"ignore_length": "1"}
+
+
 class AudioDecodeError(ValueError):
     """The bytes are not audio FFmpeg can decode, or hold no audio stream."""
+
+
+class StreamOutOfBounds(AudioDecodeError):
+    """A stream whose sample rate or channel count is past MAX_SAMPLE_RATE or MAX_CHANNELS."""
+
+
+class LongerThan(ValueError):  # a finding, not a failure
+    """Decoding passed `limit` seconds (and stopped there: how much longer the audio is, is not known)."""
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"longer than {limit:g} s")
+        self.limit = limit
 
 
 def _pcm_frame(pcm: bytes | memoryview, sample_rate: int, pts: int = 0) -> AudioFrame:
@@ -165,21 +187,67 @@ def _decoded_frames(data: bytes) -> Generator[AudioFrame]:
         raise AudioDecodeError(f"undecodable audio ({type(error).__name__})") from error
 
 
-def iter_decoded_pcm(data: bytes, *, sample_rate: int = 16_000) -> Generator[bytes]:
-    """Decode the first audio stream of `data` chunk by chunk as mono s16le at `sample_rate`.
+def _check_bounds(sample_rate: int, channels: int) -> None:
+    if sample_rate > MAX_SAMPLE_RATE:
+        raise StreamOutOfBounds(
+            f"a sample rate of {sample_rate:,} Hz (at most {MAX_SAMPLE_RATE:,} are taken)"
+        )
+    if channels > MAX_CHANNELS:
+        raise StreamOutOfBounds(f"{channels} channels (at most {MAX_CHANNELS} are taken)")
 
-    Lets a caller stop early (a deadline) without holding a whole long recording in memory;
-    close() the generator when stopping early. Raises AudioDecodeError for undecodable bytes.
+
+def decoded_seconds(data: bytes, *, limit: float) -> float:
+    """How long the first audio stream of `data` plays, counted from its decoded samples (no header is believed: not
+    the container's duration, not a WAV's data size), without resampling.
+
+    Decoding stops as soon as the count passes `limit` (LongerThan), so neither memory nor time grows with what a
+    small file claims or expands to. Raises StreamOutOfBounds for a sample rate or channel count past the limits
+    (checked on the stream, then on every frame: they may change mid-stream), AudioDecodeError for bytes that are
+    not audio or decode to no sample.
     """
     import av
 
+    seconds = 0.0
+    try:
+        with av.open(io.BytesIO(data), mode="r", options=dict(_UPLOAD_OPTIONS)) as container:
+            if not container.streams.audio:
+                raise AudioDecodeError("no audio stream")
+            stream = container.streams.audio[0]
+            _check_bounds(stream.codec_context.sample_rate or 0, stream.codec_context.channels or 0)
+            for frame in container.decode(stream):
+                _check_bounds(frame.sample_rate, len(frame.layout.channels))
+                seconds += frame.samples / frame.sample_rate
+                if seconds > limit:
+                    raise LongerThan(limit)
+    except av.FFmpegError as error:
+        raise AudioDecodeError(f"undecodable audio ({type(error).__name__})") from error
+    if seconds <= 0:
+        raise AudioDecodeError("no audio decoded")
+    return seconds
+
+
+def iter_decoded_pcm(
+    data: bytes, *, sample_rate: int = 16_000, max_seconds: float | None = None
+) -> Generator[bytes]:
+    """Decode the first audio stream of `data` chunk by chunk as mono s16le at `sample_rate`.
+
+    Lets a caller stop early (a deadline) without holding a whole long recording in memory;
+    close() the generator when stopping early. Raises AudioDecodeError for undecodable bytes; with
+    `max_seconds`, LongerThan as soon as more than that was decoded (what was measured is checked again).
+    """
+    import av
+
+    most = None if max_seconds is None else int(max_seconds * sample_rate) * _BYTES_PER_SAMPLE
+    given = 0
     resampler = av.AudioResampler(format="s16", layout="mono", rate=sample_rate)
     with closing(_decoded_frames(data)) as frames:
-        for frame in frames:
+        for frame in itertools.chain(frames, [None]):  # None: what the resampler still holds
             for resampled in resampler.resample(frame):
-                yield _frame_bytes(resampled)
-    for resampled in resampler.resample(None):  # what the resampler still holds
-        yield _frame_bytes(resampled)
+                pcm = _frame_bytes(resampled)
+                given += len(pcm)
+                if most is not None and given > most:
+                    raise LongerThan(cast("float", max_seconds))
+                yield pcm
 
 
 # A streamed wav's sizes are unknown when its header is sent: the largest value, as OpenAI's streamed wav

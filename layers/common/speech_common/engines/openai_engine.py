@@ -148,6 +148,8 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
 
 
 def _seconds_of(audio: AudioUpload) -> float | None:
+    if audio.seconds is not None:  # measured before the call
+        return audio.seconds
     from speech_common.long_audio import duration_seconds  # PyAV: only when the upstream gave no duration
 
     return duration_seconds(audio.data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from speech_common.error_codes import ErrorCode
@@ -22,13 +23,15 @@ def fits_in_answer(audio: bytes) -> bool:
     return 4 * ((len(audio) + 2) // 3) <= get_settings().max_response_body_bytes
 
 
-def refuse_audio_too_long_to_answer(job: TranscriptionJob, way_out: str) -> None:
-    """Refuse, before any upstream call, a recording longer than one request can transcribe in time."""
-    from speech_common.core import refuse_longer_than  # the core comes with the route that calls it
+def refuse_audio_too_long_to_answer(job: TranscriptionJob, way_out: str) -> TranscriptionJob:
+    """`job` with its recording measured (decoded, up to the cap); refused, before any upstream call, when it is longer
+    than one request can transcribe in time, or cannot be decoded."""
+    from speech_common.core import measured  # the core comes with the route that calls it
 
-    refuse_longer_than(
+    audio = measured(
         job.audio, get_settings().sync_max_audio_seconds, f"one request can transcribe in time; {way_out}"
     )
+    return replace(job, audio=audio)
 
 
 def refuse_audio_too_large_to_return(text: str, response_format: str, speed: float, way_out: str) -> None:

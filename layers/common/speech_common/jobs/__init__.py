@@ -7,6 +7,7 @@ queue.py    `JobQueue`, how jobs reach the worker (SQS)
 
 from speech_common.jobs.service import (
     FAILED,
+    JOB_TAKES,
     QUEUED,
     RUNNING,
     STT,
@@ -22,6 +23,7 @@ from speech_common.jobs.service import (
 
 __all__ = [
     "FAILED",
+    "JOB_TAKES",
     "QUEUED",
     "RUNNING",
     "STT",

@@ -22,7 +22,7 @@ from speech_common.core import (
     TTS_FAILED,
     SynthesisRequest,
     TranscriptionJob,
-    refuse_longer_than,
+    measured,
     synthesize_long_text,
     transcribe,
 )
@@ -51,6 +51,7 @@ JOB_FAILED = "The job failed"
 FAILED_BY_KIND = {STT: STT_FAILED, TTS: TTS_FAILED}
 LEASE_MARGIN_SECONDS = 60
 MAX_JOB_ID_CHARS = 64  # ours are 24; a longer id is nobody's and is not looked up
+JOB_TAKES = "a job takes"
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,11 @@ def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: 
 def _transcription(
     settings: Settings, job_id: str, owner: str, request: dict[str, Any], deadline: Deadline
 ) -> dict[str, Any]:
-    audio = read_upload(settings, owner, request["upload_id"])
-    refuse_longer_than(audio, settings.job_max_audio_seconds, "a job takes")
+    # Measured again here (it may have come by upload_id, unmeasured): decoding stops at the cap, so the worker's
+    # memory is bounded whatever the file claims or expands to.
+    audio = measured(
+        read_upload(settings, owner, request["upload_id"]), settings.job_max_audio_seconds, JOB_TAKES
+    )
     response_format = request.get("response_format", "json")
     job = TranscriptionJob(
         audio=audio,

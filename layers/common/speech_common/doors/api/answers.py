@@ -41,8 +41,9 @@ def refuse_audio_too_large_to_return(request: TtsRequest) -> None:
         )
 
 
-def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
-    answers.refuse_audio_too_long_to_answer(job, _TOO_LONG_WAY_OUT)
+def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> TranscriptionJob:
+    """`job`, its recording measured; 400 when it is too long to answer now (or cannot be decoded)."""
+    return answers.refuse_audio_too_long_to_answer(job, _TOO_LONG_WAY_OUT)
 
 
 def delivered(speech: Speech, delivery: str, event: APIGatewayProxyEvent, route: Route) -> Response[Any]:

@@ -27,8 +27,9 @@ OPENAI_SPEECH_CONTENT_TYPES = {**SPEECH_CONTENT_TYPES, "opus": "audio/opus", "pc
 _TOO_LONG_WAY_OUT = "send it as a job: POST /api/stt/jobs/"
 
 
-def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> None:
-    answers.refuse_audio_too_long_to_answer(job, _TOO_LONG_WAY_OUT)
+def refuse_audio_too_long_to_answer(job: TranscriptionJob) -> TranscriptionJob:
+    """`job`, its recording measured; 400 when it is too long to answer now (or cannot be decoded)."""
+    return answers.refuse_audio_too_long_to_answer(job, _TOO_LONG_WAY_OUT)
 
 
 def speech_stream_answer(stream: SpeechStream, route: Route, stream_format: str) -> Response[Any]:

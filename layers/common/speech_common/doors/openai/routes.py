@@ -70,7 +70,7 @@ def openai_transcription_door() -> SpeechApiResolver:
         from speech_common.core import stream_transcription, transcribe  # here: a 400 does not load the core
 
         job, form = read_transcription_form(v1.current_event)
-        refuse_audio_too_long_to_answer(job)
+        job = refuse_audio_too_long_to_answer(job)
         deadline = invocation_deadline(v1.current_event, v1.lambda_context)
         if form.stream:
             stream, route = stream_transcription(job, deadline)
