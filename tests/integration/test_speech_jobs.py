@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -91,6 +92,28 @@ def test_a_speech_job_is_queued_read_by_the_worker_and_linked(
     assert result["duration_seconds"] == pytest.approx(expected, abs=0.05)
     # And the caller's text is no longer kept once read
     assert not [key for key in bucket_keys(aws, "uploads/") if key.endswith(".txt")]
+
+
+def test_each_get_of_a_speech_job_signs_a_new_link_for_the_set_time(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given audio links set to live five minutes (AudioLinkSeconds), and a finished speech job
+    monkeypatch.setenv("RESULT_URL_EXPIRES_SECONDS", "300")
+    get_settings.cache_clear()
+    accepted = new_job({"text": long_text(600)})
+    finished(aws, accepted["json"]["job_id"])
+    # When its status is read twice, a second apart
+    links = []
+    for _ in range(2):
+        links.append(job_status(accepted["json"]["job_id"])["json"]["result"])
+        time.sleep(1.1)
+    # Then each read signed its own link, for five minutes from then, as expires_in says
+    signed = [parse_qs(urlsplit(link["audio_url"]).query) for link in links]
+    assert [(q["X-Amz-Expires"], link["expires_in"]) for q, link in zip(signed, links, strict=True)] == [
+        (["300"], 300)
+    ] * 2
+    assert signed[0]["X-Amz-Date"] < signed[1]["X-Amz-Date"]
+    assert links[0]["audio_url"] != links[1]["audio_url"]
 
 
 def test_sixty_thousand_characters_are_read_in_parallel_each_piece_once_inside_the_worker_timeout(
