@@ -159,6 +159,22 @@ def test_a_job_read_again_pays_for_no_piece_and_gives_identical_audio(
     assert first_audio == second_audio and len(first_audio) > 0
 
 
+def test_another_keys_job_of_the_same_text_pays_for_its_own_pieces(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a text read by a job of key-a
+    text = long_text(3_000)
+    finished(aws, new_job({"text": text, "voice": "echo"})["json"]["job_id"])
+    calls = fake_openai.calls("/v1/audio/speech")
+    # When key-b's job asks for the same text, voice and format
+    job_id = new_job({"text": text, "voice": "echo"}, api_key_id="key-b")["json"]["job_id"]
+    run_worker(aws)
+    status = job_status(job_id, api_key_id="key-b")["json"]
+    # Then every piece is read again for key-b: key-a's cached pieces are key-a's alone
+    assert status["status"] == "succeeded", status["error"]
+    assert fake_openai.calls("/v1/audio/speech") == 2 * calls > 0
+
+
 def test_a_piece_that_keeps_failing_fails_the_job_and_leaves_nothing_to_link(
     aws: dict[str, str], fake_openai: FakeOpenAI
 ) -> None:

@@ -447,6 +447,28 @@ def test_an_identical_request_is_served_from_the_cache_without_an_upstream_call(
     assert all("order" not in key for key in keys)
 
 
+def test_one_keys_cache_entry_is_never_served_to_another_key(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a request of key-a, served and cached
+    body = json.dumps({"text": "Your test results are ready.", "voice": "echo"})
+    assert (
+        header(invoke("tts", api_event("POST", "/api/tts/", body=body, api_key_id="key-a")), "X-Speech-Cache")
+        == "miss"
+    )
+    calls = fake_openai.calls("/v1/audio/speech")
+    # When key-b sends the identical request
+    other = invoke("tts", api_event("POST", "/api/tts/", body=body, api_key_id="key-b"))
+    # Then key-b learns nothing of key-a's: a miss, read by the upstream for key-b
+    assert other["statusCode"] == 200 and header(other, "X-Speech-Cache") == "miss"
+    assert fake_openai.calls("/v1/audio/speech") == calls + 1
+    # And each key still has its own hit (the cache keeps paying off for the key that asked before)
+    for key in ("key-a", "key-b"):
+        again = invoke("tts", api_event("POST", "/api/tts/", body=body, api_key_id=key))
+        assert header(again, "X-Speech-Cache") == "hit", key
+    assert fake_openai.calls("/v1/audio/speech") == calls + 1
+
+
 @pytest.mark.parametrize(
     "change",
     [{"voice": "nova"}, {"speed": 1.25}, {"response_format": "wav"}, {"text": "Your order has shipped!"}],
