@@ -44,7 +44,7 @@ def api_door() -> SpeechApiResolver:
 
         refuse_audio_too_large_to_return(request)
         deadline = invocation_deadline(app.current_event, app.lambda_context)
-        speech, route = synthesize(synthesis_request(request), deadline)
+        speech, route = synthesize(synthesis_request(request, caller(app.current_event)), deadline)
         return delivered(speech, request.delivery, app.current_event, route)
 
     @app.post("/api/tts/jobs")
@@ -52,7 +52,8 @@ def api_door() -> SpeechApiResolver:
         from speech_common.jobs import create_tts_job  # here: a /api/tts/ request does not load the jobs code
 
         refuse_text_longer_than_a_job_takes(request)
-        job = create_tts_job(get_settings(), caller(app.current_event), synthesis_request(request))
+        owner = caller(app.current_event)
+        job = create_tts_job(get_settings(), owner, synthesis_request(request, owner))
         status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
         return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
 

@@ -21,7 +21,7 @@ from speech_common.errors import OperationFailed, UpstreamFailure
 from speech_common.http_kit.streaming import take_handed_over
 from speech_common.model_routing import Route
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import header, multipart_body, streamed, stt_event, tts_event
+from tests.helpers import header, multipart_body, streamed, stt_event, tts_event, with_api_key
 from tests.integration.test_long_audio import long_mp3
 from tests.samples import tone
 from tests.tone_speech import hear
@@ -77,6 +77,27 @@ def test_speech_audio_is_streamed_with_its_format_and_no_6_mb_ceiling(fake_opena
     with av.open(io.BytesIO(audio)) as container:
         assert container.streams.audio[0].codec_context.name == "pcm_s16le"
     assert len(audio) > 6 * 1024 * 1024
+
+
+def test_a_v1_speech_request_never_hits_another_keys_cache_entry(
+    fake_openai: FakeOpenAI, aws: dict[str, str]
+) -> None:
+    # Given a /v1 speech request of key-a, streamed and cached
+    body = {"model": "tts-1", "input": "Your test results are ready.", "voice": "echo"}
+
+    def as_key(key: str) -> dict[str, Any]:
+        return streamed("stream", with_api_key(tts_event(body, path="/v1/audio/speech"), key))
+
+    first = as_key("key-a")
+    assert header(first, "X-Speech-Cache") == "miss"
+    calls = fake_openai.calls("/v1/audio/speech")
+    # When key-b sends the identical request
+    other = as_key("key-b")
+    # Then it is a miss for key-b, read by the upstream again, while key-a's own request is a hit
+    assert other["statusCode"] == 200 and header(other, "X-Speech-Cache") == "miss"
+    assert fake_openai.calls("/v1/audio/speech") == calls + 1
+    again = as_key("key-a")
+    assert header(again, "X-Speech-Cache") == "hit" and body_of(again) == body_of(first)
 
 
 def failing_after_first(chunk: bytes) -> Iterator[bytes]:

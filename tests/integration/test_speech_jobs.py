@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import boto3
 import pytest
@@ -93,6 +94,28 @@ def test_a_speech_job_is_queued_read_by_the_worker_and_linked(
     assert not [key for key in bucket_keys(aws, "uploads/") if key.endswith(".txt")]
 
 
+def test_each_get_of_a_speech_job_signs_a_new_link_for_the_set_time(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given audio links set to live five minutes (AudioLinkSeconds), and a finished speech job
+    monkeypatch.setenv("RESULT_URL_EXPIRES_SECONDS", "300")
+    get_settings.cache_clear()
+    accepted = new_job({"text": long_text(600)})
+    finished(aws, accepted["json"]["job_id"])
+    # When its status is read twice, a second apart
+    links = []
+    for _ in range(2):
+        links.append(job_status(accepted["json"]["job_id"])["json"]["result"])
+        time.sleep(1.1)
+    # Then each read signed its own link, for five minutes from then, as expires_in says
+    signed = [parse_qs(urlsplit(link["audio_url"]).query) for link in links]
+    assert [(q["X-Amz-Expires"], link["expires_in"]) for q, link in zip(signed, links, strict=True)] == [
+        (["300"], 300)
+    ] * 2
+    assert signed[0]["X-Amz-Date"] < signed[1]["X-Amz-Date"]
+    assert links[0]["audio_url"] != links[1]["audio_url"]
+
+
 def test_sixty_thousand_characters_are_read_in_parallel_each_piece_once_inside_the_worker_timeout(
     aws: dict[str, str], fake_openai: FakeOpenAI
 ) -> None:
@@ -134,6 +157,22 @@ def test_a_job_read_again_pays_for_no_piece_and_gives_identical_audio(
     first_audio = requests.get(first["result"]["audio_url"], timeout=30).content
     second_audio = requests.get(second["result"]["audio_url"], timeout=30).content
     assert first_audio == second_audio and len(first_audio) > 0
+
+
+def test_another_keys_job_of_the_same_text_pays_for_its_own_pieces(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a text read by a job of key-a
+    text = long_text(3_000)
+    finished(aws, new_job({"text": text, "voice": "echo"})["json"]["job_id"])
+    calls = fake_openai.calls("/v1/audio/speech")
+    # When key-b's job asks for the same text, voice and format
+    job_id = new_job({"text": text, "voice": "echo"}, api_key_id="key-b")["json"]["job_id"]
+    run_worker(aws)
+    status = job_status(job_id, api_key_id="key-b")["json"]
+    # Then every piece is read again for key-b: key-a's cached pieces are key-a's alone
+    assert status["status"] == "succeeded", status["error"]
+    assert fake_openai.calls("/v1/audio/speech") == 2 * calls > 0
 
 
 def test_a_piece_that_keeps_failing_fails_the_job_and_leaves_nothing_to_link(

@@ -6,6 +6,7 @@ bytes, on the same monotonic clock), not by wall-clock thresholds.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -218,6 +219,26 @@ def test_the_speech_cache_streams_a_hit_and_keeps_a_whole_miss(
     # And synthesize, under the same key, serves it too
     speech, _ = synthesize(request, Deadline(30))
     assert speech.cache == "hit" and speech.audio == first
+
+
+def test_the_speech_cache_is_its_owners_for_synthesize_and_stream_speech(
+    fake_openai: FakeOpenAI, aws: dict[str, str]
+) -> None:
+    # Given a text read once for owner a, streamed
+    request = SynthesisRequest(text=LONG_TEXT, response_format="opus", owner="key-a")
+    whole(stream_speech(request, Deadline(30))[0])
+    calls = fake_openai.calls("/v1/audio/speech")
+    # When owner b asks for the same text, voice and format, streamed and then whole
+    other = dataclasses.replace(request, owner="key-b")
+    stream, _ = stream_speech(other, Deadline(30))
+    # Then b's stream is a miss, read by the upstream (not a's entry)
+    assert stream.cache == "miss"
+    whole(stream)
+    assert fake_openai.calls("/v1/audio/speech") > calls
+    # And synthesize for a third owner misses too, while a and b each hit their own entry
+    assert synthesize(dataclasses.replace(request, owner="key-c"), Deadline(30))[0].cache == "miss"
+    assert synthesize(request, Deadline(30))[0].cache == "hit"
+    assert stream_speech(other, Deadline(30))[0].cache == "hit"
 
 
 def test_a_stream_left_unfinished_is_not_kept(fake_openai: FakeOpenAI, aws: dict[str, str]) -> None:

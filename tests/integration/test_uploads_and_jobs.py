@@ -6,7 +6,7 @@ import base64
 import json
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import boto3
 import pytest
@@ -299,11 +299,34 @@ def test_delivery_url_answers_a_link_to_audio_larger_than_an_answer_can_carry(
     assert response["statusCode"] == 200, response["json"]
     answer = response["json"]
     assert set(answer) == {"audio_url", "expires_in", "model", "voice"}
-    assert (answer["model"], answer["voice"], answer["expires_in"]) == ("tts-1", "nova", 3600)
+    assert (answer["model"], answer["voice"], answer["expires_in"]) == ("tts-1", "nova", 600)
     audio = requests.get(answer["audio_url"], timeout=30)
     assert audio.status_code == 200 and audio.content.startswith(b"RIFF")
     chunks = speech_chunks(text, get_settings().tts_parallel_calls)  # the fake speaks 1 s a chunk
     assert duration_seconds(audio.content) == pytest.approx(len(chunks), abs=0.2)
+    # And the link is signed for the default 10 minutes, as expires_in says
+    assert link_seconds(answer["audio_url"]) == 600
+
+
+def link_seconds(url: str) -> int:
+    """How long S3 honours a presigned GET: its SigV4 X-Amz-Expires."""
+    (expires,) = parse_qs(urlsplit(url).query)["X-Amz-Expires"]
+    return int(expires)
+
+
+def test_an_audio_links_life_is_the_setting(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given audio links set to live two minutes (AudioLinkSeconds)
+    monkeypatch.setenv("RESULT_URL_EXPIRES_SECONDS", "120")
+    get_settings.cache_clear()
+    # When speech is asked for with "delivery": "url"
+    body = {"text": "Your order has shipped.", "delivery": "url"}
+    response = invoke("tts", api_event("POST", "/api/tts/", body=json.dumps(body)))
+    # Then S3 honours the link for two minutes, and the answer says so
+    assert response["statusCode"] == 200, response["json"]
+    assert response["json"]["expires_in"] == 120
+    assert link_seconds(response["json"]["audio_url"]) == 120
 
 
 # --- limits and failures found in review --------------------------------------------------------
@@ -422,6 +445,28 @@ def test_an_identical_request_is_served_from_the_cache_without_an_upstream_call(
         for o in boto3.session.Session().client("s3").list_objects_v2(Bucket=aws["bucket"])["Contents"]
     ]
     assert all("order" not in key for key in keys)
+
+
+def test_one_keys_cache_entry_is_never_served_to_another_key(
+    aws: dict[str, str], fake_openai: FakeOpenAI
+) -> None:
+    # Given a request of key-a, served and cached
+    body = json.dumps({"text": "Your test results are ready.", "voice": "echo"})
+    assert (
+        header(invoke("tts", api_event("POST", "/api/tts/", body=body, api_key_id="key-a")), "X-Speech-Cache")
+        == "miss"
+    )
+    calls = fake_openai.calls("/v1/audio/speech")
+    # When key-b sends the identical request
+    other = invoke("tts", api_event("POST", "/api/tts/", body=body, api_key_id="key-b"))
+    # Then key-b learns nothing of key-a's: a miss, read by the upstream for key-b
+    assert other["statusCode"] == 200 and header(other, "X-Speech-Cache") == "miss"
+    assert fake_openai.calls("/v1/audio/speech") == calls + 1
+    # And each key still has its own hit (the cache keeps paying off for the key that asked before)
+    for key in ("key-a", "key-b"):
+        again = invoke("tts", api_event("POST", "/api/tts/", body=body, api_key_id=key))
+        assert header(again, "X-Speech-Cache") == "hit", key
+    assert fake_openai.calls("/v1/audio/speech") == calls + 1
 
 
 @pytest.mark.parametrize(

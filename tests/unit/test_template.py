@@ -83,7 +83,7 @@ def test_each_function_has_its_service_name_route_and_secret_policy(template: di
         assert event["Properties"]["RestApiId"] == {"Ref": "SpeechApi"}
         # And it may read the OpenAI secret
         secret_policy = function["Policies"][0]["AWSSecretsManagerGetSecretValuePolicy"]
-        assert "${OpenAISecretName}-*" in secret_policy["SecretArn"]["Fn::Sub"]
+        assert secret_policy["SecretArn"]["Fn::Sub"].endswith(":secret:${OpenAISecretName}-??????")
 
 
 def test_multipart_is_a_binary_media_type(template: dict[str, Any]) -> None:
@@ -342,6 +342,123 @@ def test_the_worker_reads_the_queue_whose_failures_go_to_a_dead_letter_queue(
     assert resources["DeadLetterFunction"]["Properties"]["Handler"] == "app.dead_letter_handler"
 
 
+def _statements(policies: Any) -> Iterator[dict[str, Any]]:
+    """Every IAM statement in a role's Policies, under a condition's branches too."""
+    if isinstance(policies, dict):
+        if "Effect" in policies and "Action" in policies:
+            yield policies
+        else:
+            for value in policies.values():
+                yield from _statements(value)
+    elif isinstance(policies, list):
+        for value in policies:
+            yield from _statements(value)
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def _arn_of(value: Any) -> str | None:
+    """ "X.Arn" for a !GetAtt X.Arn, in either of the forms the transform leaves; None for anything else."""
+    target = value.get("Fn::GetAtt") if isinstance(value, dict) else None
+    return ".".join(target) if isinstance(target, list) else target
+
+
+def _roles(transformed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        name: r["Properties"] for name, r in transformed["Resources"].items() if r["Type"] == "AWS::IAM::Role"
+    }
+
+
+def test_only_the_job_functions_may_take_messages_and_each_only_from_its_own_queue(
+    transformed: dict[str, Any],
+) -> None:
+    # Given the template after the SAM transform, and what each SQS-triggered function reads
+    resources = transformed["Resources"]
+    readers = {"WorkerFunction": "JobsQueue", "DeadLetterFunction": "JobsDeadLetterQueue"}
+    roles = _roles(transformed)
+    # When every role's managed policies and statements are read
+    for name, role in roles.items():
+        # Then none carries AWS's managed SQS policy (its rights are on every queue of the account)
+        assert not [arn for arn in role.get("ManagedPolicyArns", []) if "SQS" in json.dumps(arn)], name
+        # And no statement grants an SQS action on anything but one queue of this stack
+        for statement in _statements(role.get("Policies", [])):
+            if any(action.startswith("sqs:") for action in _actions(statement)):
+                assert _arn_of(statement["Resource"]) in ("JobsQueue.Arn", "JobsDeadLetterQueue.Arn"), (
+                    name,
+                    statement,
+                )
+    # And each reader's role may receive and delete messages of its own queue, and of no other
+    for function, queue in readers.items():
+        role_name = str(_arn_of(resources[function]["Properties"]["Role"])).removesuffix(".Arn")
+        sqs = [s for s in _statements(roles[role_name]["Policies"]) if "sqs:ReceiveMessage" in _actions(s)]
+        assert [_arn_of(s["Resource"]) for s in sqs] == [f"{queue}.Arn"], function
+        assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"} <= set(_actions(sqs[0]))
+        # And it keeps what SAM gives the roles it makes: its logs, and X-Ray (Tracing: Active)
+        managed = json.dumps(roles[role_name]["ManagedPolicyArns"])
+        assert "service-role/AWSLambdaBasicExecutionRole" in managed and "AWSXrayWriteOnlyAccess" in managed
+        assert roles[role_name]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+            "Service": "lambda.amazonaws.com"
+        }
+    # And the API's functions only send to the jobs queue
+    senders = [
+        s
+        for role in roles.values()
+        for s in _statements(role.get("Policies", []))
+        if "sqs:SendMessage" in _actions(s)
+    ]
+    assert senders and all(_arn_of(s["Resource"]) == "JobsQueue.Arn" for s in senders)
+
+
+def _secret_arns(transformed: dict[str, Any]) -> dict[str, list[str]]:
+    """The OpenAI secret's ARN pattern in each role that may read it (SAM's policy template nests its Fn::Sub)."""
+    found: dict[str, list[str]] = {}
+    for name, role in _roles(transformed).items():
+        for statement in _statements(role.get("Policies", [])):
+            if "secretsmanager:GetSecretValue" in _actions(statement):
+                text = json.dumps(statement["Resource"])
+                found.setdefault(name, []).extend(re.findall(r"arn:[^\"]*:secret:[^\"]*", text))
+    return found
+
+
+def test_the_openai_secret_is_granted_by_its_exact_arn_suffix(transformed: dict[str, Any]) -> None:
+    from fnmatch import fnmatchcase
+
+    # Given the template after the SAM transform
+    # When every grant of secretsmanager:GetSecretValue is read
+    grants = _secret_arns(transformed)
+    # Then the functions that call OpenAI may read the secret, and no other role
+    assert set(grants) == {"SttFunctionRole", "TtsFunctionRole", "StreamFunctionRole", "WorkerRole"}
+    for role, arns in grants.items():
+        # And each names it with "-" and exactly the 6 random characters Secrets Manager appends, not "-*"
+        assert arns and all(arn.endswith(":secret:${OpenAISecretName}-??????") for arn in arns), (role, arns)
+    # And so (IAM's ? is one character, as fnmatch's) it matches the secret and not one named after it
+    pattern = "arn:aws:secretsmanager:us-east-1:1:secret:speech-api/openai-??????"
+    assert fnmatchcase("arn:aws:secretsmanager:us-east-1:1:secret:speech-api/openai-AbCdEf", pattern)
+    assert not fnmatchcase("arn:aws:secretsmanager:us-east-1:1:secret:speech-api/openai-prod-AbCdEf", pattern)
+    assert fnmatchcase(
+        "arn:aws:secretsmanager:us-east-1:1:secret:speech-api/openai-prod-AbCdEf", pattern[:-6] + "*"
+    )
+
+
+def test_audio_links_live_ten_minutes_unless_the_parameter_says_otherwise(template: dict[str, Any]) -> None:
+    # Given the template's AudioLinkSeconds and the settings that read it
+    parameter = template["Parameters"]["AudioLinkSeconds"]
+    bounds = {
+        type(m).__name__: getattr(m, {"Ge": "ge", "Le": "le"}[type(m).__name__])
+        for m in Settings.model_fields["result_url_expires_seconds"].metadata
+    }
+    # When its default and range are read / Then links live 10 minutes by default, 1 to 60 minutes when set
+    assert parameter["Default"] == Settings().result_url_expires_seconds == 600
+    assert (parameter["MinValue"], parameter["MaxValue"]) == (bounds["Ge"], bounds["Le"]) == (60, 3600)
+    # And the functions that sign links (delivery "url"; a job's status) are given it, as their setting's variable
+    for name in ("TtsFunction", "JobsFunction"):
+        variables = template["Resources"][name]["Properties"]["Environment"]["Variables"]
+        assert variables["RESULT_URL_EXPIRES_SECONDS"] == {"Ref": "AudioLinkSeconds"}, name
+
+
 def test_each_functions_memory_is_a_parameter_defaulting_to_the_benchmarks_choice(
     template: dict[str, Any],
 ) -> None:
@@ -512,7 +629,7 @@ def test_the_streaming_function_runs_behind_the_lambda_web_adapter(template: dic
     assert timeout["Default"] * 1000 >= template["Parameters"]["StreamTimeoutMillis"]["Default"]
     # And it may read the OpenAI secret and has a log group with the stack's retention
     secret_policy = function["Policies"][0]["AWSSecretsManagerGetSecretValuePolicy"]
-    assert "${OpenAISecretName}-*" in secret_policy["SecretArn"]["Fn::Sub"]
+    assert secret_policy["SecretArn"]["Fn::Sub"].endswith(":secret:${OpenAISecretName}-??????")
     group = template["Resources"]["StreamLogGroup"]["Properties"]
     assert group["LogGroupName"] == {"Fn::Sub": "/aws/lambda/${StreamFunction}"}
 

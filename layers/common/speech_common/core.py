@@ -87,6 +87,8 @@ class SynthesisRequest:
     voice: str = "alloy"
     response_format: str = "mp3"
     speed: float = 1.0
+    # Whose speech cache entries it reads and adds to (doors pass the caller's id): owners never share one.
+    owner: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def _start_stream(
             response_format=request.response_format,
             speed=request.speed,
         )
-        key = tts_cache.cache_key(speech, route)
+        key = tts_cache.cache_key(speech, route, request.owner)
         audio = tts_cache.cached_audio(settings, key)
         hits.append(audio is not None)
         if audio is not None:
@@ -564,7 +566,7 @@ def synthesize(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, R
     audio, route = _serve(
         _chain(settings.tts_model_routes, request.model, TTS_FAILED),
         settings.route_policy,
-        lambda route: _speak(speech, route, deadline, hits),
+        lambda route: _speak(speech, route, deadline, hits, request.owner),
         failure_detail=TTS_FAILED,
     )
     metrics.add_metric(name="CharactersSynthesized", unit=MetricUnit.Count, value=len(request.text))
@@ -593,7 +595,7 @@ def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple
             speech = SpeechRequest(
                 text=piece, voice=request.voice, response_format="pcm", speed=request.speed
             )
-            return _speak(speech, route, deadline, [])
+            return _speak(speech, route, deadline, [], request.owner)
 
         return run_all(pieces, one, parallel=settings.tts_parallel_calls)
 
@@ -613,13 +615,13 @@ def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple
     return speech, route, seconds
 
 
-def _speak(speech: SpeechRequest, route: Route, deadline: Deadline, hits: list[bool]) -> bytes:
-    """`speech` from one route entry: from the cache when it holds it (no upstream call, no tracer),
+def _speak(speech: SpeechRequest, route: Route, deadline: Deadline, hits: list[bool], owner: str) -> bytes:
+    """`speech` from one route entry: from `owner`'s cache when it holds it (no upstream call, no tracer),
     else from the upstream, kept for next time. Appends to `hits` whether the cache served it."""
     settings = get_settings()
     if not tts_cache.enabled(settings):
         return _upstream_speech(speech, route, deadline)
-    key = tts_cache.cache_key(speech, route)
+    key = tts_cache.cache_key(speech, route, owner)
     audio = tts_cache.cached_audio(settings, key)
     hits.append(audio is not None)
     if audio is None:

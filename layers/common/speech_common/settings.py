@@ -176,7 +176,9 @@ class Settings(BaseModel):
         default=500 * 1024 * 1024, gt=0
     )  # what a presigned POST lets S3 take
     upload_url_expires_seconds: int = Field(default=900, gt=0)
-    result_url_expires_seconds: int = Field(default=3600, gt=0)  # audio_url links of delivery "url"
+    # How long an audio link (a speech job's result, "delivery": "url") works (template: AudioLinkSeconds): each link
+    # can be fetched any number of times until then, and every download is S3 egress the deployer pays.
+    result_url_expires_seconds: int = Field(default=600, ge=60, le=3600)
     upload_retention_days: int = Field(default=1, gt=0)  # the bucket's lifecycle rule deletes them then
     result_retention_days: int = Field(default=7, gt=0)
     # Identical speech requests served from the bucket's cache/ (when there is a bucket).

@@ -1,10 +1,12 @@
 """Identical speech requests served from the bucket: no second upstream call, no second bill.
 
-The key is a hash of what makes the audio (text, voice, format, speed) and of the upstream that
+The key is a hash of what makes the audio (text, voice, format, speed), of the upstream that
 made it (engine and upstream model), so a route that changes (tts-1 served by the realtime model
-from 2027-01-06) never serves the old upstream's audio as the new one's. The text is in neither
-the key nor a log. Entries live under cache/, expired by the bucket's lifecycle rule. A cache that
-cannot be read or written is a miss, never a failed request.
+from 2027-01-06) never serves the old upstream's audio as the new one's, and of its owner (the
+caller): one API key never reads another's entries, so neither a hit nor its speed tells one key
+what another had read. The text is in neither the key nor a log. Entries live under cache/, expired
+by the bucket's lifecycle rule. A cache that cannot be read or written is a miss, never a failed
+request.
 """
 
 from __future__ import annotations
@@ -20,8 +22,15 @@ from speech_common.settings import Settings
 CACHE_PREFIX = "cache/"
 
 
-def cache_key(request: SpeechRequest, route: Route) -> str:
-    identity = [request.text, request.voice, request.response_format, round(request.speed, 4), str(route)]
+def cache_key(request: SpeechRequest, route: Route, owner: str) -> str:
+    identity = [
+        owner,
+        request.text,
+        request.voice,
+        request.response_format,
+        round(request.speed, 4),
+        str(route),
+    ]
     digest = hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
     return f"{CACHE_PREFIX}{digest}.{request.response_format}"
 

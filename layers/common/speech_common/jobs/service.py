@@ -92,7 +92,8 @@ def create_tts_job(settings: Settings, owner: str, request: SynthesisRequest) ->
     """Keep the text in the bucket (it may be larger than a table item), record the job and queue it."""
     queue = _queue(settings)
     text_id = store_text(settings, owner, request.text)
-    spoken = {k: v for k, v in dataclasses.asdict(request).items() if k != "text"}
+    # The owner is the job's own (its row's): not kept twice.
+    spoken = {k: v for k, v in dataclasses.asdict(request).items() if k not in ("text", "owner")}
     return _create_job(settings, queue, owner, TTS, {"text_id": text_id, **spoken})
 
 
@@ -216,7 +217,8 @@ def _speech(
 ) -> dict[str, Any]:
     """The audio is written whole, once, after every piece is read: nothing half-made is ever linked."""
     text = read_text(settings, owner, request["text_id"])
-    wanted = SynthesisRequest(text=text, **{k: v for k, v in request.items() if k != "text_id"})
+    spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner")}
+    wanted = SynthesisRequest(text=text, owner=owner, **spoken)
     speech, _route, seconds = synthesize_long_text(wanted, deadline)
     audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)
     return {

@@ -27,7 +27,8 @@ if TYPE_CHECKING:  # built by the routes that call the core: a 400 answer does n
 AUDIO_FIELD = "audio"
 
 
-def synthesis_request(request: TtsRequest) -> SynthesisRequest:
+def synthesis_request(request: TtsRequest, owner: str) -> SynthesisRequest:
+    """What this body asks the core for, for `owner` (the caller: whose speech cache it uses)."""
     from speech_common.core import SynthesisRequest
 
     return SynthesisRequest(
@@ -36,6 +37,7 @@ def synthesis_request(request: TtsRequest) -> SynthesisRequest:
         voice=request.voice,
         response_format=request.response_format,
         speed=request.speed,
+        owner=owner,
     )
 
 

@@ -27,8 +27,9 @@ GRANULARITIES = "timestamp_granularities[]"
 STREAMED_FORMATS = ("json", "text")
 
 
-def synthesis_request(body: SpeechBody) -> SynthesisRequest:
-    """What this body asks the core for; 400 for what tts-1 and tts-1-hd cannot do."""
+def synthesis_request(body: SpeechBody, owner: str) -> SynthesisRequest:
+    """What this body asks the core for, for `owner` (the caller: whose speech cache it uses); 400 for what
+    tts-1 and tts-1-hd cannot do."""
     if body.instructions and body.instructions.strip():
         raise InvalidRequest(
             "instructions: tts-1 and tts-1-hd do not take instructions; send none",
@@ -43,6 +44,7 @@ def synthesis_request(body: SpeechBody) -> SynthesisRequest:
         voice=body.voice,
         response_format=body.response_format,
         speed=body.speed,
+        owner=owner,
     )
 
 

@@ -15,7 +15,7 @@ from speech_common.doors.openai.resolver import openai_resolver
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound
 from speech_common.http_kit.envelope import JSON, MULTIPART
-from speech_common.http_kit.event import invocation_deadline
+from speech_common.http_kit.event import caller, invocation_deadline
 from speech_common.http_kit.resolver import SpeechApiResolver
 from speech_common.http_kit.streaming import SSE_CONTENT_TYPE
 
@@ -45,7 +45,7 @@ def openai_speech_door() -> SpeechApiResolver:
         # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
         from speech_common.core import stream_speech  # here: a refused request does not load the core
 
-        request = synthesis_request(body)
+        request = synthesis_request(body, caller(v1.current_event))
         stream, route = stream_speech(request, invocation_deadline(v1.current_event, v1.lambda_context))
         return speech_stream_answer(stream, route, body.stream_format)
 
