@@ -1,4 +1,5 @@
-"""POST /api/uploads/: a presigned S3 POST for a large file; GET /api/jobs/{job_id}: a job's state;
+"""POST /api/uploads/: a presigned S3 POST for a large file; GET /api/jobs/{job_id}: a job's state; GET /api/usage:
+the caller's budgets, spent and left;
 GET /v1/models[/{model_id}]: the public models served (the OpenAI-shaped door).
 
 Each door's routes are registered when its first request arrives.
@@ -23,8 +24,15 @@ require("speech_bucket", "jobs_table")
 
 
 def api_door() -> SpeechApiResolver:
+    from speech_common.budgets import UNITS, WindowUsage, usage_of
     from speech_common.doors.api.jobs import JobStatus, job_status_of
-    from speech_common.doors.api.models import UploadRequest, UploadResponse
+    from speech_common.doors.api.models import (
+        Spent,
+        UploadRequest,
+        UploadResponse,
+        UsageResponse,
+        UsageWindow,
+    )
     from speech_common.doors.api.resolver import api_resolver
     from speech_common.jobs import get_job
     from speech_common.storage import presign_upload
@@ -36,6 +44,16 @@ def api_door() -> SpeechApiResolver:
         content_type = request.content_type if request else None
         upload = presign_upload(get_settings(), caller(app.current_event), content_type)
         return created(UploadResponse(**upload.__dict__))
+
+    @app.get("/api/usage")
+    def usage() -> UsageResponse:
+        def window(spent: WindowUsage) -> UsageWindow:
+            limits = {unit: Spent(used=spent.used[unit], limit=spent.limits[unit] or None) for unit in UNITS}
+            resets_at = spent.window.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+            return UsageWindow(window=spent.window.name, resets_at=resets_at, **limits)
+
+        day, month = usage_of(get_settings(), caller(app.current_event))
+        return UsageResponse(day=window(day), month=window(month))
 
     @app.get("/api/jobs/<job_id>")
     def job_status(job_id: str) -> JobStatus:

@@ -7,6 +7,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from speech_common import budgets
 from speech_common.http_kit.envelope import MULTIPART, URLENCODED
 from speech_common.http_kit.event import api_url, caller, invocation_deadline
 from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
@@ -33,9 +34,12 @@ def api_door() -> SpeechApiResolver:
     def speech_to_text() -> Response[SttResponse | SttVerboseResponse | str]:
         from speech_common.core import transcribe  # here: a refused request does not load the core
 
-        form = read_stt_form(app.current_event)
-        job = refuse_audio_too_long_to_answer(form.job(caller(app.current_event)))
-        transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
+        form, owner = read_stt_form(app.current_event), caller(app.current_event)
+        job = refuse_audio_too_long_to_answer(form.job(owner))
+        # Measured: its seconds reserved before anything is sent upstream.
+        seconds = budgets.amount_of_seconds(job.audio.seconds)
+        with budgets.spending(get_settings(), owner, budgets.AUDIO_SECONDS, seconds):
+            transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
         return transcript_answer(transcript, form.form.response_format, route)
 
     @app.post("/api/stt/jobs")
@@ -52,20 +56,27 @@ def api_door() -> SpeechApiResolver:
         fields = form.form
         if needs_timings(fields.response_format):
             refuse_untimed(fields.model)
+        audio = None  # an upload's length is known only once the worker reads it: the worker reserves it then
         if fields.upload_id is None:  # an inline file is measured now: one too long is refused, not queued
             audio = measured(form.job(owner).audio, settings.job_max_audio_seconds, JOB_TAKES)
-            upload_id = store_upload(settings, owner, audio)
-        else:
-            upload_id = fields.upload_id
-        job = create_stt_job(
-            settings,
-            owner,
-            upload_id,
-            fields.model,
-            fields.language,
-            prompt=fields.prompt,
-            response_format=fields.response_format,
-        )
+        seconds = budgets.amount_of_seconds(audio.seconds if audio else 0)
+        # Over budget: refused here, nothing queued. A job that is not queued gives it back.
+        with budgets.spending(settings, owner, budgets.AUDIO_SECONDS, seconds) as reservation:
+            if fields.upload_id is None:
+                assert audio is not None
+                upload_id = store_upload(settings, owner, audio)
+            else:
+                upload_id = fields.upload_id
+            job = create_stt_job(
+                settings,
+                owner,
+                upload_id,
+                fields.model,
+                fields.language,
+                prompt=fields.prompt,
+                response_format=fields.response_format,
+                budget=reservation,
+            )
         status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
         return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
 

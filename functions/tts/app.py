@@ -11,6 +11,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from speech_common import budgets
 from speech_common.http_kit.envelope import JSON
 from speech_common.http_kit.event import api_url, caller, invocation_deadline
 from speech_common.http_kit.resolver import Door, SpeechApiResolver, created, resolve
@@ -44,7 +45,13 @@ def api_door() -> SpeechApiResolver:
 
         refuse_audio_too_large_to_return(request)
         deadline = invocation_deadline(app.current_event, app.lambda_context)
-        speech, route = synthesize(synthesis_request(request, caller(app.current_event)), deadline)
+        wanted, settings = synthesis_request(request, caller(app.current_event)), get_settings()
+        # Reserved before the core sends anything upstream; a cache hit, or a failure before the upstream was paid,
+        # gives it back.
+        with budgets.spending(settings, wanted.owner, budgets.CHARACTERS, len(wanted.text)) as reservation:
+            speech, route = synthesize(wanted, deadline)
+        if speech.cache == "hit":
+            budgets.give_back(settings, reservation)
         return delivered(speech, request.delivery, app.current_event, route)
 
     @app.post("/api/tts/jobs")
@@ -52,8 +59,11 @@ def api_door() -> SpeechApiResolver:
         from speech_common.jobs import create_tts_job  # here: a /api/tts/ request does not load the jobs code
 
         refuse_text_longer_than_a_job_takes(request)
-        owner = caller(app.current_event)
-        job = create_tts_job(get_settings(), owner, synthesis_request(request, owner))
+        owner, settings = caller(app.current_event), get_settings()
+        wanted = synthesis_request(request, owner)
+        # Over budget: refused here, nothing queued. A job that is not queued gives it back.
+        with budgets.spending(settings, owner, budgets.CHARACTERS, len(wanted.text)) as reservation:
+            job = create_tts_job(settings, owner, wanted, budget=reservation)
         status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
         return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from speech_common import storage
+from speech_common import budgets, storage
 from speech_common.jobs.queue import sqs_client
 from speech_common.jobs.store import dynamodb_client
 from speech_common.settings import get_settings
@@ -54,7 +54,7 @@ def moto_server() -> Iterator[str]:
 def aws(
     moto_server: str, monkeypatch: pytest.MonkeyPatch, fake_openai: FakeOpenAI
 ) -> Iterator[dict[str, str]]:
-    """A bucket, a jobs table and a queue (with its dead-letter queue), fresh for each test."""
+    """A bucket, a jobs table, a usage table (budgets at their defaults) and a queue, fresh for each test."""
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     suffix = os.urandom(4).hex()
     session = boto3.session.Session()
@@ -66,13 +66,27 @@ def aws(
         AttributeDefinitions=[{"AttributeName": "job_id", "AttributeType": "S"}],
         BillingMode="PAY_PER_REQUEST",
     )
+    usage_table = f"usage-{suffix}"
+    session.client("dynamodb").create_table(
+        TableName=usage_table,
+        KeySchema=[
+            {"AttributeName": "key_id", "KeyType": "HASH"},
+            {"AttributeName": "window", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "key_id", "AttributeType": "S"},
+            {"AttributeName": "window", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
     queue_url = session.client("sqs").create_queue(QueueName=f"jobs-{suffix}")["QueueUrl"]
     monkeypatch.setenv("SPEECH_BUCKET", bucket)
     monkeypatch.setenv("JOBS_TABLE", table)
     monkeypatch.setenv("JOBS_QUEUE_URL", queue_url)
+    monkeypatch.setenv("USAGE_TABLE", usage_table)
     get_settings.cache_clear()
-    for client in (storage.s3_client, dynamodb_client, sqs_client):
+    for client in (storage.s3_client, dynamodb_client, sqs_client, budgets.dynamodb_client):
         client.cache_clear()
-    yield {"bucket": bucket, "table": table, "queue_url": queue_url}
-    for client in (storage.s3_client, dynamodb_client, sqs_client):
+    yield {"bucket": bucket, "table": table, "queue_url": queue_url, "usage_table": usage_table}
+    for client in (storage.s3_client, dynamodb_client, sqs_client, budgets.dynamodb_client):
         client.cache_clear()

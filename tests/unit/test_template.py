@@ -152,6 +152,7 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
         "/api/tts/jobs",
         "/api/uploads",
         "/api/jobs/{job_id}",
+        "/api/usage",
         "/v1/audio/speech",
         "/v1/audio/transcriptions",
         "/v1/audio/translations",
@@ -769,3 +770,32 @@ def test_a_keyless_flood_is_bounded_by_the_stage_throttle_and_the_authorizers_co
     assert template["Conditions"]["AuthorizerReservesConcurrency"] == {
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AuthorizerReservedConcurrency"}, 0]}]
     }
+
+
+def test_budgets_have_their_table_and_parameters_with_the_documented_defaults(
+    template: dict[str, Any],
+) -> None:
+    # Given the template / When its usage table, budget parameters and the functions' variables are read
+    table = template["Resources"]["UsageTable"]["Properties"]
+    parameters = template["Parameters"]
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    # Then an on-demand table keyed by key id and window, whose TTL expires old windows
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["key_id", "window"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    # And the four budgets at the defaults that bound a key's month to $50 (docs/operations.md), 0 allowed
+    defaults = {
+        "BudgetCharactersPerDay": 100_000,
+        "BudgetCharactersPerMonth": 1_000_000,
+        "BudgetAudioSecondsPerDay": 28_800,
+        "BudgetAudioSecondsPerMonth": 200_000,
+    }
+    for name, default in defaults.items():
+        assert (parameters[name]["Default"], parameters[name]["MinValue"]) == (default, 0)
+    month_dollars = (
+        defaults["BudgetCharactersPerMonth"] * 30 / 1e6 + defaults["BudgetAudioSecondsPerMonth"] / 60 * 0.006
+    )
+    assert round(month_dollars, 2) == 50.0
+    # And every function is given the table and the budgets
+    assert variables["USAGE_TABLE"] == {"Ref": "UsageTable"}
+    assert variables["BUDGET_CHARACTERS_PER_DAY"] == {"Ref": "BudgetCharactersPerDay"}

@@ -41,6 +41,9 @@ class ErrorCode(StrEnum):
     RESPONSE_TOO_LARGE = "response_too_large"
     THROTTLED = "throttled"
     QUOTA_EXCEEDED = "quota_exceeded"
+    # A key's budget (429; /v1 answers it as OpenAI's insufficient_quota)
+    BUDGET_EXCEEDED = "budget_exceeded"
+    INSUFFICIENT_QUOTA = "insufficient_quota"
     # The upstream and the service (500; /v1 answers the upstream's rate limit as 429)
     UPSTREAM_RATE_LIMITED = "upstream_rate_limited"
     UPSTREAM_TIMEOUT = "upstream_timeout"
@@ -54,6 +57,7 @@ class ErrorCode(StrEnum):
     STORAGE_NOT_CONFIGURED = "storage_not_configured"
     JOBS_NOT_CONFIGURED = "jobs_not_configured"
     JOBS_UNAVAILABLE = "jobs_unavailable"
+    BUDGETS_NOT_CONFIGURED = "budgets_not_configured"
     INTERNAL_ERROR = "internal_error"
     # A job's error
     WORKER_FAILED = "worker_failed"

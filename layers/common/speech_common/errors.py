@@ -34,6 +34,17 @@ class PayloadTooLarge(SpeechError):
     code = ErrorCode.PAYLOAD_TOO_LARGE
 
 
+class BudgetExceeded(SpeechError):
+    """The API key's budget (characters or audio seconds, a day or a month) has no room for this request;
+    `retry_after`: seconds until the window that refused resets."""
+
+    code = ErrorCode.BUDGET_EXCEEDED
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
 class OperationFailed(SpeechError):
     """The engine could not do the work; `code` says why (rate limit, timeout, auth, ...)."""
 

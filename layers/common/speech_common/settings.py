@@ -172,6 +172,13 @@ class Settings(BaseModel):
     speech_bucket: str | None = None
     jobs_table: str | None = None
     jobs_queue_url: str | None = None
+    # Budgets per API key (budgets.py; template: UsageTable and the Budget* parameters, whose defaults these are):
+    # characters of speech and seconds of audio a UTC day and a calendar month; 0 is no limit. No table: no budgets.
+    usage_table: str | None = None
+    budget_characters_per_day: int = Field(default=100_000, ge=0)
+    budget_characters_per_month: int = Field(default=1_000_000, ge=0)
+    budget_audio_seconds_per_day: int = Field(default=28_800, ge=0)
+    budget_audio_seconds_per_month: int = Field(default=200_000, ge=0)
     max_upload_object_bytes: int = Field(
         default=500 * 1024 * 1024, gt=0
     )  # what a presigned POST lets S3 take

@@ -17,7 +17,15 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
 )
 
 from speech_common.error_codes import ErrorCode
-from speech_common.errors import InvalidRequest, NotFound, OperationFailed, PayloadTooLarge, SpeechError
+from speech_common.errors import (
+    BudgetExceeded,
+    InvalidRequest,
+    NotFound,
+    OperationFailed,
+    PayloadTooLarge,
+    SpeechError,
+)
+from speech_common.http_kit.headers import RETRY_AFTER
 from speech_common.http_kit.validation import invalid_request_from
 from speech_common.observability import logger
 
@@ -25,6 +33,7 @@ STATUS_BY_ERROR: dict[type[SpeechError], int] = {
     InvalidRequest: 400,
     NotFound: 404,
     PayloadTooLarge: 413,
+    BudgetExceeded: 429,
     OperationFailed: 500,
 }
 ENVELOPE_PROBLEM = "envelope_problem"  # the resolver's context key for a failed envelope check
@@ -67,7 +76,12 @@ def install_error_handlers(app: APIGatewayRestResolver, shape: ErrorShape) -> No
             logger.warning("request failed", extra={"code": exc.code, "status": status})
         else:
             logger.info("request refused", extra={"code": exc.code, "status": status})
-        return render(status, exc.detail, exc.code, exc.param)
+        response = render(status, exc.detail, exc.code, exc.param)
+        if isinstance(
+            exc, BudgetExceeded
+        ):  # until the window resets: a client's retry before then is refused
+            response.headers[RETRY_AFTER] = str(exc.retry_after)
+        return response
 
     @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
     def validation_error(exc: RequestValidationError | RequestUnsupportedContentType) -> Response:

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from speech_common import budgets
+from speech_common.budgets import Reservation
 from speech_common.core import (
     STT_FAILED,
     TTS_FAILED,
@@ -76,8 +78,10 @@ def create_stt_job(
     *,
     prompt: str | None = None,
     response_format: str = "json",
+    budget: Reservation | None = None,
 ) -> Job:
-    """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's."""
+    """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's. `budget`:
+    what was reserved for it at submission (the worker gives it back if the upstream is never paid)."""
     queue = _queue(settings)
     check_upload(settings, owner, upload_id)
     request: dict[str, Any] = {"upload_id": upload_id, "model": model, "language": language}
@@ -85,16 +89,21 @@ def create_stt_job(
         request["prompt"] = prompt
     if response_format != "json":
         request["response_format"] = response_format
+    if budget is not None:
+        request["budget"] = budget.as_record()
     return _create_job(settings, queue, owner, STT, request)
 
 
-def create_tts_job(settings: Settings, owner: str, request: SynthesisRequest) -> Job:
+def create_tts_job(
+    settings: Settings, owner: str, request: SynthesisRequest, *, budget: Reservation | None = None
+) -> Job:
     """Keep the text in the bucket (it may be larger than a table item), record the job and queue it."""
     queue = _queue(settings)
     text_id = store_text(settings, owner, request.text)
     # The owner is the job's own (its row's): not kept twice.
     spoken = {k: v for k, v in dataclasses.asdict(request).items() if k not in ("text", "owner")}
-    return _create_job(settings, queue, owner, TTS, {"text_id": text_id, **spoken})
+    kept = {"budget": budget.as_record()} if budget is not None else {}
+    return _create_job(settings, queue, owner, TTS, {"text_id": text_id, **spoken, **kept})
 
 
 def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, request: dict[str, Any]) -> Job:
@@ -181,6 +190,8 @@ def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: 
     try:
         result = work(settings, job_id, stored.owner, stored.request, deadline)
     except SpeechError as error:
+        if budgets.unpaid(error):  # what was reserved at submission, for work the upstream never did
+            budgets.give_back(settings, Reservation.from_record(stored.request.get("budget")))
         _fail(store, job_id, error.code, error.detail)
     else:
         # From any status: a worker still running past its lease has its result kept rather than lost.
@@ -208,7 +219,12 @@ def _transcription(
         prompt=request.get("prompt"),
         timings=needs_timings(response_format),
     )
-    transcript, _route = transcribe(job, deadline)
+    reservation = None
+    if "budget" not in request:  # by upload_id: measured only now, reserved now (once, however often it runs)
+        seconds = budgets.amount_of_seconds(audio.seconds)
+        reservation = budgets.reserve_once(settings, owner, budgets.AUDIO_SECONDS, seconds, token=job_id)
+    with budgets.given_back_when_unpaid(settings, reservation):
+        transcript, _route = transcribe(job, deadline)
     return api_job_result(transcript, response_format)
 
 
@@ -217,7 +233,7 @@ def _speech(
 ) -> dict[str, Any]:
     """The audio is written whole, once, after every piece is read: nothing half-made is ever linked."""
     text = read_text(settings, owner, request["text_id"])
-    spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner")}
+    spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner", "budget")}
     wanted = SynthesisRequest(text=text, owner=owner, **spoken)
     speech, _route, seconds = synthesize_long_text(wanted, deadline)
     audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)

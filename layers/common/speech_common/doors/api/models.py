@@ -122,6 +122,25 @@ class SttResponse(BaseModel):
     model: str
 
 
+class Spent(BaseModel):
+    used: int = Field(description="Counted so far in this window (reserved work included)")
+    limit: int | None = Field(description="The key's limit for this window; null: no limit")
+
+
+class UsageWindow(BaseModel):
+    window: str = Field(description="The UTC day (2025-01-31) or calendar month (2025-01)")
+    resets_at: str = Field(description="When the next window begins (UTC, ISO 8601)")
+    characters: Spent = Field(description="Characters of speech")
+    audio_seconds: Spent = Field(description="Seconds of audio transcribed (whole seconds, rounded up)")
+
+
+class UsageResponse(BaseModel):
+    """GET /api/usage: what the calling API key has spent of its budgets."""
+
+    day: UsageWindow
+    month: UsageWindow
+
+
 class ErrorBody(BaseModel):
     detail: str
     code: str

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aws_lambda_powertools.event_handler import Response, content_types
 
 from speech_common.doors.openai.models import OpenAIError, OpenAIErrorBody
+from speech_common.error_codes import ErrorCode
 from speech_common.errors import SpeechError, UpstreamFailure
 from speech_common.http_kit import headers
 from speech_common.http_kit.errors import ErrorShape, status_of
@@ -37,11 +38,10 @@ def openai_error(status_code: int, detail: str, code: str, param: str | None = N
     headers_sent: dict[str, str] = {}
     if code == UpstreamFailure.RATE_LIMITED:
         headers_sent[headers.RETRY_AFTER] = str(UPSTREAM_RATE_LIMITED_RETRY_AFTER_S)
-    body = OpenAIErrorBody(
-        error=OpenAIError(
-            message=detail, type=_TYPES.get(status_code, "server_error"), param=param, code=code
-        )
-    )
+    error_type = _TYPES.get(status_code, "server_error")
+    if code == ErrorCode.BUDGET_EXCEEDED:  # as OpenAI answers a spent quota: the SDKs raise RateLimitError
+        error_type = code = ErrorCode.INSUFFICIENT_QUOTA
+    body = OpenAIErrorBody(error=OpenAIError(message=detail, type=error_type, param=param, code=code))
     return Response(
         status_code=status_code,
         content_type=content_types.APPLICATION_JSON,

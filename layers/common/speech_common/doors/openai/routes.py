@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 
+from speech_common import budgets
 from speech_common.doors.openai.answers import OPENAI_SPEECH_CONTENT_TYPES, speech_stream_answer
 from speech_common.doors.openai.models import SpeechBody
 from speech_common.doors.openai.requests import synthesis_request
@@ -18,6 +19,7 @@ from speech_common.http_kit.envelope import JSON, MULTIPART
 from speech_common.http_kit.event import caller, invocation_deadline
 from speech_common.http_kit.resolver import SpeechApiResolver
 from speech_common.http_kit.streaming import SSE_CONTENT_TYPE
+from speech_common.settings import get_settings
 
 SPEECH_PATH = "/v1/audio/speech"
 
@@ -45,8 +47,13 @@ def openai_speech_door() -> SpeechApiResolver:
         # No return annotation: Powertools would validate and JSON-encode the audio bytes against it.
         from speech_common.core import stream_speech  # here: a refused request does not load the core
 
-        request = synthesis_request(body, caller(v1.current_event))
-        stream, route = stream_speech(request, invocation_deadline(v1.current_event, v1.lambda_context))
+        request, settings = synthesis_request(body, caller(v1.current_event)), get_settings()
+        # Reserved before anything is sent upstream; a cache hit, or a failure before the first chunk that left the
+        # upstream unpaid, gives it back (a failure after it was paid for).
+        with budgets.spending(settings, request.owner, budgets.CHARACTERS, len(request.text)) as reservation:
+            stream, route = stream_speech(request, invocation_deadline(v1.current_event, v1.lambda_context))
+        if stream.cache == "hit":
+            budgets.give_back(settings, reservation)
         return speech_stream_answer(stream, route, body.stream_format)
 
     return v1
@@ -72,10 +79,15 @@ def openai_transcription_door() -> SpeechApiResolver:
         job, form = read_transcription_form(v1.current_event)
         job = refuse_audio_too_long_to_answer(job)
         deadline = invocation_deadline(v1.current_event, v1.lambda_context)
+        # Measured: its seconds reserved before anything is sent upstream.
+        spend = (get_settings(), caller(v1.current_event), budgets.AUDIO_SECONDS)
+        seconds = budgets.amount_of_seconds(job.audio.seconds)
         if form.stream:
-            stream, route = stream_transcription(job, deadline)
+            with budgets.spending(*spend, seconds):
+                stream, route = stream_transcription(job, deadline)
             return transcript_stream_answer(stream, route)
-        transcript, route = transcribe(job, deadline)
+        with budgets.spending(*spend, seconds):
+            transcript, route = transcribe(job, deadline)
         return transcription_answer(transcript, form, route)
 
     @v1.post("/v1/audio/translations")
