@@ -84,6 +84,7 @@ lint: venv
 	$(BIN)/python .ci/given_when_then.py
 	$(BIN)/python -m tools.openapi --check
 	$(BIN)/python -m tools.lock_layer --check
+	$(BIN)/python -m tools.worst_month --check
 
 format: venv
 	$(BIN)/ruff format .

@@ -356,6 +356,8 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
     seconds = audio_seconds(job.audio)
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
+    # What the upstream bills, as counted by decoding; the AudioSecondsPerDayAlarm adds it up.
+    metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
     if seconds <= settings.stt_split_above_seconds:
         result, route = _transcribe_once(job, job.audio, chain, deadline)
         return TranscriptStream(iter((result.text.strip(),)), job.model, result.language), route
@@ -391,6 +393,7 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     else:
         result, route = _transcribe_once(job, job.audio, chain, deadline)
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
+    metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
     transcript = Transcript(
         text=result.text.strip(),
         model=job.model,
