@@ -172,6 +172,9 @@ class Settings(BaseModel):
     speech_bucket: str | None = None
     jobs_table: str | None = None
     jobs_queue_url: str | None = None
+    # How soon a job whose worker died is delivered again (template: JobRetrySeconds): the worker keeps its message
+    # hidden, and its lease on the job, this long at a time, renewed while it works.
+    job_retry_seconds: int = Field(default=180, ge=1, le=900)
     max_upload_object_bytes: int = Field(
         default=500 * 1024 * 1024, gt=0
     )  # what a presigned POST lets S3 take
