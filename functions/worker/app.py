@@ -1,59 +1,59 @@
 """The job worker: SQS delivers a job id; the job (a transcription or speech) is done once, however
-often it is delivered.
+often it is delivered, and a delivery after a worker died resumes it.
 
 `lambda_handler` takes the jobs queue; `dead_letter_handler` takes its dead-letter queue and marks
 each job it receives failed, so that no job is left running after its messages ran out of retries.
+Once per job: the job's lease in the table (jobs.run_job), which also lets a delivery that comes after a worker
+died take the job up again: Powertools' idempotency, which this replaced, held such a delivery off for the
+whole of the dead worker's timeout and so sent the job to the dead-letter queue.
 """
 
 import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from speech_common.deadline import Deadline
 from speech_common.jobs import fail_abandoned_job, run_job
 from speech_common.observability import logger, metrics
-from speech_common.settings import get_settings, require, resource
+from speech_common.settings import get_settings, require
 
 RESERVE_SECONDS = 20.0  # to record the outcome before Lambda stops the function
 # A resource of the template missing fails the cold start naming its variable (both handlers need both).
 require("speech_bucket", "jobs_table")
 
 
-@cache
-def idempotent_worker(table: str) -> tuple[IdempotencyConfig, Callable[..., dict[str, str]]]:
-    """The job's work, done at most once per job id (Powertools' idempotency, in the jobs table)."""
-    settings = get_settings()
-    config = IdempotencyConfig(
-        event_key_jmespath="job_id", expires_after_seconds=settings.result_retention_days * 86_400
-    )
-    # The table's TTL attribute, so that idempotency records expire with the jobs.
-    persistence = DynamoDBPersistenceLayer(table_name=table, key_attr="job_id", expiry_attr="ttl")
+def message_holder(record: dict[str, Any], seconds: int) -> Callable[[], None] | None:
+    """Keeps the record's message hidden for `seconds` from each call. The queue's own visibility timeout is long
+    (Lambda wants it at least the worker's timeout): held this way instead, a worker that dies lets its message
+    come back in `seconds`, not in the queue's 90 minutes. None when the record has no handle (not from SQS)."""
+    handle = record.get("receiptHandle")
+    queue_url = get_settings().jobs_queue_url
+    if not handle or not queue_url:
+        return None
 
-    @idempotent_function(data_keyword_argument="message", config=config, persistence_store=persistence)
-    def do_job(message: dict[str, Any], seconds: float) -> dict[str, str]:
-        run_job(settings, message["job_id"], Deadline(seconds), lease_seconds=seconds + RESERVE_SECONDS)
-        return {"job_id": message["job_id"]}
+    def hold() -> None:
+        from speech_common.jobs.queue import sqs_client
 
-    return config, do_job
+        sqs_client().change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=handle, VisibilityTimeout=seconds
+        )
+
+    return hold
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    config, do_job = idempotent_worker(resource("jobs_table"))
-    config.register_lambda_context(context)
+    settings = get_settings()
     for record in event.get("Records", []):
-        message = json.loads(record["body"])
+        job_id = json.loads(record["body"]).get("job_id", "")
         seconds = context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS
-        do_job(message=message, seconds=seconds)
+        hold = message_holder(record, settings.job_retry_seconds)
+        run_job(
+            settings, job_id, Deadline(seconds), lease_seconds=settings.job_retry_seconds, hold_message=hold
+        )
 
 
 @logger.inject_lambda_context(clear_state=True)

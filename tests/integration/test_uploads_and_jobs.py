@@ -224,17 +224,19 @@ def test_a_job_left_on_the_dead_letter_queue_is_marked_failed(aws: dict[str, str
     assert job_status(job_id)["json"]["error"]["code"] == "worker_failed"
 
 
-def test_a_running_job_past_its_lease_reads_failed(
-    aws: dict[str, str], monkeypatch: pytest.MonkeyPatch
+def test_a_running_job_past_its_lease_reads_running_and_its_next_delivery_resumes_it(
+    aws: dict[str, str], fake_openai: FakeOpenAI
 ) -> None:
     # Given a job a worker took and then never finished (its lease ran out)
     body = multipart_body({}, {"audio": ("a.mp3", tone("mp3"), "audio/mpeg")})
     job_id = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))["json"]["job_id"]
     taken = JobChange(RUNNING, "1970-01-01T00:00:01Z", lease_until=1)
     assert DynamoDBJobStore(aws["table"]).change(job_id, taken)
-    # When it is read / Then it is failed with worker_timeout (a job is never stuck running)
-    status = job_status(job_id)["json"]
-    assert status["status"] == "failed" and status["error"]["code"] == "worker_timeout"
+    # When it is read / Then it is still running (not failed: its message comes back)
+    assert job_status(job_id)["json"]["status"] == "running"
+    # And when its message is delivered again, the job is taken up and succeeds
+    assert run_worker(aws) == 1
+    assert job_status(job_id)["json"]["status"] == "succeeded"
 
 
 @pytest.mark.parametrize("who", ["nobody's", "another key's"])

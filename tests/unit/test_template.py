@@ -309,6 +309,7 @@ def test_storage_is_private_encrypted_tls_only_and_expires(template: dict[str, A
         "uploads/": {"Ref": "UploadRetentionDays"},
         "results/": {"Ref": "ResultRetentionDays"},
         "cache/": {"Ref": "SpeechCacheRetentionDays"},
+        "pieces/": {"Ref": "UploadRetentionDays"},
     }
     # And the bucket policy refuses any request not made over TLS
     (statement,) = resources["SpeechBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
@@ -341,6 +342,33 @@ def test_the_worker_reads_the_queue_whose_failures_go_to_a_dead_letter_queue(
     (dead,) = resources["DeadLetterFunction"]["Properties"]["Events"].values()
     assert dead["Properties"]["Queue"] == {"Fn::GetAtt": "JobsDeadLetterQueue.Arn"}
     assert resources["DeadLetterFunction"]["Properties"]["Handler"] == "app.dead_letter_handler"
+
+
+def test_a_dead_workers_job_comes_back_within_the_retry_parameter(template: dict[str, Any]) -> None:
+    # Given the template / When the worker's environment, its role and the queue are read
+    resources = template["Resources"]
+    parameter = template["Parameters"]["JobRetrySeconds"]
+    worker = resources["WorkerFunction"]["Properties"]
+    # Then the worker holds its message (and its lease) JobRetrySeconds at a time, a few minutes by default
+    assert worker["Environment"]["Variables"]["JOB_RETRY_SECONDS"] == {"Ref": "JobRetrySeconds"}
+    assert (
+        60 <= parameter["MinValue"] <= parameter["Default"] <= 300
+        and parameter["MaxValue"] <= worker["Timeout"]
+    )
+    # And its role may change the visibility of the jobs queue's messages (the SQS rights test: of no other queue)
+    statements = _statements(resources["WorkerRole"]["Properties"]["Policies"])
+    holding = [s for s in statements if "sqs:ChangeMessageVisibility" in _actions(s)]
+    assert [_arn_of(s["Resource"]) for s in holding] == ["JobsQueue.Arn"]
+    # And a job is run more than once before the dead-letter queue fails it (a rerun resumes, so it is cheap)
+    assert resources["JobsQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] >= 3
+    # And the pieces a run kept expire with the uploads
+    rules = resources["SpeechBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert {
+        "Id": "ExpirePieces",
+        "Status": "Enabled",
+        "Prefix": "pieces/",
+        "ExpirationInDays": {"Ref": "UploadRetentionDays"},
+    } in rules
 
 
 def _statements(policies: Any) -> Iterator[dict[str, Any]]:

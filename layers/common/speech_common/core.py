@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from speech_common import model_routing, tts_cache
+from speech_common import model_routing, stt_pieces, tts_cache
 from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines import stt_engine, tts_engine
@@ -66,6 +66,9 @@ class TranscriptionJob:
     temperature: float | None = None
     timings: bool = False  # segment timings (srt, vtt, verbose_json): only from route entries that give them
     words: bool = False  # word timings too
+    # A job's owner: a long recording's pieces are kept under it as each is heard, and read back by a later run
+    # (stt_pieces); None (a synchronous request): nothing kept.
+    pieces_owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -472,10 +475,16 @@ def _minutes(seconds: float) -> str:
 
 
 def _transcribe_once(
-    job: TranscriptionJob, audio: AudioUpload, chain: tuple[Route, ...], deadline: Deadline
+    job: TranscriptionJob,
+    audio: AudioUpload,
+    chain: tuple[Route, ...],
+    deadline: Deadline,
+    *,
+    keep_pieces: bool = False,
 ) -> tuple[TranscriptionResult, Route]:
     """`audio`: the job's whole recording, or one piece of it. For timings, `chain` holds only the
-    entries that give them (timed_routes)."""
+    entries that give them (timed_routes). With `keep_pieces` (a job's piece), each route entry's answer is read
+    from the job owner's kept pieces when there, else kept as soon as it is heard."""
     settings = get_settings()
     request = TranscriptionRequest(
         audio=audio,
@@ -492,7 +501,18 @@ def _transcribe_once(
                 request, upstream_model=route.upstream_model, deadline=deadline
             )
 
-    return _serve(chain, settings.route_policy, hear, failure_detail=STT_FAILED)
+    def hear_or_recall(route: Route) -> TranscriptionResult:
+        key = stt_pieces.piece_key(request, route, job.pieces_owner or "")
+        kept = stt_pieces.heard_piece(settings, key)
+        if kept is not None:
+            metrics.add_metric(name="AudioPiecesResumed", unit=MetricUnit.Count, value=1)
+            return kept
+        result = hear(route)
+        stt_pieces.keep_piece(settings, key, result)
+        return result
+
+    kept = keep_pieces and bool(settings.speech_bucket)
+    return _serve(chain, settings.route_policy, hear_or_recall if kept else hear, failure_detail=STT_FAILED)
 
 
 def _transcribe_in_pieces(
@@ -504,7 +524,7 @@ def _transcribe_in_pieces(
     pieces, uploads, total = _cut_at_silences(job, seconds)
 
     def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
-        return _transcribe_once(job, upload, chain, deadline)
+        return _transcribe_once(job, upload, chain, deadline, keep_pieces=job.pieces_owner is not None)
 
     results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))

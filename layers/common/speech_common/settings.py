@@ -179,6 +179,9 @@ class Settings(BaseModel):
     budget_characters_per_month: int = Field(default=1_000_000, ge=0)
     budget_audio_seconds_per_day: int = Field(default=28_800, ge=0)
     budget_audio_seconds_per_month: int = Field(default=200_000, ge=0)
+    # How soon a job whose worker died is delivered again (template: JobRetrySeconds): the worker keeps its message
+    # hidden, and its lease on the job, this long at a time, renewed while it works.
+    job_retry_seconds: int = Field(default=180, ge=1, le=900)
     max_upload_object_bytes: int = Field(
         default=500 * 1024 * 1024, gt=0
     )  # what a presigned POST lets S3 take

@@ -2,17 +2,22 @@
 worker's queue); the work itself is the core's, its inputs and results are in the bucket (`storage`).
 
 A job moves queued -> running -> succeeded | failed. It belongs to the API key that made it: another
-key reading it gets the same 404 as an unknown id. A job is never left running: the worker holds a
-lease (its timeout and a margin), and a job whose lease has run out reads as failed
-(`worker_timeout`); a message the worker never finishes ends on the dead-letter queue, whose
-handler marks the job failed (`worker_failed`). Each door shapes its own answer from a `Job`.
+key reading it gets the same 404 as an unknown id. A worker runs a job under a short lease (JOB_RETRY_SECONDS)
+that it renews while it works, as it keeps the job's message hidden for as long: a worker that dies (out of
+memory, out of time) lets both run out within that time, and the message's next delivery resumes the job, its
+finished pieces read back rather than paid again (core, stt_pieces, the speech cache). A delivery that finds
+another's live lease waits for it to end (SQS delivers at least once), so no job is run twice at once. A job is
+never left running: a message whose deliveries all stopped short ends on the dead-letter queue, whose handler
+marks the job failed and says why. Each door shapes its own answer from a `Job`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +38,7 @@ from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound, OperationFailed, SpeechError
 from speech_common.jobs.queue import JobQueue, SqsJobQueue
 from speech_common.jobs.store import DynamoDBJobStore, JobChange, JobStore, StoredJob
+from speech_common.observability import logger
 from speech_common.settings import Settings
 from speech_common.storage import (
     check_upload,
@@ -51,7 +57,10 @@ QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STT, TTS = "stt", "tts"
 JOB_FAILED = "The job failed"
 FAILED_BY_KIND = {STT: STT_FAILED, TTS: TTS_FAILED}
-LEASE_MARGIN_SECONDS = 60
+# A lease is renewed this many times within its length: one renewal lost (a slow call) does not lose it.
+RENEWALS_PER_LEASE = 3
+# How often a delivery that found another's live lease looks again, at most.
+LEASE_POLL_SECONDS = 5.0
 MAX_JOB_ID_CHARS = 64  # ours are 24; a longer id is nobody's and is not looked up
 JOB_TAKES = "a job takes"
 
@@ -130,16 +139,8 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
     if stored is None or stored.owner != owner or time.time() > stored.expires_at:
         # Past its TTL the row is still there for a while (DynamoDB deletes within days), but gone to its owner.
         raise _unknown_job()
-    if stored.status == RUNNING and stored.lease_until is not None and time.time() > stored.lease_until:
-        # Final: a redelivered message finds the job failed and leaves it (no second, unasked-for run).
-        _fail(
-            store,
-            job_id,
-            ErrorCode.WORKER_TIMEOUT,
-            f"{FAILED_BY_KIND.get(stored.kind, JOB_FAILED)}: the worker did not finish in time",
-            if_lease_until=stored.lease_until,
-        )
-        return get_job(settings, owner, job_id)
+    # A running job whose lease ran out is not failed here: its message's next delivery resumes it, and the
+    # dead-letter handler fails it once the deliveries are spent.
     result = None
     if stored.status == SUCCEEDED and stored.result_key is not None:
         result = _result(settings, stored.result_key)
@@ -174,33 +175,130 @@ def _unknown_job() -> NotFound:
     )
 
 
-def run_job(settings: Settings, job_id: str, deadline: Deadline, lease_seconds: float) -> None:
-    """The worker's work for one job; the job ends succeeded or failed, never running."""
+class JobBusy(RuntimeError):
+    """Another delivery held the job's lease for as long as this one could wait: the message is left to come back."""
+
+
+def run_job(
+    settings: Settings,
+    job_id: str,
+    deadline: Deadline,
+    lease_seconds: float,
+    hold_message: Callable[[], None] | None = None,
+) -> None:
+    """The worker's work for one job; the job ends succeeded or failed, never running.
+
+    The job is taken under a lease of `lease_seconds`, renewed (with `hold_message`, which keeps the job's
+    message hidden for as long) while the work goes on. A job another delivery holds is waited for: taken once
+    that lease has run out (its worker died: this run resumes it), left once it has ended; JobBusy when the
+    deadline comes first."""
     store = _store(settings)
-    stored = _stored(store, job_id)
-    if stored is None or stored.status in (SUCCEEDED, FAILED):
-        return  # unknown (expired), or already done by an earlier delivery
-    lease_until = int(time.time() + lease_seconds + LEASE_MARGIN_SECONDS)
-    started = store.change(
-        job_id, JobChange(RUNNING, _now(), lease_until=lease_until), only_from=(QUEUED, RUNNING)
-    )
-    if not started:
-        return  # it ended meanwhile (failed by an expired lease, say)
+    stored = _taken(store, job_id, deadline, lease_seconds, hold_message)
+    if stored is None:
+        return  # unknown (expired), or done by an earlier or another delivery
     work = _transcription if stored.kind == STT else _speech
-    try:
-        result = work(settings, job_id, stored.owner, stored.request, deadline)
-    except SpeechError as error:
-        if budgets.unpaid(error):  # what was reserved at submission, for work the upstream never did
-            budgets.give_back(settings, Reservation.from_record(stored.request.get("budget")))
-        _fail(store, job_id, error.code, error.detail)
-    else:
-        # From any status: a worker still running past its lease has its result kept rather than lost.
-        store.change(
-            job_id, JobChange(SUCCEEDED, _now(), result_key=store_job_result(settings, job_id, result))
-        )
+    with _Renewal(store, job_id, stored.lease_until or 0, lease_seconds, hold_message):
+        try:
+            result = work(settings, job_id, stored.owner, stored.request, deadline)
+        except SpeechError as error:
+            if budgets.unpaid(error):  # what was reserved at submission, for work the upstream never did
+                budgets.give_back(settings, Reservation.from_record(stored.request.get("budget")))
+            _fail(store, job_id, error.code, error.detail)
+        else:
+            # From any status: a worker that lost its lease (or was failed meanwhile) keeps its result, not loses it.
+            store.change(
+                job_id, JobChange(SUCCEEDED, _now(), result_key=store_job_result(settings, job_id, result))
+            )
     # Only once the job has ended: a delivery that fails before that comes back and reads the text again.
     if "text_id" in stored.request:
         delete_text(settings, stored.request["text_id"])
+
+
+def _taken(
+    store: JobStore,
+    job_id: str,
+    deadline: Deadline,
+    lease_seconds: float,
+    hold_message: Callable[[], None] | None,
+) -> StoredJob | None:
+    """The job, taken under a new lease (queued, or running under a lease that has run out); None once ended."""
+    while True:
+        stored = _stored(store, job_id)
+        if stored is None or stored.status in (SUCCEEDED, FAILED):
+            return None
+        _hold(
+            hold_message
+        )  # before taking it: a message still under the queue's long timeout is ours from now
+        now = int(time.time())
+        lease_until = now + int(lease_seconds)
+        taken = store.change(
+            job_id,
+            JobChange(RUNNING, _now(), lease_until=lease_until),
+            only_from=(QUEUED, RUNNING),
+            if_lease_ended_by=now,
+        )
+        if taken:
+            if stored.status == RUNNING:
+                logger.info("job resumed: its last worker stopped before it finished")
+            return dataclasses.replace(stored, status=RUNNING, lease_until=lease_until)
+        wait = min(max((stored.lease_until or now) - now, 0) + 1, LEASE_POLL_SECONDS)
+        if deadline.remaining() < wait:
+            raise JobBusy("another delivery holds the job")
+        time.sleep(wait)
+
+
+def _hold(hold_message: Callable[[], None] | None) -> None:
+    if hold_message is None:
+        return
+    try:
+        hold_message()
+    except Exception as exc:  # the message may come back sooner: its delivery then waits for this lease
+        logger.warning("the job's message was not kept hidden", extra={"error_type": type(exc).__name__})
+
+
+class _Renewal:
+    """Renews a running job's lease, and keeps its message hidden, in a thread until the work ends."""
+
+    def __init__(
+        self,
+        store: JobStore,
+        job_id: str,
+        lease_until: int,
+        lease_seconds: float,
+        hold_message: Callable[[], None] | None,
+    ) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._lease_until = lease_until
+        self._lease_seconds = lease_seconds
+        self._hold_message = hold_message
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="job-lease", daemon=True)
+
+    def __enter__(self) -> None:
+        self._thread.start()
+
+    def __exit__(self, *_exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        while not self._done.wait(self._lease_seconds / RENEWALS_PER_LEASE):
+            _hold(self._hold_message)
+            lease_until = int(time.time() + self._lease_seconds)
+            try:
+                renewed = self._store.change(
+                    self._job_id,
+                    JobChange(RUNNING, _now(), lease_until=lease_until),
+                    only_from=(RUNNING,),
+                    if_lease_until=self._lease_until,
+                )
+            except Exception as exc:  # DynamoDB unreachable for a moment: the next renewal tries again
+                logger.warning("the job's lease was not renewed", extra={"error_type": type(exc).__name__})
+                continue
+            if not renewed:  # ended, or taken by another delivery: nothing left to hold
+                return
+            self._lease_until = lease_until
 
 
 def _transcription(
@@ -218,6 +316,7 @@ def _transcription(
         language=request.get("language"),
         prompt=request.get("prompt"),
         timings=needs_timings(response_format),
+        pieces_owner=owner,  # each piece kept as heard: a run after this one's death resumes from them
     )
     reservation = None
     if "budget" not in request:  # by upload_id: measured only now, reserved now (once, however often it runs)
@@ -253,15 +352,21 @@ def fail_abandoned_job(settings: Settings, job_id: str) -> None:
     if stored is None:
         return  # unknown or expired: nobody is waiting for it
     failed = FAILED_BY_KIND.get(stored.kind, JOB_FAILED)
+    if stored.status == RUNNING:
+        # Taken on each delivery, and each stopped short: Lambda's timeout, or its memory.
+        detail = (
+            f"{failed}: the worker stopped before it finished on every delivery (out of time or memory); "
+            "what it finished is kept for a while, so the same job sent again resumes from it"
+        )
+        _fail(store, job_id, ErrorCode.WORKER_TIMEOUT, detail)
+        return
     _fail(store, job_id, ErrorCode.WORKER_FAILED, f"{failed}: the worker stopped before it finished")
 
 
-def _fail(
-    store: JobStore, job_id: str, code: ErrorCode, detail: str, *, if_lease_until: int | None = None
-) -> None:
-    """Mark a job failed, unless it already succeeded (or, with `if_lease_until`, unless its lease changed)."""
+def _fail(store: JobStore, job_id: str, code: ErrorCode, detail: str) -> None:
+    """Mark a job failed, unless it already succeeded."""
     change = JobChange(FAILED, _now(), error={"detail": detail, "code": code})
-    store.change(job_id, change, only_from=(QUEUED, RUNNING, FAILED), if_lease_until=if_lease_until)
+    store.change(job_id, change, only_from=(QUEUED, RUNNING, FAILED))
 
 
 def _stored(store: JobStore, job_id: str) -> StoredJob | None:

@@ -1,8 +1,8 @@
 """Where jobs are kept: the `JobStore` the job service writes through, and its DynamoDB table.
 
 A row: job_id (the key), kind, status, owner, request (JSON), created_at, updated_at, ttl (epoch seconds, the
-table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON). The worker's
-idempotency records (Powertools) share the table and have no kind: they are never read as jobs.
+table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON). A row without a kind
+(an idempotency record of an earlier worker) is never read as a job.
 boto3 is imported when the first client is built.
 """
 
@@ -60,9 +60,11 @@ class JobStore(Protocol):
         *,
         only_from: Collection[str] | None = None,
         if_lease_until: int | None = None,
+        if_lease_ended_by: int | None = None,
     ) -> bool:
         """Apply `change` to an existing job whose status is one of `only_from` (None: any) and, given
-        `if_lease_until`, whose lease is still that one; whether it was applied (all or nothing)."""
+        `if_lease_until`, whose lease is still that one, or given `if_lease_ended_by`, that holds no lease ending
+        after that time; whether it was applied (all or nothing)."""
         ...
 
 
@@ -90,6 +92,7 @@ class DynamoDBJobStore:
         *,
         only_from: Collection[str] | None = None,
         if_lease_until: int | None = None,
+        if_lease_ended_by: int | None = None,
     ) -> bool:
         from botocore.exceptions import ClientError
 
@@ -97,7 +100,12 @@ class DynamoDBJobStore:
             dynamodb_client().update_item(
                 TableName=self.table,
                 Key={"job_id": {"S": job_id}},
-                **update_expression(change, only_from=only_from, if_lease_until=if_lease_until),
+                **update_expression(
+                    change,
+                    only_from=only_from,
+                    if_lease_until=if_lease_until,
+                    if_lease_ended_by=if_lease_ended_by,
+                ),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -107,7 +115,11 @@ class DynamoDBJobStore:
 
 
 def update_expression(
-    change: JobChange, *, only_from: Collection[str] | None = None, if_lease_until: int | None = None
+    change: JobChange,
+    *,
+    only_from: Collection[str] | None = None,
+    if_lease_until: int | None = None,
+    if_lease_ended_by: int | None = None,
 ) -> dict[str, Any]:
     """UpdateItem's expressions for `change` (the attributes it brings, no others) and its conditions."""
     names = {"#s": "status"}
@@ -131,6 +143,9 @@ def update_expression(
     if if_lease_until is not None:
         condition += " AND lease_until = :lease"
         values[":lease"] = {"N": str(if_lease_until)}
+    if if_lease_ended_by is not None:
+        condition += " AND (attribute_not_exists(lease_until) OR lease_until <= :ended)"
+        values[":ended"] = {"N": str(if_lease_ended_by)}
     return {
         "UpdateExpression": "SET " + ", ".join(sets),
         "ConditionExpression": condition,
