@@ -48,6 +48,7 @@ def api_door() -> SpeechApiResolver:
         from speech_common.jobs import (  # here: a /api/stt/ request does not load the jobs code
             JOB_TAKES,
             create_stt_job,
+            measure_upload,
         )
         from speech_common.storage import store_upload
         from speech_common.transcript_formats import needs_timings
@@ -56,11 +57,16 @@ def api_door() -> SpeechApiResolver:
         fields = form.form
         if needs_timings(fields.response_format):
             refuse_untimed(fields.model)
-        audio = None  # an upload's length is known only once the worker reads it: the worker reserves it then
-        if fields.upload_id is None:  # an inline file is measured now: one too long is refused, not queued
+        # Measured now, up to the job cap: one too long is refused, not queued.
+        audio, length = None, None
+        if fields.upload_id is None:
             audio = measured(form.job(owner).audio, settings.job_max_audio_seconds, JOB_TAKES)
-        seconds = budgets.amount_of_seconds(audio.seconds if audio else 0)
+            length = audio.seconds
+        else:  # None when it could not be counted in time: the worker measures it, and reserves its seconds then
+            deadline = invocation_deadline(app.current_event, app.lambda_context)
+            length = measure_upload(settings, owner, fields.upload_id, deadline)
         # Over budget: refused here, nothing queued. A job that is not queued gives it back.
+        seconds = budgets.amount_of_seconds(length)
         with budgets.spending(settings, owner, budgets.AUDIO_SECONDS, seconds) as reservation:
             if fields.upload_id is None:
                 assert audio is not None

@@ -273,13 +273,13 @@ def test_a_job_that_fails_before_the_upstream_was_paid_gives_its_reservation_bac
 def test_an_uploads_seconds_are_reserved_by_the_worker_once_measured(
     aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a key with 1 second of audio a day, and a 2-second upload (not measured at submission)
+    # Given a key with 1 second of audio a day, and a 2-second upload (not measured at submission: no time left)
     set_budgets(monkeypatch, audio_seconds_per_day=1)
-    from tests.integration.test_uploads_and_jobs import new_upload, send_file, stt_with
+    from tests.integration.test_uploads_and_jobs import NO_TIME_TO_MEASURE, new_upload, send_file, stt_with
 
     upload = new_upload()
     assert send_file(upload, tone("wav", 2.0)).status_code == 204
-    accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
+    accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/", context=NO_TIME_TO_MEASURE)
     assert accepted["statusCode"] == 202, accepted["json"]
     # When the worker measures it
     run_worker(aws)
@@ -287,6 +287,46 @@ def test_an_uploads_seconds_are_reserved_by_the_worker_once_measured(
     status = job_status(accepted["json"]["job_id"])["json"]
     assert (status["status"], status["error"]["code"]) == ("failed", "budget_exceeded")
     assert fake_openai.calls() == 0
+
+
+def test_an_upload_over_budget_is_refused_at_submission_with_nothing_queued(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a key with 1 second of audio a day, and a 2-second upload
+    set_budgets(monkeypatch, audio_seconds_per_day=1)
+    from tests.integration.test_uploads_and_jobs import new_upload, send_file, stt_with
+
+    upload = new_upload()
+    assert send_file(upload, tone("wav", 2.0)).status_code == 204
+    # When a job is asked for it
+    refused = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
+    # Then 429 at once: no job recorded, nothing queued or sent, nothing counted
+    assert refused["statusCode"] == 429 and refused["json"]["code"] == "budget_exceeded"
+    assert boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+    assert queued_messages(aws) == 0
+    assert fake_openai.calls() == 0
+    assert usage()["day"]["audio_seconds"]["used"] == 0
+
+
+def test_an_uploads_seconds_are_reserved_at_submission_and_counted_once(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a key with 100 seconds of audio a day, and a 2-second upload
+    set_budgets(monkeypatch, audio_seconds_per_day=100)
+    from tests.integration.test_uploads_and_jobs import new_upload, send_file, stt_with
+
+    upload = new_upload()
+    assert send_file(upload, tone("wav", 2.0)).status_code == 204
+    # When a job is asked for it
+    accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
+    # Then its seconds are counted at submission
+    assert accepted["statusCode"] == 202, accepted["json"]
+    counted = usage()["day"]["audio_seconds"]["used"]
+    assert counted >= 2
+    # And once the worker has transcribed it, they are still counted once
+    run_worker(aws)
+    assert job_status(accepted["json"]["job_id"])["json"]["status"] == "succeeded"
+    assert usage()["day"]["audio_seconds"]["used"] == counted
 
 
 def test_an_uploads_reservation_is_made_once_however_often_the_worker_runs(aws: dict[str, str]) -> None:

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import base64
 import json
+import shutil
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+import av
 import boto3
 import pytest
 import requests
 
-from speech_common import storage
+from speech_common import core, storage
 from speech_common.engines.openai_engine import speech_chunks
 from speech_common.jobs import RUNNING
 from speech_common.jobs.store import DynamoDBJobStore, JobChange
@@ -51,8 +55,17 @@ def send_file(upload: dict[str, Any], data: bytes) -> requests.Response:
     return requests.post(upload["url"], data=upload["fields"], files=files, timeout=30)
 
 
-def stt_with(fields: dict[str, str], api_key_id: str = "key-a", path: str = "/api/stt/") -> dict[str, Any]:
-    return invoke("stt", with_api_key(stt_event(multipart_body(fields), path=path), api_key_id))
+def stt_with(
+    fields: dict[str, str],
+    api_key_id: str = "key-a",
+    path: str = "/api/stt/",
+    context: FakeLambdaContext | None = None,
+) -> dict[str, Any]:
+    return invoke("stt", with_api_key(stt_event(multipart_body(fields), path=path), api_key_id), context)
+
+
+# An invocation with 4 s left: too little to count an upload at submission, which leaves it to the worker.
+NO_TIME_TO_MEASURE = FakeLambdaContext(remaining_ms=4_000)
 
 
 # --- uploads ---------------------------------------------------------------------------------------
@@ -361,12 +374,13 @@ def test_one_request_does_not_read_an_upload_larger_than_it_transcribes(
 def test_a_job_longer_than_jobs_take_fails_with_a_code_before_any_call(
     aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given jobs limited to 30 s and a one-minute recording
+    # Given jobs limited to 30 s and a one-minute recording, submitted with no time left to count it
     monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "30")
     get_settings.cache_clear()
     upload = new_upload()
     send_file(upload, samples_encode("mp3", recording(["alpha", "bravo"] * 25), RATE))
-    job_id = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")["json"]["job_id"]
+    accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/", context=NO_TIME_TO_MEASURE)
+    job_id = accepted["json"]["job_id"]
     # When the worker runs / Then the job failed as audio_too_long and the upstream was not paid
     run_worker(aws)
     assert job_status(job_id)["json"]["error"]["code"] == "audio_too_long"
@@ -532,14 +546,105 @@ def test_an_inline_job_longer_than_jobs_take_is_refused_at_submission(
 def test_the_worker_stops_decoding_an_upload_that_expands_past_the_cap(
     aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given jobs limited to 10 minutes and an upload (measured only by the worker) of a small FLAC that decodes to
-    # an hour
+    # Given jobs limited to 10 minutes and an upload (not counted at submission: no time left) of a small FLAC that
+    # decodes to an hour
     monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "600")
     get_settings.cache_clear()
     upload = new_upload()
     send_file(upload, silent_flac(3600))
-    job_id = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")["json"]["job_id"]
+    accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/", context=NO_TIME_TO_MEASURE)
+    job_id = accepted["json"]["job_id"]
     # When the worker runs / Then the job failed audio_too_long, the upstream unpaid
     run_worker(aws)
     assert job_status(job_id)["json"]["error"]["code"] == "audio_too_long"
     assert fake_openai.calls("/v1/audio/transcriptions") == 0
+
+
+def test_an_upload_longer_than_jobs_take_is_refused_at_submission(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given jobs limited to 10 minutes and an upload of a small FLAC that decodes to an hour
+    monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "600")
+    get_settings.cache_clear()
+    upload = new_upload()
+    send_file(upload, silent_flac(3600))
+    # When a job is asked for it
+    response = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
+    # Then 400 audio_too_long now: no job recorded, nothing queued, nothing sent upstream
+    assert response["statusCode"] == 400 and response["json"]["code"] == "audio_too_long"
+    assert boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+    sqs = boto3.session.Session().client("sqs")
+    assert "Messages" not in sqs.receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10)
+    assert fake_openai.calls() == 0
+
+
+def test_an_upload_that_is_not_audio_is_refused_at_submission(aws: dict[str, str]) -> None:
+    # Given an upload of text
+    upload = new_upload()
+    send_file(upload, b"these are not the bytes of any recording")
+    # When a job is asked for it / Then 400 unsupported_audio, no job recorded
+    response = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
+    assert response["statusCode"] == 400 and response["json"]["code"] == "unsupported_audio"
+    assert boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+
+
+def test_an_upload_is_counted_from_a_temporary_file_that_is_removed(
+    aws: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given temporary files kept under a folder of the test's, and an uploaded recording
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    upload = new_upload()
+    send_file(upload, tone("mp3"))
+    opened: list[object] = []
+    real_open = av.open
+    monkeypatch.setattr(
+        av, "open", lambda source, *a, **k: opened.append(source) or real_open(source, *a, **k)
+    )
+    # When a job is asked for it
+    response = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
+    # Then it was counted from a file under that folder (not from bytes in memory), which is gone afterwards
+    assert response["statusCode"] == 202, response["json"]
+    assert any(isinstance(source, str) and source.startswith(str(tmp_path)) for source in opened)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_upload_not_counted_in_time_is_accepted_and_measured_by_the_worker(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an uploaded recording and an invocation with too little time left to count it
+    upload = new_upload()
+    send_file(upload, tone("mp3"))
+    measured_by_worker: list[float] = []
+    real_counted = core.counted_seconds
+    monkeypatch.setattr(
+        core, "counted_seconds", lambda *a, **k: measured_by_worker.append(1) or real_counted(*a, **k)
+    )
+    # When a job is asked for
+    accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/", context=NO_TIME_TO_MEASURE)
+    # Then it is accepted unmeasured (not counted, no budget kept with it)
+    assert accepted["statusCode"] == 202, accepted["json"]
+    assert measured_by_worker == []
+    job_id = accepted["json"]["job_id"]
+    assert "budget" not in DynamoDBJobStore(aws["table"]).get(job_id).request  # type: ignore[union-attr]
+    # And the worker measures it and transcribes it
+    run_worker(aws)
+    assert measured_by_worker and job_status(job_id)["json"]["status"] == "succeeded"
+
+
+def test_an_upload_larger_than_tmps_free_space_is_left_to_the_worker(
+    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an uploaded recording and a /tmp with less free space than the upload needs
+    upload = new_upload()
+    send_file(upload, tone("mp3"))
+    full = shutil.disk_usage("/")._replace(free=100)
+    with monkeypatch.context() as patched:
+        patched.setattr(shutil, "disk_usage", lambda _path: full)
+        # When a job is asked for
+        accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
+    # Then it is accepted, not downloaded (no budget kept with it), and the worker transcribes it
+    assert accepted["statusCode"] == 202, accepted["json"]
+    job_id = accepted["json"]["job_id"]
+    assert "budget" not in DynamoDBJobStore(aws["table"]).get(job_id).request  # type: ignore[union-attr]
+    run_worker(aws)
+    assert job_status(job_id)["json"]["status"] == "succeeded"

@@ -827,3 +827,14 @@ def test_budgets_have_their_table_and_parameters_with_the_documented_defaults(
     # And every function is given the table and the budgets
     assert variables["USAGE_TABLE"] == {"Ref": "UsageTable"}
     assert variables["BUDGET_CHARACTERS_PER_DAY"] == {"Ref": "BudgetCharactersPerDay"}
+
+
+def test_the_largest_upload_fits_in_the_stt_functions_tmp(template: dict[str, Any]) -> None:
+    # Given the STT function, which downloads an upload to /tmp to count it at submission, and Lambda's default
+    # ephemeral storage (512 MB: more is not taken with SnapStart)
+    properties = template["Resources"]["SttFunction"]["Properties"]
+    size_mb = properties.get("EphemeralStorage", {}).get("Size", 512)
+    # When the largest upload a presigned POST lets S3 take is read
+    largest = template["Parameters"]["MaxUploadBytes"]["Default"]
+    # Then it fits, with room to spare (one larger than the free space is left to the worker to count)
+    assert largest <= size_mb * 1024 * 1024 - 8 * 1024 * 1024

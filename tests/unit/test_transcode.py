@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import itertools
 import struct
+import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import av
@@ -20,6 +22,7 @@ from speech_common.transcode import (
     OUTPUT_SAMPLE_RATE,
     AudioDecodeError,
     LongerThan,
+    OutOfTime,
     StreamOutOfBounds,
     change_tempo,
     decoded_seconds,
@@ -234,6 +237,25 @@ def test_change_tempo_scales_duration_and_keeps_pitch(factor: float) -> None:
 def test_each_upload_format_is_measured_by_decoding(fmt: str) -> None:
     # Given half a second of tone in an upload format / When it is measured / Then its decoded length
     assert decoded_seconds(tone(fmt), limit=60) == pytest.approx(0.5, abs=0.05)
+
+
+@pytest.mark.parametrize("fmt", UPLOAD_FORMATS)
+def test_each_upload_format_is_measured_from_a_files_path(fmt: str, tmp_path: Path) -> None:
+    # Given half a second of tone in an upload format, in a file (a large upload is not held in memory)
+    path = tmp_path / f"upload.{fmt}"
+    path.write_bytes(tone(fmt))
+    # When it is measured from its path / Then its decoded length
+    assert decoded_seconds(str(path), limit=60) == pytest.approx(0.5, abs=0.05)
+
+
+def test_counting_that_runs_past_its_time_stops_with_out_of_time() -> None:
+    # Given an hour of silence and a time to give up that has passed
+    data = silent_flac(3600)
+    # When it is measured / Then it stops with OutOfTime, not a length
+    with pytest.raises(OutOfTime):
+        decoded_seconds(data, limit=7200, give_up_at=time.monotonic() - 1)
+    # And with time enough it is counted
+    assert decoded_seconds(data, limit=7200, give_up_at=time.monotonic() + 60) == pytest.approx(3600)
 
 
 def test_a_wav_that_declares_10_s_and_holds_2_min_is_counted_to_its_end() -> None:

@@ -10,8 +10,9 @@ reservation back (`spending`); a cache hit gives it back too.
 The usage table (USAGE_TABLE; template: UsageTable): key_id (the API key's id) and window ("day#2025-01-31",
 "month#2025-01") -> characters, audio_seconds, ttl (the table deletes a window some weeks after it ends). One item
 per key, window "limits", may hold that key's own limits (characters_per_day, characters_per_month,
-audio_seconds_per_day, audio_seconds_per_month; a missing one is the deployment's, 0 is none). A job whose audio is
-measured by the worker reserves there once (an item "reserved#<job id>" remembers it across retries).
+audio_seconds_per_day, audio_seconds_per_month; a missing one is the deployment's, 0 is none). A job whose upload
+could not be measured in time at submission is reserved by the worker, once (an item "reserved#<job id>" remembers
+it across retries).
 Without a usage table there are no budgets (the template always makes one).
 """
 

@@ -452,10 +452,18 @@ def measured(audio: AudioUpload, limit: float, what: str) -> AudioUpload:
     stopped once past `limit`), before any upstream call. 400 audio_too_long past `limit` seconds (`what` says which
     way takes it, or what the limit is); 400 unsupported_audio when it cannot be decoded (an unknown length is not
     taken) or its sample rate or channels are past the limits."""
+    return replace(audio, seconds=counted_seconds(audio.data, limit, what))
+
+
+def counted_seconds(
+    source: bytes | str, limit: float, what: str, *, give_up_at: float | None = None
+) -> float:
+    """`measured`'s count, of bytes or of a file's path (an upload downloaded to /tmp), with its 400s; past
+    `give_up_at` (time.monotonic()) before the end, transcode.OutOfTime."""
     from speech_common.transcode import AudioDecodeError, LongerThan, StreamOutOfBounds, decoded_seconds
 
     try:
-        seconds = decoded_seconds(audio.data, limit=limit)
+        return decoded_seconds(source, limit=limit, give_up_at=give_up_at)
     except LongerThan:
         raise InvalidRequest(
             f"audio: the recording lasts more than {_minutes(limit)}, longer than {what}",
@@ -467,7 +475,6 @@ def measured(audio: AudioUpload, limit: float, what: str) -> AudioUpload:
         raise InvalidRequest(
             "audio: the file could not be decoded, so its length is unknown", code=ErrorCode.UNSUPPORTED_AUDIO
         ) from None
-    return replace(audio, seconds=seconds)
 
 
 def _minutes(seconds: float) -> str:

@@ -9,7 +9,9 @@ boto3 is imported inside the functions: a 400 answer must not pay for it.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -133,11 +135,39 @@ def read_upload(
     data = obj["Body"].read()
     fmt = sniff_audio_format(data) if data else None
     if fmt is None:
-        raise InvalidRequest(
-            "upload_id: the uploaded file is not audio in a supported format",
-            code=ErrorCode.UNSUPPORTED_AUDIO,
-        )
+        raise _not_audio()
     return AudioUpload(data=data, format=fmt)
+
+
+# What is read from S3 between two looks at the time: a download that cannot finish in time stops soon.
+_DOWNLOAD_CHUNK_BYTES = 1 << 20
+
+
+def download_upload(settings: Settings, owner: str, upload_id: str, path: str, *, give_up_at: float) -> bool:
+    """A completed upload of `owner` written to the file `path` a chunk at a time (never held in memory whole);
+    False, with the file left partial, when the disk has no room for it or `give_up_at` (time.monotonic()) comes
+    first. An upload that does not begin as audio in a supported format: 400 unsupported_audio."""
+    import shutil
+    import time
+
+    size = check_upload(settings, owner, upload_id)
+    if size >= shutil.disk_usage(os.path.dirname(path) or ".").free:
+        return False
+    obj = s3_client().get_object(Bucket=_bucket(settings), Key=UPLOADS_PREFIX + upload_id)
+    with closing(obj["Body"]) as body, open(path, "wb") as file:
+        for index, chunk in enumerate(body.iter_chunks(_DOWNLOAD_CHUNK_BYTES)):
+            if index == 0 and sniff_audio_format(chunk) is None:
+                raise _not_audio()
+            file.write(chunk)
+            if time.monotonic() > give_up_at:
+                return False
+    return True
+
+
+def _not_audio() -> InvalidRequest:
+    return InvalidRequest(
+        "upload_id: the uploaded file is not audio in a supported format", code=ErrorCode.UNSUPPORTED_AUDIO
+    )
 
 
 def store_result(settings: Settings, owner: str, data: bytes, extension: str, content_type: str) -> str:

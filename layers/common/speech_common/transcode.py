@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import time
 from collections.abc import Generator
 from contextlib import closing
 from dataclasses import dataclass
@@ -62,6 +63,10 @@ class AudioDecodeError(ValueError):
 
 class StreamOutOfBounds(AudioDecodeError):
     """A stream whose sample rate or channel count is past MAX_SAMPLE_RATE or MAX_CHANNELS."""
+
+
+class OutOfTime(TimeoutError):  # a finding, not a failure
+    """Counting went past its `give_up_at` before it finished: the length is not known."""
 
 
 class LongerThan(ValueError):  # a finding, not a failure
@@ -196,9 +201,10 @@ def _check_bounds(sample_rate: int, channels: int) -> None:
         raise StreamOutOfBounds(f"{channels} channels (at most {MAX_CHANNELS} are taken)")
 
 
-def decoded_seconds(data: bytes, *, limit: float) -> float:
-    """How long the first audio stream of `data` plays, counted from its decoded samples (no header is believed: not
-    the container's duration, not a WAV's data size), without resampling.
+def decoded_seconds(data: bytes | str, *, limit: float, give_up_at: float | None = None) -> float:
+    """How long the first audio stream of `data` (bytes, or a file's path: a large upload is not held in memory)
+    plays, counted from its decoded samples (no header is believed: not the container's duration, not a WAV's data
+    size), without resampling. Past `give_up_at` (time.monotonic()) before the end: OutOfTime.
 
     Decoding stops as soon as the count passes `limit` (LongerThan), so neither memory nor time grows with what a
     small file claims or expands to. Raises StreamOutOfBounds for a sample rate or channel count past the limits
@@ -209,7 +215,8 @@ def decoded_seconds(data: bytes, *, limit: float) -> float:
 
     seconds = 0.0
     try:
-        with av.open(io.BytesIO(data), mode="r", options=dict(_UPLOAD_OPTIONS)) as container:
+        source = io.BytesIO(data) if isinstance(data, bytes) else data
+        with av.open(source, mode="r", options=dict(_UPLOAD_OPTIONS)) as container:
             if not container.streams.audio:
                 raise AudioDecodeError("no audio stream")
             stream = container.streams.audio[0]
@@ -219,6 +226,8 @@ def decoded_seconds(data: bytes, *, limit: float) -> float:
                 seconds += frame.samples / frame.sample_rate
                 if seconds > limit:
                     raise LongerThan(limit)
+                if give_up_at is not None and time.monotonic() > give_up_at:
+                    raise OutOfTime("counting the audio took too long")
     except av.FFmpegError as error:
         raise AudioDecodeError(f"undecodable audio ({type(error).__name__})") from error
     if seconds <= 0:

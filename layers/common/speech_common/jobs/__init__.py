@@ -18,6 +18,7 @@ from speech_common.jobs.service import (
     create_tts_job,
     fail_abandoned_job,
     get_job,
+    measure_upload,
     run_job,
 )
 
@@ -34,5 +35,6 @@ __all__ = [
     "create_tts_job",
     "fail_abandoned_job",
     "get_job",
+    "measure_upload",
     "run_job",
 ]

@@ -43,6 +43,7 @@ from speech_common.settings import Settings
 from speech_common.storage import (
     check_upload,
     delete_text,
+    download_upload,
     presign_result,
     read_job_result,
     read_text,
@@ -101,6 +102,36 @@ def create_stt_job(
     if budget is not None:
         request["budget"] = budget.as_record()
     return _create_job(settings, queue, owner, STT, request)
+
+
+# Kept from the submission's deadline for what follows the count: the reservation, the job's row and message.
+SUBMISSION_RESERVE_SECONDS = 3.0
+
+
+def measure_upload(settings: Settings, owner: str, upload_id: str, deadline: Deadline) -> float | None:
+    """An upload's length in seconds, counted at submission up to the job cap: 400 audio_too_long past it, 400
+    unsupported_audio when it is not audio. Downloaded to a temporary file (deleted after), not into memory.
+    None when the count cannot finish before `deadline` (less SUBMISSION_RESERVE_SECONDS) or the disk has no room:
+    the worker measures it then, and reserves its seconds."""
+    import tempfile
+
+    from speech_common.core import counted_seconds
+    from speech_common.transcode import OutOfTime
+
+    room = deadline.remaining() - SUBMISSION_RESERVE_SECONDS
+    if room <= 0:
+        return None
+    give_up_at = time.monotonic() + room
+    with tempfile.TemporaryDirectory(prefix="upload-") as folder:
+        path = f"{folder}/audio"
+        if not download_upload(settings, owner, upload_id, path, give_up_at=give_up_at):
+            logger.info("an upload was not measured at submission: the worker will")
+            return None
+        try:
+            return counted_seconds(path, settings.job_max_audio_seconds, JOB_TAKES, give_up_at=give_up_at)
+        except OutOfTime:
+            logger.info("an upload was not measured at submission in time: the worker will")
+            return None
 
 
 def create_tts_job(
@@ -304,8 +335,8 @@ class _Renewal:
 def _transcription(
     settings: Settings, job_id: str, owner: str, request: dict[str, Any], deadline: Deadline
 ) -> dict[str, Any]:
-    # Measured again here (it may have come by upload_id, unmeasured): decoding stops at the cap, so the worker's
-    # memory is bounded whatever the file claims or expands to.
+    # Measured again here (an upload not counted in time at submission comes unmeasured): decoding stops at the
+    # cap, so the worker's memory is bounded whatever the file claims or expands to.
     audio = measured(
         read_upload(settings, owner, request["upload_id"]), settings.job_max_audio_seconds, JOB_TAKES
     )
@@ -319,7 +350,8 @@ def _transcription(
         pieces_owner=owner,  # each piece kept as heard: a run after this one's death resumes from them
     )
     reservation = None
-    if "budget" not in request:  # by upload_id: measured only now, reserved now (once, however often it runs)
+    # Not reserved at submission (not counted in time there): reserved now, once however often it runs.
+    if "budget" not in request:
         seconds = budgets.amount_of_seconds(audio.seconds)
         reservation = budgets.reserve_once(settings, owner, budgets.AUDIO_SECONDS, seconds, token=job_id)
     with budgets.given_back_when_unpaid(settings, reservation):
