@@ -527,29 +527,36 @@ def test_the_cache_can_be_turned_off(
     assert header(first, "X-Speech-Cache") is None and header(second, "X-Speech-Cache") is None
 
 
-def test_an_inline_job_longer_than_jobs_take_is_refused_at_submission(
-    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given jobs limited to 10 minutes and an inline FLAC of an hour of silence
+@pytest.fixture
+def ten_minute_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Jobs limited to 10 minutes of audio (JOB_MAX_AUDIO_SECONDS)."""
     monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "600")
     get_settings.cache_clear()
+
+
+def no_job_recorded(aws: dict[str, str]) -> bool:
+    return boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+
+
+def test_an_inline_job_longer_than_jobs_take_is_refused_at_submission(
+    aws: dict[str, str], fake_openai: FakeOpenAI, ten_minute_jobs: None
+) -> None:
+    # Given jobs limited to 10 minutes and an inline FLAC of an hour of silence
     body = multipart_body({}, {"audio": ("silence.flac", silent_flac(3600), "audio/flac")})
     # When the job is asked for / Then 400 audio_too_long now: no job recorded, nothing stored or sent
     response = invoke("stt", with_api_key(stt_event(body, path="/api/stt/jobs/"), "key-a"))
     assert response["statusCode"] == 400 and response["json"]["code"] == "audio_too_long"
-    assert boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+    assert no_job_recorded(aws)
     listed = boto3.session.Session().client("s3").list_objects_v2(Bucket=aws["bucket"], Prefix="uploads/")
     assert listed.get("KeyCount", 0) == 0
     assert fake_openai.calls("/v1/audio/transcriptions") == 0
 
 
 def test_the_worker_stops_decoding_an_upload_that_expands_past_the_cap(
-    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    aws: dict[str, str], fake_openai: FakeOpenAI, ten_minute_jobs: None
 ) -> None:
     # Given jobs limited to 10 minutes and an upload (not counted at submission: no time left) of a small FLAC that
     # decodes to an hour
-    monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "600")
-    get_settings.cache_clear()
     upload = new_upload()
     send_file(upload, silent_flac(3600))
     accepted = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/", context=NO_TIME_TO_MEASURE)
@@ -561,18 +568,16 @@ def test_the_worker_stops_decoding_an_upload_that_expands_past_the_cap(
 
 
 def test_an_upload_longer_than_jobs_take_is_refused_at_submission(
-    aws: dict[str, str], fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+    aws: dict[str, str], fake_openai: FakeOpenAI, ten_minute_jobs: None
 ) -> None:
     # Given jobs limited to 10 minutes and an upload of a small FLAC that decodes to an hour
-    monkeypatch.setenv("JOB_MAX_AUDIO_SECONDS", "600")
-    get_settings.cache_clear()
     upload = new_upload()
     send_file(upload, silent_flac(3600))
     # When a job is asked for it
     response = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
     # Then 400 audio_too_long now: no job recorded, nothing queued, nothing sent upstream
     assert response["statusCode"] == 400 and response["json"]["code"] == "audio_too_long"
-    assert boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+    assert no_job_recorded(aws)
     sqs = boto3.session.Session().client("sqs")
     assert "Messages" not in sqs.receive_message(QueueUrl=aws["queue_url"], MaxNumberOfMessages=10)
     assert fake_openai.calls() == 0
@@ -585,7 +590,7 @@ def test_an_upload_that_is_not_audio_is_refused_at_submission(aws: dict[str, str
     # When a job is asked for it / Then 400 unsupported_audio, no job recorded
     response = stt_with({"upload_id": upload["upload_id"]}, path="/api/stt/jobs/")
     assert response["statusCode"] == 400 and response["json"]["code"] == "unsupported_audio"
-    assert boto3.session.Session().client("dynamodb").scan(TableName=aws["table"])["Count"] == 0
+    assert no_job_recorded(aws)
 
 
 def test_an_upload_is_counted_from_a_temporary_file_that_is_removed(

@@ -31,3 +31,26 @@ def template() -> dict[str, Any]:
     """template.yaml as written (short-form tags kept as {"Ref": ...} / {"Fn::X": ...})."""
     loaded: dict[str, Any] = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
     return loaded
+
+
+@pytest.fixture(scope="module")
+def transformed() -> dict[str, Any]:
+    """template.yaml as CloudFormation receives it, after the SAM transform (no AWS call)."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    source = yaml_parse((ROOT / "template.yaml").read_text())
+    # Local code paths are uploaded by `sam deploy`; the transform wants S3 URIs in their place.
+    for resource in source["Resources"].values():
+        if resource["Type"] == "AWS::Serverless::Function":
+            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
+    source["Resources"]["CommonLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
+
+    class NoManagedPolicies:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+        result: dict[str, Any] = transform(source, {}, NoManagedPolicies())
+    return result

@@ -25,29 +25,6 @@ ALARMS = {
 NO_UPSTREAM = {"AuthorizerFunction", "JobsFunction", "DeadLetterFunction"}
 
 
-@pytest.fixture(scope="module")
-def transformed() -> dict[str, Any]:
-    """template.yaml as CloudFormation receives it, after the SAM transform (no AWS call)."""
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    source = yaml_parse((ROOT / "template.yaml").read_text())
-    # Local code paths are uploaded by `sam deploy`; the transform wants S3 URIs in their place.
-    for resource in source["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
-    source["Resources"]["CommonLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-        result: dict[str, Any] = transform(source, {}, NoManagedPolicies())
-    return result
-
-
 def _holds(condition: Any, parameters: dict[str, str]) -> bool:
     """A condition of Fn::Not / Fn::Equals / Ref, evaluated for these parameter values."""
     if "Fn::Not" in condition:

@@ -105,34 +105,6 @@ def test_polly_permission_exists_only_under_its_condition(template: dict[str, An
     assert "polly:SynthesizeSpeech" in str(conditional[0]["Fn::If"][1])
 
 
-@pytest.fixture(scope="module")
-def transformed(monkeypatch_module: pytest.MonkeyPatch) -> dict[str, Any]:
-    """template.yaml as CloudFormation receives it, after the SAM transform (no AWS call)."""
-    from samtranslator.translator.transform import transform
-    from samtranslator.yaml_helper import yaml_parse
-
-    monkeypatch_module.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    source = yaml_parse(TEMPLATE.read_text())
-    # Local code paths are uploaded by `sam deploy`; the transform wants S3 URIs in their place.
-    for resource in source["Resources"].values():
-        if resource["Type"] == "AWS::Serverless::Function":
-            resource["Properties"]["CodeUri"] = "s3://bucket/code.zip"
-    source["Resources"]["CommonLayer"]["Properties"]["ContentUri"] = "s3://bucket/layer.zip"
-
-    class NoManagedPolicies:
-        def load(self) -> dict[str, str]:
-            return {}
-
-    result: dict[str, Any] = transform(source, {}, NoManagedPolicies())
-    return result
-
-
-@pytest.fixture(scope="module")
-def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
-    with pytest.MonkeyPatch.context() as patch:
-        yield patch
-
-
 def _rest_api_body(transformed: dict[str, Any]) -> dict[str, Any]:
     (api,) = [r for r in transformed["Resources"].values() if r["Type"] == "AWS::ApiGateway::RestApi"]
     body: dict[str, Any] = api["Properties"]["Body"]
