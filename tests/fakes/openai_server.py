@@ -259,6 +259,9 @@ class FakeOpenAI:
         # Fields left out of verbose_json answers, as some OpenAI-compatible servers do ("segments", "duration").
         self.verbose_json_without: frozenset[str] = frozenset()
         self.seconds_per_audio_second = 0.0
+        # Whisper on silence: set, an upload heard whole as silence is answered with this text, and one with
+        # silences of HALLUCINATED_SILENCE_SECONDS or more gets it added once for each (None: silence is silence).
+        self.hallucination: str | None = None
         # Azure OpenAI mode: the API version its deployment paths must name (None: plain OpenAI only).
         self.azure_api_version: str | None = None
         self.azure_requests: list[tuple[str, str | None]] = []  # (deployment, api-version) as received
@@ -444,6 +447,7 @@ class FakeOpenAI:
             self.max_speech_seconds = _MAX_SPEECH_SECONDS
             self.seconds_per_audio_second = 0.0
             self.transcriber = None
+            self.hallucination = None
             self.segmenter = None
             self.verbose_json_without = frozenset()
             self.azure_api_version = None
@@ -654,6 +658,8 @@ class FakeOpenAI:
         if self.seconds_per_audio_second and seconds:
             time.sleep(seconds * self.seconds_per_audio_second)  # OpenAI hears ~30-60 audio seconds a second
         text = self.transcriber(recorded.file_bytes) if self.transcriber is not None else self.transcript
+        if self.hallucination is not None:
+            text = _hallucinated(recorded.file_bytes, text, self.hallucination)
         usage = {"type": "duration", "seconds": math.ceil(seconds)} if seconds is not None else None
         duration = seconds or 0.0
         if response_format == "text":
@@ -1060,6 +1066,41 @@ def _audio_seconds(data: bytes) -> float | None:
             return container.duration / 1_000_000 if container.duration is not None else None
     except (av.FFmpegError, ValueError, OSError):
         return None
+
+
+HALLUCINATED_SILENCE_SECONDS: Final = 10.0
+_QUIET_PEAK: Final = 100  # of 32767: about -50 dBFS
+_HEARING_RATE: Final = 16_000
+
+
+def _hallucinated(data: bytes, text: str, phrase: str) -> str:
+    """`text` as Whisper hears a file with silence in it: only `phrase` when the file is silent throughout, else
+    `text` with `phrase` added for each silence of HALLUCINATED_SILENCE_SECONDS or more (tenths of a second whose
+    loudest sample is under _QUIET_PEAK)."""
+    try:
+        with av.open(io.BytesIO(data), "r") as container:
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=_HEARING_RATE)
+            frames = [*container.decode(container.streams.audio[0]), None]
+            pcm = b"".join(
+                bytes(f.planes[0])[: f.samples * 2] for frame in frames for f in resampler.resample(frame)
+            )
+    except (av.FFmpegError, ValueError, OSError, IndexError):
+        return text
+    samples = array.array("h", pcm[: len(pcm) // 2 * 2])
+    tenth = _HEARING_RATE // 10
+    quiet = [
+        max(map(abs, samples[i : i + tenth]), default=0) < _QUIET_PEAK for i in range(0, len(samples), tenth)
+    ]
+    if all(quiet):
+        return phrase
+    runs, run = 0, 0
+    for is_quiet in [*quiet, False]:
+        if is_quiet:
+            run += 1
+            continue
+        runs += run / 10 >= HALLUCINATED_SILENCE_SECONDS
+        run = 0
+    return " ".join([text, *[phrase] * runs]).strip()
 
 
 def _sine_pcm(samples: int) -> bytes:
