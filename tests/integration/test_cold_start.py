@@ -77,8 +77,14 @@ COMMON = {
 }  # fmt: skip
 # The form parser: only where a form is parsed (a JSON request reads its Content-Type without it).
 FORMS = {"multipart"}
-# PyAV: a transcription counts every upload's length by decoding it, whatever its size (a header can lie).
-MEASURED = {"av", "_cyutil"}  # _cyutil: a top-level extension module of the av wheel
+# PyAV: a transcription counts every upload's length by decoding it, whatever its size (a header can lie); and
+# finds its speech with WebRTC's voice activity detector (only speech goes upstream).
+MEASURED = {
+    "av",
+    "_cyutil",
+    "webrtcvad",
+    "_webrtcvad",
+}  # _cyutil: a top-level extension module of the av wheel
 # The HTTP client the openai engine calls OpenAI with; botocore's own for the secret (no boto3); the X-Ray SDK
 # for the Tracer.
 UPSTREAM = {

@@ -38,6 +38,7 @@ from speech_common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from speech_common.long_audio import Piece
+    from speech_common.voice_activity import SpeechClock
 
 STT_FAILED = "Transcription failed"
 # A long recording decoded again (resampled) for its pieces may come out this much longer than it was counted.
@@ -361,10 +362,14 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
     # What the upstream bills, as counted by decoding; the AudioSecondsPerDayAlarm adds it up.
     metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
-    if seconds <= settings.stt_split_above_seconds:
-        result, route = _transcribe_once(job, job.audio, chain, deadline)
+    speech, clock = _speech_only(job, seconds)
+    if not clock.spans:  # nothing to hear: no upstream call (a recogniser would make words up)
+        return TranscriptStream(iter(("",)), job.model), chain[0]
+    if clock.speech_seconds <= settings.stt_split_above_seconds:
+        audio = job.audio if clock.is_whole else _flac(speech)
+        result, route = _transcribe_once(job, audio, chain, deadline)
         return TranscriptStream(iter((result.text.strip(),)), job.model, result.language), route
-    pieces, uploads, _ = _cut_at_silences(job, seconds)
+    pieces, uploads, _ = _cut_pcm_at_silences(speech)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
     heard = results_in_order(
         uploads,
@@ -391,10 +396,15 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     if job.timings or job.words:
         chain = timed_routes(job.model, chain, settings.route_policy)
     seconds = audio_seconds(job.audio)
-    if seconds > settings.stt_split_above_seconds:
-        result, route = _transcribe_in_pieces(job, chain, seconds, deadline)
+    speech, clock = _speech_only(job, seconds)
+    if not clock.spans:  # nothing to hear: no upstream call (a recogniser would make words up)
+        result, route = _no_speech(job, clock.total_seconds), chain[0]
+    elif clock.speech_seconds > settings.stt_split_above_seconds:
+        result, route = _transcribe_in_pieces(job, chain, speech, deadline)
     else:
-        result, route = _transcribe_once(job, job.audio, chain, deadline)
+        result, route = _transcribe_once(job, job.audio if clock.is_whole else _flac(speech), chain, deadline)
+    if not clock.is_whole:
+        result = clock.on_recording(result)
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
     metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
     transcript = Transcript(
@@ -523,12 +533,12 @@ def _transcribe_once(
 
 
 def _transcribe_in_pieces(
-    job: TranscriptionJob, chain: tuple[Route, ...], seconds: float, deadline: Deadline
+    job: TranscriptionJob, chain: tuple[Route, ...], speech: bytes, deadline: Deadline
 ) -> tuple[TranscriptionResult, Route]:
     from speech_common import long_audio
 
     settings = get_settings()
-    pieces, uploads, total = _cut_at_silences(job, seconds)
+    pieces, uploads, total = _cut_pcm_at_silences(speech)
 
     def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
         return _transcribe_once(job, upload, chain, deadline, keep_pieces=job.pieces_owner is not None)
@@ -542,15 +552,49 @@ def _transcribe_in_pieces(
     return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
 
 
-def _cut_at_silences(job: TranscriptionJob, seconds: float) -> tuple[list[Piece], list[AudioUpload], float]:
-    """A long recording's pieces (cut at silences, for one round of parallel calls), each as an upload, and the
-    recording's length in seconds."""
-    from speech_common import long_audio
-    from speech_common.transcode import AudioDecodeError, LongerThan, encode_pcm, iter_decoded_pcm
+def _speech_only(job: TranscriptionJob, seconds: float) -> tuple[bytes, SpeechClock]:
+    """The recording's speech (16 kHz PCM, the stretches without speech cut out, the rest joined) and where it
+    lies on the recording's clock: what is sent upstream (voice_activity)."""
+    from speech_common import voice_activity
 
-    settings = get_settings()
+    pcm = _decoded_pcm(job, seconds)
+    if get_settings().stt_voice_activity:
+        clock = voice_activity.speech_clock(pcm)
+    else:
+        clock = voice_activity.whole(pcm)
+    # What the upstreams are sent (and bill), beside AudioSecondsTranscribed: the recordings' seconds.
+    metrics.add_metric(name="SpeechSecondsSent", unit=MetricUnit.Seconds, value=clock.speech_seconds)
+    return (pcm if clock.is_whole else clock.kept_pcm(pcm)), clock
+
+
+def _no_speech(job: TranscriptionJob, seconds: float) -> TranscriptionResult:
+    """What a recording without speech is heard as: no text, and no segments when timings were asked for."""
+    return TranscriptionResult(
+        text="",
+        duration=seconds,
+        segments=() if job.timings or job.words else None,
+        words=() if job.words else None,
+    )
+
+
+def _flac(pcm: bytes) -> AudioUpload:
+    """16 kHz PCM as a FLAC upload (see _cut_pcm_at_silences for why FLAC)."""
+    from speech_common import long_audio
+    from speech_common.transcode import encode_pcm
+
+    data = encode_pcm(
+        pcm, sample_rate=long_audio.PIECE_SAMPLE_RATE, fmt="flac", output_rate=long_audio.PIECE_SAMPLE_RATE
+    )
+    return AudioUpload(data=data, format="flac")
+
+
+def _decoded_pcm(job: TranscriptionJob, seconds: float) -> bytes:
+    """The recording as 16 kHz mono PCM, never more than was counted (`seconds`): memory stays bounded by the cap it
+    was measured against."""
+    from speech_common import long_audio
+    from speech_common.transcode import AudioDecodeError, LongerThan, iter_decoded_pcm
+
     try:
-        # Never more than was counted: memory stays bounded by the cap it was measured against.
         decoded = iter_decoded_pcm(
             job.audio.data,
             sample_rate=long_audio.PIECE_SAMPLE_RATE,
@@ -561,7 +605,17 @@ def _cut_at_silences(job: TranscriptionJob, seconds: float) -> tuple[list[Piece]
         raise InvalidRequest(
             "audio: the file could not be decoded as it was measured", code=ErrorCode.UNSUPPORTED_AUDIO
         ) from None
-    total = len(pcm) / long_audio.BYTES_PER_SAMPLE / long_audio.PIECE_SAMPLE_RATE or seconds
+    return pcm
+
+
+def _cut_pcm_at_silences(pcm: bytes) -> tuple[list[Piece], list[AudioUpload], float]:
+    """16 kHz PCM's pieces (cut at silences, for one round of parallel calls), each as an upload, and its length in
+    seconds."""
+    from speech_common import long_audio
+    from speech_common.transcode import encode_pcm
+
+    settings = get_settings()
+    total = len(pcm) / long_audio.BYTES_PER_SAMPLE / long_audio.PIECE_SAMPLE_RATE
     pieces = long_audio.plan_pieces(
         total, long_audio.silences(pcm), long_audio.piece_seconds_for(total, settings.stt_parallel_calls)
     )

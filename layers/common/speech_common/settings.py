@@ -154,6 +154,8 @@ class Settings(BaseModel):
     # pieces at once (each counts against the account's requests-per-minute limit).
     stt_split_above_seconds: float = Field(default=300.0, gt=0)
     stt_parallel_calls: int = Field(default=16, ge=1, le=32)
+    # Only speech goes upstream (voice_activity.py): off sends every recording whole, silences and all.
+    stt_voice_activity: bool = True
     # The longest recording POST /api/stt/ takes (bench/long_audio.py: about 60 min fit in 27 s on a
     # 512 MB function with 16 parallel calls at 30 audio seconds a second; half of that, for margin).
     sync_max_audio_seconds: float = Field(default=1800.0, gt=0)
