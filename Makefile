@@ -106,13 +106,15 @@ serve: venv
 
 # Benchmarks, each against a baseline measured in the same run: warm workers vs the cold first
 # request; a 4,096-character TTS text in parallel chunks vs one call; a 30-minute recording in
-# parallel pieces vs one call at a time; make serve at concurrency 32 vs 4; the offline
+# parallel pieces vs one call at a time; a 60-minute meeting with 20 silent minutes with the voice activity pass vs
+# without it; make serve at concurrency 32 vs 4; the offline
 # recogniser's word error rate (Whisper base) vs pocketsphinx's on a held set.
 bench: venv
 	$(BIN)/python bench/offline_wer.py
 	$(BIN)/python bench/warm_worker.py
 	$(BIN)/python bench/long_text.py
 	$(BIN)/python bench/long_audio.py
+	$(BIN)/python bench/voice_activity.py
 	$(BIN)/python bench/tts_cache.py
 	$(BIN)/python bench/streaming.py
 	$(BIN)/python bench/load.py
@@ -125,6 +127,7 @@ bench-quick: venv
 	$(BIN)/python bench/warm_worker.py --quick
 	$(BIN)/python bench/long_text.py --quick
 	$(BIN)/python bench/long_audio.py --quick
+	$(BIN)/python bench/voice_activity.py --quick
 	$(BIN)/python bench/tts_cache.py --quick
 	$(BIN)/python bench/streaming.py --quick
 	$(BIN)/python bench/load.py --quick
