@@ -27,14 +27,15 @@ def hz_of(word: str) -> float:
 
 @cache
 def tone(seconds: float, hz: float) -> bytes:
-    """A voiced sound at `hz`: weak 2nd and 3rd harmonics, a 5 Hz vibrato of 5% and a 4 Hz swell, so that a voice
+    """A voiced sound at `hz`: weak 2nd and 3rd harmonics, a 5 Hz vibrato of 2% and a 4 Hz swell, so that a voice
     activity detector hears it as speech (a pure tone is not: it is heard as noise after a moment). Its
-    zero crossings still count `hz`: the harmonics are too weak to add any."""
+    zero crossings still count `hz`, also through Opus: the harmonics are too weak to add any, the vibrato too
+    shallow to move the count to a neighbour's pitch."""
     count = int(seconds * RATE)
     samples, phase = [], 0.0
     for i in range(count):
         t = i / RATE
-        phase += 2 * math.pi * hz * (1 + 0.05 * math.sin(2 * math.pi * 5 * t)) / RATE
+        phase += 2 * math.pi * hz * (1 + 0.02 * math.sin(2 * math.pi * 5 * t)) / RATE
         swell = 1 - 0.5 * (0.5 + 0.5 * math.cos(2 * math.pi * 4 * t))
         voiced = math.sin(phase) + 0.25 * math.sin(2 * phase) + 0.1 * math.sin(3 * phase)
         samples.append(int(12_000 / 1.35 * swell * voiced))
