@@ -264,9 +264,11 @@ def test_a_request_reads_the_cleaned_text_or_the_text_as_written() -> None:
     assert text_to_read(text, clean=False, field="text") == text
 
 
-@pytest.mark.parametrize("text", ["🎉🎉", "```\nprint('hi')\n```", "<!-- nothing -->", "---"])
+@pytest.mark.parametrize(
+    "text", ["🎉🎉", "```\nprint('hi')\n```", "<!-- nothing -->", "---", "**\u200b** 🎉"]
+)
 def test_a_text_that_cleans_to_nothing_is_refused_naming_the_field(text: str) -> None:
-    # Given a text of emoji alone, a code block alone, an HTML comment, a thematic break
+    # Given a text of emoji alone, a code block alone, an HTML comment, a thematic break, a zero-width space
     # When it is to be read, cleaned
     with pytest.raises(InvalidRequest) as refused:
         text_to_read(text, clean=True, field="input")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
+from speech_common.vocabulary import speakable
 
 if TYPE_CHECKING:
     from markdown_it import MarkdownIt
@@ -83,13 +84,17 @@ def text_to_read(text: str, *, clean: bool, field: str) -> str:
     if not clean:
         return text
     cleaned = speakable_text(text)
-    if not cleaned:
+    try:
+        speakable(
+            cleaned
+        )  # the door's own test of a text with something to say (zero-width characters are not)
+    except ValueError:
         raise InvalidRequest(
             f"{field}: nothing is left to read once the text is cleaned (it holds only emoji, code blocks or markup); "
             "send clean_text false to have it read as written",
             code=ErrorCode.EMPTY_FIELD,
             param=field,
-        )
+        ) from None
     return cleaned
 
 

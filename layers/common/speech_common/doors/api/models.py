@@ -34,6 +34,11 @@ class TtsRequest(BaseModel):
         default="inline",
         description="inline: audio_base64 in the answer (documented); url: a link to the audio in the bucket",
     )
+    clean_text: bool = Field(
+        default=True,
+        description="Read the text as a person would: Markdown, links, e-mail addresses and emoji made speakable; "
+        "false reads it as written",
+    )
 
     _text_speakable = field_validator("text")(speakable)
 

@@ -28,11 +28,15 @@ AUDIO_FIELD = "audio"
 
 
 def synthesis_request(request: TtsRequest, owner: str) -> SynthesisRequest:
-    """What this body asks the core for, for `owner` (the caller: whose speech cache it uses)."""
+    """What this body asks the core for, for `owner` (the caller: whose speech cache it uses): the text as it is read
+    (cleaned unless clean_text is false), which every later step sees: the budget, the cache, the engines, a job."""
+    from speech_common.speakable_text import text_to_read  # here: an STT request does not load it
+
+    text = text_to_read(request.text, clean=request.clean_text, field="text")
     from speech_common.core import SynthesisRequest
 
     return SynthesisRequest(
-        text=request.text,
+        text=text,
         model=request.model,
         voice=request.voice,
         response_format=request.response_format,

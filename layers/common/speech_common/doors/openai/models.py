@@ -32,6 +32,11 @@ class SpeechBody(BaseModel):
     stream_format: Literal["audio", "sse"] = Field(
         default="audio", description="audio: the bytes as they are made; sse: speech.audio.delta events"
     )
+    clean_text: bool = Field(
+        default=True,
+        description="Not OpenAI's (send it with the SDKs' extra_body): read the input as a person would, Markdown, "
+        "links, e-mail addresses and emoji made speakable; false reads it as written",
+    )
 
     _input_speakable = field_validator("input")(speakable)
 

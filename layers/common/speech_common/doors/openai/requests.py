@@ -29,17 +29,21 @@ STREAMED_FORMATS = ("json", "text")
 
 def synthesis_request(body: SpeechBody, owner: str) -> SynthesisRequest:
     """What this body asks the core for, for `owner` (the caller: whose speech cache it uses); 400 for what
-    tts-1 and tts-1-hd cannot do."""
+    tts-1 and tts-1-hd cannot do. The input as it is read (cleaned unless clean_text is false), which every later
+    step sees: the budget, the cache, the engines."""
     if body.instructions and body.instructions.strip():
         raise InvalidRequest(
             "instructions: tts-1 and tts-1-hd do not take instructions; send none",
             code=ErrorCode.UNSUPPORTED_PARAMETER,
             param="instructions",
         )
+    from speech_common.speakable_text import text_to_read  # here: an STT request does not load it
+
+    text = text_to_read(body.input, clean=body.clean_text, field="input")
     from speech_common.core import SynthesisRequest
 
     return SynthesisRequest(
-        text=body.input,
+        text=text,
         model=body.model,
         voice=body.voice,
         response_format=body.response_format,
