@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 
 import pytest
+import regex
 
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
-from speech_common.speakable_text import may_hold_markdown, read_markdown, speakable_text, text_to_read
+from speech_common.speakable_text import (
+    _EMOJI,
+    EMOJI_FLOOR,
+    may_hold_emoji,
+    may_hold_markdown,
+    read_markdown,
+    speakable_text,
+    text_to_read,
+)
 from tests.helpers import fresh_python
 
 # -- chatbot answers, as chat assistants write them ----------------------------------------------------------------
@@ -178,12 +187,25 @@ def test_a_table_does_not_grow_as_it_is_cleaned() -> None:
         ("今日は楽しかった🎉明日も", "今日は楽しかった 明日も"),
         ("a ☝🏽 point", "a point"),
         ("a future \U0001faff emoji", "a future emoji"),
+        ("Press 1\u20e3 now", "Press now"),
     ],
 )
 def test_emoji_are_dropped_with_their_sequences(text: str, read: str) -> None:
     # Given text with emoji: presented as such, asked for with U+FE0F, skin tones, ZWJ families, flags, keycaps
     # When cleaned / Then each whole sequence is gone, one space left between words and none before punctuation
     assert speakable_text(text) == read
+
+
+def test_no_character_below_the_emoji_floor_starts_or_makes_an_emoji() -> None:
+    # Given every character below EMOJI_FLOOR, each alone and each asked to be an emoji (U+FE0F, which is above it)
+    below = [chr(code) for code in range(ord(EMOJI_FLOOR))]
+    # When each is cleaned without the floor's shortcut / Then none alone is an emoji: skipping the check changes
+    # nothing, while the floor (a keycap's U+20E3) itself is one
+    emoji = regex.compile(rf"{_EMOJI}", regex.V1)
+    assert [hex(ord(c)) for c in below if emoji.search(c)] == []
+    assert emoji.fullmatch("1\u20e3") is not None
+    assert not may_hold_emoji("Grüße aus Köln — “quoted” … 20 € Привет مرحبا नमस्ते")
+    assert may_hold_emoji("Press 1\u20e3") and may_hold_emoji("東京") and may_hold_emoji("I ❤\ufe0f")
 
 
 def test_symbols_presented_as_text_are_kept() -> None:
@@ -289,11 +311,12 @@ def test_the_parser_and_regex_are_loaded_only_for_texts_that_need_them() -> None
     def loaded(text: str) -> list[str]:
         return list(json.loads(fresh_python(f"TEXT = {text!r}\n{probe}")))
 
-    # When a plain ASCII text, a Markdown one, a plain text in another script and an HTML block are cleaned
+    # When a plain ASCII text, a Markdown one, texts in other scripts and an HTML block are cleaned
     # Then only what each needs was imported
     assert loaded("Hello, world! It is 3:30.") == []
     assert loaded("**Hello**, world!") == ["markdown_it"]
-    assert loaded("Привет, мир!") == ["regex"]
+    assert loaded("Привет, мир! “Grüße” — 20 €") == []
+    assert loaded("東京へようこそ") == ["regex"]
     assert loaded("<div>Hi</div>") == ["markdown_it", "html.parser"]
 
 

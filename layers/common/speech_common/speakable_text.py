@@ -17,7 +17,7 @@ What is read (docs/api.md, "Text cleaned before it is read", is the contract):
 
 Plain text comes out as it went in, whitespace folded: Markdown is parsed only when a character it could read as
 markup is there (`may_hold_markdown`), which also keeps a plain text's request from loading the parser; `regex` (for
-Unicode's emoji properties) is loaded only for a text that is not ASCII.
+Unicode's emoji properties) is loaded only for a text with a character an emoji needs (`may_hold_emoji`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,10 @@ _EMAIL: Final = re.compile(
     r"(?![\w-])",
     re.IGNORECASE,
 )
+# Every emoji sequence holds a character from here up: U+20E3 (a keycap's); an emoji presented as such, U+FE0F,
+# a skin tone, a flag's or a tag's characters are all above it. Below it: Latin, Greek, Cyrillic, Arabic, Hebrew,
+# Indic scripts, typographic quotes and dashes, the euro sign; a text of those does not load regex.
+EMOJI_FLOOR: Final = "\u20e3"
 # An emoji: one presented as such, a pictograph asked to be one (U+FE0F) or with a skin tone, a keycap, a flag, or
 # a pictograph not assigned yet; then its components (skin tones, U+FE0F, tags) and any ZWJ-joined pictographs.
 _EMOJI_COMPONENT: Final = r"[\p{Emoji_Component}--\p{ASCII}]"
@@ -73,7 +77,7 @@ def speakable_text(text: str) -> str:
     if may_hold_markdown(text):
         text = read_markdown(text)
     text = _speakable_addresses(text)
-    if not text.isascii():
+    if may_hold_emoji(text):
         text = _without_emoji(text)
     return folded(text)
 
@@ -101,6 +105,11 @@ def text_to_read(text: str, *, clean: bool, field: str) -> str:
 def may_hold_markdown(text: str) -> bool:
     """Whether Markdown could read anything in `text` as markup (if not, parsing it would change nothing)."""
     return _MAY_BE_MARKUP.search(text) is not None
+
+
+def may_hold_emoji(text: str) -> bool:
+    """Whether `text` has a character an emoji sequence needs (if not, it holds no emoji)."""
+    return bool(text) and max(text) >= EMOJI_FLOOR
 
 
 def folded(text: str) -> str:
@@ -263,7 +272,7 @@ def _spoken_email(match: re.Match[str]) -> str:
 
 @cache
 def _emoji_run() -> re.Pattern[str]:
-    import regex  # here: an ASCII text (which holds no emoji) does not load it
+    import regex  # here: a text without emoji (may_hold_emoji) does not load it
 
     # Emoji with the spaces around them: replaced by one space, or by nothing at a line's edge or before punctuation.
     return regex.compile(rf"[^\S\n]*(?:{_EMOJI}[^\S\n]*)+", regex.V1)
