@@ -122,7 +122,9 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
             "text/vtt": {"schema": {"type": "string"}},
         }
         if path == "/v1/audio/transcriptions":  # stream=true: transcript.text.delta events, then .done
-            responses["200"]["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+            from speech_common.http_kit.streaming import SSE_CONTENT_TYPE, SSE_EVENT_SCHEMA
+
+            responses["200"]["content"][SSE_CONTENT_TYPE] = {"schema": dict(SSE_EVENT_SCHEMA)}
     v1 = path.startswith("/v1/")
     operation["tags"] = ["OpenAI-compatible (/v1)" if v1 else "Speech API (/api)"]
     operation["security"] = [{"Bearer": []}] if v1 else [{"ApiKey": []}, {"Bearer": []}]

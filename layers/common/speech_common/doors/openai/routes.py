@@ -18,7 +18,7 @@ from speech_common.errors import NotFound
 from speech_common.http_kit.envelope import JSON, MULTIPART
 from speech_common.http_kit.event import caller, invocation_deadline
 from speech_common.http_kit.resolver import SpeechApiResolver
-from speech_common.http_kit.streaming import SSE_CONTENT_TYPE
+from speech_common.http_kit.streaming import SSE_CONTENT_TYPE, SSE_EVENT_SCHEMA
 from speech_common.settings import get_settings
 
 SPEECH_PATH = "/v1/audio/speech"
@@ -38,7 +38,7 @@ def openai_speech_door() -> SpeechApiResolver:
                         ct: {"schema": {"type": "string", "format": "binary"}}
                         for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
                     },
-                    SSE_CONTENT_TYPE: {"schema": {"type": "string"}},
+                    SSE_CONTENT_TYPE: {"schema": SSE_EVENT_SCHEMA},
                 },
             }
         },
