@@ -330,3 +330,44 @@ def test_cleaning_the_longest_job_text_of_pathological_markup_is_bounded() -> No
     speakable_text(text)
     # Then within seconds (the parser is linear: no backtracking blow-up)
     assert time.monotonic() - started < 10
+
+
+def test_any_text_is_cleaned_without_failing() -> None:
+    # Given 3,000 random texts of markup characters, letters, digits, URLs' and e-mails' pieces, emoji and their
+    # components, surrogate-free odd characters (seeded: the same texts each run)
+    import random
+
+    pieces = [
+        *"*_`#[]()!<>|~\\&-+=.:/@ \n\t",
+        "a",
+        "Z",
+        "1",
+        "é",
+        "東",
+        "🎉",
+        "\u200d",
+        "\ufe0f",
+        "\u20e3",
+        "🏽",
+    ]
+    pieces += [
+        "http://",
+        "https://www.",
+        "```",
+        "<br>",
+        "<!--",
+        "-->",
+        "&amp;",
+        "|---|",
+        "1. ",
+        "> ",
+        "# ",
+        "x@y.z",
+    ]
+    pieces += ["\u0000", "\u2028", "\r\n", "\ufffd", "\U000e0067", "🇫"]
+    chance = random.Random(23)
+    texts = ["".join(chance.choices(pieces, k=chance.randint(0, 60))) for _ in range(3000)]
+    # When each is cleaned
+    cleaned = [speakable_text(text) for text in texts]
+    # Then none failed, and each is folded: no blank line, no line with space at either end
+    assert all(line and line == line.strip() for text in cleaned for line in text.split("\n") if text)

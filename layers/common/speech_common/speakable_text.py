@@ -88,10 +88,8 @@ def text_to_read(text: str, *, clean: bool, field: str) -> str:
     if not clean:
         return text
     cleaned = speakable_text(text)
-    try:
-        speakable(
-            cleaned
-        )  # the door's own test of a text with something to say (zero-width characters are not)
+    try:  # the doors' own test of a text with something to say (zero-width characters alone have not)
+        speakable(cleaned)
     except ValueError:
         raise InvalidRequest(
             f"{field}: nothing is left to read once the text is cleaned (it holds only emoji, code blocks or markup); "
@@ -227,9 +225,8 @@ def _html_reader() -> type[_HtmlReader]:
         def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
             if tag in ("script", "style"):
                 self._skipping += 1
-            self.parts.append(
-                " "
-            )  # a tag parts words: most in an HTML block are blocks (<summary>, <p>, <li>)
+            # A tag parts words: most in an HTML block are blocks (<summary>, <p>, <li>).
+            self.parts.append(" ")
 
         def handle_endtag(self, tag: str) -> None:
             if tag in ("script", "style") and self._skipping:
