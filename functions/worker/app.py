@@ -52,16 +52,27 @@ def job_json(job: Job) -> dict[str, Any]:
     return job_status_of(job).model_dump(mode="json")
 
 
+def _hold_briefly(hold: Callable[[], None] | None) -> None:
+    if hold is None:
+        return
+    try:
+        hold()
+    except Exception as exc:  # it comes back later then: the delivery is not lost
+        logger.warning("a webhook message was not held", extra={"error_type": type(exc).__name__})
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> None:
-    from speech_common.jobs.webhooks import deliver
+    from speech_common.jobs.webhooks import CLAIM_SECONDS, deliver
 
     settings = get_settings()
     for record in event.get("Records", []):
         message = json.loads(record["body"])
         job_id = message.get("job_id", "")
         if "webhook_attempt" in message:  # a retry of the job's webhook
+            # Back in CLAIM_SECONDS if this worker dies (not the queue's 90 minutes), when its claim has run out.
+            _hold_briefly(message_holder(record, CLAIM_SECONDS))
             deliver(settings, job_id, int(message["webhook_attempt"]), job_json)
             continue
         seconds = context.get_remaining_time_in_millis() / 1000 - RESERVE_SECONDS

@@ -72,6 +72,7 @@ HOSTILE_URLS = [
     "https://[ff02::1]/",
     "https://[::ffff:127.0.0.1]/",
     "https://[::ffff:7f00:1]/",
+    "https://[::ffff:0:7f00:1]/",
     "https://[::ffff:169.254.169.254]/",
     "https://[::ffff:a9fe:a9fe]/",
     "https://[::127.0.0.1]/",

@@ -100,21 +100,12 @@ def _record(store: JobStore, job_id: str, webhook: dict[str, Any]) -> None:
 
 def _post(settings: Settings, url: str, job_id: str, body: dict[str, Any]) -> str | None:
     """One signed POST; None when the receiver answered 2xx, else why not (no URL in it)."""
-    from standardwebhooks import Webhook
-
     data = json.dumps(body, separators=(",", ":"))
-    msg_id, sent_at = message_id(job_id), datetime.now(UTC)
     try:
-        signature = Webhook(webhook_secret(settings)).sign(msg_id, sent_at, data)
+        headers = signed_headers(webhook_secret(settings), message_id(job_id), data, datetime.now(UTC))
     except Exception as exc:  # the secret unreadable, or not one standardwebhooks takes
         logger.warning("a webhook could not be signed", extra={"error_type": type(exc).__name__})
         return "the delivery could not be signed"
-    headers = {
-        "Content-Type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(sent_at.timestamp())),
-        "webhook-signature": signature,
-    }
     try:
         answer = request(
             "POST",
@@ -132,6 +123,19 @@ def _post(settings: Settings, url: str, job_id: str, body: dict[str, Any]) -> st
             return None  # received: only its answer was too long or too slow to read
         return failed.reason
     return None if 200 <= answer.status < 300 else f"the receiver answered {answer.status}"
+
+
+def signed_headers(secret: str, msg_id: str, data: str, sent_at: datetime) -> dict[str, str]:
+    """A delivery's headers: its id, when it was signed, and the signature of both with the body (Standard Webhooks,
+    as the `standardwebhooks` package signs it: v1,base64(HMAC-SHA256(key, "id.timestamp.body")))."""
+    from standardwebhooks import Webhook
+
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, sent_at, data),
+    }
 
 
 def _now() -> str:
