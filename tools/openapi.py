@@ -57,15 +57,20 @@ def _form_schema(model: type[Any], file_field: str, file_description: str) -> di
 
 
 def _multipart_forms() -> dict[tuple[str, str], dict[str, Any]]:
-    from speech_common.doors.api.models import SttForm
+    from speech_common.doors.api.models import SttForm, SttJobForm
     from speech_common.doors.openai.transcription_models import TranscriptionForm
 
     api = _form_schema(SttForm, "audio", "The recording (or send upload_id instead); recognised by content")
     api["required"] = [name for name in api["required"] if name != "audio"]  # audio or upload_id
+    # A job's form: audio, upload_id or audio_url, and a webhook_url.
+    job = _form_schema(
+        SttJobForm, "audio", "The recording (or send upload_id or audio_url instead); recognised by content"
+    )
+    job["required"] = [name for name in job["required"] if name != "audio"]
     v1 = _form_schema(TranscriptionForm, "file", "The recording; recognised by content")
     return {
         ("/api/stt", "post"): api,
-        ("/api/stt/jobs", "post"): api,
+        ("/api/stt/jobs", "post"): job,
         ("/v1/audio/transcriptions", "post"): v1,
         ("/v1/audio/translations", "post"): v1,
     }

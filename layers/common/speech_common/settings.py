@@ -196,6 +196,18 @@ class Settings(BaseModel):
     trace_upstream_calls: bool = False
     tts_cache: bool = True  # jobs (table TTL) and results (lifecycle rule)
 
+    # Webhooks and audio_url (outbound.py, jobs/webhooks.py). The signing secret: WEBHOOK_SECRET (make serve sets one)
+    # wins over the Secrets Manager secret the template creates (WEBHOOK_SECRET_NAME, its ARN).
+    webhook_secret: SecretStr | None = None
+    webhook_secret_name: str | None = None
+    # Seconds before each retry of a webhook that failed (SQS DelaySeconds: at most 900 each); its length bounds the
+    # attempts (one more than it holds), its sum how long a delivery is tried.
+    webhook_retry_delays: tuple[int, ...] = (10, 60, 300, 900, 900, 900)
+    # Loopback addresses (and plain http to them) allowed: only the local server sets it (make serve).
+    outbound_allow_loopback: bool = False
+    # How long the worker waits for an audio_url's answer in all.
+    audio_url_fetch_seconds: float = Field(default=120.0, gt=0)
+
     # Browsers: the origin whose pages may read the answers (template: AllowedOrigins), "*" for any.
     cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[^,\s/'\"]+)$")
 
@@ -213,6 +225,20 @@ class Settings(BaseModel):
         environment = {name.lower(): value for name, value in os.environ.items()}
         values = {**{name: environment[name] for name in cls.model_fields if name in environment}, **given}
         return _with_streamed_gateway_timeout(values)
+
+    @field_validator("webhook_retry_delays", mode="before")
+    @classmethod
+    def _delays(cls, value: Any) -> Any:
+        return (
+            tuple(int(part) for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+        )
+
+    @field_validator("webhook_retry_delays")
+    @classmethod
+    def _delays_sqs_takes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= delay <= 900 for delay in value):
+            raise ValueError("each delay is 0 to 900 seconds (SQS's DelaySeconds)")
+        return value
 
     @field_validator("realtime_voice_map", "polly_voice_map", mode="before")
     @classmethod

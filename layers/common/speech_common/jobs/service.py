@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from speech_common import budgets
+from speech_common.audio import AudioUpload
 from speech_common.budgets import Reservation
 from speech_common.core import (
     STT_FAILED,
@@ -77,6 +78,9 @@ class Job:
     updated_at: str
     result: dict[str, Any] | None = None
     error: dict[str, str] | None = None
+    webhook: dict[str, Any] | None = (
+        None  # when a webhook_url was given: its delivery's state (jobs/webhooks.py)
+    )
 
 
 def create_stt_job(
@@ -89,6 +93,7 @@ def create_stt_job(
     prompt: str | None = None,
     response_format: str = "json",
     budget: Reservation | None = None,
+    webhook_url: str | None = None,
 ) -> Job:
     """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's. `budget`:
     what was reserved for it at submission (the worker gives it back if the upstream is never paid)."""
@@ -101,7 +106,32 @@ def create_stt_job(
         request["response_format"] = response_format
     if budget is not None:
         request["budget"] = budget.as_record()
-    return _create_job(settings, queue, owner, STT, request)
+    return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
+
+
+def create_stt_job_from_url(
+    settings: Settings,
+    owner: str,
+    audio_url: str,
+    model: str,
+    language: str | None,
+    *,
+    prompt: str | None = None,
+    response_format: str = "json",
+    webhook_url: str | None = None,
+) -> Job:
+    """A transcription job whose worker fetches its audio from `audio_url` (checked now by outbound's rules, and
+    again when fetched); its seconds are reserved by the worker once it has measured them."""
+    from speech_common.outbound import check_url
+
+    queue = _queue(settings)
+    check_url(audio_url, allow_loopback=settings.outbound_allow_loopback)
+    request: dict[str, Any] = {"audio_url": audio_url, "model": model, "language": language}
+    if prompt is not None:
+        request["prompt"] = prompt
+    if response_format != "json":
+        request["response_format"] = response_format
+    return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
 
 
 # Kept from the submission's deadline for what follows the count: the reservation, the job's row and message.
@@ -135,7 +165,12 @@ def measure_upload(settings: Settings, owner: str, upload_id: str, deadline: Dea
 
 
 def create_tts_job(
-    settings: Settings, owner: str, request: SynthesisRequest, *, budget: Reservation | None = None
+    settings: Settings,
+    owner: str,
+    request: SynthesisRequest,
+    *,
+    budget: Reservation | None = None,
+    webhook_url: str | None = None,
 ) -> Job:
     """Keep the text in the bucket (it may be larger than a table item), record the job and queue it."""
     queue = _queue(settings)
@@ -143,15 +178,26 @@ def create_tts_job(
     # The owner is the job's own (its row's): not kept twice.
     spoken = {k: v for k, v in dataclasses.asdict(request).items() if k not in ("text", "owner")}
     kept = {"budget": budget.as_record()} if budget is not None else {}
-    return _create_job(settings, queue, owner, TTS, {"text_id": text_id, **spoken, **kept})
+    return _create_job(
+        settings, queue, owner, TTS, {"text_id": text_id, **spoken, **kept}, webhook_url=webhook_url
+    )
 
 
-def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, request: dict[str, Any]) -> Job:
+def _create_job(
+    settings: Settings,
+    queue: JobQueue,
+    owner: str,
+    kind: str,
+    request: dict[str, Any],
+    *,
+    webhook_url: str | None = None,
+) -> Job:
+    webhook = _webhook_of(settings, request, webhook_url)
     store = _store(settings)
     job_id = secrets.token_urlsafe(18)
     now = _now()
     expires_at = int(time.time()) + settings.result_retention_days * 86_400
-    store.add(StoredJob(job_id, kind, QUEUED, owner, request, now, now, expires_at))
+    store.add(StoredJob(job_id, kind, QUEUED, owner, request, now, now, expires_at, webhook=webhook))
     try:
         queue.send(job_id)
     except Exception as exc:  # not queued: it would stay queued forever
@@ -161,7 +207,21 @@ def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, requ
         raise OperationFailed(
             "The job could not be queued; try again", code=ErrorCode.JOBS_UNAVAILABLE
         ) from exc
-    return Job(job_id, kind, QUEUED, now, now)
+    return Job(job_id, kind, QUEUED, now, now, webhook=webhook)
+
+
+def _webhook_of(
+    settings: Settings, request: dict[str, Any], webhook_url: str | None
+) -> dict[str, Any] | None:
+    """The job's webhook as it starts (its URL checked now by outbound's rules, kept in the request, never shown
+    beyond its host); None without one."""
+    if webhook_url is None:
+        return None
+    from speech_common.outbound import check_url
+
+    target = check_url(webhook_url, allow_loopback=settings.outbound_allow_loopback)
+    request["webhook_url"] = webhook_url
+    return {"state": "pending", "attempts": 0, "host": target.host}
 
 
 def get_job(settings: Settings, owner: str, job_id: str) -> Job:
@@ -183,6 +243,7 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
         updated_at=stored.updated_at,
         result=result,
         error=stored.error,
+        webhook=stored.webhook,
     )
 
 
@@ -337,9 +398,7 @@ def _transcription(
 ) -> dict[str, Any]:
     # Measured again here (an upload not counted in time at submission comes unmeasured): decoding stops at the
     # cap, so the worker's memory is bounded whatever the file claims or expands to.
-    audio = measured(
-        read_upload(settings, owner, request["upload_id"]), settings.job_max_audio_seconds, JOB_TAKES
-    )
+    audio = measured(_job_audio(settings, owner, request), settings.job_max_audio_seconds, JOB_TAKES)
     response_format = request.get("response_format", "json")
     job = TranscriptionJob(
         audio=audio,
@@ -359,12 +418,21 @@ def _transcription(
     return api_job_result(transcript, response_format)
 
 
+def _job_audio(settings: Settings, owner: str, request: dict[str, Any]) -> AudioUpload:
+    """The job's recording: its upload, or what its audio_url answers (fetched by the worker, under outbound's rules)."""
+    if "audio_url" in request:
+        from speech_common.audio_url import fetch_audio
+
+        return fetch_audio(settings, request["audio_url"])
+    return read_upload(settings, owner, request["upload_id"])
+
+
 def _speech(
     settings: Settings, job_id: str, owner: str, request: dict[str, Any], deadline: Deadline
 ) -> dict[str, Any]:
     """The audio is written whole, once, after every piece is read: nothing half-made is ever linked."""
     text = read_text(settings, owner, request["text_id"])
-    spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner", "budget")}
+    spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner", "budget", "webhook_url")}
     wanted = SynthesisRequest(text=text, owner=owner, **spoken)
     speech, _route, seconds = synthesize_long_text(wanted, deadline)
     audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)

@@ -19,6 +19,11 @@ from speech_common.vocabulary import (
     speakable,
 )
 
+WEBHOOK_URL_DESCRIPTION = (
+    "An https URL POSTed the job's JSON (as GET /api/jobs/{job_id} answers it) when the job ends, signed as Standard "
+    "Webhooks says; a public address only (400 url_not_allowed otherwise)"
+)
+
 
 class TtsRequest(BaseModel):
     """Body of POST /api/tts/. Unknown fields are refused so that a typo ("voise") is not ignored."""
@@ -49,6 +54,7 @@ class TtsJobRequest(TtsRequest):
 
     text: str = Field(max_length=MAX_TTS_JOB_TEXT_CHARS, description="Text to convert to speech")
     delivery: Literal["url"] = Field(default="url", description="A job's audio is always a link")
+    webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class TtsResponse(BaseModel):
@@ -87,6 +93,17 @@ class SttForm(BaseModel):
         'subtitles; verbose_json: {"transcript", "model", "language", "duration", "segments"}. A job\'s result is '
         'always JSON: srt and vtt add "response_format" and "subtitles" (a string) to {"transcript", "model"}',
     )
+
+
+class SttJobForm(SttForm):
+    """Form fields of POST /api/stt/jobs/: those of /api/stt/, a link to the audio instead of the file, a webhook."""
+
+    audio_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="An https URL of the recording, fetched by the worker, instead of the file or upload_id",
+    )
+    webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class SttVerboseResponse(BaseModel):

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from speech_common.audio import AudioUpload
-from speech_common.doors.api.models import SttForm, TtsRequest
+from speech_common.doors.api.models import SttForm, SttJobForm, TtsRequest
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest
 from speech_common.http_kit.event import body_bytes
@@ -82,14 +82,22 @@ class SttFormData:
         )
 
 
-def read_stt_form(event: APIGatewayProxyEvent) -> SttFormData:
+def read_stt_form(event: APIGatewayProxyEvent, form_model: type[SttForm] = SttForm) -> SttFormData:
     """The audio file (recognised by content) or upload id, and the validated form fields: multipart, or urlencoded
-    when there is no file (an upload id). The envelope (size, content type) was checked before the route ran."""
+    when there is no file (an upload id). The envelope (size, content type) was checked before the route ran.
+    `form_model`: SttJobForm for the job route, whose audio may also be an audio_url."""
     files, fields, _ = read_form_parts(
         body_bytes(event), event.headers.get("content-type"), file_fields=frozenset({AUDIO_FIELD})
     )
-    form = validated_form(SttForm, fields)
+    form = validated_form(form_model, fields)
     refuse_files_other_than(AUDIO_FIELD, files, "field")
+    if isinstance(form, SttJobForm) and form.audio_url is not None:
+        if AUDIO_FIELD in files or form.upload_id is not None:
+            raise InvalidRequest(
+                "send one of the file 'audio', the field 'upload_id' or the field 'audio_url'",
+                code=ErrorCode.INVALID_FIELD,
+            )
+        return SttFormData(form=form, audio=None)
     if AUDIO_FIELD in files and form.upload_id is not None:
         raise InvalidRequest(
             "send either the file 'audio' or the field 'upload_id', not both", code=ErrorCode.INVALID_FIELD
