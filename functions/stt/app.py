@@ -44,7 +44,7 @@ def api_door() -> SpeechApiResolver:
 
     @app.post("/api/stt/jobs")
     def speech_to_text_job() -> Response[JobAccepted]:
-        from speech_common.core import measured, refuse_untimed
+        from speech_common.core import measured, refuse_speakerless, refuse_untimed
         from speech_common.jobs import (  # here: a /api/stt/ request does not load the jobs code
             JOB_TAKES,
             create_stt_job,
@@ -55,8 +55,10 @@ def api_door() -> SpeechApiResolver:
 
         form, owner, settings = read_stt_form(app.current_event), caller(app.current_event), get_settings()
         fields = form.form
+        if fields.diarize:
+            refuse_speakerless(form.model)
         if needs_timings(fields.response_format):
-            refuse_untimed(fields.model)
+            refuse_untimed(form.model)
         # Measured now, up to the job cap: one too long is refused, not queued.
         audio, length = None, None
         if fields.upload_id is None:
@@ -77,11 +79,12 @@ def api_door() -> SpeechApiResolver:
                 settings,
                 owner,
                 upload_id,
-                fields.model,
+                form.model,
                 fields.language,
                 prompt=fields.prompt,
                 response_format=fields.response_format,
                 budget=reservation,
+                diarize=fields.diarize,
             )
         status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
         return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)

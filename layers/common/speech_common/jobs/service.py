@@ -89,6 +89,7 @@ def create_stt_job(
     prompt: str | None = None,
     response_format: str = "json",
     budget: Reservation | None = None,
+    diarize: bool = False,
 ) -> Job:
     """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's. `budget`:
     what was reserved for it at submission (the worker gives it back if the upstream is never paid)."""
@@ -99,6 +100,8 @@ def create_stt_job(
         request["prompt"] = prompt
     if response_format != "json":
         request["response_format"] = response_format
+    if diarize:
+        request["diarize"] = True
     if budget is not None:
         request["budget"] = budget.as_record()
     return _create_job(settings, queue, owner, STT, request)
@@ -347,6 +350,7 @@ def _transcription(
         language=request.get("language"),
         prompt=request.get("prompt"),
         timings=needs_timings(response_format),
+        diarize=bool(request.get("diarize")),
         pieces_owner=owner,  # each piece kept as heard: a run after this one's death resumes from them
     )
     reservation = None

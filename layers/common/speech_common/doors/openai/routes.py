@@ -68,12 +68,18 @@ def openai_transcription_door() -> SpeechApiResolver:
         transcription_answer,
     )
     from speech_common.doors.openai.requests import read_transcription_form
-    from speech_common.doors.openai.transcription_models import Transcription, TranscriptionVerbose
+    from speech_common.doors.openai.transcription_models import (
+        Transcription,
+        TranscriptionDiarized,
+        TranscriptionVerbose,
+    )
 
     v1 = openai_resolver(MULTIPART)
 
     @v1.post("/v1/audio/transcriptions")
-    def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
+    def openai_transcription() -> Response[
+        Transcription | TranscriptionVerbose | TranscriptionDiarized | str
+    ]:
         from speech_common.core import stream_transcription, transcribe  # here: a 400 does not load the core
 
         job, form = read_transcription_form(v1.current_event)
