@@ -9,7 +9,12 @@ from collections.abc import Iterator
 
 import openai
 import pytest
-from openai.types.audio import TranscriptionDiarized
+from openai.types.audio import (
+    TranscriptionDiarized,
+    TranscriptionTextDeltaEvent,
+    TranscriptionTextDoneEvent,
+    TranscriptionTextSegmentEvent,
+)
 
 from speech_common.transcode import encode_pcm
 from tests.fakes.openai_server import FakeOpenAI
@@ -66,6 +71,30 @@ def test_the_sdk_gets_diarized_json_as_its_own_type(client: openai.OpenAI, fake_
     ]
     assert result.segments[0].type == "transcript.text.segment" and result.task == "transcribe"
     assert fake_openai.last_request.form["response_format"] == "diarized_json"
+
+
+def test_the_sdk_streams_diarized_json_as_segment_events(client: openai.OpenAI) -> None:
+    # Given the two-voice recording
+    # When the SDK streams diarized_json
+    stream = client.audio.transcriptions.create(
+        model="gpt-4o-transcribe-diarize",
+        file=("meeting.flac", flac(TURNS), "audio/flac"),
+        response_format="diarized_json",
+        stream=True,
+    )
+    events = list(stream)
+    # Then it parses each transcript.text.segment with its speaker, and the done event with the whole text
+    segments = [e for e in events if isinstance(e, TranscriptionTextSegmentEvent)]
+    assert [(s.id, s.speaker) for s in segments] == [
+        ("seg_0", "A"),
+        ("seg_1", "B"),
+        ("seg_2", "A"),
+        ("seg_3", "B"),
+    ]
+    deltas = [e for e in events if isinstance(e, TranscriptionTextDeltaEvent)]
+    assert [d.segment_id for d in deltas] == ["seg_0", "seg_1", "seg_2", "seg_3"]
+    assert isinstance(events[-1], TranscriptionTextDoneEvent)
+    assert events[-1].text == "alpha bravo charlie delta echo golf hotel alpha"
 
 
 def test_the_sdk_names_a_known_speaker(client: openai.OpenAI) -> None:

@@ -221,10 +221,6 @@ def test_v1_known_speakers_are_passed_and_named(diarizing: FakeOpenAI) -> None:
         ({"model": "gpt-4o-transcribe-diarize", "response_format": "verbose_json"}, "response_format"),
         ({"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json", "prompt": "x"}, "prompt"),
         (
-            {"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json", "stream": "true"},
-            "stream",
-        ),
-        (
             {
                 "model": "gpt-4o-transcribe-diarize",
                 "response_format": "diarized_json",
@@ -237,7 +233,7 @@ def test_v1_known_speakers_are_passed_and_named(diarizing: FakeOpenAI) -> None:
 def test_v1_what_the_diarize_model_cannot_do_is_a_400_before_any_call(
     fake_openai: FakeOpenAI, fields: dict[str, str], param: str
 ) -> None:
-    # Given a request the diarizing model does not take (or a stream of diarized_json, answered whole here)
+    # Given a request the diarizing model does not take
     # When it is sent to /v1
     response = v1(dict(fields), flac(TURNS))
     # Then OpenAI's 400 naming the parameter, nothing sent upstream
@@ -254,3 +250,31 @@ def test_v1_diarize_model_json_is_its_text(diarizing: FakeOpenAI) -> None:
     assert response["statusCode"] == 200, response
     assert body_of(response) == {"text": "alpha bravo charlie delta echo golf hotel alpha"}
     assert diarizing.last_request.form["chunking_strategy"] == "auto"
+
+
+def test_v1_streamed_diarized_json_gives_segment_events_as_openai_does(diarizing: FakeOpenAI) -> None:
+    # Given the two-voice recording
+    # When /v1 is asked for diarized_json with stream=true
+    fields = {"model": "gpt-4o-transcribe-diarize", "response_format": "diarized_json", "stream": "true"}
+    response = v1(fields, flac(TURNS))
+    # Then server-sent events: per segment a delta (with its segment_id) and a transcript.text.segment, then done
+    assert response["statusCode"] == 200, response
+    raw = base64.b64decode(response["body"]).decode()
+    events = [json.loads(line.removeprefix("data: ")) for line in raw.split("\n\n") if line]
+    assert [e["type"] for e in events[:2]] == ["transcript.text.delta", "transcript.text.segment"]
+    assert events[0] == {
+        "type": "transcript.text.delta",
+        "delta": "alpha bravo charlie",
+        "segment_id": "seg_0",
+    }
+    segments = [e for e in events if e["type"] == "transcript.text.segment"]
+    assert [(s["id"], s["speaker"]) for s in segments] == [
+        ("seg_0", "A"),
+        ("seg_1", "B"),
+        ("seg_2", "A"),
+        ("seg_3", "B"),
+    ]
+    assert events[-1] == {
+        "type": "transcript.text.done",
+        "text": "alpha bravo charlie delta echo golf hotel alpha",
+    }

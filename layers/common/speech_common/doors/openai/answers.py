@@ -94,6 +94,24 @@ def _transcript_events(deltas: Iterator[str]) -> Iterator[bytes]:
     yield sse_event({"type": "transcript.text.done", "text": "".join(heard)})
 
 
+def diarized_stream_answer(transcript: Transcript, route: Route) -> Response[Any]:
+    """diarized_json with stream=true, as OpenAI streams gpt-4o-transcribe-diarize: for each segment a
+    transcript.text.delta (its text, with segment_id) and a transcript.text.segment (its speaker and times), then
+    transcript.text.done. Sent once the whole recording is heard (its labels are settled across pieces then)."""
+    segments = diarized_transcription(transcript).segments
+
+    def events() -> Iterator[bytes]:
+        for segment in segments:
+            yield sse_event(
+                {"type": "transcript.text.delta", "delta": segment.text, "segment_id": segment.id}
+            )
+            yield sse_event(segment.model_dump())
+        yield sse_event({"type": "transcript.text.done", "text": transcript.text})
+
+    hand_over(events())
+    return served(b"", route, content_type=SSE_CONTENT_TYPE)
+
+
 def stream_error_event(error: Exception) -> bytes:
     """OpenAI's error object as a server-sent event: the SDKs raise APIError on an event with an `error` key."""
     if isinstance(error, SpeechError):

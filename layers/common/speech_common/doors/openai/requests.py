@@ -26,8 +26,9 @@ FILE_FIELD = "file"
 GRANULARITIES = "timestamp_granularities[]"
 SPEAKER_NAMES = "known_speaker_names[]"
 SPEAKER_REFERENCES = "known_speaker_references[]"
-# What a transcript streamed as events can be: its text (timed formats need the whole recording heard).
-STREAMED_FORMATS = ("json", "text")
+# What a transcript streamed as events can be: its text (timed formats need the whole recording heard), or the
+# diarize model's segments (transcript.text.segment events, sent once the recording is heard).
+STREAMED_FORMATS = ("json", "text", "diarized_json")
 DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
 # What gpt-4o-transcribe-diarize answers, as OpenAI documents it.
 DIARIZE_FORMATS = ("json", "text", "diarized_json")
@@ -120,12 +121,6 @@ def refuse_what_the_model_cannot(form: TranscriptionForm) -> None:
         _refuse(
             f"{SPEAKER_REFERENCES}: each is a data URL of audio (data:audio/...;base64,...)",
             SPEAKER_REFERENCES,
-        )
-    if form.stream and form.response_format == "diarized_json":
-        _refuse(
-            "stream: diarized_json is answered whole here (its transcript.text.segment events are not streamed); "
-            "ask without stream",
-            "stream",
         )
 
 
