@@ -49,8 +49,11 @@ def word_voices(turns: list[tuple[int, list[str]]]) -> list[tuple[float, int]]:
 
 
 @cache
-def meeting(seconds: float, voices: tuple[int, ...]) -> tuple[bytes, tuple[tuple[float, int], ...]]:
-    turns = script(seconds, voices)
+def meeting(
+    seconds: float, voices: tuple[int, ...], later: tuple[int, ...] = ()
+) -> tuple[bytes, tuple[tuple[float, int], ...]]:
+    """`seconds` of `voices` taking turns; with `later`, as long again of those voices taking turns after it."""
+    turns = script(seconds, voices) + (script(seconds, later, seed=23) if later else [])
     flac = encode_pcm(conversation(turns), sample_rate=RATE, fmt="flac", output_rate=RATE)
     return flac, tuple(word_voices(turns))
 
@@ -98,6 +101,25 @@ def test_a_forty_minute_two_voice_recording_keeps_one_label_per_voice_across_eve
     assert right / len(segments) >= 0.95, f"{right} of {len(segments)} segments labelled right"
     # And only the two labels appear
     assert {s.speaker for s in segments} == {"A", "B"}
+
+
+def test_a_voice_first_heard_late_keeps_one_label_too(diarizing: FakeOpenAI) -> None:
+    # Given 20 minutes of two voices, then 20 minutes in which a third voice joins them
+    audio, timeline = meeting(FORTY_MINUTES / 2, (1, 0), later=(2, 1, 0))
+    # When it is transcribed with speakers
+    job = TranscriptionJob(AudioUpload(audio, "flac"), model="gpt-4o-transcribe-diarize", diarize=True)
+    transcript, _ = transcribe(job, Deadline(300))
+    # Then the third voice is C throughout, and at least 95% of the segments carry the right label
+    labels = true_labels(timeline)
+    assert labels == {1: "A", 0: "B", 2: "C"}
+    segments = transcript.segments or ()
+    right = sum(1 for s in segments if s.speaker == labels[voice_at(timeline, s.start)])
+    assert right / len(segments) >= 0.95, f"{right} of {len(segments)} segments labelled right"
+    assert {s.speaker for s in segments} == {"A", "B", "C"}
+    # And the pieces after the one that first heard it were heard again, naming it
+    requests = [r for r in diarizing.requests if r.path == TRANSCRIPTIONS]
+    named = [r for r in requests if REFERENCE_NAME_PREFIX + "C" in r.form.get("known_speaker_names[]", [])]
+    assert named and len(requests) == len(named) + len({r.file_bytes for r in requests})
 
 
 def test_without_references_some_piece_would_call_the_second_voice_a(diarizing: FakeOpenAI) -> None:

@@ -7,9 +7,12 @@ audio joined, 2-10 s) is sent with every other piece as `known_speaker_reference
 (at most 4, the caller's own known speakers first), and those pieces are heard in parallel. The upstream then calls a
 known voice by its given name, which is mapped back to the label the first piece gave it.
 
-Limits (docs/api.md): a voice first heard after the first piece, or a fifth speaker, gets a label of its own in each
-piece it speaks in (two pieces cannot tell that it is the same voice); a speaker whose segments in the first piece
-add up to less than 2 s sends no reference and is labelled anew in the later pieces.
+A voice first heard in a later piece is learnt the same way, in order: that piece gives it its label and a clip,
+and the later pieces that heard an unknown voice are heard again with the clip (extra calls for those pieces only).
+
+Limits (docs/api.md): a fifth voice (OpenAI takes 4 known speakers) gets a label of its own in each piece it
+speaks in (two pieces cannot tell that it is the same voice), as does a voice whose segments in a piece add up to
+less than 2 s (no clip).
 """
 
 from __future__ import annotations
@@ -115,34 +118,69 @@ class SpeakerBook:
         segments = tuple(replace(s, speaker=label(s.speaker)) for s in result.segments or ())
         return replace(result, segments=segments), new
 
-    def learn(self, label: str, clip: bytes) -> None:
-        """A voice to send as known from now on (while there is room), as `label`'s."""
-        if len(self.known) >= MAX_KNOWN_SPEAKERS:
-            return
+    def learn(self, label: str, clip: bytes) -> bool:
+        """A voice to send as known from now on, as `label`'s; False when there is no room left (4 known)."""
+        if not self.has_room():
+            return False
         name = REFERENCE_NAME_PREFIX + label
         self._label_of[name] = label
         self.known.append(KnownSpeaker(name=name, reference=data_url(clip)))
+        return True
+
+    def has_room(self) -> bool:
+        return len(self.known) < MAX_KNOWN_SPEAKERS
+
+    def hears_unknown(self, result: TranscriptionResult) -> bool:
+        """Whether `result` holds a voice the upstream did not call by a known name."""
+        return any(
+            s.speaker is not None and s.speaker not in self._given and s.speaker not in self._label_of
+            for s in result.segments or ()
+        )
 
 
 def transcribed_with_speakers(
     uploads: Sequence[AudioUpload], hear: Hear, given: tuple[KnownSpeaker, ...], *, parallel: int
 ) -> list[tuple[TranscriptionResult, Route]]:
-    """Each piece heard with one label per voice across them all: the first piece alone, then the others in
-    parallel with reference clips of the voices the first one found (module docstring)."""
+    """Each piece heard with one label per voice across them all (module docstring): the first piece alone, then
+    the others in parallel with clips of the voices it found. Then, in order, a piece that holds a voice new to the
+    recording (while fewer than 4 are known) gives that voice its label and a clip, and the later pieces that also
+    heard an unknown voice are heard again with it (in parallel): a voice first heard late keeps one label too."""
     book = SpeakerBook(given)
-    first, route = hear(uploads[0], tuple(book.known))
-    first, found = book.relabelled(first)
-    if len(uploads) == 1:
-        return [(first, route)]
-    if found:
-        pcm = _pcm_of(uploads[0])
-        for label in found.values():  # in order of appearance: the first four have room
-            clip = reference_clip(pcm, [s for s in first.segments or () if s.speaker == label])
-            if clip is not None:
-                book.learn(label, clip)
+    heard: list[tuple[TranscriptionResult, Route]] = [hear(uploads[0], tuple(book.known))]
+    labelled: list[tuple[TranscriptionResult, Route]] = []
+    for index, upload in enumerate(uploads):
+        result, route = heard[index]
+        result, found = book.relabelled(result)
+        labelled.append((result, route))
+        learned = found and book.has_room() and _learn(book, upload, result, found)
+        later = list(range(index + 1, len(uploads)))
+        if index == 0 and later:
+            heard += _heard_with(book, uploads, later, hear, parallel)
+        elif learned:
+            again = [j for j in later if book.hears_unknown(heard[j][0])]
+            for j, answer in zip(again, _heard_with(book, uploads, again, hear, parallel), strict=True):
+                heard[j] = answer
+    return labelled
+
+
+def _learn(
+    book: SpeakerBook, upload: AudioUpload, result: TranscriptionResult, found: dict[str, str]
+) -> bool:
+    """Clips of the voices `found` in this piece (labels in order of appearance), while there is room."""
+    pcm = _pcm_of(upload)
+    learned = False
+    for label in found.values():
+        clip = reference_clip(pcm, [s for s in result.segments or () if s.speaker == label])
+        if clip is not None:
+            learned = book.learn(label, clip) or learned
+    return learned
+
+
+def _heard_with(
+    book: SpeakerBook, uploads: Sequence[AudioUpload], indexes: list[int], hear: Hear, parallel: int
+) -> list[tuple[TranscriptionResult, Route]]:
     known = tuple(book.known)
-    rest = run_all(list(uploads[1:]), lambda upload: hear(upload, known), parallel=parallel)
-    return [(first, route), *((book.relabelled(result)[0], used) for result, used in rest)]
+    return run_all([uploads[j] for j in indexes], lambda upload: hear(upload, known), parallel=parallel)
 
 
 def reference_clip(pcm: bytes, segments: Sequence[TimedSegment]) -> bytes | None:
