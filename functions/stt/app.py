@@ -49,7 +49,7 @@ def api_door() -> SpeechApiResolver:
 
     @app.post("/api/stt/jobs")
     def speech_to_text_job() -> Response[JobAccepted]:
-        from speech_common.core import measured, refuse_untimed
+        from speech_common.core import measured, refuse_speakerless, refuse_untimed
         from speech_common.jobs import (  # here: a /api/stt/ request does not load the jobs code
             JOB_TAKES,
             create_stt_job,
@@ -62,9 +62,11 @@ def api_door() -> SpeechApiResolver:
         form = read_stt_form(app.current_event, SttJobForm)
         owner, settings = caller(app.current_event), get_settings()
         fields = form.form
-        assert isinstance(fields, SttJobForm)
+        if fields.diarize:
+            refuse_speakerless(form.model)
         if needs_timings(fields.response_format):
-            refuse_untimed(fields.model)
+            refuse_untimed(form.model)
+        assert isinstance(fields, SttJobForm)
         if (
             fields.audio_url is not None
         ):  # fetched and measured by the worker, which reserves its seconds then
@@ -72,11 +74,12 @@ def api_door() -> SpeechApiResolver:
                 settings,
                 owner,
                 fields.audio_url,
-                fields.model,
+                form.model,
                 fields.language,
                 prompt=fields.prompt,
                 response_format=fields.response_format,
                 webhook_url=fields.webhook_url,
+                diarize=fields.diarize,
             )
             return accepted(job)
         # Measured now, up to the job cap: one too long is refused, not queued.
@@ -99,12 +102,13 @@ def api_door() -> SpeechApiResolver:
                 settings,
                 owner,
                 upload_id,
-                fields.model,
+                form.model,
                 fields.language,
                 prompt=fields.prompt,
                 response_format=fields.response_format,
                 budget=reservation,
                 webhook_url=fields.webhook_url,
+                diarize=fields.diarize,
             )
         return accepted(job)
 

@@ -126,7 +126,7 @@ def test_models_list_and_retrieve(client: openai.OpenAI) -> None:
     models = sorted(model.id for model in client.models.list())
     one = client.models.retrieve("whisper-1")
     # Then the three public models, and the one asked for
-    assert models == ["tts-1", "tts-1-hd", "whisper-1"]
+    assert models == ["gpt-4o-transcribe-diarize", "tts-1", "tts-1-hd", "whisper-1"]
     assert (one.id, one.object) == ("whisper-1", "model")
 
 

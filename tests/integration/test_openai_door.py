@@ -332,9 +332,9 @@ def test_timed_formats_are_refused_once_whisper_1_is_shut_down(
         ({}, tone("mp3"), "model", "missing_field"),
         ({"model": "whisper-1", "stream": "maybe"}, tone("mp3"), "stream", "invalid_field"),
         (
-            {"model": "whisper-1", "chunking_strategy": "auto"},
+            {"model": "whisper-1", "chunking_strategy[type]": "server_vad"},
             tone("mp3"),
-            "chunking_strategy",
+            "chunking_strategy[type]",
             "unknown_field",
         ),
     ],
@@ -363,11 +363,16 @@ def test_translations_answer_a_clear_documented_error(fake_openai: FakeOpenAI) -
 def test_models_lists_the_public_models() -> None:
     # Given the jobs function / When GET /v1/models
     response = call("jobs", api_event("GET", "/v1/models", content_type=None))
-    # Then OpenAI's list object with the three public models
+    # Then OpenAI's list object with the four public models
     assert response["statusCode"] == 200
     body = json.loads(response["body"])
     assert body["object"] == "list"
-    assert sorted(card["id"] for card in body["data"]) == ["tts-1", "tts-1-hd", "whisper-1"]
+    assert sorted(card["id"] for card in body["data"]) == [
+        "gpt-4o-transcribe-diarize",
+        "tts-1",
+        "tts-1-hd",
+        "whisper-1",
+    ]
     assert all(card["object"] == "model" and isinstance(card["created"], int) for card in body["data"])
 
 

@@ -24,7 +24,7 @@ def test_route_defaults_match_the_code_defaults(template: dict[str, Any]) -> Non
     assert parse_routes(params["SttModelRoutes"]["Default"]) == settings.stt_model_routes
     assert parse_routes(params["TtsModelRoutes"]["Default"]) == settings.tts_model_routes
     # And they parse, naming every documented public model
-    assert set(settings.stt_model_routes) == {"whisper-1"}
+    assert set(settings.stt_model_routes) == {"whisper-1", "gpt-4o-transcribe-diarize"}
     assert set(settings.tts_model_routes) == {"tts-1", "tts-1-hd"}
 
 

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Final, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from speech_common import model_routing, stt_pieces, tts_cache
+from speech_common import diarization, model_routing, stt_pieces, tts_cache
 from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines import stt_engine, tts_engine
 from speech_common.engines.base import (
+    KnownSpeaker,
     SpeechRequest,
     TimedSegment,
     TimedWord,
@@ -69,6 +70,9 @@ class TranscriptionJob:
     # A job's owner: a long recording's pieces are kept under it as each is heard, and read back by a later run
     # (stt_pieces); None (a synchronous request): nothing kept.
     pieces_owner: str | None = None
+    # Segments with their speaker, one label per voice across the whole recording (diarization.py).
+    diarize: bool = False
+    known_speakers: tuple[KnownSpeaker, ...] = ()  # voices the caller named (/v1's known_speaker_names[])
 
 
 @dataclass(frozen=True)
@@ -361,7 +365,7 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
     # What the upstream bills, as counted by decoding; the AudioSecondsPerDayAlarm adds it up.
     metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
-    if seconds <= settings.stt_split_above_seconds:
+    if seconds <= _split_above(chain, settings):
         result, route = _transcribe_once(job, job.audio, chain, deadline)
         return TranscriptStream(iter((result.text.strip(),)), job.model, result.language), route
     pieces, uploads, _ = _cut_at_silences(job, seconds)
@@ -388,10 +392,11 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     transcribed in parallel (each through the whole route chain), joined in order."""
     settings = get_settings()
     chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
+    job, chain = with_speakers(job, chain)
     if job.timings or job.words:
         chain = timed_routes(job.model, chain, settings.route_policy)
     seconds = audio_seconds(job.audio)
-    if seconds > settings.stt_split_above_seconds:
+    if seconds > _split_above(chain, settings):
         result, route = _transcribe_in_pieces(job, chain, seconds, deadline)
     else:
         result, route = _transcribe_once(job, job.audio, chain, deadline)
@@ -406,6 +411,41 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
         words=result.words,
     )
     return transcript, route
+
+
+def with_speakers(
+    job: TranscriptionJob, chain: tuple[Route, ...]
+) -> tuple[TranscriptionJob, tuple[Route, ...]]:
+    """A job that asks for speakers: timed (speakers are per segment), served by the chain's diarizing entries;
+    400 unsupported_diarization, before any call, when none can or for what diarizing cannot do."""
+    if not job.diarize:
+        return job, chain
+    for asked, why in ((job.prompt, "prompt"), (job.words, "word timings")):
+        if asked:
+            raise InvalidRequest(
+                f"diarize: a diarizing model takes no {why}; send it without",
+                code=ErrorCode.UNSUPPORTED_DIARIZATION,
+                param="diarize",
+            )
+    settings = get_settings()
+    return replace(job, timings=True), diarization.diarizing_routes(
+        job.model, chain, settings, settings.route_policy
+    )
+
+
+def refuse_speakerless(model: str) -> None:
+    """400 unsupported_diarization now when no entry of the model's chain tells speakers apart: a job that asks
+    for them is refused before it is queued, not failed after."""
+    settings = get_settings()
+    chain = _chain(settings.stt_model_routes, model, STT_FAILED)
+    diarization.diarizing_routes(model, chain, settings, settings.route_policy)
+
+
+def _split_above(chain: tuple[Route, ...], settings: Settings) -> float:
+    """How long a recording is sent whole: a diarizing model hears at most MAX_DIARIZED_SECONDS a request."""
+    if diarization.chain_diarizes(chain, settings):
+        return min(settings.stt_split_above_seconds, diarization.MAX_DIARIZED_SECONDS)
+    return settings.stt_split_above_seconds
 
 
 def refuse_untimed(model: str) -> None:
@@ -488,6 +528,7 @@ def _transcribe_once(
     deadline: Deadline,
     *,
     keep_pieces: bool = False,
+    known_speakers: tuple[KnownSpeaker, ...] | None = None,
 ) -> tuple[TranscriptionResult, Route]:
     """`audio`: the job's whole recording, or one piece of it. For timings, `chain` holds only the
     entries that give them (timed_routes). With `keep_pieces` (a job's piece), each route entry's answer is read
@@ -500,6 +541,8 @@ def _transcribe_once(
         temperature=job.temperature,
         timings=job.timings,
         words=job.words,
+        diarize=job.diarize,
+        known_speakers=job.known_speakers if known_speakers is None else known_speakers,
     )
 
     def hear(route: Route) -> TranscriptionResult:
@@ -530,10 +573,17 @@ def _transcribe_in_pieces(
     settings = get_settings()
     pieces, uploads, total = _cut_at_silences(job, seconds)
 
-    def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
-        return _transcribe_once(job, upload, chain, deadline, keep_pieces=job.pieces_owner is not None)
+    def one(
+        upload: AudioUpload, known: tuple[KnownSpeaker, ...] | None = None
+    ) -> tuple[TranscriptionResult, Route]:
+        keep = job.pieces_owner is not None
+        return _transcribe_once(job, upload, chain, deadline, keep_pieces=keep, known_speakers=known)
 
-    results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
+    if job.diarize:  # one label per voice across the pieces
+        parallel = settings.stt_parallel_calls
+        results = diarization.transcribed_with_speakers(uploads, one, job.known_speakers, parallel=parallel)
+    else:
+        results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
     heard = [result for result, _ in results]
     if job.timings or job.words:

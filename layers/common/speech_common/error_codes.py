@@ -32,6 +32,7 @@ class ErrorCode(StrEnum):
     AUDIO_TOO_LONG = "audio_too_long"
     UNSUPPORTED_RESPONSE_FORMAT = "unsupported_response_format"
     URL_NOT_ALLOWED = "url_not_allowed"
+    UNSUPPORTED_DIARIZATION = "unsupported_diarization"
     # Keys, routes and sizes (API Gateway answers the ones it makes itself: the template's gateway responses)
     INVALID_API_KEY = "invalid_api_key"
     NOT_FOUND = "not_found"

@@ -35,7 +35,10 @@ LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 
 # Public model -> ordered chain of "engine:upstream_model" (see speech_common.model_routing). The
 # defaults outlive OpenAI's shutdowns: tts-1/tts-1-hd on 2027-01-06, whisper-1 on 2027-02-26.
-DEFAULT_STT_MODEL_ROUTES = "whisper-1=openai:whisper-1,openai:gpt-transcribe"
+DEFAULT_STT_MODEL_ROUTES = "whisper-1=openai:whisper-1,openai:gpt-transcribe;gpt-4o-transcribe-diarize=openai:gpt-4o-transcribe-diarize"
+# The speaker model's chain when a table names none (tables written before it existed): OpenAI's diarizing model
+# where whisper-1 is served by OpenAI, else whisper-1's own chain (the offline engine: refused with a 400).
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
 DEFAULT_TTS_MODEL_ROUTES = (
     "tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;"
     "tts-1-hd=openai:tts-1-hd,openai-realtime:gpt-realtime-2.1-mini"
@@ -278,6 +281,10 @@ class Settings(BaseModel):
     @field_validator("stt_model_routes")
     @classmethod
     def _stt_chains(cls, table: RouteTable) -> RouteTable:
+        if DIARIZE_MODEL not in table and "whisper-1" in table:
+            openai = any(route.engine == "openai" for route in table["whisper-1"])
+            default = parse_routes(DEFAULT_STT_MODEL_ROUTES)[DIARIZE_MODEL]
+            table = {**table, DIARIZE_MODEL: default if openai else table["whisper-1"]}
         return _check_chains(table, get_args(SttModel), "stt")
 
     @field_validator("tts_model_routes")

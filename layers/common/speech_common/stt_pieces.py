@@ -3,7 +3,7 @@ by its next delivery from the pieces already paid for, and no piece is paid twic
 
 The key is a hash of the piece's audio (its bytes: the same cut of the same upload is the same FLAC), of the route
 entry that heard it (engine and upstream model: another upstream's text is never served as this one's), of what
-changes the answer (language, prompt, temperature, timings, word timings) and of its owner (the API key: one key
+changes the answer (language, prompt, temperature, timings, word timings, speakers and the voices named) and of its owner (the API key: one key
 never reads another's entries). Neither audio nor text is in the key or a log. Entries live under pieces/, expired
 by the bucket's lifecycle rule with the uploads (UploadRetentionDays): the same job sent again within that time
 resumes too. Jobs only (the worker): a synchronous request dies with its client, and writing each piece would
@@ -37,6 +37,11 @@ def piece_key(request: TranscriptionRequest, route: Route, owner: str) -> str:
         request.words,
         hashlib.sha256(request.audio.data).hexdigest(),
     ]
+    if request.diarize:  # speakers, and the voices named: another labelling is another answer
+        identity += [
+            "diarize",
+            *(f"{s.name}:{hashlib.sha256(s.reference.encode()).hexdigest()}" for s in request.known_speakers),
+        ]
     digest = hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
     return f"{PIECES_PREFIX}{digest}.json"
 

@@ -94,6 +94,7 @@ def create_stt_job(
     response_format: str = "json",
     budget: Reservation | None = None,
     webhook_url: str | None = None,
+    diarize: bool = False,
 ) -> Job:
     """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's. `budget`:
     what was reserved for it at submission (the worker gives it back if the upstream is never paid)."""
@@ -104,6 +105,8 @@ def create_stt_job(
         request["prompt"] = prompt
     if response_format != "json":
         request["response_format"] = response_format
+    if diarize:
+        request["diarize"] = True
     if budget is not None:
         request["budget"] = budget.as_record()
     return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
@@ -119,6 +122,7 @@ def create_stt_job_from_url(
     prompt: str | None = None,
     response_format: str = "json",
     webhook_url: str | None = None,
+    diarize: bool = False,
 ) -> Job:
     """A transcription job whose worker fetches its audio from `audio_url` (checked now by outbound's rules, and
     again when fetched); its seconds are reserved by the worker once it has measured them."""
@@ -131,6 +135,8 @@ def create_stt_job_from_url(
         request["prompt"] = prompt
     if response_format != "json":
         request["response_format"] = response_format
+    if diarize:
+        request["diarize"] = True
     return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
 
 
@@ -406,6 +412,7 @@ def _transcription(
         language=request.get("language"),
         prompt=request.get("prompt"),
         timings=needs_timings(response_format),
+        diarize=bool(request.get("diarize")),
         pieces_owner=owner,  # each piece kept as heard: a run after this one's death resumes from them
     )
     reservation = None

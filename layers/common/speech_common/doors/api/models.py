@@ -93,6 +93,13 @@ class SttForm(BaseModel):
         'subtitles; verbose_json: {"transcript", "model", "language", "duration", "segments"}. A job\'s result is '
         'always JSON: srt and vtt add "response_format" and "subtitles" (a string) to {"transcript", "model"}',
     )
+    # A form sends strings: "true" or "false" (pydantic's lax booleans) in a strict model.
+    diarize: bool = Field(
+        default=False,
+        strict=False,
+        description="true: each segment names its speaker (A, B, ... in order of appearance, one label per voice "
+        "across the recording), served by gpt-4o-transcribe-diarize's route; with verbose_json, srt or vtt",
+    )
 
 
 class SttJobForm(SttForm):

@@ -18,7 +18,7 @@ from speech_common.http_kit.forms import (
     refuse_files_other_than,
     validated_form,
 )
-from speech_common.settings import get_settings
+from speech_common.settings import DIARIZE_MODEL, get_settings
 from speech_common.transcript_formats import needs_timings
 
 if TYPE_CHECKING:  # built by the routes that call the core: a 400 answer does not load it
@@ -75,11 +75,17 @@ class SttFormData:
 
         return TranscriptionJob(
             audio=audio,
-            model=self.form.model,
+            model=self.model,
             language=self.form.language,
             prompt=self.form.prompt,
             timings=needs_timings(self.form.response_format),
+            diarize=self.form.diarize,
         )
+
+    @property
+    def model(self) -> str:
+        """The public model that serves the form: the speaker model's route when speakers are asked for."""
+        return DIARIZE_MODEL if self.form.diarize else self.form.model
 
 
 def read_stt_form(event: APIGatewayProxyEvent, form_model: type[SttForm] = SttForm) -> SttFormData:
@@ -90,6 +96,19 @@ def read_stt_form(event: APIGatewayProxyEvent, form_model: type[SttForm] = SttFo
         body_bytes(event), event.headers.get("content-type"), file_fields=frozenset({AUDIO_FIELD})
     )
     form = validated_form(form_model, fields)
+    if form.diarize and form.prompt:
+        raise InvalidRequest(
+            "diarize: a diarizing model takes no prompt; send it without",
+            code=ErrorCode.UNSUPPORTED_DIARIZATION,
+            param="diarize",
+        )
+    if form.diarize and not needs_timings(form.response_format):
+        raise InvalidRequest(
+            f"diarize: speakers are given per segment; ask response_format verbose_json, srt or vtt "
+            f"(got {form.response_format})",
+            code=ErrorCode.UNSUPPORTED_DIARIZATION,
+            param="diarize",
+        )
     refuse_files_other_than(AUDIO_FIELD, files, "field")
     if isinstance(form, SttJobForm) and form.audio_url is not None:
         if AUDIO_FIELD in files or form.upload_id is not None:
