@@ -400,7 +400,8 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     transcript = Transcript(
         text=result.text.strip(),
         model=job.model,
-        language=result.language,
+        # An engine that names none (gpt-4o-transcribe's json): the language asked for, when it was.
+        language=result.language or job.language,
         duration=result.duration if result.duration is not None else seconds,
         segments=result.segments,
         words=result.words,
@@ -539,7 +540,8 @@ def _transcribe_in_pieces(
     if job.timings or job.words:
         return long_audio.join_timed(heard, pieces, total), results[0][1]
     text = long_audio.join_transcripts((result.text for result in heard), pieces)
-    return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
+    language = long_audio.most_heard_language(heard, pieces)
+    return TranscriptionResult(text=text, language=language, duration=total), results[0][1]
 
 
 def _cut_at_silences(job: TranscriptionJob, seconds: float) -> tuple[list[Piece], list[AudioUpload], float]:

@@ -36,6 +36,7 @@ from speech_common.engines.upstream_errors import (
 )
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, UpstreamFailure
+from speech_common.languages import iso_code
 from speech_common.parallel import run_all
 from speech_common.settings import Settings
 from speech_common.text_chunks import one_round_chunk_chars, split_text
@@ -98,11 +99,12 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
     ) -> TranscriptionResult:
         audio = request.audio
         timed = request.timings or request.words
-        # json: the only format every transcription model accepts; verbose_json (whisper-1's) only
-        # when timings are asked for, from a model that gives them (gives_timings).
+        # json: the only format every transcription model accepts; verbose_json from a model that gives timings
+        # (gives_timings: whisper-1), for the timings when asked, and for the language it heard (json names none).
+        verbose = timed or self.gives_timings(upstream_model)
         fields: dict[str, str | list[str]] = {
             "model": upstream_model,
-            "response_format": "verbose_json" if timed else "json",
+            "response_format": "verbose_json" if verbose else "json",
         }
         if timed:
             fields["timestamp_granularities[]"] = ["segment", "word"] if request.words else ["segment"]
@@ -168,8 +170,9 @@ def _transcription_result(
     text = answer["text"]
     if not isinstance(text, str):
         raise TypeError("text is not a string")
+    language = iso_code(answer.get("language"))  # whisper-1 names it ("english"); json names none
     if not timed:
-        return TranscriptionResult(text=text)
+        return TranscriptionResult(text=text, language=language)
     segments = tuple(
         TimedSegment(
             start=float(item["start"]),
@@ -195,7 +198,7 @@ def _transcription_result(
         segments = (TimedSegment(start=0.0, end=duration or 0.0, text=text),)
     return TranscriptionResult(
         text=text,
-        language=answer.get("language"),
+        language=language,
         duration=duration,
         segments=segments,
         words=heard if words else None,
