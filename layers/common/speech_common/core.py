@@ -34,6 +34,7 @@ from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailur
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.parallel import results_in_order, run_all
+from speech_common.progress import PieceCount, ProgressReport
 from speech_common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -383,18 +384,23 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     return TranscriptStream(deltas(), job.model, first.language), route
 
 
-def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:
+def transcribe(
+    job: TranscriptionJob, deadline: Deadline, *, progress: ProgressReport | None = None
+) -> tuple[Transcript, Route]:
     """One upstream call for a short recording; a long one is cut at silences and its pieces
-    transcribed in parallel (each through the whole route chain), joined in order."""
+    transcribed in parallel (each through the whole route chain), joined in order. `progress` is told the pieces
+    heard of the pieces cut (a short recording is one piece)."""
     settings = get_settings()
     chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
     if job.timings or job.words:
         chain = timed_routes(job.model, chain, settings.route_policy)
     seconds = audio_seconds(job.audio)
     if seconds > settings.stt_split_above_seconds:
-        result, route = _transcribe_in_pieces(job, chain, seconds, deadline)
+        result, route = _transcribe_in_pieces(job, chain, seconds, deadline, progress)
     else:
+        count = PieceCount(1, progress)
         result, route = _transcribe_once(job, job.audio, chain, deadline)
+        count.one_done()
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
     metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
     transcript = Transcript(
@@ -524,15 +530,22 @@ def _transcribe_once(
 
 
 def _transcribe_in_pieces(
-    job: TranscriptionJob, chain: tuple[Route, ...], seconds: float, deadline: Deadline
+    job: TranscriptionJob,
+    chain: tuple[Route, ...],
+    seconds: float,
+    deadline: Deadline,
+    progress: ProgressReport | None = None,
 ) -> tuple[TranscriptionResult, Route]:
     from speech_common import long_audio
 
     settings = get_settings()
     pieces, uploads, total = _cut_at_silences(job, seconds)
+    count = PieceCount(len(uploads), progress)
 
     def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
-        return _transcribe_once(job, upload, chain, deadline, keep_pieces=job.pieces_owner is not None)
+        heard = _transcribe_once(job, upload, chain, deadline, keep_pieces=job.pieces_owner is not None)
+        count.one_done()
+        return heard
 
     results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
@@ -606,14 +619,17 @@ def synthesize(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, R
     return Speech(audio, request.model, request.voice, request.response_format, cache), route
 
 
-def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, Route, float]:
+def synthesize_long_text(
+    request: SynthesisRequest, deadline: Deadline, *, progress: ProgressReport | None = None
+) -> tuple[Speech, Route, float]:
     """Speech of a text of any length (a job's): cut at sentence ends into pieces that each take one
     upstream call, read in parallel, joined as PCM and encoded once; also its length in seconds.
 
     Every piece is read by the same route entry, so that the voice does not change mid-text: when an
     entry is gone (or lacks the voice) the whole text moves to the next one. A piece that fails for
     good fails the text and stops the pieces not yet begun. Pieces are cached like requests (as PCM),
-    so a text read again, or sharing pieces with an earlier one, pays only for what is new.
+    so a text read again, or sharing pieces with an earlier one, pays only for what is new. `progress` is told the
+    pieces read of the pieces cut (a cached piece counts as read).
     """
     from speech_common.engines.pcm import BYTES_PER_SAMPLE, join_pcm_releasing
     from speech_common.text_chunks import split_text
@@ -623,11 +639,15 @@ def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple
     pieces = split_text(request.text, LONG_TEXT_PIECE_CHARS)
 
     def read_all(route: Route) -> list[bytes]:
+        count = PieceCount(len(pieces), progress)  # counted anew by the next entry when this one is gone
+
         def one(piece: str) -> bytes:
             speech = SpeechRequest(
                 text=piece, voice=request.voice, response_format="pcm", speed=request.speed
             )
-            return _speak(speech, route, deadline, [], request.owner)
+            audio = _speak(speech, route, deadline, [], request.owner)
+            count.one_done()
+            return audio
 
         return run_all(pieces, one, parallel=settings.tts_parallel_calls)
 

@@ -1,7 +1,8 @@
 """Where jobs are kept: the `JobStore` the job service writes through, and its DynamoDB table.
 
 A row: job_id (the key), kind, status, owner, request (JSON), created_at, updated_at, ttl (epoch seconds, the
-table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON). A row without a kind
+table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON), pieces_done and
+pieces_total (its progress, written apart from its status changes: `advance`). A row without a kind
 (an idempotency record of an earlier worker) is never read as a job.
 boto3 is imported when the first client is built.
 """
@@ -31,6 +32,7 @@ class StoredJob:
     lease_until: int | None = None
     result_key: str | None = None
     error: dict[str, str] | None = None
+    progress: tuple[int, int] | None = None  # (pieces done, pieces in all), once the job's work is cut
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class JobStore(Protocol):
         """Apply `change` to an existing job whose status is one of `only_from` (None: any) and, given
         `if_lease_until`, whose lease is still that one, or given `if_lease_ended_by`, that holds no lease ending
         after that time; whether it was applied (all or nothing)."""
+        ...
+
+    def advance(self, job_id: str, done: int, total: int) -> bool:
+        """Record a running job's progress, only forward: not applied (False) when the job is not running or has
+        recorded as many pieces done already (a late or a resumed worker's count)."""
         ...
 
 
@@ -112,6 +119,34 @@ class DynamoDBJobStore:
                 return False
             raise
         return True
+
+    def advance(self, job_id: str, done: int, total: int) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table, Key={"job_id": {"S": job_id}}, **progress_expression(done, total)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def progress_expression(done: int, total: int) -> dict[str, Any]:
+    """UpdateItem's expressions for a running job's progress, never moved back."""
+    return {
+        "UpdateExpression": "SET pieces_done = :d, pieces_total = :t",
+        "ConditionExpression": "attribute_exists(job_id) AND #s = :running "
+        "AND (attribute_not_exists(pieces_done) OR pieces_done < :d)",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {
+            ":d": {"N": str(done)},
+            ":t": {"N": str(total)},
+            ":running": {"S": "running"},
+        },
+    }
 
 
 def update_expression(
@@ -171,6 +206,8 @@ def _item_of(job: StoredJob) -> dict[str, Any]:
         item["result_key"] = {"S": job.result_key}
     if job.error is not None:
         item["error"] = {"S": json.dumps(job.error)}
+    if job.progress is not None:
+        item["pieces_done"], item["pieces_total"] = ({"N": str(count)} for count in job.progress)
     return item
 
 
@@ -184,6 +221,7 @@ def _job_of(item: dict[str, Any]) -> StoredJob:
         return int(value) if value is not None else None
 
     error = text("error")
+    done, total = number("pieces_done"), number("pieces_total")
     return StoredJob(
         job_id=item["job_id"]["S"],
         kind=item["kind"]["S"],
@@ -196,6 +234,7 @@ def _job_of(item: dict[str, Any]) -> StoredJob:
         lease_until=number("lease_until"),
         result_key=text("result_key"),
         error=json.loads(error) if error else None,
+        progress=(done, total) if done is not None and total is not None else None,
     )
 
 
