@@ -120,6 +120,10 @@ DIARIZE_MODEL: Final = "gpt-4o-transcribe-diarize"
 MAX_DIARIZED_SECONDS: Final = 1400.0
 MAX_UNCHUNKED_DIARIZED_SECONDS: Final = 30.0
 MAX_KNOWN_SPEAKERS: Final = 4
+# A few of Whisper's language names (whisper-1's verbose_json names the language, never its code).
+_LANGUAGE_NAMES: Final[Mapping[str, str]] = {
+    "en": "english", "fr": "french", "de": "german", "es": "spanish", "jv": "javanese", "ja": "japanese",
+}  # fmt: skip
 MAX_SPEECH_INPUT: Final = 4096
 MAX_UPLOAD_BYTES: Final = 26_214_400  # 25 MiB, OpenAI's request size limit for uploads
 
@@ -271,6 +275,8 @@ class FakeOpenAI:
         ) = None
         # Fields left out of verbose_json answers, as some OpenAI-compatible servers do ("segments", "duration").
         self.verbose_json_without: frozenset[str] = frozenset()
+        # verbose_json's language, as whisper-1 names it, from the file (None: the one asked for, else english).
+        self.language_heard: Callable[[bytes], str] | None = None
         self.seconds_per_audio_second = 0.0
         # Azure OpenAI mode: the API version its deployment paths must name (None: plain OpenAI only).
         self.azure_api_version: str | None = None
@@ -460,6 +466,7 @@ class FakeOpenAI:
             self.segmenter = None
             self.diarizer = None
             self.verbose_json_without = frozenset()
+            self.language_heard = None
             self.azure_api_version = None
             self.azure_requests.clear()
             self.stream_chunk_delay = 0.0
@@ -757,9 +764,21 @@ class FakeOpenAI:
 
     def _verbose(self, recorded: RecordedRequest, text: str, duration: float) -> dict[str, Any]:
         """verbose_json, as whisper-1's, less the fields this server is told to leave out."""
-        payload = {"task": "transcribe", "language": "english", "duration": duration, "text": text}
+        payload = {
+            "task": "transcribe",
+            "language": self._language(recorded),
+            "duration": duration,
+            "text": text,
+        }
         payload.update(self._timings(recorded, text, duration))
         return {key: value for key, value in payload.items() if key not in self.verbose_json_without}
+
+    def _language(self, recorded: RecordedRequest) -> str:
+        """Whisper's name of the language heard: the one asked for (OpenAI's answer names it), else detected."""
+        if self.language_heard is not None:
+            return self.language_heard(recorded.file_bytes or b"")
+        asked = recorded.form.get("language")
+        return _LANGUAGE_NAMES.get(asked, "english") if isinstance(asked, str) else "english"
 
     def _timings(self, recorded: RecordedRequest, text: str, duration: float) -> dict[str, Any]:
         """verbose_json's segments (unless only words were asked for) and words (when they were), as whisper-1's:

@@ -448,7 +448,7 @@ def test_api_stt_verbose_json_is_the_documented_answer_with_timings(two_segments
     assert (body["transcript"], body["model"], body["language"]) == (
         "Turn left. Then right.",
         "whisper-1",
-        "english",
+        "en",  # /api names it by its ISO-639-1 code; whisper-1 said "english"
     )
     assert [(s["id"], s["start"], s["text"]) for s in body["segments"]] == [
         (0, 0.0, "Turn left."),
@@ -531,10 +531,11 @@ def test_a_job_gives_subtitles_in_its_result(
     # Given an upstream whisper-1 that hears two segments, the second past the first hour
     # When a job is asked for subtitles and the worker runs
     status = finished_job(aws, {"response_format": response_format})
-    # Then its result holds the transcript and the same subtitles /api/stt/ answers
+    # Then its result holds the transcript, its language and the same subtitles /api/stt/ answers
     assert status["result"] == {
         "transcript": "Turn left. Then right.",
         "model": "whisper-1",
+        "language": "en",
         "response_format": response_format,
         "subtitles": expected,
     }
@@ -555,9 +556,10 @@ def test_a_jobs_prompt_reaches_the_upstream_and_text_is_the_plain_result(
     # Given a prompt and response_format text / When a job runs
     fake_openai.transcript = "turn left"
     status = finished_job(aws, {"prompt": "Directions", "response_format": "text"})
-    # Then the upstream got the prompt, and the result is the documented one (a job's result is JSON)
+    # Then the upstream got the prompt, and the result is the documented one (a job's result is JSON), with the
+    # language whisper-1 heard ("english") as its code
     assert fake_openai.last_request.form["prompt"] == "Directions"
-    assert status["result"] == {"transcript": "turn left", "model": "whisper-1"}
+    assert status["result"] == {"transcript": "turn left", "model": "whisper-1", "language": "en"}
 
 
 def test_a_job_for_timings_no_entry_gives_is_refused_before_it_is_queued(

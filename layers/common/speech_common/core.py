@@ -35,6 +35,7 @@ from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailur
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.parallel import results_in_order, run_all
+from speech_common.progress import PieceCount, ProgressReport
 from speech_common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -387,9 +388,12 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     return TranscriptStream(deltas(), job.model, first.language), route
 
 
-def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:
+def transcribe(
+    job: TranscriptionJob, deadline: Deadline, *, progress: ProgressReport | None = None
+) -> tuple[Transcript, Route]:
     """One upstream call for a short recording; a long one is cut at silences and its pieces
-    transcribed in parallel (each through the whole route chain), joined in order."""
+    transcribed in parallel (each through the whole route chain), joined in order. `progress` is told the pieces
+    heard of the pieces cut (a short recording is one piece)."""
     settings = get_settings()
     chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
     job, chain = with_speakers(job, chain)
@@ -397,15 +401,18 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
         chain = timed_routes(job.model, chain, settings.route_policy)
     seconds = audio_seconds(job.audio)
     if seconds > _split_above(chain, settings):
-        result, route = _transcribe_in_pieces(job, chain, seconds, deadline)
+        result, route = _transcribe_in_pieces(job, chain, seconds, deadline, progress)
     else:
+        count = PieceCount(1, progress)
         result, route = _transcribe_once(job, job.audio, chain, deadline)
+        count.one_done()
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
     metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
     transcript = Transcript(
         text=result.text.strip(),
         model=job.model,
-        language=result.language,
+        # An engine that names none (gpt-4o-transcribe's json): the language asked for, when it was.
+        language=result.language or job.language,
         duration=result.duration if result.duration is not None else seconds,
         segments=result.segments,
         words=result.words,
@@ -566,18 +573,25 @@ def _transcribe_once(
 
 
 def _transcribe_in_pieces(
-    job: TranscriptionJob, chain: tuple[Route, ...], seconds: float, deadline: Deadline
+    job: TranscriptionJob,
+    chain: tuple[Route, ...],
+    seconds: float,
+    deadline: Deadline,
+    progress: ProgressReport | None = None,
 ) -> tuple[TranscriptionResult, Route]:
     from speech_common import long_audio
 
     settings = get_settings()
     pieces, uploads, total = _cut_at_silences(job, seconds)
+    count = PieceCount(len(uploads), progress)
 
     def one(
         upload: AudioUpload, known: tuple[KnownSpeaker, ...] | None = None
     ) -> tuple[TranscriptionResult, Route]:
         keep = job.pieces_owner is not None
-        return _transcribe_once(job, upload, chain, deadline, keep_pieces=keep, known_speakers=known)
+        heard = _transcribe_once(job, upload, chain, deadline, keep_pieces=keep, known_speakers=known)
+        count.one_done()
+        return heard
 
     if job.diarize:  # one label per voice across the pieces
         parallel = settings.stt_parallel_calls
@@ -589,7 +603,8 @@ def _transcribe_in_pieces(
     if job.timings or job.words:
         return long_audio.join_timed(heard, pieces, total), results[0][1]
     text = long_audio.join_transcripts((result.text for result in heard), pieces)
-    return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
+    language = long_audio.most_heard_language(heard, pieces)
+    return TranscriptionResult(text=text, language=language, duration=total), results[0][1]
 
 
 def _cut_at_silences(job: TranscriptionJob, seconds: float) -> tuple[list[Piece], list[AudioUpload], float]:
@@ -654,14 +669,17 @@ def synthesize(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, R
     return Speech(audio, request.model, request.voice, request.response_format, cache), route
 
 
-def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, Route, float]:
+def synthesize_long_text(
+    request: SynthesisRequest, deadline: Deadline, *, progress: ProgressReport | None = None
+) -> tuple[Speech, Route, float]:
     """Speech of a text of any length (a job's): cut at sentence ends into pieces that each take one
     upstream call, read in parallel, joined as PCM and encoded once; also its length in seconds.
 
     Every piece is read by the same route entry, so that the voice does not change mid-text: when an
     entry is gone (or lacks the voice) the whole text moves to the next one. A piece that fails for
     good fails the text and stops the pieces not yet begun. Pieces are cached like requests (as PCM),
-    so a text read again, or sharing pieces with an earlier one, pays only for what is new.
+    so a text read again, or sharing pieces with an earlier one, pays only for what is new. `progress` is told the
+    pieces read of the pieces cut (a cached piece counts as read).
     """
     from speech_common.engines.pcm import BYTES_PER_SAMPLE, join_pcm_releasing
     from speech_common.text_chunks import split_text
@@ -671,11 +689,15 @@ def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple
     pieces = split_text(request.text, LONG_TEXT_PIECE_CHARS)
 
     def read_all(route: Route) -> list[bytes]:
+        count = PieceCount(len(pieces), progress)  # counted anew by the next entry when this one is gone
+
         def one(piece: str) -> bytes:
             speech = SpeechRequest(
                 text=piece, voice=request.voice, response_format="pcm", speed=request.speed
             )
-            return _speak(speech, route, deadline, [], request.owner)
+            audio = _speak(speech, route, deadline, [], request.owner)
+            count.one_done()
+            return audio
 
         return run_all(pieces, one, parallel=settings.tts_parallel_calls)
 

@@ -19,6 +19,7 @@ from dataclasses import asdict
 from typing import Any
 
 from speech_common.engines.base import TimedSegment, TimedWord, TranscriptionRequest, TranscriptionResult
+from speech_common.languages import iso_code
 from speech_common.model_routing import Route
 from speech_common.observability import logger
 from speech_common.settings import Settings
@@ -74,7 +75,7 @@ def _result_of(kept: dict[str, Any]) -> TranscriptionResult:
     words = kept.get("words")
     return TranscriptionResult(
         text=kept["text"],
-        language=kept.get("language"),
+        language=iso_code(kept.get("language")),  # kept before languages were codes: "english"
         duration=kept.get("duration"),
         segments=tuple(TimedSegment(**{**s, "tokens": tuple(s.get("tokens", ()))}) for s in segments)
         if segments is not None

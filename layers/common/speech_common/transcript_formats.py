@@ -137,22 +137,23 @@ def recording_seconds(transcript: Transcript) -> float:
 
 
 def api_verbose_transcript(transcript: Transcript) -> dict[str, Any]:
-    """/api's verbose_json: the documented {"transcript", "model"} with the language, duration and segments."""
+    """/api's verbose_json: the documented {"transcript", "model"} with the language (its ISO-639-1 code, null when
+    neither the engine nor the request named one), duration and segments."""
     return {
         "transcript": transcript.text,
         "model": transcript.model,
-        "language": transcript.language or "",
+        "language": transcript.language,
         "duration": recording_seconds(transcript),
         "segments": segment_objects(transcript.segments or ()),
     }
 
 
 def api_job_result(transcript: Transcript, response_format: str) -> dict[str, Any]:
-    """A transcription job's result in the response_format asked: {"transcript", "model"} for json and text,
-    verbose_json's fields, or srt and vtt as a string under "subtitles" (a job's result is always JSON)."""
+    """A transcription job's result in the response_format asked: {"transcript", "model", "language"} for json and
+    text, verbose_json's fields, or srt and vtt as a string under "subtitles" (a job's result is always JSON)."""
     if response_format == "verbose_json":
         return api_verbose_transcript(transcript)
-    result = {"transcript": transcript.text, "model": transcript.model}
+    result = {"transcript": transcript.text, "model": transcript.model, "language": transcript.language}
     if response_format in ("srt", "vtt"):
         _content_type, body = subtitles(response_format, transcript.segments or ())
         result |= {"response_format": response_format, "subtitles": body}

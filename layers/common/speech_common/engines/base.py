@@ -72,7 +72,7 @@ class TranscriptionResult:
     """What an engine heard. `segments` (and `words`) are None unless the request asked for timings."""
 
     text: str
-    language: str | None = None  # as the engine names it: "english" (OpenAI) or a code ("en")
+    language: str | None = None  # the ISO-639-1 code heard ("en": languages.iso_code), None when not said
     duration: float | None = None  # seconds
     segments: tuple[TimedSegment, ...] | None = None
     words: tuple[TimedWord, ...] | None = None

@@ -36,6 +36,7 @@ from speech_common.engines.upstream_errors import (
 )
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, UpstreamFailure
+from speech_common.languages import iso_code
 from speech_common.parallel import run_all
 from speech_common.settings import Settings
 from speech_common.text_chunks import one_round_chunk_chars, split_text
@@ -106,11 +107,12 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
         audio = request.audio
         timed = request.timings or request.words
         diarizing = upstream_model in DIARIZING_TRANSCRIPTION_MODELS
-        # json: the only format every transcription model accepts; verbose_json (whisper-1's) only
-        # when timings are asked for, from a model that gives them (gives_timings).
+        # json: the only format every transcription model accepts; verbose_json from whisper-1 (not a diarizing
+        # model: diarized_json), for the timings when asked, and for the language it heard (json names none).
+        verbose = not diarizing and (timed or upstream_model in TIMED_TRANSCRIPTION_MODELS)
         fields: dict[str, str | list[str]] = {
             "model": upstream_model,
-            "response_format": "verbose_json" if timed else "json",
+            "response_format": "verbose_json" if verbose else "json",
         }
         if diarizing:
             fields |= _diarizing_fields(request, timed=timed)
@@ -210,8 +212,9 @@ def _transcription_result(
     text = answer["text"]
     if not isinstance(text, str):
         raise TypeError("text is not a string")
+    language = iso_code(answer.get("language"))  # whisper-1 names it ("english"); json names none
     if not timed:
-        return TranscriptionResult(text=text)
+        return TranscriptionResult(text=text, language=language)
     segments = tuple(
         TimedSegment(
             start=float(item["start"]),
@@ -237,7 +240,7 @@ def _transcription_result(
         segments = (TimedSegment(start=0.0, end=duration or 0.0, text=text),)
     return TranscriptionResult(
         text=text,
-        language=answer.get("language"),
+        language=language,
         duration=duration,
         segments=segments,
         words=heard if words else None,

@@ -37,6 +37,7 @@ from speech_common.core import (
 from speech_common.deadline import Deadline
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound, OperationFailed, SpeechError
+from speech_common.jobs.progress import ProgressWriter
 from speech_common.jobs.queue import JobQueue, SqsJobQueue
 from speech_common.jobs.store import DynamoDBJobStore, JobChange, JobStore, StoredJob
 from speech_common.observability import logger
@@ -81,6 +82,7 @@ class Job:
     webhook: dict[str, Any] | None = (
         None  # when a webhook_url was given: its delivery's state (jobs/webhooks.py)
     )
+    progress: dict[str, int] | None = None  # {"done", "total"}: pieces, once the work is cut
 
 
 def create_stt_job(
@@ -250,7 +252,17 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
         result=result,
         error=stored.error,
         webhook=stored.webhook,
+        progress=_progress(stored),
     )
+
+
+def _progress(stored: StoredJob) -> dict[str, int] | None:
+    """The pieces done of the pieces cut; all of them once it succeeded (the last count may not have been written
+    when the job ended)."""
+    if stored.progress is None:
+        return None
+    done, total = stored.progress
+    return {"done": total if stored.status == SUCCEEDED else min(done, total), "total": total}
 
 
 def _result(settings: Settings, result_key: str) -> dict[str, Any]:
@@ -420,8 +432,11 @@ def _transcription(
     if "budget" not in request:
         seconds = budgets.amount_of_seconds(audio.seconds)
         reservation = budgets.reserve_once(settings, owner, budgets.AUDIO_SECONDS, seconds, token=job_id)
-    with budgets.given_back_when_unpaid(settings, reservation):
-        transcript, _route = transcribe(job, deadline)
+    with (
+        budgets.given_back_when_unpaid(settings, reservation),
+        ProgressWriter(_store(settings), job_id) as progress,
+    ):
+        transcript, _route = transcribe(job, deadline, progress=progress)
     return api_job_result(transcript, response_format)
 
 
@@ -441,7 +456,8 @@ def _speech(
     text = read_text(settings, owner, request["text_id"])
     spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner", "budget", "webhook_url")}
     wanted = SynthesisRequest(text=text, owner=owner, **spoken)
-    speech, _route, seconds = synthesize_long_text(wanted, deadline)
+    with ProgressWriter(_store(settings), job_id) as progress:
+        speech, _route, seconds = synthesize_long_text(wanted, deadline, progress=progress)
     audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)
     return {
         "audio_key": audio_key,

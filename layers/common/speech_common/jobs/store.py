@@ -1,8 +1,9 @@
 """Where jobs are kept: the `JobStore` the job service writes through, and its DynamoDB table.
 
 A row: job_id (the key), kind, status, owner, request (JSON), created_at, updated_at, ttl (epoch seconds, the
-table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON). A job with a webhook also
-has webhook (JSON: its public state), webhook_state, webhook_attempts and webhook_claimed_until (jobs/webhooks.py). A row without a kind
+table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON), pieces_done and
+pieces_total (its progress, written apart from its status changes: `advance`). A job with a webhook also has webhook
+(JSON: its public state), webhook_state, webhook_attempts and webhook_claimed_until (jobs/webhooks.py). A row without a kind
 (an idempotency record of an earlier worker) is never read as a job.
 boto3 is imported when the first client is built.
 """
@@ -33,6 +34,7 @@ class StoredJob:
     result_key: str | None = None
     error: dict[str, str] | None = None
     webhook: dict[str, Any] | None = None  # the delivery's public state: {"state", "attempts", "host", ...}
+    progress: tuple[int, int] | None = None  # (pieces done, pieces in all), once the job's work is cut
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,11 @@ class JobStore(Protocol):
         `claim` = (attempts before, now), only when its attempts are that many, or one more whose claim has
         ended by now (a worker died delivering it); without `claim` (an attempt's outcome, recorded with
         `claimed_until` 0), only when its attempts are already webhook["attempts"]. Whether it was written."""
+        ...
+
+    def advance(self, job_id: str, done: int, total: int) -> bool:
+        """Record a running job's progress, only forward: not applied (False) when the job is not running or has
+        recorded as many pieces done already (a late or a resumed worker's count)."""
         ...
 
 
@@ -164,6 +171,34 @@ class DynamoDBJobStore:
             raise
         return True
 
+    def advance(self, job_id: str, done: int, total: int) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table, Key={"job_id": {"S": job_id}}, **progress_expression(done, total)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def progress_expression(done: int, total: int) -> dict[str, Any]:
+    """UpdateItem's expressions for a running job's progress, never moved back."""
+    return {
+        "UpdateExpression": "SET pieces_done = :d, pieces_total = :t",
+        "ConditionExpression": "attribute_exists(job_id) AND #s = :running "
+        "AND (attribute_not_exists(pieces_done) OR pieces_done < :d)",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {
+            ":d": {"N": str(done)},
+            ":t": {"N": str(total)},
+            ":running": {"S": "running"},
+        },
+    }
+
 
 def update_expression(
     change: JobChange,
@@ -227,6 +262,8 @@ def _item_of(job: StoredJob) -> dict[str, Any]:
         item["webhook_state"] = {"S": str(job.webhook["state"])}
         item["webhook_attempts"] = {"N": str(job.webhook["attempts"])}
         item["webhook_claimed_until"] = {"N": "0"}
+    if job.progress is not None:
+        item["pieces_done"], item["pieces_total"] = ({"N": str(count)} for count in job.progress)
     return item
 
 
@@ -241,6 +278,7 @@ def _job_of(item: dict[str, Any]) -> StoredJob:
 
     error = text("error")
     webhook = text("webhook")
+    done, total = number("pieces_done"), number("pieces_total")
     return StoredJob(
         job_id=item["job_id"]["S"],
         kind=item["kind"]["S"],
@@ -254,6 +292,7 @@ def _job_of(item: dict[str, Any]) -> StoredJob:
         result_key=text("result_key"),
         error=json.loads(error) if error else None,
         webhook=json.loads(webhook) if webhook else None,
+        progress=(done, total) if done is not None and total is not None else None,
     )
 
 

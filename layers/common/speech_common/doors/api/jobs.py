@@ -21,6 +21,13 @@ class WebhookStatus(BaseModel):
     delivered_at: str | None = Field(default=None, description="When the receiver took it (UTC, ISO 8601)")
 
 
+class JobProgress(BaseModel):
+    """How far a job has got, in pieces: a recording's pieces heard, a text's pieces read."""
+
+    done: int = Field(description="Pieces finished (a piece kept from an earlier run of the job counts)")
+    total: int = Field(description="Pieces the work was cut into (a short recording is one)")
+
+
 class JobStatus(BaseModel):
     """A job's state; `result` once it succeeded, `error` once it failed (both present, null until then)."""
 
@@ -42,6 +49,11 @@ class JobStatus(BaseModel):
     )
     webhook: WebhookStatus | None = Field(
         default=None, description="When a webhook_url was given: how its delivery goes (null otherwise)"
+    )
+    progress: JobProgress | None = Field(
+        default=None,
+        description="{done, total} pieces, once the work is cut (null until then); never goes back; done equals "
+        "total once the job succeeded; kept as it stood when a job failed",
     )
     created_at: str = Field(description="When the job was made (UTC, ISO 8601, seconds)")
     updated_at: str = Field(description="When its status last changed (UTC, ISO 8601, seconds)")

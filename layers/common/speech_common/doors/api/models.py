@@ -118,7 +118,9 @@ class SttVerboseResponse(BaseModel):
 
     transcript: str
     model: str
-    language: str
+    language: str | None = Field(
+        description="ISO-639-1 code of the language heard (en); null when neither the engine nor the request named one"
+    )
     duration: float
     segments: list[TranscriptionSegment]
 

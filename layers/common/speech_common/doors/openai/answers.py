@@ -176,11 +176,12 @@ def diarized_transcription(transcript: Transcript) -> TranscriptionDiarized:
 def verbose_transcription(transcript: Transcript, segments: bool) -> TranscriptionVerbose:
     """OpenAI's verbose_json: segments unless only words were asked for; words when they were."""
     from speech_common.doors.openai.transcription_models import TranscriptionVerbose
+    from speech_common.languages import openai_name
     from speech_common.transcript_formats import recording_seconds, segment_objects, word_objects
 
     timed = transcript.segments or ()
     return TranscriptionVerbose(
-        language=transcript.language or "",
+        language=openai_name(transcript.language) or "",  # OpenAI's way: "english"
         duration=recording_seconds(transcript),
         text=transcript.text,
         segments=segment_objects(timed) if segments else None,  # pydantic makes the models of the dicts

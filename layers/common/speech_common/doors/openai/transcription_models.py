@@ -91,7 +91,9 @@ class TranscriptionVerbose(BaseModel):
     timings were asked for, `words` when they were."""
 
     task: Literal["transcribe"] = "transcribe"
-    language: str
+    language: str = Field(
+        description="The language heard, as OpenAI names it (english); empty when none was named"
+    )
     duration: float
     text: str
     segments: list[TranscriptionSegment] | None = None
