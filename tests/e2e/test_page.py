@@ -19,9 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.e2e.test_browser import chromium_path
+from tests.helpers import ROOT
 from tests.local_server import SPEECH_TEMPLATE, LocalServer, StartServer
 
 pytestmark = pytest.mark.e2e
@@ -321,6 +323,38 @@ def test_keyboard_alone_reaches_every_control_in_order_and_speaks(tab: Tab) -> N
     expect(page.get_by_role("status")).to_have_text(re.compile("Speech ready"), timeout=30_000)
     (tab.shots / "accessibility-tree.yaml").write_text(page.locator("main").aria_snapshot())
     tab.shot("9-keyboard")
+
+
+def test_deployed_a_first_visit_is_asked_for_the_key(
+    browser: Browser, speech_server: LocalServer, screenshots: Path
+) -> None:
+    # Given the deployed API's answer to /v1 without a key: the template's UNAUTHORIZED gateway response (make serve
+    # needs no key, so the browser is handed that answer for the two list calls)
+    template = yaml.safe_load(re.sub(r"!\w+", "", (ROOT / "template.yaml").read_text()))
+    unauthorized = template["Resources"]["SpeechApi"]["Properties"]["GatewayResponses"]["UNAUTHORIZED"]
+    body = unauthorized["ResponseTemplates"]["application/json"]
+    context = browser.new_context()
+    try:
+        for path in ("**/v1/models", "**/v1/audio/voices"):
+            context.route(
+                path, lambda route: route.fulfill(status=401, body=body, content_type="application/json")
+            )
+        page = context.new_page()
+        # When the page is opened with no key kept
+        page.goto(f"http://127.0.0.1:{speech_server.port}/")
+        # Then it asks for the key, its field focused, rather than raising an alert
+        expect(page.get_by_role("status")).to_have_text("Enter your API key to start.")
+        expect(page.get_by_label("API key", exact=True)).to_be_focused()
+        expect(page.get_by_role("alert")).to_be_hidden()
+        page.screenshot(path=screenshots / "0-first-visit.png", full_page=True)
+        # And once a key is given and accepted, the lists are filled
+        context.unroute("**/v1/models")
+        context.unroute("**/v1/audio/voices")
+        page.get_by_label("API key", exact=True).fill("page-key")
+        page.keyboard.press("Enter")
+        expect(page.get_by_label("Voice").locator("option")).to_have_count(6)
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="module")

@@ -445,7 +445,13 @@ async function refreshLists() {
   try {
     await loadLists();
   } catch (error) {
-    showError(error);
+    // Deployed, a first visit has no key yet: ask for it rather than alarm.
+    if (!apiKey() && (error.status === 401 || error.status === 403)) {
+      say("Enter your API key to start.");
+      $("key").focus();
+    } else {
+      showError(error);
+    }
   }
 }
 
