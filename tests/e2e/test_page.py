@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from tests.e2e.test_browser import chromium_path
 from tests.helpers import ROOT
@@ -266,6 +266,37 @@ def test_a_large_file_goes_through_an_upload_and_a_job_with_a_progress_bar(
     assert any(line.startswith("GET ") and "/api/jobs/" in line for line in tab.requests)
     assert not any(line.endswith("/api/stt/") for line in tab.requests)
     assert tab.csp_refusals() == []
+
+
+def test_a_jobs_progress_is_drawn_when_the_job_gives_it(
+    tab: Tab, speech_server: LocalServer, tmp_path: Path
+) -> None:
+    # Given a large recording, and job states that carry "progress": {"done", "total"} (the jobs contract; until
+    # GET /api/jobs/{id} gives it, the real answer is handed on with 1 of 4 pieces added while the job runs)
+    path = tmp_path / "long-recording.wav"
+    path.write_bytes(large_wav(spoken_wav(speech_server, LONG_SENTENCE), 4_600_000))
+    page = tab.page
+
+    def with_progress(route: Route) -> None:
+        answer = route.fetch()
+        state = answer.json()
+        if state["status"] in ("queued", "running"):
+            state.setdefault("progress", {"done": 1, "total": 4})
+        route.fulfill(response=answer, json=state)
+
+    page.route("**/api/jobs/*", with_progress)
+    # When it is picked
+    page.get_by_label("Or an audio file").set_input_files(path)
+    # Then the bar shows the share of pieces done, and says so
+    page.wait_for_function(
+        "() => document.getElementById('stt-progress').getAttribute('value') !== null && "
+        "document.getElementById('stt-progress-label').textContent.includes(' of ')",
+        timeout=60_000,
+    )
+    done = page.locator("#stt-progress").evaluate("bar => bar.value")
+    assert 0 < done <= 1, done
+    tab.shot("6b-long-file-progress")
+    expect(page.locator("#transcript")).not_to_be_empty(timeout=120_000)
 
 
 def test_a_refusal_shows_the_apis_own_words(tab: Tab, tmp_path: Path) -> None:
