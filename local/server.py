@@ -279,6 +279,10 @@ def serving_block(
     )
     lines = [f"Speech API at {url} ({reach})"]
     lines += [f"  {method:<5} {url}{path}" for path, method in listed]
+    if ("/", "GET") in listed:
+        lines.append(
+            f"Try it in a browser: {url}/ (a page to hear text and transcribe the microphone or a file)."
+        )
     lines += [
         f"Docs: docs/api.md; {url}/docs (Swagger UI) and {url}/openapi.json. No API key is needed locally.",
         f"Handlers run in local worker processes (no Docker), up to {concurrency} per function. CTRL+C to quit.",

@@ -172,6 +172,18 @@ class UsageResponse(BaseModel):
     month: UsageWindow
 
 
+class VoiceEntry(BaseModel):
+    id: str = Field(examples=["alloy"])
+    name: str = Field(examples=["Alloy"])
+    models: list[str] = Field(
+        description="the speech models that speak it now", examples=[["tts-1", "tts-1-hd"]]
+    )
+
+
+class VoicesResponse(BaseModel):
+    voices: list[VoiceEntry]
+
+
 class ErrorBody(BaseModel):
     detail: str
     code: str

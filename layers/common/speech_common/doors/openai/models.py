@@ -53,6 +53,21 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
+class VoiceCard(BaseModel):
+    """A voice as Open WebUI reads it (`id`, `name`) and speaches lists it, with the models that speak it."""
+
+    id: str
+    name: str
+    models: list[str]
+
+
+class VoiceList(BaseModel):
+    """GET /v1/audio/voices: `voices` as Open WebUI, speaches and Kokoro-FastAPI answer it."""
+
+    object: Literal["list"] = "list"
+    voices: list[VoiceCard]
+
+
 class OpenAIError(BaseModel):
     message: str
     type: str
