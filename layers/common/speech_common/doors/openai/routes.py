@@ -38,7 +38,7 @@ def openai_speech_door() -> SpeechApiResolver:
                         ct: {"schema": {"type": "string", "format": "binary"}}
                         for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
                     },
-                    SSE_CONTENT_TYPE: {"schema": SSE_EVENT_SCHEMA},
+                    SSE_CONTENT_TYPE: {"schema": dict(SSE_EVENT_SCHEMA)},
                 },
             }
         },
