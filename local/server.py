@@ -141,6 +141,7 @@ def serve(
 ) -> int:
     # Imported here: SAM CLI takes a second to import and --help should not wait for it.
     from local import engine_choice, sam_adapter
+    from local import webhooks as local_webhooks
     from local.function_apps import FunctionApps
     from local.gateway import LocalGatewayService
     from local.local_aws import LocalAws, PortUnavailable
@@ -172,10 +173,12 @@ def serve(
         with context:
             functions = context.zip_functions()
             choices = {}
+            made_secret, configured = local_webhooks.new_secret(), dict(user_env)
             for function in functions:
                 configured = {**user_env, **env_values(function.env_file_values)}
                 choice = engine_choice.choose(configured, runtime.layer_paths(function))
-                runtime.env_overrides[function.full_path] = choice.overrides
+                outbound = local_webhooks.outbound_overrides(configured, made_secret)
+                runtime.env_overrides[function.full_path] = {**choice.overrides, **outbound}
                 choices[function.full_path] = choice
             try:
                 embedded = local_aws.configure(context, runtime, functions)
@@ -190,6 +193,7 @@ def serve(
                 LOG.error(engine_choice.explain(invalid))
                 return INVALID_CONFIGURATION
             print(engine_choice.describe(choices, worker_envs), flush=True)
+            print(local_webhooks.describe(configured, made_secret), flush=True)
             if embedded:
                 print(embedded, flush=True)
 
@@ -275,6 +279,10 @@ def serving_block(
     )
     lines = [f"Speech API at {url} ({reach})"]
     lines += [f"  {method:<5} {url}{path}" for path, method in listed]
+    if ("/", "GET") in listed:
+        lines.append(
+            f"Try it in a browser: {url}/ (a page to hear text and transcribe the microphone or a file)."
+        )
     lines += [
         f"Docs: docs/api.md; {url}/docs (Swagger UI) and {url}/openapi.json. No API key is needed locally.",
         f"Handlers run in local worker processes (no Docker), up to {concurrency} per function. CTRL+C to quit.",

@@ -44,7 +44,12 @@ TTS_USD_PER_CHAR = {
     "long-form": 100e-6,
     "gpt-realtime-2.1-mini": 40e-6,  # realtime audio output, about 15 characters a second
 }
-STT_USD_PER_MINUTE = {"whisper-1": 0.006, "gpt-transcribe": 0.0045, "gpt-4o-transcribe": 0.006}
+STT_USD_PER_MINUTE = {
+    "whisper-1": 0.006,
+    "gpt-transcribe": 0.0045,
+    "gpt-4o-transcribe": 0.006,
+    "gpt-4o-transcribe-diarize": 0.006,
+}
 FREE_ENGINES = {"local"}
 OPENAI_ENGINES = {"openai", "openai-realtime"}
 CLIP_SECONDS = 3.0  # the STT clip: a short spoken sentence

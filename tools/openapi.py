@@ -57,15 +57,20 @@ def _form_schema(model: type[Any], file_field: str, file_description: str) -> di
 
 
 def _multipart_forms() -> dict[tuple[str, str], dict[str, Any]]:
-    from speech_common.doors.api.models import SttForm
+    from speech_common.doors.api.models import SttForm, SttJobForm
     from speech_common.doors.openai.transcription_models import TranscriptionForm
 
     api = _form_schema(SttForm, "audio", "The recording (or send upload_id instead); recognised by content")
     api["required"] = [name for name in api["required"] if name != "audio"]  # audio or upload_id
+    # A job's form: audio, upload_id or audio_url, and a webhook_url.
+    job = _form_schema(
+        SttJobForm, "audio", "The recording (or send upload_id or audio_url instead); recognised by content"
+    )
+    job["required"] = [name for name in job["required"] if name != "audio"]
     v1 = _form_schema(TranscriptionForm, "file", "The recording; recognised by content")
     return {
         ("/api/stt", "post"): api,
-        ("/api/stt/jobs", "post"): api,
+        ("/api/stt/jobs", "post"): job,
         ("/v1/audio/transcriptions", "post"): v1,
         ("/v1/audio/translations", "post"): v1,
     }
@@ -122,7 +127,9 @@ def _complete(path: str, method: str, operation: dict[str, Any], forms: dict[tup
             "text/vtt": {"schema": {"type": "string"}},
         }
         if path == "/v1/audio/transcriptions":  # stream=true: transcript.text.delta events, then .done
-            responses["200"]["content"]["text/event-stream"] = {"schema": {"type": "string"}}
+            from speech_common.http_kit.streaming import SSE_CONTENT_TYPE, SSE_EVENT_SCHEMA
+
+            responses["200"]["content"][SSE_CONTENT_TYPE] = {"schema": dict(SSE_EVENT_SCHEMA)}
     v1 = path.startswith("/v1/")
     operation["tags"] = ["OpenAI-compatible (/v1)" if v1 else "Speech API (/api)"]
     operation["security"] = [{"Bearer": []}] if v1 else [{"ApiKey": []}, {"Bearer": []}]

@@ -1,5 +1,6 @@
 """POST /api/uploads/: a presigned S3 POST for a large file; GET /api/jobs/{job_id}: a job's state; GET /api/usage:
 the caller's budgets, spent and left;
+GET /api/tts/voices/ and GET /v1/audio/voices: the voices each speech model speaks now;
 GET /v1/models[/{model_id}]: the public models served (the OpenAI-shaped door).
 
 Each door's routes are registered when its first request arrives.
@@ -32,10 +33,13 @@ def api_door() -> SpeechApiResolver:
         UploadResponse,
         UsageResponse,
         UsageWindow,
+        VoiceEntry,
+        VoicesResponse,
     )
     from speech_common.doors.api.resolver import api_resolver
     from speech_common.jobs import get_job
     from speech_common.storage import presign_upload
+    from speech_common.voices import voices_offered
 
     app = api_resolver(JSON)
 
@@ -55,6 +59,13 @@ def api_door() -> SpeechApiResolver:
         day, month = usage_of(get_settings(), caller(app.current_event))
         return UsageResponse(day=window(day), month=window(month))
 
+    @app.get("/api/tts/voices")
+    def voices() -> VoicesResponse:
+        offers = voices_offered(get_settings())
+        return VoicesResponse(
+            voices=[VoiceEntry(id=o.voice, name=o.name, models=list(o.models)) for o in offers]
+        )
+
     @app.get("/api/jobs/<job_id>")
     def job_status(job_id: str) -> JobStatus:
         return job_status_of(get_job(get_settings(), caller(app.current_event), job_id))
@@ -63,8 +74,8 @@ def api_door() -> SpeechApiResolver:
 
 
 def openai_door() -> SpeechApiResolver:
-    from speech_common.doors.openai.catalog import served_model, served_models
-    from speech_common.doors.openai.models import ModelCard, ModelList
+    from speech_common.doors.openai.catalog import served_model, served_models, served_voices
+    from speech_common.doors.openai.models import ModelCard, ModelList, VoiceList
     from speech_common.doors.openai.resolver import openai_resolver
 
     v1 = openai_resolver(JSON)
@@ -72,6 +83,10 @@ def openai_door() -> SpeechApiResolver:
     @v1.get("/v1/models")
     def openai_models() -> ModelList:
         return served_models()
+
+    @v1.get("/v1/audio/voices")
+    def openai_voices() -> VoiceList:
+        return served_voices(get_settings())
 
     @v1.get("/v1/models/<model_id>")
     def openai_model(model_id: str) -> ModelCard:

@@ -3,6 +3,8 @@
 (/v1/audio/transcriptions is the streaming function's: functions/stream.)
 """
 
+from typing import TYPE_CHECKING
+
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -15,6 +17,9 @@ from speech_common.observability import logger, metrics
 from speech_common.settings import get_settings, require
 from speech_common.snapstart import register_hooks
 
+if TYPE_CHECKING:
+    from speech_common.jobs import Job
+
 register_hooks("stt")  # SnapStart (opt in): the upstream clients set up before the snapshot
 
 # A bad configuration, or a resource of the template missing, fails the cold start naming its variable.
@@ -23,7 +28,7 @@ require("speech_bucket", "jobs_table", "jobs_queue_url")
 
 def api_door() -> SpeechApiResolver:
     from speech_common.doors.api.answers import refuse_audio_too_long_to_answer, transcript_answer
-    from speech_common.doors.api.models import JobAccepted, SttResponse, SttVerboseResponse
+    from speech_common.doors.api.models import JobAccepted, SttJobForm, SttResponse, SttVerboseResponse
     from speech_common.doors.api.requests import read_stt_form
     from speech_common.doors.api.resolver import api_resolver
 
@@ -44,19 +49,39 @@ def api_door() -> SpeechApiResolver:
 
     @app.post("/api/stt/jobs")
     def speech_to_text_job() -> Response[JobAccepted]:
-        from speech_common.core import measured, refuse_untimed
+        from speech_common.core import measured, refuse_speakerless, refuse_untimed
         from speech_common.jobs import (  # here: a /api/stt/ request does not load the jobs code
             JOB_TAKES,
             create_stt_job,
+            create_stt_job_from_url,
             measure_upload,
         )
         from speech_common.storage import store_upload
         from speech_common.transcript_formats import needs_timings
 
-        form, owner, settings = read_stt_form(app.current_event), caller(app.current_event), get_settings()
+        form = read_stt_form(app.current_event, SttJobForm)
+        owner, settings = caller(app.current_event), get_settings()
         fields = form.form
+        if fields.diarize:
+            refuse_speakerless(form.model)
         if needs_timings(fields.response_format):
-            refuse_untimed(fields.model)
+            refuse_untimed(form.model)
+        assert isinstance(fields, SttJobForm)
+        if (
+            fields.audio_url is not None
+        ):  # fetched and measured by the worker, which reserves its seconds then
+            job = create_stt_job_from_url(
+                settings,
+                owner,
+                fields.audio_url,
+                form.model,
+                fields.language,
+                prompt=fields.prompt,
+                response_format=fields.response_format,
+                webhook_url=fields.webhook_url,
+                diarize=fields.diarize,
+            )
+            return accepted(job)
         # Measured now, up to the job cap: one too long is refused, not queued.
         audio, length = None, None
         if fields.upload_id is None:
@@ -77,12 +102,17 @@ def api_door() -> SpeechApiResolver:
                 settings,
                 owner,
                 upload_id,
-                fields.model,
+                form.model,
                 fields.language,
                 prompt=fields.prompt,
                 response_format=fields.response_format,
                 budget=reservation,
+                webhook_url=fields.webhook_url,
+                diarize=fields.diarize,
             )
+        return accepted(job)
+
+    def accepted(job: "Job") -> Response[JobAccepted]:
         status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
         return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
 

@@ -63,7 +63,7 @@ def api_door() -> SpeechApiResolver:
         wanted = synthesis_request(request, owner)
         # Over budget: refused here, nothing queued. A job that is not queued gives it back.
         with budgets.spending(settings, owner, budgets.CHARACTERS, len(wanted.text)) as reservation:
-            job = create_tts_job(settings, owner, wanted, budget=reservation)
+            job = create_tts_job(settings, owner, wanted, budget=reservation, webhook_url=request.webhook_url)
         status_url = api_url(app.current_event, f"/api/jobs/{job.job_id}")
         return created(JobAccepted(job_id=job.job_id, status=job.status, status_url=status_url), 202)
 

@@ -94,10 +94,10 @@ def test_an_upload_is_transcribed_now_and_as_a_job_offline(speech_server: LocalS
     assert queued.status == 202, queued.body
     assert queued.json()["status"] == "queued"
     job = wait_for_job(speech_server, queued.json()["job_id"])
-    # Then the worker, fed from the queue, recorded the same transcript the request got
+    # Then the worker, fed from the queue, recorded the same transcript the request got, and the language heard
     assert job["status"] == "succeeded", job
     assert now.json()["transcript"].strip(), "the offline engine heard nothing"
-    assert job["result"] == now.json()
+    assert job["result"] == {**now.json(), "language": "en"}
     assert job["error"] is None
 
 

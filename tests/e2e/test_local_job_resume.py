@@ -1,14 +1,17 @@
 """A transcription job whose worker process is killed mid-job under `make serve` (issue 24 item 6, locally): the
 job's message comes back, the next delivery resumes it from the pieces already heard, and no piece heard before
-the kill is paid twice. The fake OpenAI (in this process) is the upstream; its log is what was paid for."""
+the kill is paid twice. The fake OpenAI (in this process) is the upstream; its log is what was paid for. A client
+polling the job with curl sees its progress (pieces heard of the pieces cut) move, never back, across the kill."""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
 import re
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -129,10 +132,21 @@ def until(check: Any, seconds: float, what: str) -> Any:
     return found
 
 
-def wait_for_job(server: LocalServer, job_id: str) -> dict[str, Any]:
+def curled_job(server: LocalServer, job_id: str) -> dict[str, Any]:
+    """GET /api/jobs/{id} as a client's curl asks it."""
+    url = f"http://127.0.0.1:{server.port}/api/jobs/{job_id}"
+    done = subprocess.run(["curl", "--silent", "--fail", url], capture_output=True, text=True, check=True)
+    job: dict[str, Any] = json.loads(done.stdout)
+    return job
+
+
+def wait_for_job(server: LocalServer, job_id: str, progress: list[dict[str, int]]) -> dict[str, Any]:
+    """The job once it has ended, polled with curl; each progress seen meanwhile appended to `progress`."""
     deadline = time.monotonic() + JOB_WAIT_S
     while True:
-        job: dict[str, Any] = server.request("GET", f"/api/jobs/{job_id}").json()
+        job = curled_job(server, job_id)
+        if job["progress"] is not None:
+            progress.append(job["progress"])
         if job["status"] in ("succeeded", "failed") or time.monotonic() > deadline:
             return job
         time.sleep(1.0)
@@ -150,8 +164,14 @@ def test_a_job_whose_worker_process_is_killed_resumes_and_pays_no_heard_piece_tw
     queued = resuming_server.post("/api/stt/jobs/", body, headers=FORM)
     assert queued.status == 202, queued.body
     job_id = queued.json()["job_id"]
-    # When its worker process is killed (SIGKILL, as Lambda's end) once those pieces were kept, calls in flight
+    # When its worker process is killed (SIGKILL, as Lambda's end) once those pieces were kept, and a client's curl
+    # saw them counted, calls in flight
     until(lambda: kept_pieces(resuming_server) >= HEARD_BEFORE_KILL, STEP_WAIT_S, "pieces kept")
+    until(
+        lambda: (curled_job(resuming_server, job_id)["progress"] or {"done": 0})["done"] >= HEARD_BEFORE_KILL,
+        STEP_WAIT_S,
+        "the pieces heard in the job's progress",
+    )
     pids = until(lambda: worker_pids(resuming_server), STEP_WAIT_S, "the job's worker process")
     in_flight = fake_openai.calls(TRANSCRIPTIONS) - len(upstream.answered_before_kill)
     for pid in pids:
@@ -159,11 +179,17 @@ def test_a_job_whose_worker_process_is_killed_resumes_and_pays_no_heard_piece_tw
     upstream.killed.set()
     heard_before = set(upstream.answered_before_kill)
     assert len(heard_before) == HEARD_BEFORE_KILL and in_flight > 0
-    # And the job is left to the queue's next delivery
-    job = wait_for_job(resuming_server, job_id)
+    # And the job is left to the queue's next delivery, polled with curl until it ends
+    progress: list[dict[str, int]] = []
+    job = wait_for_job(resuming_server, job_id, progress)
     # Then it succeeded with every word, in order
     assert job["status"] == "succeeded", (job, resuming_server.log[-4000:])
     assert job["result"]["transcript"] == words
+    # And its progress never went below the pieces heard before the kill, and ended with every piece done
+    total = job["progress"]["total"]
+    assert total > HEARD_BEFORE_KILL and job["progress"] == {"done": total, "total": total}
+    assert all(HEARD_BEFORE_KILL <= seen["done"] <= total for seen in progress), progress
+    assert [seen["done"] for seen in progress] == sorted(seen["done"] for seen in progress), progress
     # And the upstream was asked for each piece heard before the kill once; again only for those in flight at
     # the kill (asked again at all: the killed process was the job's, and the next delivery resumed it)
     calls = [digest(r.file_bytes) for r in fake_openai.requests if r.path == TRANSCRIPTIONS]

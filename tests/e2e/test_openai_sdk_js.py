@@ -97,4 +97,4 @@ def test_typed_errors_and_models(report: dict[str, Any]) -> None:
         "code": "unsupported_audio",
     }
     # And models.list names the three public models
-    assert report["models"] == ["tts-1", "tts-1-hd", "whisper-1"]
+    assert report["models"] == ["gpt-4o-transcribe-diarize", "tts-1", "tts-1-hd", "whisper-1"]

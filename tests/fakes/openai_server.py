@@ -40,6 +40,7 @@ Authorization headers are recorded redacted, and the fake never logs anything.
 from __future__ import annotations
 
 import array
+import base64
 import dataclasses
 import functools
 import io
@@ -82,6 +83,7 @@ DEFAULT_TRANSCRIPTION_MODELS: Final[Mapping[str, date | None]] = {
     "gpt-4o-transcribe": date(2027, 2, 26),
     "gpt-4o-mini-transcribe": date(2027, 2, 26),
     "gpt-transcribe": None,
+    "gpt-4o-transcribe-diarize": date(2027, 2, 26),
 }
 DEFAULT_SPEECH_MODELS: Final[Mapping[str, date | None]] = {
     "tts-1": date(2027, 1, 6),
@@ -111,7 +113,17 @@ _MODEL_TRANSCRIPTION_FORMATS: Final[Mapping[str, tuple[str, ...]]] = {
     "gpt-4o-transcribe": ("json", "text"),
     "gpt-4o-mini-transcribe": ("json", "text"),
     "gpt-transcribe": ("json",),
+    "gpt-4o-transcribe-diarize": ("json", "text", "diarized_json"),
 }
+DIARIZE_MODEL: Final = "gpt-4o-transcribe-diarize"
+# gpt-4o-transcribe-diarize: the longest audio it hears in a request, and the longest without a chunking_strategy.
+MAX_DIARIZED_SECONDS: Final = 1400.0
+MAX_UNCHUNKED_DIARIZED_SECONDS: Final = 30.0
+MAX_KNOWN_SPEAKERS: Final = 4
+# A few of Whisper's language names (whisper-1's verbose_json names the language, never its code).
+_LANGUAGE_NAMES: Final[Mapping[str, str]] = {
+    "en": "english", "fr": "french", "de": "german", "es": "spanish", "jv": "javanese", "ja": "japanese",
+}  # fmt: skip
 MAX_SPEECH_INPUT: Final = 4096
 MAX_UPLOAD_BYTES: Final = 26_214_400  # 25 MiB, OpenAI's request size limit for uploads
 
@@ -256,8 +268,15 @@ class FakeOpenAI:
         self.transcriber: Callable[[bytes], str] | None = None
         # verbose_json's segments, (start, end, text) in seconds, from the file (None: one segment, all of it).
         self.segmenter: Callable[[bytes], list[tuple[float, float, str]]] | None = None
+        # Diarization (gpt-4o-transcribe-diarize): (start, end, text, speaker) segments of the file, given the known
+        # speakers' (name, reference clip) pairs (None: one segment of the transcript, speaker "A").
+        self.diarizer: (
+            Callable[[bytes, list[tuple[str, bytes]]], list[tuple[float, float, str, str]]] | None
+        ) = None
         # Fields left out of verbose_json answers, as some OpenAI-compatible servers do ("segments", "duration").
         self.verbose_json_without: frozenset[str] = frozenset()
+        # verbose_json's language, as whisper-1 names it, from the file (None: the one asked for, else english).
+        self.language_heard: Callable[[bytes], str] | None = None
         self.seconds_per_audio_second = 0.0
         # Whisper on silence: set, an upload heard whole as silence is answered with this text, and one with
         # silences of HALLUCINATED_SILENCE_SECONDS or more gets it added once for each (None: silence is silence).
@@ -449,7 +468,9 @@ class FakeOpenAI:
             self.transcriber = None
             self.hallucination = None
             self.segmenter = None
+            self.diarizer = None
             self.verbose_json_without = frozenset()
+            self.language_heard = None
             self.azure_api_version = None
             self.azure_requests.clear()
             self.stream_chunk_delay = 0.0
@@ -630,7 +651,8 @@ class FakeOpenAI:
             raise _model_not_found(model)
         return model
 
-    def _transcribe(self, recorded: RecordedRequest) -> _Response:
+    def _transcription_request(self, recorded: RecordedRequest) -> tuple[str, str]:
+        """The model and response_format of a transcription request, refused as OpenAI refuses them."""
         form = recorded.form
         model = self._require_model(form.get("model"), self.transcription_models)
         if recorded.file_bytes is None:
@@ -653,8 +675,14 @@ class FakeOpenAI:
             )
         if form.get("stream") == "true" and model != "whisper-1":  # whisper-1 ignores stream
             raise _ApiError(400, "The fake OpenAI server does not implement streamed transcriptions.")
+        return model, response_format
 
+    def _transcribe(self, recorded: RecordedRequest) -> _Response:
+        model, response_format = self._transcription_request(recorded)
+        assert recorded.file_bytes is not None
         seconds = _audio_seconds(recorded.file_bytes)
+        if model == DIARIZE_MODEL:
+            return self._diarize(recorded, response_format, seconds)
         if self.seconds_per_audio_second and seconds:
             time.sleep(seconds * self.seconds_per_audio_second)  # OpenAI hears ~30-60 audio seconds a second
         text = self.transcriber(recorded.file_bytes) if self.transcriber is not None else self.transcript
@@ -677,11 +705,91 @@ class FakeOpenAI:
             payload["usage"] = usage
         return _json_response(payload)
 
+    def _diarize(self, recorded: RecordedRequest, response_format: str, seconds: float | None) -> _Response:
+        """gpt-4o-transcribe-diarize: refuses what it does not take, then labels speakers per request (A, B, ... in
+        order of appearance, a known speaker's voice under its given name)."""
+        form = recorded.form
+        for param in ("prompt", "timestamp_granularities[]"):
+            if param in form:
+                raise _ApiError(
+                    400,
+                    f"'{param}' is not supported for model '{DIARIZE_MODEL}'.",
+                    param=param,
+                    code="unsupported_value",
+                )
+        known = _known_speakers(form)
+        duration = seconds or 0.0
+        chunked = "chunking_strategy" in form or "chunking_strategy[type]" in form
+        if duration > MAX_UNCHUNKED_DIARIZED_SECONDS and not chunked:
+            raise _ApiError(
+                400,
+                f"chunking_strategy is required for model '{DIARIZE_MODEL}' when the audio is longer than "
+                f"{MAX_UNCHUNKED_DIARIZED_SECONDS:g} seconds.",
+                param="chunking_strategy",
+                code="invalid_value",
+            )
+        if duration > MAX_DIARIZED_SECONDS:
+            raise _ApiError(
+                400,
+                f"audio duration {duration:g} seconds is longer than {MAX_DIARIZED_SECONDS:g} seconds which is the "
+                "maximum for this model",
+                param="file",
+                code="invalid_value",
+            )
+        if self.seconds_per_audio_second and seconds:
+            time.sleep(seconds * self.seconds_per_audio_second)
+        if self.diarizer is not None:
+            segments = self.diarizer(recorded.file_bytes or b"", known)
+        else:
+            text = (
+                self.transcriber(recorded.file_bytes or b"")
+                if self.transcriber is not None
+                else self.transcript
+            )
+            segments = [(0.0, duration, text, "A")]
+        text = " ".join(segment_text for _, _, segment_text, _ in segments)
+        if response_format == "text":
+            return _Response(200, f"{text}\n".encode(), "text/plain; charset=utf-8")
+        usage = {"type": "duration", "seconds": math.ceil(duration)}
+        if response_format == "json":
+            return _json_response({"text": text, "usage": usage})
+        return _json_response(
+            {
+                "task": "transcribe",
+                "duration": duration,
+                "text": text,
+                "segments": [
+                    {
+                        "type": "transcript.text.segment",
+                        "id": f"seg_{number}",
+                        "start": start,
+                        "end": end,
+                        "text": segment_text,
+                        "speaker": speaker,
+                    }
+                    for number, (start, end, segment_text, speaker) in enumerate(segments)
+                ],
+                "usage": usage,
+            }
+        )
+
     def _verbose(self, recorded: RecordedRequest, text: str, duration: float) -> dict[str, Any]:
         """verbose_json, as whisper-1's, less the fields this server is told to leave out."""
-        payload = {"task": "transcribe", "language": "english", "duration": duration, "text": text}
+        payload = {
+            "task": "transcribe",
+            "language": self._language(recorded),
+            "duration": duration,
+            "text": text,
+        }
         payload.update(self._timings(recorded, text, duration))
         return {key: value for key, value in payload.items() if key not in self.verbose_json_without}
+
+    def _language(self, recorded: RecordedRequest) -> str:
+        """Whisper's name of the language heard: the one asked for (OpenAI's answer names it), else detected."""
+        if self.language_heard is not None:
+            return self.language_heard(recorded.file_bytes or b"")
+        asked = recorded.form.get("language")
+        return _LANGUAGE_NAMES.get(asked, "english") if isinstance(asked, str) else "english"
 
     def _timings(self, recorded: RecordedRequest, text: str, duration: float) -> dict[str, Any]:
         """verbose_json's segments (unless only words were asked for) and words (when they were), as whisper-1's:
@@ -908,6 +1016,42 @@ def _parse_multipart(
     except (multipart.MultipartError, UnicodeDecodeError) as error:
         raise _ApiError(400, f"Invalid multipart/form-data request: {error}") from None
     return form, file_part
+
+
+def _known_speakers(form: Mapping[str, str | list[str]]) -> list[tuple[str, bytes]]:
+    """known_speaker_names[] with their known_speaker_references[] (data URLs of 2-10 s of audio), checked as
+    OpenAI documents them."""
+    names = form.get("known_speaker_names[]", [])
+    references = form.get("known_speaker_references[]", [])
+    names = [names] if isinstance(names, str) else names
+    references = [references] if isinstance(references, str) else references
+    if len(names) != len(references):
+        raise _ApiError(
+            400,
+            "known_speaker_names and known_speaker_references must have the same length.",
+            param="known_speaker_references",
+        )
+    if len(names) > MAX_KNOWN_SPEAKERS:
+        raise _ApiError(
+            400, f"At most {MAX_KNOWN_SPEAKERS} known speakers are supported.", param="known_speaker_names"
+        )
+    known = []
+    for name, reference in zip(names, references, strict=True):
+        head, comma, payload = reference.partition(",")
+        if not (head.startswith("data:audio/") and head.endswith(";base64") and comma):
+            raise _ApiError(
+                400, "known_speaker_references must be data URLs of audio.", param="known_speaker_references"
+            )
+        clip = base64.b64decode(payload)
+        clip_seconds = _audio_seconds(clip) or 0.0
+        if not 2.0 <= clip_seconds <= 10.0:
+            raise _ApiError(
+                400,
+                f"Each known speaker reference must be between 2 and 10 seconds long (got {clip_seconds:.1f}).",
+                param="known_speaker_references",
+            )
+        known.append((name, clip))
+    return known
 
 
 def _speech_input_length(path: str, body: bytes) -> int:

@@ -91,6 +91,9 @@ UPSTREAM = {
     "httpx2", "httpcore2", "h11", "anyio", "sniffio", "idna", "truststore", "tenacity",
     "urllib3", "dateutil", "six", "aws_xray_sdk", "wrapt",
 }  # fmt: skip
+# Text cleaned before it is read: the Markdown parser for a text that may hold markup, regex for one that is not ASCII
+# (a plain ASCII text, as tts-200's, loads neither).
+CLEANED = {"markdown_it", "mdurl", "regex"}
 # Never on these paths: the OpenAI SDK (the realtime engine's), boto3, pydantic-settings; other engines, their SDKs
 # and codecs, the realtime client.
 NOT_NEEDED = (
@@ -112,6 +115,12 @@ def _cold_paths() -> dict[str, tuple[str, Any, int, set[str]]]:
             200,
             COMMON | UPSTREAM,
         ),
+        "tts-200-markdown": (
+            "tts",
+            tts_event({"text": "## Hello 👋\n\nThis is **bold**.", "model": "tts-1", "voice": "alloy"}),
+            200,
+            COMMON | UPSTREAM | CLEANED,
+        ),
         "stt-200": (
             "stt",
             stt_event(multipart_body({"model": "whisper-1"}, upload)),
@@ -121,7 +130,7 @@ def _cold_paths() -> dict[str, tuple[str, Any, int, set[str]]]:
     }
 
 
-@pytest.mark.parametrize("path", ["tts-400", "tts-200", "stt-200"])
+@pytest.mark.parametrize("path", ["tts-400", "tts-200", "tts-200-markdown", "stt-200"])
 def test_a_cold_start_of_the_built_function_loads_only_what_its_request_needs(
     path: str,
     built_artifacts: Artifacts,

@@ -22,8 +22,10 @@ def test_a_transcription_job_is_served_without_an_event(fake_openai: FakeOpenAI)
     job = TranscriptionJob(audio=AudioUpload(data=tone("mp3"), format="mp3"), language="en")
     # When the core transcribes it
     transcript, route = transcribe(job, Deadline(10))
-    # Then it returns a typed transcript (its length as counted, the upstream giving none) and the route that served it
-    assert transcript == Transcript(text="turn left", model="whisper-1", duration=pytest.approx(0.5))
+    # Then it returns a typed transcript (with the language and length whisper-1 heard) and the route that served it
+    assert transcript == Transcript(
+        text="turn left", model="whisper-1", language="en", duration=pytest.approx(0.5, abs=0.05)
+    )
     assert route == Route("openai", "whisper-1")
     assert fake_openai.requests[-1].form["language"] == "en"
 

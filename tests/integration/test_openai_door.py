@@ -332,9 +332,9 @@ def test_timed_formats_are_refused_once_whisper_1_is_shut_down(
         ({}, tone("mp3"), "model", "missing_field"),
         ({"model": "whisper-1", "stream": "maybe"}, tone("mp3"), "stream", "invalid_field"),
         (
-            {"model": "whisper-1", "chunking_strategy": "auto"},
+            {"model": "whisper-1", "chunking_strategy[type]": "server_vad"},
             tone("mp3"),
-            "chunking_strategy",
+            "chunking_strategy[type]",
             "unknown_field",
         ),
     ],
@@ -363,11 +363,16 @@ def test_translations_answer_a_clear_documented_error(fake_openai: FakeOpenAI) -
 def test_models_lists_the_public_models() -> None:
     # Given the jobs function / When GET /v1/models
     response = call("jobs", api_event("GET", "/v1/models", content_type=None))
-    # Then OpenAI's list object with the three public models
+    # Then OpenAI's list object with the four public models
     assert response["statusCode"] == 200
     body = json.loads(response["body"])
     assert body["object"] == "list"
-    assert sorted(card["id"] for card in body["data"]) == ["tts-1", "tts-1-hd", "whisper-1"]
+    assert sorted(card["id"] for card in body["data"]) == [
+        "gpt-4o-transcribe-diarize",
+        "tts-1",
+        "tts-1-hd",
+        "whisper-1",
+    ]
     assert all(card["object"] == "model" and isinstance(card["created"], int) for card in body["data"])
 
 
@@ -443,7 +448,7 @@ def test_api_stt_verbose_json_is_the_documented_answer_with_timings(two_segments
     assert (body["transcript"], body["model"], body["language"]) == (
         "Turn left. Then right.",
         "whisper-1",
-        "english",
+        "en",  # /api names it by its ISO-639-1 code; whisper-1 said "english"
     )
     assert [(s["id"], s["start"], s["text"]) for s in body["segments"]] == [
         (0, 0.0, "Turn left."),
@@ -526,10 +531,11 @@ def test_a_job_gives_subtitles_in_its_result(
     # Given an upstream whisper-1 that hears two segments, the second past the first hour
     # When a job is asked for subtitles and the worker runs
     status = finished_job(aws, {"response_format": response_format})
-    # Then its result holds the transcript and the same subtitles /api/stt/ answers
+    # Then its result holds the transcript, its language and the same subtitles /api/stt/ answers
     assert status["result"] == {
         "transcript": "Turn left. Then right.",
         "model": "whisper-1",
+        "language": "en",
         "response_format": response_format,
         "subtitles": expected,
     }
@@ -550,9 +556,10 @@ def test_a_jobs_prompt_reaches_the_upstream_and_text_is_the_plain_result(
     # Given a prompt and response_format text / When a job runs
     fake_openai.transcript = "turn left"
     status = finished_job(aws, {"prompt": "Directions", "response_format": "text"})
-    # Then the upstream got the prompt, and the result is the documented one (a job's result is JSON)
+    # Then the upstream got the prompt, and the result is the documented one (a job's result is JSON), with the
+    # language whisper-1 heard ("english") as its code
     assert fake_openai.last_request.form["prompt"] == "Directions"
-    assert status["result"] == {"transcript": "turn left", "model": "whisper-1"}
+    assert status["result"] == {"transcript": "turn left", "model": "whisper-1", "language": "en"}
 
 
 def test_a_job_for_timings_no_entry_gives_is_refused_before_it_is_queued(

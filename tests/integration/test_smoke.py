@@ -37,21 +37,22 @@ def test_every_route_entry_and_voice_is_asked_once_and_all_answer(
     code, printed = smoke()
     # Then it exits 0, after a line per entry of each model and the other five voices
     assert code == 0, printed
-    assert printed.splitlines()[0].startswith("smoke: 11 requests, estimated cost ")
+    assert printed.splitlines()[0].startswith("smoke: 12 requests, estimated cost ")
     for entry in (
         "tts-1 openai:tts-1 alloy",
         "tts-1 openai-realtime:gpt-realtime-2.1-mini alloy",
         "tts-1-hd openai:tts-1-hd alloy",
         "whisper-1 openai:whisper-1",
         "whisper-1 openai:gpt-transcribe",
+        "gpt-4o-transcribe-diarize openai:gpt-4o-transcribe-diarize",
         "tts-1 openai:tts-1 shimmer",
     ):
         assert f"  {entry}: ok" in printed
-    assert fake_openai.calls("/v1/audio/speech") == 7 and fake_openai.calls("/v1/audio/transcriptions") == 2
+    assert fake_openai.calls("/v1/audio/speech") == 7 and fake_openai.calls("/v1/audio/transcriptions") == 3
     # And the realtime entry's verbatim check shows in the table
     rows = [line for line in printed.splitlines() if " openai-realtime:" in line and not line.startswith(" ")]
     assert len(rows) == 2 and all(row.split()[-1] == "passed" for row in rows)
-    assert "smoke: 11 of 11 entries answered or retired" in printed
+    assert "smoke: 12 of 12 entries answered or retired" in printed
 
 
 def test_a_retired_entry_fails_the_check(fake_openai: FakeOpenAI, realtime: FakeRealtimeServer) -> None:
@@ -88,10 +89,11 @@ def test_the_cost_estimate_counts_characters_and_minutes(monkeypatch: pytest.Mon
     monkeypatch.setenv("STT_MODEL_ROUTES", "whisper-1=openai:whisper-1")
     get_settings.cache_clear()
     probes = plan(get_settings())
-    # When the cost is estimated / Then 6 tts-1 calls of 44 characters and one 3 s clip are counted
-    expected = 6 * 44 * 15e-6 + 3 / 60 * 0.006
+    # When the cost is estimated / Then 6 tts-1 calls of 44 characters and two 3 s clips (whisper-1, and the
+    # speaker model a table without it gets) are counted
+    expected = 6 * 44 * 15e-6 + 2 * 3 / 60 * 0.006
     assert estimated_cost_usd(probes) == pytest.approx(expected)
-    assert len(probes) == 8  # tts-1, tts-1-hd (free, local), whisper-1, and five more voices
+    assert len(probes) == 9  # tts-1, tts-1-hd (free, local), whisper-1, the diarize model, five more voices
 
 
 def test_after_a_shutdown_date_the_retired_entries_are_shown_not_asked(

@@ -188,12 +188,15 @@ def test_a_body_larger_than_lambda_carries_is_413(fake_openai: FakeOpenAI) -> No
 def test_unicode_text_reaches_the_upstream_intact(fake_openai: FakeOpenAI) -> None:
     # Given a text with accents, a dash, CJK and an emoji
     text = "Grüße aus Köln — 東京 👋"
-    # When speech is asked for
-    response = invoke("tts", tts_event({"text": text}))
-    # Then it is served and the upstream got the text unchanged
-    assert response["statusCode"] == 200
+    # When speech is asked for as written (clean_text false), then cleaned (the default)
+    response = invoke("tts", tts_event({"text": text, "clean_text": False}))
+    as_written = fake_openai.last_request.json
+    cleaned = invoke("tts", tts_event({"text": text}))
+    # Then both are served: the upstream got the text unchanged, then without the emoji alone
+    assert response["statusCode"] == cleaned["statusCode"] == 200
+    assert as_written is not None and as_written["input"] == text
     sent = fake_openai.last_request.json
-    assert sent is not None and sent["input"] == text
+    assert sent is not None and sent["input"] == "Grüße aus Köln — 東京"
 
 
 @pytest.mark.parametrize(

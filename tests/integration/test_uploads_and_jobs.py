@@ -183,11 +183,11 @@ def test_a_job_is_queued_run_by_the_worker_and_read_back(
         f"/Prod/api/jobs/{job_id}"
     )
     assert job_status(job_id)["json"]["status"] == "queued"
-    # And once the worker ran, the job holds the documented transcript
+    # And once the worker ran, the job holds the documented transcript, and the language heard
     assert run_worker(aws) == 1
     status = job_status(job_id)["json"]
     assert status["status"] == "succeeded" and status["kind"] == "stt" and status["error"] is None
-    assert status["result"] == {"transcript": fake_openai.transcript, "model": "whisper-1"}
+    assert status["result"] == {"transcript": fake_openai.transcript, "model": "whisper-1", "language": "en"}
     assert fake_openai.requests[-1].form["language"] == "en"
 
 

@@ -22,7 +22,7 @@ ALARMS = {
     "AudioSecondsPerDayAlarm": "AlarmAudioSecondsPerDay",
 }
 # Functions that never call the upstream: their metrics hold no characters or seconds.
-NO_UPSTREAM = {"AuthorizerFunction", "JobsFunction", "DeadLetterFunction"}
+NO_UPSTREAM = {"AuthorizerFunction", "JobsFunction", "DeadLetterFunction", "PageFunction"}
 
 
 def _holds(condition: Any, parameters: dict[str, str]) -> bool:

@@ -34,6 +34,17 @@ def test_loopback_only_says_so_and_how_to_open_it_up() -> None:
     assert block[-1].endswith("CTRL+C to quit.")
 
 
+def test_the_page_is_named_when_the_template_serves_one() -> None:
+    # Given the routes with and without the page at /
+    with_page = [*ROUTES, (ApiRoute("PageFunction", "/", False), ("GET", "OPTIONS"))]
+    # When the blocks are made
+    block = server.serving_block(with_page, "127.0.0.1", 8000, 4).splitlines()
+    without = server.serving_block(ROUTES, "127.0.0.1", 8000, 4)
+    # Then the one with it says to open it in a browser, the other does not
+    assert "Try it in a browser: http://127.0.0.1:8000/ " in "\n".join(block)
+    assert "Try it in a browser" not in without
+
+
 def test_all_interfaces_gives_a_url_that_opens_here() -> None:
     # Given HOST=0.0.0.0 (a LAN or a container)
     # When the block is made

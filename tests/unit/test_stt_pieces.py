@@ -54,10 +54,19 @@ def test_a_kept_result_reads_back_whole() -> None:
 
     result = TranscriptionResult(
         text="hello there",
-        language="english",
+        language="en",
         duration=3.5,
         segments=(TimedSegment(0.0, 3.5, "hello there", tokens=(1, 2)),),
         words=(TimedWord(0.0, 1.0, "hello"), TimedWord(1.2, 3.5, "there")),
     )
     # When it is read back / Then it is the same result
     assert _result_of(json.loads(json.dumps(asdict(result)))) == result
+
+
+def test_a_piece_kept_with_whisper_1s_language_name_reads_back_with_its_code() -> None:
+    # Given a piece kept before languages were codes: as whisper-1 named it
+    kept = {"text": "bonjour", "language": "french", "duration": 1.0, "segments": None, "words": None}
+    # When it is read back (a job resumed across the change)
+    result = _result_of(kept)
+    # Then its language is the ISO-639-1 code every piece now carries
+    assert result.language == "fr"

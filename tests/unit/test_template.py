@@ -24,7 +24,7 @@ def test_route_defaults_match_the_code_defaults(template: dict[str, Any]) -> Non
     assert parse_routes(params["SttModelRoutes"]["Default"]) == settings.stt_model_routes
     assert parse_routes(params["TtsModelRoutes"]["Default"]) == settings.tts_model_routes
     # And they parse, naming every documented public model
-    assert set(settings.stt_model_routes) == {"whisper-1"}
+    assert set(settings.stt_model_routes) == {"whisper-1", "gpt-4o-transcribe-diarize"}
     assert set(settings.tts_model_routes) == {"tts-1", "tts-1-hd"}
 
 
@@ -61,6 +61,22 @@ def test_functions_and_the_api_are_traced_with_x_ray(template: dict[str, Any]) -
     # And the layer ships the SDK the Tracer needs, with a boto3 that matches its botocore
     layer_requirements = (TEMPLATE.parent / "layers" / "common" / "requirements.txt").read_text()
     assert "aws-xray-sdk==" in layer_requirements and "boto3==" in layer_requirements
+
+
+def test_the_page_needs_no_key_nor_authorizer_and_nothing_else_does(transformed: dict[str, Any]) -> None:
+    # Given the template after the SAM transform / When the page's routes are read
+    paths = _rest_api_body(transformed)["paths"]
+    # Then GET / and GET /page/{file} carry no security at all (no authorizer, no API key): a browser opens them
+    assert set(paths["/"]) == set(paths["/page/{file}"]) == {"get", "options"}
+    assert paths["/"]["get"]["security"] == paths["/page/{file}"]["get"]["security"] == []
+    # And they are the only such routes
+    open_routes = {
+        path
+        for path, operations in paths.items()
+        for method, operation in operations.items()
+        if method != "options" and not operation.get("security")
+    }
+    assert open_routes == {"/", "/page/{file}"}
 
 
 def test_each_function_has_its_service_name_route_and_secret_policy(template: dict[str, Any]) -> None:
@@ -116,8 +132,10 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
 ) -> None:
     # Given the template after the SAM transform / When its REST API paths are read
     paths = _rest_api_body(transformed)["paths"]
-    # Then there are the routes, each requiring an API key (but the CORS preflight, which browsers send without)
-    assert set(paths) == {
+    # Then there are the routes, each requiring an API key (but the CORS preflight, which browsers send without,
+    # and the page, which asks for the key itself)
+    keyless = {"/", "/page/{file}"}
+    assert set(paths) - keyless == {
         "/api/stt",
         "/api/tts",
         "/api/stt/jobs",
@@ -125,15 +143,19 @@ def test_the_deployed_routes_require_an_api_key_under_a_usage_plan(
         "/api/uploads",
         "/api/jobs/{job_id}",
         "/api/usage",
+        "/api/tts/voices",
         "/v1/audio/speech",
         "/v1/audio/transcriptions",
         "/v1/audio/translations",
         "/v1/models",
         "/v1/models/{model_id}",
+        "/v1/audio/voices",
     }
     # the /v1 ones behind the Bearer authorizer (cached per Authorization header), the others behind the
     # authorizer that takes x-api-key or Bearer (not cached by API Gateway: a missing key must be denied, 403)
     for path, operations in paths.items():
+        if path in keyless:
+            continue
         authorizer = "BearerAuthorizer" if path.startswith("/v1/") else "ApiKeyAuthorizer"
         calls = [op for method, op in operations.items() if method != "options"]
         assert all(op["security"] == [{authorizer: []}, {"api_key": []}] for op in calls)

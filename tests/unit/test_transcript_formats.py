@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from speech_common.core import Transcript
 from speech_common.engines.base import TimedSegment, TimedWord, TranscriptionResult
 from speech_common.long_audio import Piece, join_timed
-from speech_common.transcript_formats import render_srt, render_vtt, segment_objects, timestamp
+from speech_common.transcript_formats import (
+    api_job_result,
+    api_verbose_transcript,
+    render_srt,
+    render_vtt,
+    segment_objects,
+    timestamp,
+)
 
 
 @pytest.mark.parametrize(
@@ -115,3 +125,39 @@ def test_words_stay_absent_when_no_piece_gave_them() -> None:
     # Given pieces heard with segment timings only / When joined / Then there are no words, not an empty list
     result = TranscriptionResult(text="one", segments=(TimedSegment(0.0, 1.0, "one"),))
     assert join_timed([result], [Piece(0.0, 60.0)], 60.0).words is None
+
+
+def test_pieces_in_two_languages_are_named_by_the_one_heard_longest() -> None:
+    # Given a short first piece heard in English, then two longer ones in French
+    pieces = [Piece(0.0, 60.0), Piece(60.0, 300.0), Piece(300.0, 540.0)]
+    results = [
+        replace(piece_result((1.0, 2.0, "hello")), language="en"),
+        replace(piece_result((1.0, 2.0, "bonjour")), language="fr"),
+        replace(piece_result((1.0, 2.0, "merci")), language="fr"),
+    ]
+    # When joined
+    joined = join_timed(results, pieces, 540.0)
+    # Then the recording's language is the one most of it was heard in, not the first piece's
+    assert joined.language == "fr"
+
+
+@pytest.mark.parametrize("response_format", ["json", "text", "srt", "vtt", "verbose_json"])
+def test_every_job_result_names_the_language_by_its_code(response_format: str) -> None:
+    # Given a transcript heard in French
+    transcript = Transcript(
+        text="bonjour",
+        model="whisper-1",
+        language="fr",
+        duration=1.0,
+        segments=(TimedSegment(0, 1, "bonjour"),),
+    )
+    # When it is a job's result in any format / Then the result carries "fr"
+    assert api_job_result(transcript, response_format)["language"] == "fr"
+
+
+def test_a_transcript_whose_language_nobody_named_says_null_on_api() -> None:
+    # Given a transcript from an engine that names no language, none asked for
+    transcript = Transcript(text="hi", model="whisper-1", language=None, duration=1.0, segments=())
+    # When /api's verbose_json and a job's json result are made / Then the language is null, not a made-up one
+    assert api_verbose_transcript(transcript)["language"] is None
+    assert api_job_result(transcript, "json")["language"] is None

@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Final, cast
 
 from aws_lambda_powertools.metrics import MetricUnit
 
-from speech_common import model_routing, stt_pieces, tts_cache
+from speech_common import diarization, model_routing, stt_pieces, tts_cache
 from speech_common.audio import AudioUpload
 from speech_common.deadline import Deadline
 from speech_common.engines import stt_engine, tts_engine
 from speech_common.engines.base import (
+    KnownSpeaker,
     SpeechRequest,
     TimedSegment,
     TimedWord,
@@ -34,6 +35,7 @@ from speech_common.errors import InvalidRequest, OperationFailed, UpstreamFailur
 from speech_common.model_routing import Route, RoutePolicy, RouteTable, run_chain
 from speech_common.observability import logger, metrics, upstream_subsegment
 from speech_common.parallel import results_in_order, run_all
+from speech_common.progress import PieceCount, ProgressReport
 from speech_common.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -70,6 +72,9 @@ class TranscriptionJob:
     # A job's owner: a long recording's pieces are kept under it as each is heard, and read back by a later run
     # (stt_pieces); None (a synchronous request): nothing kept.
     pieces_owner: str | None = None
+    # Segments with their speaker, one label per voice across the whole recording (diarization.py).
+    diarize: bool = False
+    known_speakers: tuple[KnownSpeaker, ...] = ()  # voices the caller named (/v1's known_speaker_names[])
 
 
 @dataclass(frozen=True)
@@ -365,7 +370,7 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     speech, clock = _speech_only(job, seconds)
     if not clock.spans:  # nothing to hear: no upstream call (a recogniser would make words up)
         return TranscriptStream(iter(("",)), job.model), chain[0]
-    if clock.speech_seconds <= settings.stt_split_above_seconds:
+    if clock.speech_seconds <= _split_above(chain, settings):
         audio = job.audio if clock.is_whole else _flac(speech)
         result, route = _transcribe_once(job, audio, chain, deadline)
         return TranscriptStream(iter((result.text.strip(),)), job.model, result.language), route
@@ -388,21 +393,28 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     return TranscriptStream(deltas(), job.model, first.language), route
 
 
-def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, Route]:
+def transcribe(
+    job: TranscriptionJob, deadline: Deadline, *, progress: ProgressReport | None = None
+) -> tuple[Transcript, Route]:
     """One upstream call for a short recording; a long one is cut at silences and its pieces
-    transcribed in parallel (each through the whole route chain), joined in order."""
+    transcribed in parallel (each through the whole route chain), joined in order. `progress` is told the pieces
+    heard of the pieces cut (a short recording is one piece)."""
     settings = get_settings()
     chain = _chain(settings.stt_model_routes, job.model, STT_FAILED)
+    job, chain = with_speakers(job, chain)
     if job.timings or job.words:
         chain = timed_routes(job.model, chain, settings.route_policy)
     seconds = audio_seconds(job.audio)
     speech, clock = _speech_only(job, seconds)
     if not clock.spans:  # nothing to hear: no upstream call (a recogniser would make words up)
+        PieceCount(0, progress)
         result, route = _no_speech(job, clock.total_seconds), chain[0]
-    elif clock.speech_seconds > settings.stt_split_above_seconds:
-        result, route = _transcribe_in_pieces(job, chain, speech, deadline)
+    elif clock.speech_seconds > _split_above(chain, settings):
+        result, route = _transcribe_in_pieces(job, chain, speech, deadline, progress)
     else:
+        count = PieceCount(1, progress)
         result, route = _transcribe_once(job, job.audio if clock.is_whole else _flac(speech), chain, deadline)
+        count.one_done()
     if not clock.is_whole:
         result = clock.on_recording(result)
     metrics.add_metric(name="AudioBytesTranscribed", unit=MetricUnit.Bytes, value=len(job.audio.data))
@@ -410,12 +422,48 @@ def transcribe(job: TranscriptionJob, deadline: Deadline) -> tuple[Transcript, R
     transcript = Transcript(
         text=result.text.strip(),
         model=job.model,
-        language=result.language,
+        # An engine that names none (gpt-4o-transcribe's json): the language asked for, when it was.
+        language=result.language or job.language,
         duration=result.duration if result.duration is not None else seconds,
         segments=result.segments,
         words=result.words,
     )
     return transcript, route
+
+
+def with_speakers(
+    job: TranscriptionJob, chain: tuple[Route, ...]
+) -> tuple[TranscriptionJob, tuple[Route, ...]]:
+    """A job that asks for speakers: timed (speakers are per segment), served by the chain's diarizing entries;
+    400 unsupported_diarization, before any call, when none can or for what diarizing cannot do."""
+    if not job.diarize:
+        return job, chain
+    for asked, why in ((job.prompt, "prompt"), (job.words, "word timings")):
+        if asked:
+            raise InvalidRequest(
+                f"diarize: a diarizing model takes no {why}; send it without",
+                code=ErrorCode.UNSUPPORTED_DIARIZATION,
+                param="diarize",
+            )
+    settings = get_settings()
+    return replace(job, timings=True), diarization.diarizing_routes(
+        job.model, chain, settings, settings.route_policy
+    )
+
+
+def refuse_speakerless(model: str) -> None:
+    """400 unsupported_diarization now when no entry of the model's chain tells speakers apart: a job that asks
+    for them is refused before it is queued, not failed after."""
+    settings = get_settings()
+    chain = _chain(settings.stt_model_routes, model, STT_FAILED)
+    diarization.diarizing_routes(model, chain, settings, settings.route_policy)
+
+
+def _split_above(chain: tuple[Route, ...], settings: Settings) -> float:
+    """How long a recording is sent whole: a diarizing model hears at most MAX_DIARIZED_SECONDS a request."""
+    if diarization.chain_diarizes(chain, settings):
+        return min(settings.stt_split_above_seconds, diarization.MAX_DIARIZED_SECONDS)
+    return settings.stt_split_above_seconds
 
 
 def refuse_untimed(model: str) -> None:
@@ -498,6 +546,7 @@ def _transcribe_once(
     deadline: Deadline,
     *,
     keep_pieces: bool = False,
+    known_speakers: tuple[KnownSpeaker, ...] | None = None,
 ) -> tuple[TranscriptionResult, Route]:
     """`audio`: the job's whole recording, or one piece of it. For timings, `chain` holds only the
     entries that give them (timed_routes). With `keep_pieces` (a job's piece), each route entry's answer is read
@@ -510,6 +559,8 @@ def _transcribe_once(
         temperature=job.temperature,
         timings=job.timings,
         words=job.words,
+        diarize=job.diarize,
+        known_speakers=job.known_speakers if known_speakers is None else known_speakers,
     )
 
     def hear(route: Route) -> TranscriptionResult:
@@ -533,23 +584,38 @@ def _transcribe_once(
 
 
 def _transcribe_in_pieces(
-    job: TranscriptionJob, chain: tuple[Route, ...], speech: bytes, deadline: Deadline
+    job: TranscriptionJob,
+    chain: tuple[Route, ...],
+    speech: bytes,
+    deadline: Deadline,
+    progress: ProgressReport | None = None,
 ) -> tuple[TranscriptionResult, Route]:
     from speech_common import long_audio
 
     settings = get_settings()
     pieces, uploads, total = _cut_pcm_at_silences(speech)
+    count = PieceCount(len(uploads), progress)
 
-    def one(upload: AudioUpload) -> tuple[TranscriptionResult, Route]:
-        return _transcribe_once(job, upload, chain, deadline, keep_pieces=job.pieces_owner is not None)
+    def one(
+        upload: AudioUpload, known: tuple[KnownSpeaker, ...] | None = None
+    ) -> tuple[TranscriptionResult, Route]:
+        keep = job.pieces_owner is not None
+        heard = _transcribe_once(job, upload, chain, deadline, keep_pieces=keep, known_speakers=known)
+        count.one_done()
+        return heard
 
-    results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
+    if job.diarize:  # one label per voice across the pieces
+        parallel = settings.stt_parallel_calls
+        results = diarization.transcribed_with_speakers(uploads, one, job.known_speakers, parallel=parallel)
+    else:
+        results = run_all(uploads, one, parallel=settings.stt_parallel_calls)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
     heard = [result for result, _ in results]
     if job.timings or job.words:
         return long_audio.join_timed(heard, pieces, total), results[0][1]
     text = long_audio.join_transcripts((result.text for result in heard), pieces)
-    return TranscriptionResult(text=text, language=heard[0].language, duration=total), results[0][1]
+    language = long_audio.most_heard_language(heard, pieces)
+    return TranscriptionResult(text=text, language=language, duration=total), results[0][1]
 
 
 def _speech_only(job: TranscriptionJob, seconds: float) -> tuple[bytes, SpeechClock]:
@@ -658,14 +724,17 @@ def synthesize(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, R
     return Speech(audio, request.model, request.voice, request.response_format, cache), route
 
 
-def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple[Speech, Route, float]:
+def synthesize_long_text(
+    request: SynthesisRequest, deadline: Deadline, *, progress: ProgressReport | None = None
+) -> tuple[Speech, Route, float]:
     """Speech of a text of any length (a job's): cut at sentence ends into pieces that each take one
     upstream call, read in parallel, joined as PCM and encoded once; also its length in seconds.
 
     Every piece is read by the same route entry, so that the voice does not change mid-text: when an
     entry is gone (or lacks the voice) the whole text moves to the next one. A piece that fails for
     good fails the text and stops the pieces not yet begun. Pieces are cached like requests (as PCM),
-    so a text read again, or sharing pieces with an earlier one, pays only for what is new.
+    so a text read again, or sharing pieces with an earlier one, pays only for what is new. `progress` is told the
+    pieces read of the pieces cut (a cached piece counts as read).
     """
     from speech_common.engines.pcm import BYTES_PER_SAMPLE, join_pcm_releasing
     from speech_common.text_chunks import split_text
@@ -675,11 +744,15 @@ def synthesize_long_text(request: SynthesisRequest, deadline: Deadline) -> tuple
     pieces = split_text(request.text, LONG_TEXT_PIECE_CHARS)
 
     def read_all(route: Route) -> list[bytes]:
+        count = PieceCount(len(pieces), progress)  # counted anew by the next entry when this one is gone
+
         def one(piece: str) -> bytes:
             speech = SpeechRequest(
                 text=piece, voice=request.voice, response_format="pcm", speed=request.speed
             )
-            return _speak(speech, route, deadline, [], request.owner)
+            audio = _speak(speech, route, deadline, [], request.owner)
+            count.one_done()
+            return audio
 
         return run_all(pieces, one, parallel=settings.tts_parallel_calls)
 

@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     UNKNOWN_UPLOAD = "unknown_upload"
     AUDIO_TOO_LONG = "audio_too_long"
     UNSUPPORTED_RESPONSE_FORMAT = "unsupported_response_format"
+    URL_NOT_ALLOWED = "url_not_allowed"
+    UNSUPPORTED_DIARIZATION = "unsupported_diarization"
     # Keys, routes and sizes (API Gateway answers the ones it makes itself: the template's gateway responses)
     INVALID_API_KEY = "invalid_api_key"
     NOT_FOUND = "not_found"
@@ -62,6 +64,7 @@ class ErrorCode(StrEnum):
     # A job's error
     WORKER_FAILED = "worker_failed"
     WORKER_TIMEOUT = "worker_timeout"
+    AUDIO_URL_FAILED = "audio_url_failed"
     # API Gateway's own
     GATEWAY_TIMEOUT = "gateway_timeout"
     INTEGRATION_FAILURE = "integration_failure"

@@ -17,6 +17,7 @@ from fractions import Fraction
 from typing import Final
 
 from speech_common.engines.base import TimedSegment, TimedWord, TranscriptionResult
+from speech_common.languages import most_heard
 
 PIECE_SAMPLE_RATE: Final = 16_000  # what speech recognisers use; half the bytes of 24 kHz
 BYTES_PER_SAMPLE: Final = 2
@@ -171,6 +172,14 @@ def _repeated_words(before: list[str], after: list[str]) -> int:
     return 0
 
 
+def most_heard_language(results: Iterable[TranscriptionResult], pieces: Iterable[Piece]) -> str | None:
+    """The language of the pieces heard longest in it (a recording that changes language is named by the one most
+    of it is in)."""
+    return most_heard(
+        (result.language, piece.end - piece.start) for result, piece in zip(results, pieces, strict=True)
+    )
+
+
 def join_timed(
     results: Sequence[TranscriptionResult], pieces: Sequence[Piece], total_seconds: float
 ) -> TranscriptionResult:
@@ -202,7 +211,7 @@ def join_timed(
         heard_until = piece.end
     return TranscriptionResult(
         text=" ".join(s.text.strip() for s in segments if s.text.strip()),
-        language=results[0].language if results else None,
+        language=most_heard_language(results, pieces),
         duration=total_seconds,
         segments=tuple(segments),
         words=tuple(words) if any(r.words is not None for r in results) else None,

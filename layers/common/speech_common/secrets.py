@@ -88,3 +88,18 @@ def has_openai_key(settings: Settings) -> bool:
     """Whether a key is configured at all (without reading the secret)."""
     key = settings.openai_api_key
     return bool((key is not None and key.get_secret_value()) or settings.openai_secret_name)
+
+
+def webhook_secret(settings: Settings) -> str:
+    """The webhooks' signing secret, as a receiver's standardwebhooks.Webhook(secret) takes it; never logged.
+    WEBHOOK_SECRET when set (make serve), else the template's Secrets Manager secret (cached as the OpenAI key is)."""
+    if settings.webhook_secret is not None and settings.webhook_secret.get_secret_value():
+        return settings.webhook_secret.get_secret_value()
+    if not settings.webhook_secret_name:
+        raise RuntimeError("no webhook secret is configured (WEBHOOK_SECRET or WEBHOOK_SECRET_NAME)")
+    with _reading:
+        return (
+            secrets_provider()
+            .get(settings.webhook_secret_name, max_age=settings.secret_max_age_seconds)
+            .strip()
+        )

@@ -35,7 +35,10 @@ LAMBDA_PAYLOAD_LIMIT_BYTES = 6 * 1024 * 1024
 
 # Public model -> ordered chain of "engine:upstream_model" (see speech_common.model_routing). The
 # defaults outlive OpenAI's shutdowns: tts-1/tts-1-hd on 2027-01-06, whisper-1 on 2027-02-26.
-DEFAULT_STT_MODEL_ROUTES = "whisper-1=openai:whisper-1,openai:gpt-transcribe"
+DEFAULT_STT_MODEL_ROUTES = "whisper-1=openai:whisper-1,openai:gpt-transcribe;gpt-4o-transcribe-diarize=openai:gpt-4o-transcribe-diarize"
+# The speaker model's chain when a table names none (tables written before it existed): OpenAI's diarizing model
+# where whisper-1 is served by OpenAI, else whisper-1's own chain (the offline engine: refused with a 400).
+DIARIZE_MODEL = "gpt-4o-transcribe-diarize"
 DEFAULT_TTS_MODEL_ROUTES = (
     "tts-1=openai:tts-1,openai-realtime:gpt-realtime-2.1-mini;"
     "tts-1-hd=openai:tts-1-hd,openai-realtime:gpt-realtime-2.1-mini"
@@ -198,6 +201,18 @@ class Settings(BaseModel):
     trace_upstream_calls: bool = False
     tts_cache: bool = True  # jobs (table TTL) and results (lifecycle rule)
 
+    # Webhooks and audio_url (outbound.py, jobs/webhooks.py). The signing secret: WEBHOOK_SECRET (make serve sets one)
+    # wins over the Secrets Manager secret the template creates (WEBHOOK_SECRET_NAME, its ARN).
+    webhook_secret: SecretStr | None = None
+    webhook_secret_name: str | None = None
+    # Seconds before each retry of a webhook that failed (SQS DelaySeconds: at most 900 each); its length bounds the
+    # attempts (one more than it holds), its sum how long a delivery is tried.
+    webhook_retry_delays: tuple[int, ...] = (10, 60, 300, 900, 900, 900)
+    # Loopback addresses (and plain http to them) allowed: only the local server sets it (make serve).
+    outbound_allow_loopback: bool = False
+    # How long the worker waits for an audio_url's answer in all.
+    audio_url_fetch_seconds: float = Field(default=120.0, gt=0)
+
     # Browsers: the origin whose pages may read the answers (template: AllowedOrigins), "*" for any.
     cors_allow_origin: str = Field(default="*", pattern=r"^(\*|https?://[^,\s/'\"]+)$")
 
@@ -215,6 +230,20 @@ class Settings(BaseModel):
         environment = {name.lower(): value for name, value in os.environ.items()}
         values = {**{name: environment[name] for name in cls.model_fields if name in environment}, **given}
         return _with_streamed_gateway_timeout(values)
+
+    @field_validator("webhook_retry_delays", mode="before")
+    @classmethod
+    def _delays(cls, value: Any) -> Any:
+        return (
+            tuple(int(part) for part in value.split(",") if part.strip()) if isinstance(value, str) else value
+        )
+
+    @field_validator("webhook_retry_delays")
+    @classmethod
+    def _delays_sqs_takes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if any(not 0 <= delay <= 900 for delay in value):
+            raise ValueError("each delay is 0 to 900 seconds (SQS's DelaySeconds)")
+        return value
 
     @field_validator("realtime_voice_map", "polly_voice_map", mode="before")
     @classmethod
@@ -254,6 +283,10 @@ class Settings(BaseModel):
     @field_validator("stt_model_routes")
     @classmethod
     def _stt_chains(cls, table: RouteTable) -> RouteTable:
+        if DIARIZE_MODEL not in table and "whisper-1" in table:
+            openai = any(route.engine == "openai" for route in table["whisper-1"])
+            default = parse_routes(DEFAULT_STT_MODEL_ROUTES)[DIARIZE_MODEL]
+            table = {**table, DIARIZE_MODEL: default if openai else table["whisper-1"]}
         return _check_chains(table, get_args(SttModel), "stt")
 
     @field_validator("tts_model_routes")

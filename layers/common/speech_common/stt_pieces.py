@@ -3,7 +3,7 @@ by its next delivery from the pieces already paid for, and no piece is paid twic
 
 The key is a hash of the piece's audio (its bytes: the same cut of the same upload is the same FLAC), of the route
 entry that heard it (engine and upstream model: another upstream's text is never served as this one's), of what
-changes the answer (language, prompt, temperature, timings, word timings) and of its owner (the API key: one key
+changes the answer (language, prompt, temperature, timings, word timings, speakers and the voices named) and of its owner (the API key: one key
 never reads another's entries). Neither audio nor text is in the key or a log. Entries live under pieces/, expired
 by the bucket's lifecycle rule with the uploads (UploadRetentionDays): the same job sent again within that time
 resumes too. Jobs only (the worker): a synchronous request dies with its client, and writing each piece would
@@ -19,6 +19,7 @@ from dataclasses import asdict
 from typing import Any
 
 from speech_common.engines.base import TimedSegment, TimedWord, TranscriptionRequest, TranscriptionResult
+from speech_common.languages import iso_code
 from speech_common.model_routing import Route
 from speech_common.observability import logger
 from speech_common.settings import Settings
@@ -37,6 +38,11 @@ def piece_key(request: TranscriptionRequest, route: Route, owner: str) -> str:
         request.words,
         hashlib.sha256(request.audio.data).hexdigest(),
     ]
+    if request.diarize:  # speakers, and the voices named: another labelling is another answer
+        identity += [
+            "diarize",
+            *(f"{s.name}:{hashlib.sha256(s.reference.encode()).hexdigest()}" for s in request.known_speakers),
+        ]
     digest = hashlib.sha256(json.dumps(identity, ensure_ascii=False).encode()).hexdigest()
     return f"{PIECES_PREFIX}{digest}.json"
 
@@ -69,7 +75,7 @@ def _result_of(kept: dict[str, Any]) -> TranscriptionResult:
     words = kept.get("words")
     return TranscriptionResult(
         text=kept["text"],
-        language=kept.get("language"),
+        language=iso_code(kept.get("language")),  # kept before languages were codes: "english"
         duration=kept.get("duration"),
         segments=tuple(TimedSegment(**{**s, "tokens": tuple(s.get("tokens", ()))}) for s in segments)
         if segments is not None

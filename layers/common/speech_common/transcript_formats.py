@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 if TYPE_CHECKING:
     from speech_common.core import Transcript
@@ -35,6 +35,10 @@ class TranscriptionSegment(BaseModel):
     avg_logprob: float
     compression_ratio: float
     no_speech_prob: float
+    speaker: str | None = Field(
+        default=None,
+        description="Who spoke it (A, B, ... in order of appearance): only when speakers were asked for",
+    )
 
 
 class TranscriptionWord(BaseModel):
@@ -70,9 +74,18 @@ def timestamp(seconds: float, decimal_marker: str) -> str:
 def _cues(segments: tuple[TimedSegment, ...], decimal_marker: str) -> list[str]:
     return [
         f"{timestamp(segment.start, decimal_marker)} --> {timestamp(segment.end, decimal_marker)}\n"
-        f"{segment.text.strip()}\n\n"
+        f"{_spoken(segment, decimal_marker)}\n\n"
         for segment in segments
     ]
+
+
+def _spoken(segment: TimedSegment, decimal_marker: str) -> str:
+    """A cue's text, with its speaker when known: WebVTT's voice tag (`<v A>`), srt's common `A: ` prefix (srt has
+    no speaker syntax)."""
+    text = segment.text.strip()
+    if segment.speaker is None:
+        return text
+    return f"<v {segment.speaker}>{text}" if decimal_marker == "." else f"{segment.speaker}: {text}"
 
 
 def render_srt(segments: tuple[TimedSegment, ...]) -> str:
@@ -100,6 +113,7 @@ def segment_objects(segments: tuple[TimedSegment, ...]) -> list[dict[str, Any]]:
             "compression_ratio": segment.compression_ratio,
             "no_speech_prob": segment.no_speech_prob,
         }
+        | ({"speaker": segment.speaker} if segment.speaker is not None else {})
         for number, segment in enumerate(segments)
     ]
 
@@ -123,22 +137,23 @@ def recording_seconds(transcript: Transcript) -> float:
 
 
 def api_verbose_transcript(transcript: Transcript) -> dict[str, Any]:
-    """/api's verbose_json: the documented {"transcript", "model"} with the language, duration and segments."""
+    """/api's verbose_json: the documented {"transcript", "model"} with the language (its ISO-639-1 code, null when
+    neither the engine nor the request named one), duration and segments."""
     return {
         "transcript": transcript.text,
         "model": transcript.model,
-        "language": transcript.language or "",
+        "language": transcript.language,
         "duration": recording_seconds(transcript),
         "segments": segment_objects(transcript.segments or ()),
     }
 
 
 def api_job_result(transcript: Transcript, response_format: str) -> dict[str, Any]:
-    """A transcription job's result in the response_format asked: {"transcript", "model"} for json and text,
-    verbose_json's fields, or srt and vtt as a string under "subtitles" (a job's result is always JSON)."""
+    """A transcription job's result in the response_format asked: {"transcript", "model", "language"} for json and
+    text, verbose_json's fields, or srt and vtt as a string under "subtitles" (a job's result is always JSON)."""
     if response_format == "verbose_json":
         return api_verbose_transcript(transcript)
-    result = {"transcript": transcript.text, "model": transcript.model}
+    result = {"transcript": transcript.text, "model": transcript.model, "language": transcript.language}
     if response_format in ("srt", "vtt"):
         _content_type, body = subtitles(response_format, transcript.segments or ())
         result |= {"response_format": response_format, "subtitles": body}

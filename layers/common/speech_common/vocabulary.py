@@ -5,12 +5,14 @@ from __future__ import annotations
 import unicodedata
 from typing import Literal, get_args
 
-SttModel = Literal["whisper-1"]
+SttModel = Literal["whisper-1", "gpt-4o-transcribe-diarize"]
 TtsModel = Literal["tts-1", "tts-1-hd"]
 Voice = Literal["alloy", "echo", "fable", "onyx", "nova", "shimmer"]
 AudioFormat = Literal["mp3", "opus", "aac", "flac", "wav", "pcm"]
 # OpenAI's transcript formats; srt, vtt and verbose_json need segment timings (core.timed_routes).
 TranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+# /v1 also gives OpenAI's diarized_json (segments with their speaker), from gpt-4o-transcribe-diarize only.
+OpenAITranscriptFormat = Literal["json", "text", "srt", "vtt", "verbose_json", "diarized_json"]
 
 DOCUMENTED_VOICES: tuple[str, ...] = get_args(Voice)
 # What /v1/audio/speech takes in one call; longer texts are cut by the engines, not by callers.

@@ -28,6 +28,17 @@ class TranscriptionRequest:
     temperature: float | None = None
     timings: bool = False  # segments with start and end times (srt, vtt, verbose_json)
     words: bool = False  # word timings too (verbose_json with timestamp_granularities[]=word)
+    diarize: bool = False  # segments with the speaker of each (engines whose gives_speakers says so)
+    # Voices to name as given (OpenAI's known_speaker_names[] and known_speaker_references[]), at most 4.
+    known_speakers: tuple[KnownSpeaker, ...] = ()
+
+
+@dataclass(frozen=True)
+class KnownSpeaker:
+    """A voice the upstream should call `name`: `reference` is a data URL of 2-10 s of it speaking."""
+
+    name: str
+    reference: str
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,7 @@ class TimedSegment:
     avg_logprob: float = 0.0
     compression_ratio: float = 1.0
     no_speech_prob: float = 0.0
+    speaker: str | None = None  # who spoke it, when speakers were asked for ("A", "B", ... or a known name)
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,7 @@ class TranscriptionResult:
     """What an engine heard. `segments` (and `words`) are None unless the request asked for timings."""
 
     text: str
-    language: str | None = None  # as the engine names it: "english" (OpenAI) or a code ("en")
+    language: str | None = None  # the ISO-639-1 code heard ("en": languages.iso_code), None when not said
     duration: float | None = None  # seconds
     segments: tuple[TimedSegment, ...] | None = None
     words: tuple[TimedWord, ...] | None = None
@@ -106,6 +118,11 @@ class SpeechToTextEngine(ABC):
     def gives_timings(self, upstream_model: str) -> bool:
         """Whether this engine, serving `upstream_model`, answers a request with `timings` (checked by
         the route chain before any call: an entry that cannot is passed over)."""
+        return False
+
+    def gives_speakers(self, upstream_model: str) -> bool:
+        """Whether this engine, serving `upstream_model`, tells speakers apart (segments with `speaker`): checked
+        before any call, as gives_timings is."""
         return False
 
     @abstractmethod

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import threading
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from speech_common.deadline import Deadline
@@ -28,6 +28,7 @@ from speech_common.engines.base import (
 )
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, UpstreamFailure
+from speech_common.languages import iso_code, whisper_code
 from speech_common.transcode import AudioDecodeError, change_tempo, encode_pcm, iter_decoded_pcm
 
 if TYPE_CHECKING:
@@ -256,7 +257,7 @@ class _Recogniser:
                 raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
         return TranscriptionResult(
             text=" ".join(segment.text.strip() for segment in timed if segment.text.strip()),
-            language=info.language,
+            language=iso_code(info.language),  # Whisper's code: "jw" is "jv"
             duration=info.duration,
             segments=tuple(timed) if request.timings or request.words else None,
             words=tuple(words) if request.words else None,
@@ -330,6 +331,8 @@ class LocalSpeechToText(SpeechToTextEngine):
             if deadline.expired():  # waited for another transcription
                 raise UpstreamFailure(UpstreamFailure.TIMEOUT, "The local engine ran out of time")
             recogniser = _recogniser_instance()
+            if request.language is not None:  # Whisper's own code for it ("jw" for Javanese, "jv")
+                request = replace(request, language=whisper_code(request.language))
             if request.language is not None and request.language not in recogniser.languages:
                 raise InvalidRequest(
                     f"language: the local engine does not know {request.language!r}",

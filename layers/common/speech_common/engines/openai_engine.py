@@ -36,6 +36,7 @@ from speech_common.engines.upstream_errors import (
 )
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import InvalidRequest, UpstreamFailure
+from speech_common.languages import iso_code
 from speech_common.parallel import run_all
 from speech_common.settings import Settings
 from speech_common.text_chunks import one_round_chunk_chars, split_text
@@ -50,6 +51,9 @@ MIN_SPEECH_CHUNK_CHARS: Final = 250
 # The transcription models that answer verbose_json (segment and word timings): gpt-4o-transcribe and
 # gpt-4o-mini-transcribe answer json and text only, gpt-transcribe (whisper-1's replacement) json only.
 TIMED_TRANSCRIPTION_MODELS: Final = frozenset({"whisper-1"})
+# The transcription models that tell speakers apart: diarized_json's segments (speaker, start, end, text), no word
+# timings, no prompt; they need a chunking_strategy for audio over 30 s and hear at most 1,400 s a request.
+DIARIZING_TRANSCRIPTION_MODELS: Final = frozenset({"gpt-4o-transcribe-diarize"})
 # A streamed answer's first bytes are checked before any is passed on: the length audio.is_audio_of reads.
 SNIFF_BYTES: Final = 256
 
@@ -91,20 +95,28 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
     name = "openai"
 
     def gives_timings(self, upstream_model: str) -> bool:
-        return upstream_model in TIMED_TRANSCRIPTION_MODELS
+        # A diarizing model's segments are timed (diarized_json), though it gives no word timings.
+        return upstream_model in TIMED_TRANSCRIPTION_MODELS | DIARIZING_TRANSCRIPTION_MODELS
+
+    def gives_speakers(self, upstream_model: str) -> bool:
+        return upstream_model in DIARIZING_TRANSCRIPTION_MODELS
 
     def transcribe(
         self, request: TranscriptionRequest, *, upstream_model: str, deadline: Deadline
     ) -> TranscriptionResult:
         audio = request.audio
         timed = request.timings or request.words
-        # json: the only format every transcription model accepts; verbose_json (whisper-1's) only
-        # when timings are asked for, from a model that gives them (gives_timings).
+        diarizing = upstream_model in DIARIZING_TRANSCRIPTION_MODELS
+        # json: the only format every transcription model accepts; verbose_json from whisper-1 (not a diarizing
+        # model: diarized_json), for the timings when asked, and for the language it heard (json names none).
+        verbose = not diarizing and (timed or upstream_model in TIMED_TRANSCRIPTION_MODELS)
         fields: dict[str, str | list[str]] = {
             "model": upstream_model,
-            "response_format": "verbose_json" if timed else "json",
+            "response_format": "verbose_json" if verbose else "json",
         }
-        if timed:
+        if diarizing:
+            fields |= _diarizing_fields(request, timed=timed)
+        elif timed:
             fields["timestamp_granularities[]"] = ["segment", "word"] if request.words else ["segment"]
         if request.language:
             fields["language"] = request.language
@@ -125,6 +137,8 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
             )
             try:
                 answer = json.loads(body)
+                if diarizing and timed:
+                    return _diarized_result(answer, speakers=request.diarize)
                 return _transcription_result(
                     answer, timed=timed, words=request.words, audio_seconds=lambda: _seconds_of(audio)
                 )
@@ -145,6 +159,36 @@ class OpenAISpeechToText(_OpenAIEngine, SpeechToTextEngine):
                 code=ErrorCode.UNSUPPORTED_AUDIO,
             )
         return from_openai(exc)
+
+
+def _diarizing_fields(request: TranscriptionRequest, *, timed: bool) -> dict[str, str | list[str]]:
+    """A diarizing model's fields: diarized_json when segments are wanted (it has no verbose_json), "auto" chunking
+    (required over 30 s, harmless under), and the known speakers' names and reference clips."""
+    fields: dict[str, str | list[str]] = {"chunking_strategy": "auto"}
+    if timed:
+        fields["response_format"] = "diarized_json"
+    if request.known_speakers:
+        fields["known_speaker_names[]"] = [speaker.name for speaker in request.known_speakers]
+        fields["known_speaker_references[]"] = [speaker.reference for speaker in request.known_speakers]
+    return fields
+
+
+def _diarized_result(answer: Any, *, speakers: bool) -> TranscriptionResult:
+    """OpenAI's diarized_json: segments with their speaker (kept when `speakers` were asked for)."""
+    text = answer["text"]
+    if not isinstance(text, str):
+        raise TypeError("text is not a string")
+    segments = tuple(
+        TimedSegment(
+            start=float(item["start"]),
+            end=float(item["end"]),
+            text=str(item["text"]),
+            speaker=str(item["speaker"]) if speakers else None,
+        )
+        for item in answer.get("segments") or ()
+    )
+    duration = None if answer.get("duration") is None else float(answer["duration"])
+    return TranscriptionResult(text=text, duration=duration, segments=segments)
 
 
 def _seconds_of(audio: AudioUpload) -> float | None:
@@ -168,8 +212,9 @@ def _transcription_result(
     text = answer["text"]
     if not isinstance(text, str):
         raise TypeError("text is not a string")
+    language = iso_code(answer.get("language"))  # whisper-1 names it ("english"); json names none
     if not timed:
-        return TranscriptionResult(text=text)
+        return TranscriptionResult(text=text, language=language)
     segments = tuple(
         TimedSegment(
             start=float(item["start"]),
@@ -195,7 +240,7 @@ def _transcription_result(
         segments = (TimedSegment(start=0.0, end=duration or 0.0, text=text),)
     return TranscriptionResult(
         text=text,
-        language=answer.get("language"),
+        language=language,
         duration=duration,
         segments=segments,
         words=heard if words else None,

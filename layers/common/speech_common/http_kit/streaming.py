@@ -15,6 +15,18 @@ from typing import Any
 _handed_over: ContextVar[Iterator[bytes] | None] = ContextVar("streamed_body", default=None)
 
 SSE_CONTENT_TYPE = "text/event-stream"
+# What an OpenAPI 3.1 document says of a text/event-stream answer: one event (schemathesis reads a stream's `schema`
+# so before 3.2, as 3.2's `itemSchema` says it), its data one JSON object (OpenAI's event: its type, then its fields).
+SSE_EVENT_SCHEMA: Mapping[str, Any] = {
+    "type": "object",
+    "properties": {
+        "data": {"type": "string", "description": "one JSON object: the event's type and fields"},
+        "event": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+    "required": ["data"],
+}
 
 
 def hand_over(chunks: Iterator[bytes]) -> None:

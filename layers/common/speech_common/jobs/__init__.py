@@ -3,6 +3,7 @@
 service.py  the state machine (create, run, read, fail), over the two interfaces below
 store.py    `JobStore`, where jobs are kept (DynamoDB)
 queue.py    `JobQueue`, how jobs reach the worker (SQS)
+webhooks.py a job's webhook: signed, delivered when it ends, retried through the queue
 """
 
 from speech_common.jobs.service import (
@@ -15,6 +16,7 @@ from speech_common.jobs.service import (
     TTS,
     Job,
     create_stt_job,
+    create_stt_job_from_url,
     create_tts_job,
     fail_abandoned_job,
     get_job,
@@ -32,6 +34,7 @@ __all__ = [
     "TTS",
     "Job",
     "create_stt_job",
+    "create_stt_job_from_url",
     "create_tts_job",
     "fail_abandoned_job",
     "get_job",

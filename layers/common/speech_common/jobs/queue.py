@@ -1,6 +1,7 @@
 """How jobs reach the worker: the `JobQueue` the job service sends through, and its SQS queue.
 
-A message is `{"job_id": ...}`; the worker (functions/worker/app.py) reads the job itself from the store.
+A message is `{"job_id": ...}` (a job to run), or `{"job_id": ..., "webhook_attempt": n}` (its webhook to deliver,
+sent with a delay for a retry); the worker (functions/worker/app.py) reads the job itself from the store.
 boto3 is imported when the first client is built.
 """
 
@@ -26,6 +27,11 @@ class SqsJobQueue:
 
     def send(self, job_id: str) -> None:
         sqs_client().send_message(QueueUrl=self.queue_url, MessageBody=json.dumps({"job_id": job_id}))
+
+    def send_webhook_attempt(self, job_id: str, attempt: int, delay_seconds: int) -> None:
+        """The job's webhook, to be delivered (attempt `attempt`) by a worker in `delay_seconds` (at most 900)."""
+        body = json.dumps({"job_id": job_id, "webhook_attempt": attempt})
+        sqs_client().send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=delay_seconds)
 
 
 @built_once()

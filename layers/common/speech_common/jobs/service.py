@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from speech_common import budgets
+from speech_common.audio import AudioUpload
 from speech_common.budgets import Reservation
 from speech_common.core import (
     STT_FAILED,
@@ -36,6 +37,7 @@ from speech_common.core import (
 from speech_common.deadline import Deadline
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound, OperationFailed, SpeechError
+from speech_common.jobs.progress import ProgressWriter
 from speech_common.jobs.queue import JobQueue, SqsJobQueue
 from speech_common.jobs.store import DynamoDBJobStore, JobChange, JobStore, StoredJob
 from speech_common.observability import logger
@@ -77,6 +79,10 @@ class Job:
     updated_at: str
     result: dict[str, Any] | None = None
     error: dict[str, str] | None = None
+    webhook: dict[str, Any] | None = (
+        None  # when a webhook_url was given: its delivery's state (jobs/webhooks.py)
+    )
+    progress: dict[str, int] | None = None  # {"done", "total"}: pieces, once the work is cut
 
 
 def create_stt_job(
@@ -89,6 +95,8 @@ def create_stt_job(
     prompt: str | None = None,
     response_format: str = "json",
     budget: Reservation | None = None,
+    webhook_url: str | None = None,
+    diarize: bool = False,
 ) -> Job:
     """Record the job and queue it; the worker does the rest. The upload must exist and be the caller's. `budget`:
     what was reserved for it at submission (the worker gives it back if the upstream is never paid)."""
@@ -99,9 +107,39 @@ def create_stt_job(
         request["prompt"] = prompt
     if response_format != "json":
         request["response_format"] = response_format
+    if diarize:
+        request["diarize"] = True
     if budget is not None:
         request["budget"] = budget.as_record()
-    return _create_job(settings, queue, owner, STT, request)
+    return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
+
+
+def create_stt_job_from_url(
+    settings: Settings,
+    owner: str,
+    audio_url: str,
+    model: str,
+    language: str | None,
+    *,
+    prompt: str | None = None,
+    response_format: str = "json",
+    webhook_url: str | None = None,
+    diarize: bool = False,
+) -> Job:
+    """A transcription job whose worker fetches its audio from `audio_url` (checked now by outbound's rules, and
+    again when fetched); its seconds are reserved by the worker once it has measured them."""
+    from speech_common.outbound import check_url
+
+    queue = _queue(settings)
+    check_url(audio_url, allow_loopback=settings.outbound_allow_loopback)
+    request: dict[str, Any] = {"audio_url": audio_url, "model": model, "language": language}
+    if prompt is not None:
+        request["prompt"] = prompt
+    if response_format != "json":
+        request["response_format"] = response_format
+    if diarize:
+        request["diarize"] = True
+    return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
 
 
 # Kept from the submission's deadline for what follows the count: the reservation, the job's row and message.
@@ -135,7 +173,12 @@ def measure_upload(settings: Settings, owner: str, upload_id: str, deadline: Dea
 
 
 def create_tts_job(
-    settings: Settings, owner: str, request: SynthesisRequest, *, budget: Reservation | None = None
+    settings: Settings,
+    owner: str,
+    request: SynthesisRequest,
+    *,
+    budget: Reservation | None = None,
+    webhook_url: str | None = None,
 ) -> Job:
     """Keep the text in the bucket (it may be larger than a table item), record the job and queue it."""
     queue = _queue(settings)
@@ -143,15 +186,26 @@ def create_tts_job(
     # The owner is the job's own (its row's): not kept twice.
     spoken = {k: v for k, v in dataclasses.asdict(request).items() if k not in ("text", "owner")}
     kept = {"budget": budget.as_record()} if budget is not None else {}
-    return _create_job(settings, queue, owner, TTS, {"text_id": text_id, **spoken, **kept})
+    return _create_job(
+        settings, queue, owner, TTS, {"text_id": text_id, **spoken, **kept}, webhook_url=webhook_url
+    )
 
 
-def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, request: dict[str, Any]) -> Job:
+def _create_job(
+    settings: Settings,
+    queue: JobQueue,
+    owner: str,
+    kind: str,
+    request: dict[str, Any],
+    *,
+    webhook_url: str | None = None,
+) -> Job:
+    webhook = _webhook_of(settings, request, webhook_url)
     store = _store(settings)
     job_id = secrets.token_urlsafe(18)
     now = _now()
     expires_at = int(time.time()) + settings.result_retention_days * 86_400
-    store.add(StoredJob(job_id, kind, QUEUED, owner, request, now, now, expires_at))
+    store.add(StoredJob(job_id, kind, QUEUED, owner, request, now, now, expires_at, webhook=webhook))
     try:
         queue.send(job_id)
     except Exception as exc:  # not queued: it would stay queued forever
@@ -161,7 +215,21 @@ def _create_job(settings: Settings, queue: JobQueue, owner: str, kind: str, requ
         raise OperationFailed(
             "The job could not be queued; try again", code=ErrorCode.JOBS_UNAVAILABLE
         ) from exc
-    return Job(job_id, kind, QUEUED, now, now)
+    return Job(job_id, kind, QUEUED, now, now, webhook=webhook)
+
+
+def _webhook_of(
+    settings: Settings, request: dict[str, Any], webhook_url: str | None
+) -> dict[str, Any] | None:
+    """The job's webhook as it starts (its URL checked now by outbound's rules, kept in the request, never shown
+    beyond its host); None without one."""
+    if webhook_url is None:
+        return None
+    from speech_common.outbound import check_url
+
+    target = check_url(webhook_url, allow_loopback=settings.outbound_allow_loopback)
+    request["webhook_url"] = webhook_url
+    return {"state": "pending", "attempts": 0, "host": target.host}
 
 
 def get_job(settings: Settings, owner: str, job_id: str) -> Job:
@@ -183,7 +251,18 @@ def get_job(settings: Settings, owner: str, job_id: str) -> Job:
         updated_at=stored.updated_at,
         result=result,
         error=stored.error,
+        webhook=stored.webhook,
+        progress=_progress(stored),
     )
+
+
+def _progress(stored: StoredJob) -> dict[str, int] | None:
+    """The pieces done of the pieces cut; all of them once it succeeded (the last count may not have been written
+    when the job ended)."""
+    if stored.progress is None:
+        return None
+    done, total = stored.progress
+    return {"done": total if stored.status == SUCCEEDED else min(done, total), "total": total}
 
 
 def _result(settings: Settings, result_key: str) -> dict[str, Any]:
@@ -337,9 +416,7 @@ def _transcription(
 ) -> dict[str, Any]:
     # Measured again here (an upload not counted in time at submission comes unmeasured): decoding stops at the
     # cap, so the worker's memory is bounded whatever the file claims or expands to.
-    audio = measured(
-        read_upload(settings, owner, request["upload_id"]), settings.job_max_audio_seconds, JOB_TAKES
-    )
+    audio = measured(_job_audio(settings, owner, request), settings.job_max_audio_seconds, JOB_TAKES)
     response_format = request.get("response_format", "json")
     job = TranscriptionJob(
         audio=audio,
@@ -347,6 +424,7 @@ def _transcription(
         language=request.get("language"),
         prompt=request.get("prompt"),
         timings=needs_timings(response_format),
+        diarize=bool(request.get("diarize")),
         pieces_owner=owner,  # each piece kept as heard: a run after this one's death resumes from them
     )
     reservation = None
@@ -354,9 +432,21 @@ def _transcription(
     if "budget" not in request:
         seconds = budgets.amount_of_seconds(audio.seconds)
         reservation = budgets.reserve_once(settings, owner, budgets.AUDIO_SECONDS, seconds, token=job_id)
-    with budgets.given_back_when_unpaid(settings, reservation):
-        transcript, _route = transcribe(job, deadline)
+    with (
+        budgets.given_back_when_unpaid(settings, reservation),
+        ProgressWriter(_store(settings), job_id) as progress,
+    ):
+        transcript, _route = transcribe(job, deadline, progress=progress)
     return api_job_result(transcript, response_format)
+
+
+def _job_audio(settings: Settings, owner: str, request: dict[str, Any]) -> AudioUpload:
+    """The job's recording: its upload, or what its audio_url answers (fetched by the worker, under outbound's rules)."""
+    if "audio_url" in request:
+        from speech_common.audio_url import fetch_audio
+
+        return fetch_audio(settings, request["audio_url"])
+    return read_upload(settings, owner, request["upload_id"])
 
 
 def _speech(
@@ -364,9 +454,10 @@ def _speech(
 ) -> dict[str, Any]:
     """The audio is written whole, once, after every piece is read: nothing half-made is ever linked."""
     text = read_text(settings, owner, request["text_id"])
-    spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner", "budget")}
+    spoken = {k: v for k, v in request.items() if k not in ("text_id", "owner", "budget", "webhook_url")}
     wanted = SynthesisRequest(text=text, owner=owner, **spoken)
-    speech, _route, seconds = synthesize_long_text(wanted, deadline)
+    with ProgressWriter(_store(settings), job_id) as progress:
+        speech, _route, seconds = synthesize_long_text(wanted, deadline, progress=progress)
     audio_key = store_job_audio(settings, job_id, owner, speech.audio, speech.response_format)
     return {
         "audio_key": audio_key,

@@ -1,7 +1,9 @@
 """Where jobs are kept: the `JobStore` the job service writes through, and its DynamoDB table.
 
 A row: job_id (the key), kind, status, owner, request (JSON), created_at, updated_at, ttl (epoch seconds, the
-table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON). A row without a kind
+table's TTL attribute), and as the job moves on: lease_until, result_key, error (JSON), pieces_done and
+pieces_total (its progress, written apart from its status changes: `advance`). A job with a webhook also has webhook
+(JSON: its public state), webhook_state, webhook_attempts and webhook_claimed_until (jobs/webhooks.py). A row without a kind
 (an idempotency record of an earlier worker) is never read as a job.
 boto3 is imported when the first client is built.
 """
@@ -31,6 +33,8 @@ class StoredJob:
     lease_until: int | None = None
     result_key: str | None = None
     error: dict[str, str] | None = None
+    webhook: dict[str, Any] | None = None  # the delivery's public state: {"state", "attempts", "host", ...}
+    progress: tuple[int, int] | None = None  # (pieces done, pieces in all), once the job's work is cut
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,20 @@ class JobStore(Protocol):
         """Apply `change` to an existing job whose status is one of `only_from` (None: any) and, given
         `if_lease_until`, whose lease is still that one, or given `if_lease_ended_by`, that holds no lease ending
         after that time; whether it was applied (all or nothing)."""
+        ...
+
+    def change_webhook(
+        self, job_id: str, webhook: dict[str, Any], *, claimed_until: int, claim: tuple[int, int] | None
+    ) -> bool:
+        """Write the delivery's state (its "state" and "attempts" among it) while it is pending and, given
+        `claim` = (attempts before, now), only when its attempts are that many, or one more whose claim has
+        ended by now (a worker died delivering it); without `claim` (an attempt's outcome, recorded with
+        `claimed_until` 0), only when its attempts are already webhook["attempts"]. Whether it was written."""
+        ...
+
+    def advance(self, job_id: str, done: int, total: int) -> bool:
+        """Record a running job's progress, only forward: not applied (False) when the job is not running or has
+        recorded as many pieces done already (a late or a resumed worker's count)."""
         ...
 
 
@@ -112,6 +130,74 @@ class DynamoDBJobStore:
                 return False
             raise
         return True
+
+    def change_webhook(
+        self, job_id: str, webhook: dict[str, Any], *, claimed_until: int, claim: tuple[int, int] | None
+    ) -> bool:
+        from botocore.exceptions import ClientError
+
+        attempts = int(webhook["attempts"])
+        values: dict[str, Any] = {
+            ":w": {"S": json.dumps(webhook)},
+            ":state": {"S": str(webhook["state"])},
+            ":n": {"N": str(attempts)},
+            ":c": {"N": str(claimed_until)},
+            ":pending": {"S": "pending"},
+        }
+        condition = "webhook_state = :pending AND "
+        if claim is None:
+            condition += "webhook_attempts = :n"
+        else:
+            before, now = claim
+            # A claim's end is 0 once its attempt was recorded: only a claim left by a worker that died is taken over.
+            condition += (
+                "(webhook_attempts = :before OR (webhook_attempts = :n AND webhook_claimed_until > :zero"
+                " AND webhook_claimed_until <= :now))"
+            )
+            values.update({":before": {"N": str(before)}, ":now": {"N": str(now)}, ":zero": {"N": "0"}})
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table,
+                Key={"job_id": {"S": job_id}},
+                UpdateExpression=(
+                    "SET webhook = :w, webhook_state = :state, webhook_attempts = :n, webhook_claimed_until = :c"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def advance(self, job_id: str, done: int, total: int) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            dynamodb_client().update_item(
+                TableName=self.table, Key={"job_id": {"S": job_id}}, **progress_expression(done, total)
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+
+def progress_expression(done: int, total: int) -> dict[str, Any]:
+    """UpdateItem's expressions for a running job's progress, never moved back."""
+    return {
+        "UpdateExpression": "SET pieces_done = :d, pieces_total = :t",
+        "ConditionExpression": "attribute_exists(job_id) AND #s = :running "
+        "AND (attribute_not_exists(pieces_done) OR pieces_done < :d)",
+        "ExpressionAttributeNames": {"#s": "status"},
+        "ExpressionAttributeValues": {
+            ":d": {"N": str(done)},
+            ":t": {"N": str(total)},
+            ":running": {"S": "running"},
+        },
+    }
 
 
 def update_expression(
@@ -171,6 +257,13 @@ def _item_of(job: StoredJob) -> dict[str, Any]:
         item["result_key"] = {"S": job.result_key}
     if job.error is not None:
         item["error"] = {"S": json.dumps(job.error)}
+    if job.webhook is not None:
+        item["webhook"] = {"S": json.dumps(job.webhook)}
+        item["webhook_state"] = {"S": str(job.webhook["state"])}
+        item["webhook_attempts"] = {"N": str(job.webhook["attempts"])}
+        item["webhook_claimed_until"] = {"N": "0"}
+    if job.progress is not None:
+        item["pieces_done"], item["pieces_total"] = ({"N": str(count)} for count in job.progress)
     return item
 
 
@@ -184,6 +277,8 @@ def _job_of(item: dict[str, Any]) -> StoredJob:
         return int(value) if value is not None else None
 
     error = text("error")
+    webhook = text("webhook")
+    done, total = number("pieces_done"), number("pieces_total")
     return StoredJob(
         job_id=item["job_id"]["S"],
         kind=item["kind"]["S"],
@@ -196,6 +291,8 @@ def _job_of(item: dict[str, Any]) -> StoredJob:
         lease_until=number("lease_until"),
         result_key=text("result_key"),
         error=json.loads(error) if error else None,
+        webhook=json.loads(webhook) if webhook else None,
+        progress=(done, total) if done is not None and total is not None else None,
     )
 
 

@@ -83,5 +83,7 @@ def transcript_answer(transcript: Transcript, response_format: str, route: Route
         content_type, body = rendered
         return served(body, route, content_type=content_type)
     if response_format == "verbose_json":
-        return served(SttVerboseResponse(**api_verbose_transcript(transcript)), route)
+        # Written here: a segment's speaker is absent, not null, when speakers were not asked for.
+        verbose = SttVerboseResponse(**api_verbose_transcript(transcript))
+        return served(verbose.model_dump_json(exclude_none=True), route)
     return served(SttResponse(transcript=transcript.text, model=transcript.model), route)

@@ -19,6 +19,11 @@ from speech_common.vocabulary import (
     speakable,
 )
 
+WEBHOOK_URL_DESCRIPTION = (
+    "An https URL POSTed the job's JSON (as GET /api/jobs/{job_id} answers it) when the job ends, signed as Standard "
+    "Webhooks says; a public address only (400 url_not_allowed otherwise)"
+)
+
 
 class TtsRequest(BaseModel):
     """Body of POST /api/tts/. Unknown fields are refused so that a typo ("voise") is not ignored."""
@@ -34,6 +39,11 @@ class TtsRequest(BaseModel):
         default="inline",
         description="inline: audio_base64 in the answer (documented); url: a link to the audio in the bucket",
     )
+    clean_text: bool = Field(
+        default=True,
+        description="Read the text as a person would: Markdown, links, e-mail addresses and emoji made speakable; "
+        "false reads it as written",
+    )
 
     _text_speakable = field_validator("text")(speakable)
 
@@ -44,6 +54,7 @@ class TtsJobRequest(TtsRequest):
 
     text: str = Field(max_length=MAX_TTS_JOB_TEXT_CHARS, description="Text to convert to speech")
     delivery: Literal["url"] = Field(default="url", description="A job's audio is always a link")
+    webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class TtsResponse(BaseModel):
@@ -82,6 +93,24 @@ class SttForm(BaseModel):
         'subtitles; verbose_json: {"transcript", "model", "language", "duration", "segments"}. A job\'s result is '
         'always JSON: srt and vtt add "response_format" and "subtitles" (a string) to {"transcript", "model"}',
     )
+    # A form sends strings: "true" or "false" (pydantic's lax booleans) in a strict model.
+    diarize: bool = Field(
+        default=False,
+        strict=False,
+        description="true: each segment names its speaker (A, B, ... in order of appearance, one label per voice "
+        "across the recording), served by gpt-4o-transcribe-diarize's route; with verbose_json, srt or vtt",
+    )
+
+
+class SttJobForm(SttForm):
+    """Form fields of POST /api/stt/jobs/: those of /api/stt/, a link to the audio instead of the file, a webhook."""
+
+    audio_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="An https URL of the recording, fetched by the worker, instead of the file or upload_id",
+    )
+    webhook_url: str | None = Field(default=None, max_length=2048, description=WEBHOOK_URL_DESCRIPTION)
 
 
 class SttVerboseResponse(BaseModel):
@@ -89,7 +118,9 @@ class SttVerboseResponse(BaseModel):
 
     transcript: str
     model: str
-    language: str
+    language: str | None = Field(
+        description="ISO-639-1 code of the language heard (en); null when neither the engine nor the request named one"
+    )
     duration: float
     segments: list[TranscriptionSegment]
 
@@ -139,6 +170,18 @@ class UsageResponse(BaseModel):
 
     day: UsageWindow
     month: UsageWindow
+
+
+class VoiceEntry(BaseModel):
+    id: str = Field(examples=["alloy"])
+    name: str = Field(examples=["Alloy"])
+    models: list[str] = Field(
+        description="the speech models that speak it now", examples=[["tts-1", "tts-1-hd"]]
+    )
+
+
+class VoicesResponse(BaseModel):
+    voices: list[VoiceEntry]
 
 
 class ErrorBody(BaseModel):

@@ -17,7 +17,11 @@ from speech_common.observability import logger
 
 if TYPE_CHECKING:  # the core is loaded by the routes that call it: a 400 answer does not pay for it
     from speech_common.core import SpeechStream, Transcript, TranscriptionJob, TranscriptStream
-    from speech_common.doors.openai.transcription_models import TranscriptionForm, TranscriptionVerbose
+    from speech_common.doors.openai.transcription_models import (
+        TranscriptionDiarized,
+        TranscriptionForm,
+        TranscriptionVerbose,
+    )
     from speech_common.model_routing import Route
 
 # Content-Type of each format, as OpenAI labels its answers: /api's, but for opus (OpenAI names the codec, /api the
@@ -90,6 +94,24 @@ def _transcript_events(deltas: Iterator[str]) -> Iterator[bytes]:
     yield sse_event({"type": "transcript.text.done", "text": "".join(heard)})
 
 
+def diarized_stream_answer(transcript: Transcript, route: Route) -> Response[Any]:
+    """diarized_json with stream=true, as OpenAI streams gpt-4o-transcribe-diarize: for each segment a
+    transcript.text.delta (its text, with segment_id) and a transcript.text.segment (its speaker and times), then
+    transcript.text.done. Sent once the whole recording is heard (its labels are settled across pieces then)."""
+    segments = diarized_transcription(transcript).segments
+
+    def events() -> Iterator[bytes]:
+        for segment in segments:
+            yield sse_event(
+                {"type": "transcript.text.delta", "delta": segment.text, "segment_id": segment.id}
+            )
+            yield sse_event(segment.model_dump())
+        yield sse_event({"type": "transcript.text.done", "text": transcript.text})
+
+    hand_over(events())
+    return served(b"", route, content_type=SSE_CONTENT_TYPE)
+
+
 def stream_error_event(error: Exception) -> bytes:
     """OpenAI's error object as a server-sent event: the SDKs raise APIError on an event with an `error` key."""
     if isinstance(error, SpeechError):
@@ -122,6 +144,8 @@ def transcription_answer(transcript: Transcript, form: TranscriptionForm, route:
         return served(
             body + "\n" if form.response_format == "text" else body, route, content_type=content_type
         )
+    if form.response_format == "diarized_json":
+        return served(diarized_transcription(transcript), route)
     if form.response_format == "verbose_json":
         segments = not form.timestamp_granularities or "segment" in form.timestamp_granularities
         # Written here, not by the resolver: a part not asked for is absent, as on OpenAI, not null.
@@ -129,14 +153,35 @@ def transcription_answer(transcript: Transcript, form: TranscriptionForm, route:
     return served(Transcription(text=transcript.text), route)
 
 
+def diarized_transcription(transcript: Transcript) -> TranscriptionDiarized:
+    """OpenAI's diarized_json: the text, and each segment with its speaker (ids seg_0, seg_1, ... in order)."""
+    from speech_common.doors.openai.transcription_models import (
+        TranscriptionDiarized,
+        TranscriptionDiarizedSegment,
+    )
+    from speech_common.transcript_formats import recording_seconds
+
+    return TranscriptionDiarized(
+        duration=recording_seconds(transcript),
+        text=transcript.text,
+        segments=[
+            TranscriptionDiarizedSegment(
+                id=f"seg_{number}", start=s.start, end=s.end, text=s.text, speaker=s.speaker or ""
+            )
+            for number, s in enumerate(transcript.segments or ())
+        ],
+    )
+
+
 def verbose_transcription(transcript: Transcript, segments: bool) -> TranscriptionVerbose:
     """OpenAI's verbose_json: segments unless only words were asked for; words when they were."""
     from speech_common.doors.openai.transcription_models import TranscriptionVerbose
+    from speech_common.languages import openai_name
     from speech_common.transcript_formats import recording_seconds, segment_objects, word_objects
 
     timed = transcript.segments or ()
     return TranscriptionVerbose(
-        language=transcript.language or "",
+        language=openai_name(transcript.language) or "",  # OpenAI's way: "english"
         duration=recording_seconds(transcript),
         text=transcript.text,
         segments=segment_objects(timed) if segments else None,  # pydantic makes the models of the dicts

@@ -1,13 +1,16 @@
-"""GET /v1/models: the public models this deployment serves (whatever route chain serves each)."""
+"""GET /v1/models: the public models this deployment serves (whatever route chain serves each); GET /v1/audio/voices:
+the voices they speak."""
 
 from __future__ import annotations
 
 from typing import get_args
 
-from speech_common.doors.openai.models import ModelCard, ModelList
+from speech_common.doors.openai.models import ModelCard, ModelList, VoiceCard, VoiceList
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import NotFound
+from speech_common.settings import Settings
 from speech_common.vocabulary import SttModel, TtsModel
+from speech_common.voices import voices_offered
 
 OWNED_BY = "speech-api"
 # When OpenAI published each model (its own `created`): the names, and so the dates, are OpenAI's.
@@ -30,3 +33,8 @@ def served_model(model_id: str) -> ModelCard:
         code=ErrorCode.MODEL_NOT_FOUND,
         param="model",
     )
+
+
+def served_voices(settings: Settings) -> VoiceList:
+    offers = voices_offered(settings)
+    return VoiceList(voices=[VoiceCard(id=o.voice, name=o.name, models=list(o.models)) for o in offers])

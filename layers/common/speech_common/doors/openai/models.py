@@ -32,6 +32,11 @@ class SpeechBody(BaseModel):
     stream_format: Literal["audio", "sse"] = Field(
         default="audio", description="audio: the bytes as they are made; sse: speech.audio.delta events"
     )
+    clean_text: bool = Field(
+        default=True,
+        description="Not OpenAI's (send it with the SDKs' extra_body): read the input as a person would, Markdown, "
+        "links, e-mail addresses and emoji made speakable; false reads it as written",
+    )
 
     _input_speakable = field_validator("input")(speakable)
 
@@ -46,6 +51,21 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+class VoiceCard(BaseModel):
+    """A voice as Open WebUI reads it (`id`, `name`) and speaches lists it, with the models that speak it."""
+
+    id: str
+    name: str
+    models: list[str]
+
+
+class VoiceList(BaseModel):
+    """GET /v1/audio/voices: `voices` as Open WebUI, speaches and Kokoro-FastAPI answer it."""
+
+    object: Literal["list"] = "list"
+    voices: list[VoiceCard]
 
 
 class OpenAIError(BaseModel):

@@ -18,7 +18,7 @@ from speech_common.errors import NotFound
 from speech_common.http_kit.envelope import JSON, MULTIPART
 from speech_common.http_kit.event import caller, invocation_deadline
 from speech_common.http_kit.resolver import SpeechApiResolver
-from speech_common.http_kit.streaming import SSE_CONTENT_TYPE
+from speech_common.http_kit.streaming import SSE_CONTENT_TYPE, SSE_EVENT_SCHEMA
 from speech_common.settings import get_settings
 
 SPEECH_PATH = "/v1/audio/speech"
@@ -38,7 +38,7 @@ def openai_speech_door() -> SpeechApiResolver:
                         ct: {"schema": {"type": "string", "format": "binary"}}
                         for ct in OPENAI_SPEECH_CONTENT_TYPES.values()
                     },
-                    SSE_CONTENT_TYPE: {"schema": {"type": "string"}},
+                    SSE_CONTENT_TYPE: {"schema": dict(SSE_EVENT_SCHEMA)},
                 },
             }
         },
@@ -63,17 +63,24 @@ def openai_transcription_door() -> SpeechApiResolver:
     """POST /v1/audio/transcriptions and /v1/audio/translations (multipart forms), and any other /v1 path."""
     # Here, not at the top: the speech door's cold start does not build the transcription models.
     from speech_common.doors.openai.answers import (
+        diarized_stream_answer,
         refuse_audio_too_long_to_answer,
         transcript_stream_answer,
         transcription_answer,
     )
     from speech_common.doors.openai.requests import read_transcription_form
-    from speech_common.doors.openai.transcription_models import Transcription, TranscriptionVerbose
+    from speech_common.doors.openai.transcription_models import (
+        Transcription,
+        TranscriptionDiarized,
+        TranscriptionVerbose,
+    )
 
     v1 = openai_resolver(MULTIPART)
 
     @v1.post("/v1/audio/transcriptions")
-    def openai_transcription() -> Response[Transcription | TranscriptionVerbose | str]:
+    def openai_transcription() -> Response[
+        Transcription | TranscriptionVerbose | TranscriptionDiarized | str
+    ]:
         from speech_common.core import stream_transcription, transcribe  # here: a 400 does not load the core
 
         job, form = read_transcription_form(v1.current_event)
@@ -82,6 +89,10 @@ def openai_transcription_door() -> SpeechApiResolver:
         # Measured: its seconds reserved before anything is sent upstream.
         spend = (get_settings(), caller(v1.current_event), budgets.AUDIO_SECONDS)
         seconds = budgets.amount_of_seconds(job.audio.seconds)
+        if form.stream and form.response_format == "diarized_json":
+            with budgets.spending(*spend, seconds):
+                transcript, route = transcribe(job, deadline)
+            return diarized_stream_answer(transcript, route)
         if form.stream:
             with budgets.spending(*spend, seconds):
                 stream, route = stream_transcription(job, deadline)
