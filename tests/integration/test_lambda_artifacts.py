@@ -83,6 +83,24 @@ def test_the_layer_holds_the_shared_package_and_no_console_scripts(built_artifac
     assert shipped == sorted(p.relative_to(repository) for p in repository.rglob("*.py"))
 
 
+# Lambda's limit on a function and its layers together, unzipped; the largest function is small beside the layer.
+LAMBDA_UNZIPPED_LIMIT_BYTES = 250 * 1024 * 1024
+
+
+def _size(root: Path) -> int:
+    return sum(path.stat().st_size for path in root.rglob("*") if path.is_file())
+
+
+def test_the_layer_and_each_function_fit_in_lambdas_unzipped_limit(built_artifacts: Artifacts) -> None:
+    # Given the layer and the functions as built for this machine (x86_64 wheels are the larger: arm64's av and
+    # regex are smaller, so a layer that fits here fits on Lambda's arm64)
+    layer = _size(built_artifacts.layer)
+    # When each function is counted with the layer, as Lambda counts a deployment
+    biggest = max(_size(built_artifacts.task(function)) for function in ("stt", "tts", "stream"))
+    # Then every one fits, with room for a dependency's next version
+    assert layer + biggest < LAMBDA_UNZIPPED_LIMIT_BYTES * 0.95, f"{(layer + biggest) / 2**20:.0f} MiB"
+
+
 def test_the_layer_ships_exactly_the_locked_versions(built_artifacts: Artifacts) -> None:
     # Given the built layer and the lock (layers/common/constraints.txt)
     locked = dict(
