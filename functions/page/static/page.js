@@ -8,6 +8,7 @@ const KEY_STORE = "speech-api-key";
 // uploaded to the bucket and transcribed by a job.
 const SYNC_MAX_BYTES = 4_000_000;
 const POLL_MS = 1000;
+const SPEAKER_MODEL = "gpt-4o-transcribe-diarize";
 const PCM_RATE = 24000; // /v1/audio/speech's pcm: 24 kHz, 16-bit little-endian, mono
 const AUDIO_TYPES = { mp3: "audio/mpeg", opus: "audio/ogg", aac: "audio/aac", flac: "audio/flac", wav: "audio/wav" };
 const RECORDER_TYPES = ["audio/webm;codecs=opus", "audio/webm", "audio/mp4", "audio/ogg;codecs=opus"];
@@ -128,7 +129,8 @@ async function loadLists() {
   const speaking = new Set(voices.flatMap((voice) => voice.models));
   const ids = models.data.map((model) => model.id);
   fill($("tts-model"), ids.filter((id) => speaking.has(id)));
-  fill($("stt-model"), ids.filter((id) => !speaking.has(id)));
+  // Speakers are asked for with "Label speakers" (the API's diarize field), not by picking the model that tells them.
+  fill($("stt-model"), ids.filter((id) => !speaking.has(id) && id !== SPEAKER_MODEL));
   fillVoices();
 }
 
@@ -305,8 +307,15 @@ function transcriptForm(fields) {
   return form;
 }
 
+// The model and format asked for, and diarize=true when the person asked for speakers (timed formats only).
+function transcriptFields(format) {
+  const fields = { model: $("stt-model").value, response_format: format };
+  if ($("stt-speakers").checked) fields.diarize = "true";
+  return fields;
+}
+
 async function transcribeNow(blob, name, format) {
-  const body = transcriptForm({ audio: [blob, name], model: $("stt-model").value, response_format: format });
+  const body = transcriptForm({ audio: [blob, name], ...transcriptFields(format) });
   return (await call("api/stt/", { method: "POST", body })).json();
 }
 
@@ -336,7 +345,7 @@ async function transcribeAsJob(blob, name, format) {
   const upload = await callJson("api/uploads/", { filename: name, ...(contentType ? { content_type: contentType } : {}) });
   showProgress("Uploading", 0);
   await uploadTo(upload, blob, name);
-  const fields = { upload_id: upload.upload_id, model: $("stt-model").value, response_format: format };
+  const fields = { upload_id: upload.upload_id, ...transcriptFields(format) };
   const job = await (await call("api/stt/jobs/", { method: "POST", body: transcriptForm(fields) })).json();
   showProgress("Transcribing");
   say("Transcribing a long recording…");
@@ -368,7 +377,7 @@ async function transcript(blob, name) {
       }
     } catch (error) {
       // A route that gives no timings answers the text alone: then no subtitles.
-      if (error.code !== "unsupported_response_format" || format === "json") throw error;
+      if (error.code !== "unsupported_response_format" || format === "json" || $("stt-speakers").checked) throw error;
     }
   }
   throw new ApiError("No transcript");
@@ -386,7 +395,10 @@ async function transcribe(blob, name) {
   say("Transcribing…");
   try {
     const result = await transcript(blob, name);
-    shown.textContent = result.transcript || "(No speech was heard.)";
+    const spoken = Array.isArray(result.segments) && result.segments.some((segment) => segment.speaker);
+    shown.textContent = spoken
+      ? result.segments.map((segment) => `${segment.speaker}: ${segment.text.trim()}`).join("\n")
+      : result.transcript || "(No speech was heard.)";
     if (Array.isArray(result.segments) && result.segments.length) {
       const stem = name.replace(/\.[^.]*$/, "") || "transcript";
       offerDownload($("srt-download"), new Blob([subtitles(result.segments, false)], { type: "text/plain" }), `${stem}.srt`);
