@@ -42,9 +42,10 @@ def api_door() -> SpeechApiResolver:
         form, owner = read_stt_form(app.current_event), caller(app.current_event)
         job = refuse_audio_too_long_to_answer(form.job(owner))
         # Measured: its seconds reserved before anything is sent upstream.
-        seconds = budgets.amount_of_seconds(job.audio.seconds)
-        with budgets.spending(get_settings(), owner, budgets.AUDIO_SECONDS, seconds):
+        seconds, settings = budgets.amount_of_seconds(job.audio.seconds), get_settings()
+        with budgets.spending(settings, owner, budgets.AUDIO_SECONDS, seconds) as reservation:
             transcript, route = transcribe(job, invocation_deadline(app.current_event, app.lambda_context))
+        budgets.pay_for_speech(settings, reservation, transcript.speech_seconds)  # silence costs nothing
         return transcript_answer(transcript, form.form.response_format, route)
 
     @app.post("/api/stt/jobs")

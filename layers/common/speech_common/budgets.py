@@ -5,14 +5,16 @@ An amount is reserved before anything is sent upstream, by one conditional Updat
 that the new total stays within the limit): two requests at once can never take a key past its limit. The day is
 reserved first, then the month; a month that refuses gives the day back (a refused request may hold the day's count
 up for those few milliseconds: never more than the limit). Work that fails before the upstream was paid gives its
-reservation back (`spending`); a cache hit gives it back too.
+reservation back (`spending`); a cache hit gives it back too. A transcription pays for its speech: once the
+voice-activity pass has found it, the reserved seconds that are not speech are given back (`pay_for_speech`).
 
 The usage table (USAGE_TABLE; template: UsageTable): key_id (the API key's id) and window ("day#2025-01-31",
 "month#2025-01") -> characters, audio_seconds, ttl (the table deletes a window some weeks after it ends). One item
 per key, window "limits", may hold that key's own limits (characters_per_day, characters_per_month,
 audio_seconds_per_day, audio_seconds_per_month; a missing one is the deployment's, 0 is none). A job whose upload
 could not be measured in time at submission is reserved by the worker, once (an item "reserved#<job id>" remembers
-it across retries).
+it across retries); what was given back of a job's reservation is remembered the same way ("given_back#<job
+id>"), so a rerun gives back only what an earlier run did not.
 Without a usage table there are no budgets (the template always makes one).
 """
 
@@ -27,6 +29,7 @@ from typing import Any, Literal
 
 from speech_common.error_codes import ErrorCode
 from speech_common.errors import BudgetExceeded, OperationFailed, SpeechError
+from speech_common.observability import logger
 from speech_common.parallel import built_once
 from speech_common.settings import Settings
 
@@ -152,10 +155,10 @@ def reserve(
     for window in (day, month):
         limit = limits[f"{unit}_per_{window.period}"]
         if limit and amount > limit:
-            _give_back_windows(settings, reservation, done)
+            _give_back_windows(settings, reservation, amount, done)
             raise _exceeded(unit, window, limit, now, larger=True)
         if not _add(settings, owner, window, unit, amount, limit):
-            _give_back_windows(settings, reservation, done)
+            _give_back_windows(settings, reservation, amount, done)
             raise _exceeded(unit, window, limit, now, larger=False)
         done.append(window)
     return reservation
@@ -187,13 +190,53 @@ def reserve_once(
     return reservation
 
 
-def give_back(settings: Settings, reservation: Reservation | None) -> None:
+def give_back(settings: Settings, reservation: Reservation | None, *, token: str | None = None) -> None:
     """Uncount a reservation (its upstream work was not paid, or a cache served it)."""
+    if reservation is not None:
+        give_back_part(settings, reservation, reservation.amount, token=token)
+
+
+def give_back_part(
+    settings: Settings, reservation: Reservation | None, amount: int, *, token: str | None = None
+) -> int:
+    """Uncount `amount` of a reservation (never more than it, nothing below 0); what was given back.
+
+    With `token` (a job's id) `amount` is what is given back for it in all, however often it runs: a rerun gives back
+    only what earlier runs did not. The amount is recorded before the windows are given it, so a run that dies in
+    between leaves the key charged a little more, never given back twice."""
     if reservation is None or not enabled(settings):
-        return
+        return 0
+    amount = min(max(amount, 0), reservation.amount)
+    if token is not None:
+        amount = _not_yet_given_back(settings, reservation, amount, token)
+    if amount <= 0:
+        return 0
     day = Window("day", reservation.day, datetime.now(UTC))
     month = Window("month", reservation.month, datetime.now(UTC))
-    _give_back_windows(settings, reservation, [day, month])
+    _give_back_windows(settings, reservation, amount, [day, month])
+    return amount
+
+
+def pay_for_speech(
+    settings: Settings,
+    reservation: Reservation | None,
+    speech_seconds: float | None,
+    *,
+    token: str | None = None,
+) -> int:
+    """Keep counted only the seconds of speech (the voice-activity pass's) of a recording's reservation: the rest is
+    given back (silence costs nothing). `speech_seconds` None (not measured): all stays counted. DynamoDB failing
+    here leaves the whole recording counted: the transcript, already paid upstream, is still answered."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if reservation is None or speech_seconds is None:
+        return 0
+    unheard = reservation.amount - amount_of_seconds(speech_seconds)
+    try:
+        return give_back_part(settings, reservation, unheard, token=token)
+    except (BotoCoreError, ClientError) as exc:
+        logger.warning("the silence's seconds were not given back", extra={"error_type": type(exc).__name__})
+        return 0
 
 
 def unpaid(error: BaseException) -> bool:
@@ -215,12 +258,14 @@ def spending(settings: Settings, owner: str, unit: Unit, amount: int) -> Iterato
 
 
 @contextmanager
-def given_back_when_unpaid(settings: Settings, reservation: Reservation | None) -> Iterator[None]:
+def given_back_when_unpaid(
+    settings: Settings, reservation: Reservation | None, *, token: str | None = None
+) -> Iterator[None]:
     try:
         yield
     except BaseException as error:
         if unpaid(error):
-            give_back(settings, reservation)
+            give_back(settings, reservation, token=token)
         raise
 
 
@@ -271,7 +316,39 @@ def _add(settings: Settings, owner: str, window: Window, unit: Unit, amount: int
     return True
 
 
-def _give_back_windows(settings: Settings, reservation: Reservation, done: list[Window]) -> None:
+def _not_yet_given_back(settings: Settings, reservation: Reservation, amount: int, token: str) -> int:
+    """Of `amount` to be given back for `token` in all, what earlier runs did not: recorded as given, by one
+    conditional write (a run that finds another's record changed meanwhile gives back nothing)."""
+    from botocore.exceptions import ClientError
+
+    marker = _key(reservation.owner, f"given_back#{token}")
+    item = (
+        _client().get_item(TableName=settings.usage_table, Key=marker, ConsistentRead=True).get("Item") or {}
+    )
+    before = int(item.get("amount", {}).get("N", "0"))
+    if amount <= before:
+        return 0
+    expires = datetime.strptime(reservation.month, "%Y-%m").replace(tzinfo=UTC) + timedelta(days=31)
+    try:
+        _client().put_item(
+            TableName=settings.usage_table,
+            Item={
+                **marker,
+                "amount": {"N": str(amount)},
+                "ttl": {"N": str(int((expires + KEPT_AFTER_WINDOW).timestamp()))},
+            },
+            ConditionExpression="attribute_not_exists(#amount) OR #amount = :before",
+            ExpressionAttributeNames={"#amount": "amount"},
+            ExpressionAttributeValues={":before": {"N": str(before)}},
+        )
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return 0
+        raise
+    return amount - before
+
+
+def _give_back_windows(settings: Settings, reservation: Reservation, amount: int, done: list[Window]) -> None:
     from botocore.exceptions import ClientError
 
     for window in done:
@@ -283,10 +360,7 @@ def _give_back_windows(settings: Settings, reservation: Reservation, done: list[
                 # Never below nothing, and never a new item for a window that is gone.
                 ConditionExpression="#unit >= :amount",
                 ExpressionAttributeNames={"#unit": reservation.unit},
-                ExpressionAttributeValues={
-                    ":back": {"N": str(-reservation.amount)},
-                    ":amount": {"N": str(reservation.amount)},
-                },
+                ExpressionAttributeValues={":back": {"N": str(-amount)}, ":amount": {"N": str(amount)}},
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":

@@ -85,6 +85,8 @@ class Transcript:
     duration: float | None = None  # seconds
     segments: tuple[TimedSegment, ...] | None = None  # when timings were asked for
     words: tuple[TimedWord, ...] | None = None
+    # The speech found and sent upstream (the voice-activity pass's), what a budget pays for; None: not measured.
+    speech_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class TranscriptStream:
     deltas: Iterator[str]
     model: str
     language: str | None = None
+    speech_seconds: float | None = None  # as Transcript's: known before the first delta
 
 
 def stream_speech(request: SynthesisRequest, deadline: Deadline) -> tuple[SpeechStream, Route]:
@@ -369,11 +372,14 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
     metrics.add_metric(name="AudioSecondsTranscribed", unit=MetricUnit.Seconds, value=seconds)
     speech, clock = _speech_only(job, seconds)
     if not clock.spans:  # nothing to hear: no upstream call (a recogniser would make words up)
-        return TranscriptStream(iter(("",)), job.model), chain[0]
+        return TranscriptStream(iter(("",)), job.model, speech_seconds=0.0), chain[0]
     if clock.speech_seconds <= _split_above(chain, settings):
         audio = job.audio if clock.is_whole else _flac(speech)
         result, route = _transcribe_once(job, audio, chain, deadline)
-        return TranscriptStream(iter((result.text.strip(),)), job.model, result.language), route
+        stream = TranscriptStream(
+            iter((result.text.strip(),)), job.model, result.language, speech_seconds=clock.speech_seconds
+        )
+        return stream, route
     pieces, uploads, _ = _cut_pcm_at_silences(speech)
     metrics.add_metric(name="AudioPiecesTranscribed", unit=MetricUnit.Count, value=len(pieces))
     heard = results_in_order(
@@ -390,7 +396,7 @@ def stream_transcription(job: TranscriptionJob, deadline: Deadline) -> tuple[Tra
         finally:
             heard.close()  # closed early (a client gone): the pieces not yet begun are dropped
 
-    return TranscriptStream(deltas(), job.model, first.language), route
+    return TranscriptStream(deltas(), job.model, first.language, speech_seconds=clock.speech_seconds), route
 
 
 def transcribe(
@@ -427,6 +433,7 @@ def transcribe(
         duration=result.duration if result.duration is not None else seconds,
         segments=result.segments,
         words=result.words,
+        speech_seconds=clock.speech_seconds,
     )
     return transcript, route
 

@@ -312,7 +312,8 @@ def run_job(
             result = work(settings, job_id, stored.owner, stored.request, deadline)
         except SpeechError as error:
             if budgets.unpaid(error):  # what was reserved at submission, for work the upstream never did
-                budgets.give_back(settings, Reservation.from_record(stored.request.get("budget")))
+                reserved = Reservation.from_record(stored.request.get("budget"))
+                budgets.give_back(settings, reserved, token=job_id)  # less what a run before gave back
             _fail(store, job_id, error.code, error.detail)
         else:
             # From any status: a worker that lost its lease (or was failed meanwhile) keeps its result, not loses it.
@@ -433,10 +434,13 @@ def _transcription(
         seconds = budgets.amount_of_seconds(audio.seconds)
         reservation = budgets.reserve_once(settings, owner, budgets.AUDIO_SECONDS, seconds, token=job_id)
     with (
-        budgets.given_back_when_unpaid(settings, reservation),
+        budgets.given_back_when_unpaid(settings, reservation, token=job_id),
         ProgressWriter(_store(settings), job_id) as progress,
     ):
         transcript, _route = transcribe(job, deadline, progress=progress)
+    # Silence costs nothing: the seconds reserved (at submission, or just now) less the speech, given back once.
+    paid = reservation or Reservation.from_record(request.get("budget"))
+    budgets.pay_for_speech(settings, paid, transcript.speech_seconds, token=job_id)
     return api_job_result(transcript, response_format)
 
 

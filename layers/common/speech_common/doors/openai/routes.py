@@ -87,18 +87,22 @@ def openai_transcription_door() -> SpeechApiResolver:
         job = refuse_audio_too_long_to_answer(job)
         deadline = invocation_deadline(v1.current_event, v1.lambda_context)
         # Measured: its seconds reserved before anything is sent upstream.
-        spend = (get_settings(), caller(v1.current_event), budgets.AUDIO_SECONDS)
+        settings = get_settings()
+        spend = (settings, caller(v1.current_event), budgets.AUDIO_SECONDS)
         seconds = budgets.amount_of_seconds(job.audio.seconds)
         if form.stream and form.response_format == "diarized_json":
-            with budgets.spending(*spend, seconds):
+            with budgets.spending(*spend, seconds) as reservation:
                 transcript, route = transcribe(job, deadline)
+            budgets.pay_for_speech(settings, reservation, transcript.speech_seconds)  # silence costs nothing
             return diarized_stream_answer(transcript, route)
         if form.stream:
-            with budgets.spending(*spend, seconds):
+            with budgets.spending(*spend, seconds) as reservation:
                 stream, route = stream_transcription(job, deadline)
+            budgets.pay_for_speech(settings, reservation, stream.speech_seconds)
             return transcript_stream_answer(stream, route)
-        with budgets.spending(*spend, seconds):
+        with budgets.spending(*spend, seconds) as reservation:
             transcript, route = transcribe(job, deadline)
+        budgets.pay_for_speech(settings, reservation, transcript.speech_seconds)
         return transcription_answer(transcript, form, route)
 
     @v1.post("/v1/audio/translations")
