@@ -83,8 +83,8 @@ def test_the_alarms_add_up_the_metrics_the_code_emits(template: dict[str, Any]) 
         dimensions = [stat["Metric"]["Dimensions"] for stat in stats]
         assert {d["Name"] for ds in dimensions for d in ds} == {"service"}
         assert {d["Value"] for ds in dimensions for d in ds} == calling_upstream
-    # And those names are the two the brief asks for
-    assert {"CharactersSynthesized", "AudioSecondsTranscribed"} <= emitted
+    # And those names are the characters read and the seconds of speech sent: what the upstreams bill
+    assert {"CharactersSynthesized", "SpeechSecondsSent"} <= emitted
 
 
 def test_powertools_names_the_service_dimension_as_the_alarms_do(monkeypatch: pytest.MonkeyPatch) -> None:
