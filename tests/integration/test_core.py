@@ -24,7 +24,11 @@ def test_a_transcription_job_is_served_without_an_event(fake_openai: FakeOpenAI)
     transcript, route = transcribe(job, Deadline(10))
     # Then it returns a typed transcript (with the language and length whisper-1 heard) and the route that served it
     assert transcript == Transcript(
-        text="turn left", model="whisper-1", language="en", duration=pytest.approx(0.5, abs=0.05)
+        text="turn left",
+        model="whisper-1",
+        language="en",
+        duration=pytest.approx(0.5, abs=0.05),
+        speech_seconds=pytest.approx(0.5, abs=0.05),
     )
     assert route == Route("openai", "whisper-1")
     assert fake_openai.requests[-1].form["language"] == "en"
