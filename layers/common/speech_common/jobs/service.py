@@ -102,13 +102,7 @@ def create_stt_job(
     what was reserved for it at submission (the worker gives it back if the upstream is never paid)."""
     queue = _queue(settings)
     check_upload(settings, owner, upload_id)
-    request: dict[str, Any] = {"upload_id": upload_id, "model": model, "language": language}
-    if prompt is not None:
-        request["prompt"] = prompt
-    if response_format != "json":
-        request["response_format"] = response_format
-    if diarize:
-        request["diarize"] = True
+    request = _stt_request({"upload_id": upload_id}, model, language, prompt, response_format, diarize)
     if budget is not None:
         request["budget"] = budget.as_record()
     return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
@@ -132,14 +126,27 @@ def create_stt_job_from_url(
 
     queue = _queue(settings)
     check_url(audio_url, allow_loopback=settings.outbound_allow_loopback)
-    request: dict[str, Any] = {"audio_url": audio_url, "model": model, "language": language}
+    request = _stt_request({"audio_url": audio_url}, model, language, prompt, response_format, diarize)
+    return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
+
+
+def _stt_request(
+    audio: dict[str, Any],
+    model: str,
+    language: str | None,
+    prompt: str | None,
+    response_format: str,
+    diarize: bool,
+) -> dict[str, Any]:
+    """A transcription job's request as the worker reads it: where its audio is, and only the fields asked for."""
+    request: dict[str, Any] = {**audio, "model": model, "language": language}
     if prompt is not None:
         request["prompt"] = prompt
     if response_format != "json":
         request["response_format"] = response_format
     if diarize:
         request["diarize"] = True
-    return _create_job(settings, queue, owner, STT, request, webhook_url=webhook_url)
+    return request
 
 
 # Kept from the submission's deadline for what follows the count: the reservation, the job's row and message.
