@@ -551,16 +551,17 @@ def test_without_segments_or_duration_the_one_segment_spans_the_audio(fake_opena
 
 
 def test_speech_is_given_as_the_upstream_sends_it(fake_openai: FakeOpenAI) -> None:
-    # Given an upstream that speaks at a pace (first bytes at once, then 0.005 s a character)
+    # Given an upstream that speaks at a pace (first bytes at once, then 0.02 s a character: 6 s in all, so that
+    # a busy machine's pause cannot let the whole answer end before the first chunk is read)
     request = SpeechRequest(text=LONG_TEXT[:300], voice="nova", response_format="mp3", speed=1.25)
     whole = tts().synthesize(
         SpeechRequest(request.text, "nova", "pcm", 1.25), upstream_model="tts-1", deadline=Deadline(10)
     )
     fake_openai.reset()
     fake_openai.first_audio_seconds = 0.0
-    fake_openai.seconds_per_input_char = 0.005
+    fake_openai.seconds_per_input_char = 0.02
     # When the engine streams it
-    chunks = tts().speak_stream(request, upstream_model="tts-1", deadline=Deadline(10))
+    chunks = tts().speak_stream(request, upstream_model="tts-1", deadline=Deadline(30))
     first = next(chunks)
     # Then the first chunk is there before the answer has ended
     assert fake_openai.audio_finished == []
